@@ -1,0 +1,44 @@
+# Shared compile settings: every target links tollgate_flags.
+add_library(tollgate_flags INTERFACE)
+target_compile_options(tollgate_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Wformat=2 -Wimplicit-fallthrough
+  # Designated initializers that rely on member defaults are intended.
+  -Wno-missing-field-initializers)
+target_compile_definitions(tollgate_flags INTERFACE
+  TOLLGATE_VERSION="${PROJECT_VERSION}" _FILE_OFFSET_BITS=64)
+target_include_directories(tollgate_flags INTERFACE ${PROJECT_SOURCE_DIR})
+if(TOLLGATE_WERROR)
+  target_compile_options(tollgate_flags INTERFACE -Werror)
+endif()
+if(TOLLGATE_SANITIZE)
+  target_compile_options(tollgate_flags INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(tollgate_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# tollgate_library(NAME SOURCES ... DEPS ...): one static library per folder.
+function(tollgate_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_link_libraries(${name} PUBLIC tollgate_flags ${ARG_DEPS})
+endfunction()
+
+# tollgate_test(NAME SOURCES ... DEPS ... [LABELS ...]): a doctest binary
+# registered with ctest. Tests labelled "root" need root and fanotify.
+function(tollgate_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE tollgate_test_main ${ARG_DEPS})
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
+  if(ARG_TIMEOUT)
+    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  else()
+    set_tests_properties(${name} PROPERTIES TIMEOUT 300)
+  endif()
+endfunction()

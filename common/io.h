@@ -1,0 +1,68 @@
+// Small POSIX helpers that every module needs: EINTR-safe reads and writes,
+// whole-file reads, and crash-safe file replacement.
+//
+// Crash-safe replacement (`write_file_atomic`, `AtomicFile`) writes into a
+// temporary file beside the target, fsyncs it, renames it over the target and
+// fsyncs the directory, so a reader sees either the old or the new content,
+// never a mix, and an error at any step leaves the target untouched.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace tollgate {
+
+// open(2) with O_CLOEXEC added; errors name the path.
+Result<UniqueFd> open_fd(const std::string& path, int flags, mode_t mode = 0);
+
+// read(2)/write(2) retried on EINTR and short counts. read_full returns the
+// number of bytes read (less than buf.size() only at end of file).
+Result<size_t> read_full(int fd, std::span<std::byte> buf, std::string_view name);
+Status write_all(int fd, std::string_view data, std::string_view name);
+
+// Reads a whole file, refusing files larger than max_bytes.
+Result<std::string> read_file(const std::string& path, size_t max_bytes = 64u << 20);
+
+// Replaces `path` with `data` (mode applied before the rename).
+Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+
+// fsync of the directory holding `path`, so a rename in it is durable.
+Status fsync_parent_dir(const std::string& path);
+
+// A temporary file beside `target`, renamed over it by commit(). Destroying an
+// uncommitted AtomicFile removes the temporary file.
+class AtomicFile {
+ public:
+  static Result<AtomicFile> create(const std::string& target, mode_t mode = 0644);
+  AtomicFile(AtomicFile&&) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  ~AtomicFile();
+
+  const std::string& temp_path() const { return temp_path_; }
+  int fd() const { return fd_.get(); }
+  // Closes the descriptor without committing (for writers that reopen the
+  // temp file by name, like SQLite).
+  void close_fd() { fd_.reset(); }
+  // fsync, rename over the target, fsync the directory.
+  Status commit();
+
+ private:
+  AtomicFile(std::string target, std::string temp, UniqueFd fd)
+      : target_(std::move(target)), temp_path_(std::move(temp)), fd_(std::move(fd)) {}
+  std::string target_;
+  std::string temp_path_;
+  UniqueFd fd_;
+  bool done_ = false;
+};
+
+// Parent directory of a path ("." for a bare name).
+std::string parent_dir(const std::string& path);
+
+}  // namespace tollgate

@@ -1,0 +1,5 @@
+#include "enforcer/version.h"
+
+namespace tollgate::enforcer {
+const char* version() { return TOLLGATE_VERSION; }
+}  // namespace tollgate::enforcer

@@ -1,0 +1,50 @@
+// SHA-256 of files and bytes, through OpenSSL EVP, plus hex encoding.
+//
+//   auto digest = hashdb::sha256_path("/usr/bin/ls");
+//   if (digest) std::cout << hashdb::to_hex(*digest) << "\n";
+//
+// All functions are thread-safe (no shared state).
+#pragma once
+
+#include <sys/stat.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace tollgate::hashdb {
+
+using Sha256 = std::array<uint8_t, 32>;
+
+std::string to_hex(std::span<const uint8_t> bytes);
+// Parses exactly 64 hex digits (either case); nullopt otherwise.
+std::optional<Sha256> sha256_from_hex(std::string_view hex);
+// Decodes any even-length hex string; nullopt on a bad digit or odd length.
+std::optional<std::string> bytes_from_hex(std::string_view hex);
+
+Sha256 sha256_bytes(std::span<const uint8_t> data);
+Sha256 sha256_bytes(std::string_view data);
+
+// Streams the file from its current offset to the end with pread-free
+// sequential reads (1 MiB buffer, EINTR retried). `name` only labels errors.
+// The fd is not closed.
+Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read = nullptr);
+
+// Opens (O_RDONLY|O_CLOEXEC|O_NOCTTY) and hashes a file.
+Result<Sha256> sha256_path(const std::string& path);
+
+// Hashes an fd and checks that the file did not change while it was read:
+// size, mtime and ctime from fstat before and after must agree. A change is
+// an ErrorCode::kUnavailable error naming the file ("changed while hashing").
+struct StableHash {
+  Sha256 digest;
+  struct stat st;  // the stat taken before hashing
+};
+Result<StableHash> sha256_fd_stable(int fd, std::string_view name);
+
+}  // namespace tollgate::hashdb

@@ -1,0 +1,79 @@
+// The decision: plain facts about a file in, a verdict and the rule that
+// made it out. Pure: no I/O besides the RuleSet lookups, no fanotify, no
+// globals; unit-tested without root.
+//
+//   FileFacts facts{.path = "/usr/bin/ls", .sha256 = digest, .chain = chain};
+//   Decision d = decide(facts, rules, Mode::kEnforce);
+//   // d.verdict == Verdict::kAllow, d.rule == "hash-allow:1e39...", d.source = {"base.yaml", 12}
+//
+// Precedence, first match wins (docs/architecture.md, DESIGN.md):
+//   1. hash deny   2. path deny   3. hash allow   4. trusted signer
+//   5. path allow, only when the file and every parent directory are
+//      root-owned and not group/world-writable
+//   6. default: deny in enforce mode; allow with would_deny in audit mode
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hashdb/rule_set.h"
+
+namespace tollgate::policy {
+
+enum class Mode { kAudit, kEnforce };
+enum class Verdict { kAllow, kDeny };
+
+std::string_view to_string(Mode mode);
+std::string_view to_string(Verdict verdict);
+std::optional<Mode> parse_mode(std::string_view text);
+
+// Owner and mode of one element of the path: the file itself, then each
+// parent directory up to and including "/".
+struct PathElement {
+  std::string path;
+  uid_t uid = 0;
+  mode_t mode = 0;
+};
+
+struct FileFacts {
+  std::string path;                       // resolved, absolute
+  std::optional<hashdb::Sha256> sha256;   // absent when the file could not be hashed
+  std::vector<PathElement> chain;         // file first, then parents; empty = unknown
+  // Key id of a trusted signer whose valid signature over sha256 the file
+  // carries (the caller verified it against RuleSet::signers()).
+  std::optional<hashdb::Sha256> signed_by;
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kDeny;  // the answer for the kernel
+  bool would_deny = false;           // policy says deny; audit mode allowed it
+  std::string rule;                  // stable rule id, e.g. "hash-deny:0123abcd4567"
+  std::string reason;                // one human sentence
+  hashdb::Source source;             // manifest file and line of the rule, if any
+  std::string label;
+  // Policy verdict ignoring the mode (deny even when audit answered allow).
+  bool policy_denies() const { return verdict == Verdict::kDeny || would_deny; }
+};
+
+// Whether `path` matches a rule (exact equality, or a prefix that ends in
+// "/" and covers the path).
+bool path_matches(const hashdb::PathRule& rule, std::string_view path);
+
+// True when every element of the chain is root-owned and neither group- nor
+// world-writable: no unprivileged user could have placed or changed the file.
+// An empty chain is not safe.
+bool chain_is_safe(const std::vector<PathElement>& chain, std::string* why_not = nullptr);
+
+// The policy's own verdict, as in enforce mode (used by `tollgate check`).
+Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules);
+
+// The decision. In audit mode every deny becomes allow with would_deny set.
+// A lookup error in the RuleSet is reported as
+// rule "error:lookup" with verdict deny; the caller applies its on_error.
+Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode);
+
+}  // namespace tollgate::policy

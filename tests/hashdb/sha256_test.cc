@@ -1,0 +1,70 @@
+#include "hashdb/sha256.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+
+#include <string>
+
+#include "common/io.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using namespace tollgate::hashdb;
+
+TEST_SUITE("hashdb.sha256") {
+  TEST_CASE("known vectors hash to their published digests") {
+    struct Case {
+      std::string input;
+      const char* hex;
+    };
+    const Case cases[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {std::string(1000000, 'a'), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.input.size());
+      CHECK(to_hex(sha256_bytes(c.input)) == c.hex);
+    }
+  }
+
+  TEST_CASE("hashing a file streams it and agrees with hashing its bytes") {
+    testing::TempDir dir;
+    std::string data;
+    for (int i = 0; i < 3 * (1 << 20) + 17; ++i) data.push_back(static_cast<char>(i * 31));
+    testing::write_text(dir.file("big"), data);
+    auto digest = sha256_path(dir.file("big"));
+    REQUIRE(digest);
+    CHECK(*digest == sha256_bytes(data));
+  }
+
+  TEST_CASE("a missing file is an error naming the file") {
+    auto digest = sha256_path("/nonexistent/tollgate-test");
+    REQUIRE_FALSE(digest);
+    CHECK(digest.error().code() == ErrorCode::kNotFound);
+    CHECK(digest.error().message().find("/nonexistent/tollgate-test") != std::string::npos);
+  }
+
+  TEST_CASE("hex decoding accepts 64 digits of either case and nothing else") {
+    const std::string good = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+    REQUIRE(sha256_from_hex(good));
+    CHECK(to_hex(*sha256_from_hex(good)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK_FALSE(sha256_from_hex(good.substr(1)));
+    CHECK_FALSE(sha256_from_hex(good + "0"));
+    CHECK_FALSE(sha256_from_hex("g" + good.substr(1)));
+    CHECK_FALSE(sha256_from_hex(""));
+    CHECK(bytes_from_hex("00ff") == std::string("\x00\xff", 2));
+    CHECK_FALSE(bytes_from_hex("0"));
+  }
+
+  TEST_CASE("a stable hash reports the file's stat") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), "hello");
+    auto fd = open_fd(dir.file("f"), O_RDONLY);
+    REQUIRE(fd);
+    auto h = sha256_fd_stable(fd->get(), dir.file("f"));
+    REQUIRE(h);
+    CHECK(h->st.st_size == 5);
+    CHECK(h->digest == sha256_bytes(std::string("hello")));
+  }
+}

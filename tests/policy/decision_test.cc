@@ -1,0 +1,120 @@
+#include "policy/decision.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+using namespace tollgate;
+using namespace tollgate::policy;
+using hashdb::Action;
+using hashdb::PathMatch;
+
+namespace {
+
+const hashdb::Sha256 kApproved = hashdb::sha256_bytes(std::string("approved"));
+const hashdb::Sha256 kMiner = hashdb::sha256_bytes(std::string("miner"));
+const hashdb::Sha256 kUnknown = hashdb::sha256_bytes(std::string("unknown"));
+const hashdb::Sha256 kSignerKey = hashdb::sha256_bytes(std::string("signer"));
+
+hashdb::MemoryRuleSet rules() {
+  hashdb::PolicyContent c;
+  c.hash_rules.push_back({kApproved, Action::kAllow, "coreutils", "/usr/bin/ls", {"base.yaml", 4}, "", ""});
+  c.hash_rules.push_back({kMiner, Action::kDeny, "xmrig", "", {"block.yaml", 2}, "", ""});
+  c.path_rules.push_back({"/tmp/", PathMatch::kPrefix, Action::kDeny, "", {"base.yaml", 9}});
+  c.path_rules.push_back({"/opt/app/", PathMatch::kPrefix, Action::kAllow, "", {"base.yaml", 10}});
+  c.path_rules.push_back({"/opt/app/bin/tool", PathMatch::kExact, Action::kAllow, "", {"base.yaml", 11}});
+  c.signers.push_back({kSignerKey, "PEM", "vendor", {"base.yaml", 12}});
+  return hashdb::MemoryRuleSet(c);
+}
+
+std::vector<PathElement> root_chain(const std::string& path, mode_t file_mode = 0755) {
+  return {{path, 0, S_IFREG | file_mode}, {"/opt/app", 0, S_IFDIR | 0755}, {"/opt", 0, S_IFDIR | 0755},
+          {"/", 0, S_IFDIR | 0755}};
+}
+
+}  // namespace
+
+TEST_SUITE("policy.decision") {
+  TEST_CASE("precedence follows the design, every verdict names its rule") {
+    struct Case {
+      const char* name;
+      FileFacts facts;
+      Mode mode;
+      Verdict verdict;
+      bool would_deny;
+      std::string rule;
+    };
+    const auto safe = root_chain("/opt/app/x");
+    const Case cases[] = {
+        {"hash deny beats hash allow path", {"/opt/app/x", kMiner, safe, kSignerKey}, Mode::kEnforce, Verdict::kDeny,
+         false, "hash-deny:" + hashdb::to_hex(kMiner).substr(0, 16)},
+        {"path deny beats hash allow", {"/tmp/ls", kApproved, {}, {}}, Mode::kEnforce, Verdict::kDeny, false,
+         "path-deny:/tmp/"},
+        {"path deny beats signer", {"/tmp/signed", kUnknown, {}, kSignerKey}, Mode::kEnforce, Verdict::kDeny, false,
+         "path-deny:/tmp/"},
+        {"hash allow", {"/home/u/ls", kApproved, {}, {}}, Mode::kEnforce, Verdict::kAllow, false,
+         "hash-allow:" + hashdb::to_hex(kApproved).substr(0, 16)},
+        {"trusted signer", {"/home/u/tool", kUnknown, {}, kSignerKey}, Mode::kEnforce, Verdict::kAllow, false,
+         "signer:" + hashdb::to_hex(kSignerKey).substr(0, 16)},
+        {"unknown signer is no signer", {"/home/u/tool", kUnknown, {}, kUnknown}, Mode::kEnforce, Verdict::kDeny,
+         false, "default-deny"},
+        {"path allow on a root-owned chain", {"/opt/app/x", kUnknown, safe, {}}, Mode::kEnforce, Verdict::kAllow,
+         false, "path-allow:/opt/app/"},
+        {"the most specific path rule names the verdict", {"/opt/app/bin/tool", kUnknown, root_chain("/opt/app/bin/tool"), {}},
+         Mode::kEnforce, Verdict::kAllow, false, "path-allow:/opt/app/bin/tool"},
+        {"path allow refused for a world-writable file", {"/opt/app/x", kUnknown, root_chain("/opt/app/x", 0757), {}},
+         Mode::kEnforce, Verdict::kDeny, false, "default-deny"},
+        {"path allow refused without ownership facts", {"/opt/app/x", kUnknown, {}, {}}, Mode::kEnforce,
+         Verdict::kDeny, false, "default-deny"},
+        {"default deny in enforce", {"/home/u/a.out", kUnknown, {}, {}}, Mode::kEnforce, Verdict::kDeny, false,
+         "default-deny"},
+        {"audit allows and flags would-deny", {"/home/u/a.out", kUnknown, {}, {}}, Mode::kAudit, Verdict::kAllow,
+         true, "default-deny"},
+        {"audit answers allow on a hash deny and flags it",
+         {"/home/u/xmrig", kMiner, {}, {}}, Mode::kAudit, Verdict::kAllow, true,
+         "hash-deny:" + hashdb::to_hex(kMiner).substr(0, 16)},
+        {"unhashable file falls through to default", {"/home/u/x", std::nullopt, {}, {}}, Mode::kEnforce,
+         Verdict::kDeny, false, "default-deny"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      auto set = rules();
+      Decision d = decide(c.facts, set, c.mode);
+      CHECK(d.rule == c.rule);
+      CHECK(d.verdict == c.verdict);
+      CHECK(d.would_deny == c.would_deny);
+      CHECK_FALSE(d.reason.empty());
+    }
+  }
+
+  TEST_CASE("a rule's manifest file and line travel with the decision") {
+    auto set = rules();
+    Decision d = decide({"/usr/bin/ls", kApproved, {}, {}}, set, Mode::kEnforce);
+    CHECK(d.source.file == "base.yaml");
+    CHECK(d.source.line == 4);
+    CHECK(d.label == "coreutils");
+    CHECK(d.reason.find("base.yaml:4") != std::string::npos);
+  }
+
+  TEST_CASE("path rules match exactly or by a directory prefix") {
+    hashdb::PathRule prefix{"/usr/local/bin/", PathMatch::kPrefix, Action::kAllow, "", {}};
+    CHECK(path_matches(prefix, "/usr/local/bin/x"));
+    CHECK_FALSE(path_matches(prefix, "/usr/local/binx/x"));
+    CHECK_FALSE(path_matches(prefix, "/usr/local/bin"));
+    hashdb::PathRule exact{"/usr/bin/ls", PathMatch::kExact, Action::kAllow, "", {}};
+    CHECK(path_matches(exact, "/usr/bin/ls"));
+    CHECK_FALSE(path_matches(exact, "/usr/bin/ls2"));
+  }
+
+  TEST_CASE("a chain is safe only when every element is root-owned and not group/world-writable") {
+    std::string why;
+    CHECK(chain_is_safe(root_chain("/opt/app/x"), &why));
+    auto user_dir = root_chain("/opt/app/x");
+    user_dir[1].uid = 1000;
+    CHECK_FALSE(chain_is_safe(user_dir, &why));
+    CHECK(why.find("/opt/app") != std::string::npos);
+    auto group_writable = root_chain("/opt/app/x");
+    group_writable[2].mode |= S_IWGRP;
+    CHECK_FALSE(chain_is_safe(group_writable, &why));
+    CHECK_FALSE(chain_is_safe({}, &why));
+  }
+}

@@ -1,0 +1,37 @@
+#include "tools/command.h"
+
+#include <fmt/core.h>
+
+namespace tollgate::tools {
+
+CommandSpec hash_command();
+CommandSpec keygen_command();
+CommandSpec db_command();
+
+const std::vector<CommandSpec>& all_commands() {
+  static const std::vector<CommandSpec> table = {
+      hash_command(),
+      keygen_command(),
+      db_command(),
+  };
+  return table;
+}
+
+int exit_code_for(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::kNotFound:
+    case ErrorCode::kIo: return kExitIo;
+    case ErrorCode::kInvalidInput:
+    case ErrorCode::kCorrupt: return kExitPolicy;
+    case ErrorCode::kPermission: return kExitPermission;
+    case ErrorCode::kUnavailable: return kExitDaemon;
+  }
+  return kExitIo;
+}
+
+int report(const Error& error) {
+  fmt::print(stderr, "tollgate: {}\n", error.message());
+  return exit_code_for(error);
+}
+
+}  // namespace tollgate::tools

@@ -1,0 +1,91 @@
+// tollgate: the admin CLI. Wires the subcommand table into CLI11.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "tools/command.h"
+
+namespace {
+
+using namespace tollgate::tools;
+
+std::string overview() {
+  std::string text = "Commands:\n";
+  for (const auto& spec : all_commands()) text += fmt::format("  {:<14} {}\n", spec.name, spec.summary);
+  text += "\nRun 'tollgate help COMMAND' or 'tollgate COMMAND --help' for details.\n"
+          "Exit codes: 0 ok, 1 no/denied, 2 usage, 3 I/O, 4 invalid policy or signature,\n"
+          "5 daemon unavailable, 6 needs root or the admin group.\n";
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("tollgate: application allowlisting for Linux servers", "tollgate");
+  app.set_version_flag("--version", "tollgate " TOLLGATE_VERSION);
+  app.require_subcommand(0, 1);
+  app.footer(overview());
+
+  std::vector<std::string> help_topic;
+  auto* help = app.add_subcommand("help", "Show help for a command");
+  help->add_option("command", help_topic, "Command to describe");
+
+  struct Entry {
+    const CommandSpec* spec;
+    CLI::App* app;
+    std::unique_ptr<Command> command;
+  };
+  std::vector<Entry> entries;
+  for (const auto& spec : all_commands()) {
+    auto* sub = app.add_subcommand(spec.name, spec.summary);
+    if (!spec.example.empty()) sub->footer("Example:\n" + spec.example);
+    auto command = spec.make();
+    command->setup(*sub);
+    entries.push_back({&spec, sub, std::move(command)});
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "tollgate: {}\nRun 'tollgate --help' for usage.\n", e.what());
+    return kExitUsage;
+  }
+
+  if (help->parsed()) {
+    if (help_topic.empty()) {
+      fmt::print("{}", app.help());
+      return kExitOk;
+    }
+    for (auto& entry : entries) {
+      if (entry.spec->name == help_topic.front()) {
+        fmt::print("{}", entry.app->help());
+        return kExitOk;
+      }
+    }
+    fmt::print(stderr, "tollgate: no such command '{}'\n", help_topic.front());
+    return kExitUsage;
+  }
+
+  for (auto& entry : entries) {
+    if (!entry.app->parsed()) continue;
+    if (entry.spec->needs_root && ::geteuid() != 0) {
+      fmt::print(stderr, "tollgate: '{}' needs root; run it with sudo\n", entry.spec->name);
+      return kExitPermission;
+    }
+    try {
+      return entry.command->run();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "tollgate: {}: internal error: {}\n", entry.spec->name, e.what());
+      return kExitIo;
+    }
+  }
+  fmt::print("{}", app.help());
+  return kExitUsage;
+}
