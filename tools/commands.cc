@@ -7,12 +7,16 @@ namespace tollgate::tools {
 CommandSpec hash_command();
 CommandSpec keygen_command();
 CommandSpec db_command();
+CommandSpec report_command();
+CommandSpec log_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
       hash_command(),
       keygen_command(),
       db_command(),
+      report_command(),
+      log_command(),
   };
   return table;
 }

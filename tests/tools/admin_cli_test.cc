@@ -1,0 +1,126 @@
+// The admin subcommands (report, log, replay, approve, revoke, check, mode)
+// run as an admin would, against temp files.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "policy/events.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using testing::run;
+
+namespace {
+std::string tollgate_bin() { return testing::built_binary("tollgate"); }
+std::string fixture(const std::string& name) { return testing::source_path("tests/fixtures/events/" + name); }
+
+std::string decision_line(policy::TimeUs ts, const std::string& path, const std::string& sha, bool deny = false) {
+  nlohmann::json j = {{"ts", policy::format_rfc3339_us(ts)}, {"host", "t"}, {"type", "decision"},
+                      {"mode", deny ? "enforce" : "audit"}, {"decision", deny ? "deny" : "allow"},
+                      {"would_deny", !deny}, {"rule", "default-deny"}, {"reason", "no rule"}, {"source", ""},
+                      {"path", path}, {"sha256", sha}, {"size", 10}, {"event", "exec"}, {"pid", 10},
+                      {"ppid", 1}, {"uid", 0}, {"exe", "/usr/bin/bash"}, {"comm", "bash"}};
+  return j.dump() + "\n";
+}
+
+void append(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::app);
+  out << text;
+}
+}  // namespace
+
+TEST_SUITE("tools.admin") {
+  TEST_CASE("report lists the fixture's binaries most frequent first, in text, JSON and YAML") {
+    auto text = run({tollgate_bin(), "report", "--since", "all", "--log", fixture("week.jsonl")});
+    CHECK(text.exit_code == 0);
+    auto tool = text.out.find("/opt/app/bin/tool\n");
+    auto miner = text.out.find("/tmp/.x/xmrig   [LOOKS LIKE A MINER]");
+    auto backup = text.out.find("/usr/local/bin/backup");
+    CHECK(tool < miner);
+    CHECK(miner < backup);
+    CHECK(backup != std::string::npos);
+    CHECK(text.out.find("4 malformed lines were skipped") != std::string::npos);
+    CHECK(text.err.find("week.jsonl:5: skipped malformed event: not valid JSON") != std::string::npos);
+
+    auto json = run({tollgate_bin(), "report", "--since", "all", "--json", "--log", fixture("week.jsonl")});
+    REQUIRE(json.exit_code == 0);
+    auto j = nlohmann::json::parse(json.out);
+    CHECK(j["malformed_lines"] == 4);
+    REQUIRE(j["binaries"].size() == 4);
+    CHECK(j["binaries"][0]["count"] == 4);
+    CHECK(j["binaries"][1]["miner"]["suspect"] == true);
+    CHECK(j["binaries"][1]["users"][0]["uid"] == 33);
+
+    auto yaml = run({tollgate_bin(), "report", "--since", "all", "--yaml", "--log", fixture("week.jsonl")});
+    CHECK(yaml.exit_code == 0);
+    CHECK(yaml.out.find("path: \"/tmp/.x/xmrig\"") != std::string::npos);
+    CHECK(run({tollgate_bin(), "report", "--json", "--yaml", "--log", fixture("week.jsonl")}).exit_code == 2);
+  }
+
+  TEST_CASE("report --since keeps only recent events and rejects a bad duration") {
+    testing::TempDir dir;
+    auto now = policy::now_us();
+    const std::string a(64, 'a'), b(64, 'b');
+    std::string log = dir.file("events.jsonl");
+    append(log, decision_line(now - 3LL * 86400 * 1000000, "/old/binary", a));
+    append(log, decision_line(now - 3600LL * 1000000, "/new/binary", b));
+    auto day = run({tollgate_bin(), "report", "--since", "24h", "--json", "--log", log});
+    REQUIRE(day.exit_code == 0);
+    auto j = nlohmann::json::parse(day.out);
+    REQUIRE(j["binaries"].size() == 1);
+    CHECK(j["binaries"][0]["path"] == "/new/binary");
+    auto week = run({tollgate_bin(), "report", "--since", "7d", "--json", "--log", log});
+    CHECK(nlohmann::json::parse(week.out)["binaries"].size() == 2);
+    auto bad = run({tollgate_bin(), "report", "--since", "yesterday", "--log", log});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("invalid duration 'yesterday'") != std::string::npos);
+    auto missing = run({tollgate_bin(), "report", "--log", dir.file("none.jsonl")});
+    CHECK(missing.exit_code == 3);
+    CHECK(missing.err.find("none.jsonl") != std::string::npos);
+  }
+
+  TEST_CASE("log prints readable lines, --denied-only filters and --json passes lines through") {
+    auto all = run({tollgate_bin(), "log", "--log", fixture("week.jsonl")});
+    CHECK(all.exit_code == 0);
+    CHECK(all.out.find("WOULD-DENY exec /tmp/.x/xmrig uid=33") != std::string::npos);
+    CHECK(all.out.find("mode       audit -> enforce by alice") != std::string::npos);
+    CHECK(all.out.find("overflow   count=3") != std::string::npos);
+    auto denied = run({tollgate_bin(), "log", "--denied-only", "--log", fixture("week.jsonl")});
+    CHECK(denied.out.find("/usr/bin/ls") == std::string::npos);
+    CHECK(denied.out.find("mode ") == std::string::npos);
+    size_t lines = 0;
+    for (char c : denied.out) lines += c == '\n';
+    CHECK(lines == 10);
+    auto json = run({tollgate_bin(), "log", "--json", "--denied-only", "--max-events", "1", "--log", fixture("week.jsonl")});
+    auto j = nlohmann::json::parse(json.out);
+    CHECK(j["path"] == "/opt/app/bin/tool");
+  }
+
+  TEST_CASE("log --follow picks up appended events and continues across rotation") {
+    testing::TempDir dir;
+    std::string log = dir.file("events.jsonl");
+    auto now = policy::now_us();
+    append(log, decision_line(now, "/bin/one", std::string(64, '1')));
+    std::string cmd = "timeout 60 '" + tollgate_bin() + "' log --follow --poll-ms 20 --max-events 4 --log '" + log + "'";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    REQUIRE(pipe);
+    char buf[4096];
+    auto next_line = [&]() -> std::string { return std::fgets(buf, sizeof buf, pipe) ? std::string(buf) : ""; };
+    CHECK(next_line().find("/bin/one") != std::string::npos);
+    append(log, decision_line(now, "/bin/two", std::string(64, '2')));
+    CHECK(next_line().find("/bin/two") != std::string::npos);
+    // Rotation: a line the follower has not read yet, then the rename, then
+    // a new file under the name. The unread line must not be lost.
+    append(log, decision_line(now, "/bin/three", std::string(64, '3')));
+    REQUIRE(std::rename(log.c_str(), (log + ".1").c_str()) == 0);
+    append(log, decision_line(now, "/bin/four", std::string(64, '4')));
+    std::string third = next_line();
+    std::string fourth = next_line();
+    CHECK(third.find("/bin/three") != std::string::npos);
+    CHECK(fourth.find("/bin/four") != std::string::npos);
+    CHECK(::pclose(pipe) == 0);  // exited by itself after 4 events, not by timeout
+  }
+}

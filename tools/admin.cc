@@ -1,0 +1,134 @@
+#include "tools/admin.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+
+namespace tollgate::tools {
+
+void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
+  app.add_option("--config", options.config, "Configuration file")->capture_default_str();
+  if (which & kDbOption) app.add_option("--db", options.db, "Policy database (overrides 'database' in the config)");
+  if (which & kLogOption) app.add_option("--log", options.log, "Event log (overrides 'event_log' in the config)");
+  if (which & kSocketOption)
+    app.add_option("--socket", options.socket, "Daemon control socket (overrides 'socket' in the config)");
+}
+
+namespace {
+
+Status read_config_file(const std::string& path, Settings& s) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return fail_errno(errno ? errno : ENOENT, path, "cannot read config");
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::kInvalidInput,
+                fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root.IsDefined() || root.IsNull()) return {};
+  if (!root.IsMap()) return fail(ErrorCode::kInvalidInput, fmt::format("{}: the config must be a mapping", path));
+  auto str = [&](const char* key, std::string& out) -> Status {
+    auto node = root[key];
+    if (!node) return {};
+    if (!node.IsScalar())
+      return fail(ErrorCode::kInvalidInput,
+                  fmt::format("{}:{}: '{}' must be a string", path, node.Mark().line + 1, key));
+    out = node.as<std::string>();
+    return {};
+  };
+  for (auto [key, field] : {std::pair{"mode", &s.mode}, {"database", &s.database}, {"public_key", &s.public_key},
+                            {"event_log", &s.event_log}, {"socket", &s.socket}, {"admin_group", &s.admin_group},
+                            {"manifest", &s.manifest}, {"approvals", &s.approvals},
+                            {"signing_key", &s.signing_key}}) {
+    if (auto st = str(key, *field); !st) return st;
+  }
+  if (auto node = root["must_allow"]; node && node.IsSequence()) {
+    for (const auto& item : node) s.must_allow.push_back(item.as<std::string>());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Settings> resolve_settings(const AdminOptions& options) {
+  Settings s;
+  s.config_path = options.config;
+  struct stat st {};
+  bool exists = ::stat(options.config.c_str(), &st) == 0;
+  if (exists || options.config != kDefaultConfigPath) {
+    if (auto loaded = read_config_file(options.config, s); !loaded) return std::unexpected(loaded.error());
+    s.config_found = true;
+  }
+  if (!options.db.empty()) s.database = options.db;
+  if (!options.log.empty()) s.event_log = options.log;
+  if (!options.socket.empty()) s.socket = options.socket;
+  return s;
+}
+
+Status check_admin(const Settings& settings, std::string_view command) {
+  if (::geteuid() == 0) return {};
+  std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
+  if (settings.admin_group.empty()) return fail(ErrorCode::kPermission, why);
+  group grp {};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(settings.admin_group.c_str(), &grp, buf.data(), buf.size(), &found) != 0 || !found)
+    return fail(ErrorCode::kPermission, why + " (the group does not exist)");
+  gid_t gid = found->gr_gid;
+  if (::getgid() == gid || ::getegid() == gid) return {};
+  int n = ::getgroups(0, nullptr);
+  std::vector<gid_t> groups(static_cast<size_t>(n > 0 ? n : 0));
+  if (n > 0 && ::getgroups(n, groups.data()) == n) {
+    for (gid_t g : groups)
+      if (g == gid) return {};
+  }
+  return fail(ErrorCode::kPermission, why);
+}
+
+std::string user_name(int64_t uid) {
+  if (uid < 0) return {};
+  passwd pw {};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf.data(), buf.size(), &found) != 0 || !found) return {};
+  return found->pw_name;
+}
+
+std::string invoking_user() {
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
+  std::string name = user_name(::getuid());
+  return name.empty() ? fmt::format("uid {}", ::getuid()) : name;
+}
+
+Result<policy::EventLog> load_events(const std::string& path) {
+  auto log = policy::read_event_log(path);
+  if (!log) return log;
+  constexpr size_t kShown = 10;
+  for (size_t i = 0; i < log->problems.size() && i < kShown; ++i) {
+    const auto& p = log->problems[i];
+    fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
+  }
+  if (log->problems.size() > kShown)
+    fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, log->problems.size() - kShown);
+  return log;
+}
+
+Result<policy::TimeUs> since_cutoff(const std::string& duration) {
+  auto d = policy::parse_duration(duration);
+  if (!d) return std::unexpected(d.error().with_prefix("--since"));
+  return policy::now_us() - static_cast<int64_t>(d->count()) * 1000000;
+}
+
+std::string describe_user(const policy::UserCount& user) {
+  if (user.name.empty()) return fmt::format("uid {}", user.uid);
+  return fmt::format("{} ({})", user.name, user.uid);
+}
+
+}  // namespace tollgate::tools

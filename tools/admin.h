@@ -1,0 +1,85 @@
+// Shared plumbing of the admin subcommands (report, log, replay, approve,
+// revoke, check, mode): the common --config/--db/--log/--socket options, the
+// settings they resolve to, the admin permission check and event-log loading
+// with malformed lines reported on stderr.
+//
+//   AdminOptions opts;                         // member of the Command
+//   add_admin_options(app, opts, kLogOption);  // in setup()
+//   auto settings = resolve_settings(opts);    // in run()
+//   if (!settings) return report(settings.error());
+//
+// Not thread-safe (CLI, single thread).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "policy/events.h"
+#include "policy/report.h"
+
+namespace tollgate::tools {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";
+
+// What each subcommand may override on its command line.
+enum AdminOptionSet : unsigned {
+  kDbOption = 1,
+  kLogOption = 2,
+  kSocketOption = 4,
+};
+
+struct AdminOptions {
+  std::string config = kDefaultConfigPath;
+  std::string db, log, socket;
+};
+
+void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
+
+// The subset of the daemon's configuration the CLI needs, with the command
+// line's overrides applied.
+struct Settings {
+  std::string config_path;
+  bool config_found = false;
+  std::string mode = "audit";
+  std::string database = "/var/lib/tollgate/policy.db";
+  std::string public_key;
+  std::string event_log = "/var/log/tollgate/events.jsonl";
+  std::string socket = "/run/tollgate/tollgate.sock";
+  std::string admin_group = "tollgate-admin";
+  std::string manifest;
+  std::string approvals;
+  std::string signing_key;
+  std::vector<std::string> must_allow;
+};
+
+// Loads the config file. A missing file is an error only when --config was
+// given explicitly; otherwise built-in defaults apply.
+Result<Settings> resolve_settings(const AdminOptions& options);
+
+// Ok for root and members of `admin_group` (real or supplementary groups);
+// Permission error "needs root or group G" otherwise.
+Status check_admin(const Settings& settings, std::string_view command);
+
+// The invoking human: SUDO_USER when run through sudo, else the login name
+// of the real uid, else "uid N".
+std::string invoking_user();
+
+// uid -> user name from the passwd database ("" when unknown).
+std::string user_name(int64_t uid);
+
+// Reads the event log, printing each malformed line as
+// "tollgate: FILE:LINE: skipped malformed event: WHY" on stderr (the first
+// 10, then a count).
+Result<policy::EventLog> load_events(const std::string& path);
+
+// --since DURATION -> the cut-off time (now - duration).
+Result<policy::TimeUs> since_cutoff(const std::string& duration);
+
+// "alice (1000)" / "uid 1000".
+std::string describe_user(const policy::UserCount& user);
+
+}  // namespace tollgate::tools
