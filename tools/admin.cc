@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 
+#include "tools/file_facts.h"
+
 namespace tollgate::tools {
 
 void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
@@ -129,6 +131,25 @@ Result<policy::TimeUs> since_cutoff(const std::string& duration) {
 std::string describe_user(const policy::UserCount& user) {
   if (user.name.empty()) return fmt::format("uid {}", user.uid);
   return fmt::format("{} ({})", user.name, user.uid);
+}
+
+Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+                                            std::optional<policy::TimeUs> since_us) {
+  auto log = load_events(log_path);
+  if (!log) return std::unexpected(log.error());
+  auto facts = [&rules](const std::string& path, const std::optional<hashdb::Sha256>& sha) {
+    return recorded_facts(path, sha, rules);
+  };
+  return policy::replay(log->events, {.since_us = since_us}, rules, facts);
+}
+
+void print_would_deny(const std::vector<policy::ReplayItem>& items) {
+  for (const auto& item : items) {
+    fmt::print("  {}\n", item.path);
+    fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
+               item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + item.last_exe);
+    fmt::print("    {}: {}\n", item.decision.rule, item.decision.reason);
+  }
 }
 
 }  // namespace tollgate::tools

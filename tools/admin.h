@@ -19,6 +19,8 @@
 
 #include "common/error.h"
 #include "policy/events.h"
+#include "hashdb/rule_set.h"
+#include "policy/replay.h"
 #include "policy/report.h"
 
 namespace tollgate::tools {
@@ -81,5 +83,14 @@ Result<policy::TimeUs> since_cutoff(const std::string& duration);
 
 // "alice (1000)" / "uid 1000".
 std::string describe_user(const policy::UserCount& user);
+
+// Replays the decision events of `log_path` newer than `since_us` against
+// `rules` (tools/file_facts.h supplies the current owner chains).
+Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+                                            std::optional<policy::TimeUs> since_us);
+
+// "  PATH\n    sha256 ..., seen N times, last ..., launched by EXE\n    RULE: REASON"
+// for each binary the replay would deny.
+void print_would_deny(const std::vector<policy::ReplayItem>& items);
 
 }  // namespace tollgate::tools

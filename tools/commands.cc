@@ -9,6 +9,7 @@ CommandSpec keygen_command();
 CommandSpec db_command();
 CommandSpec report_command();
 CommandSpec log_command();
+CommandSpec replay_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -17,6 +18,7 @@ const std::vector<CommandSpec>& all_commands() {
       db_command(),
       report_command(),
       log_command(),
+      replay_command(),
   };
   return table;
 }

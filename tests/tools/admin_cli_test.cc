@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "hashdb/writer.h"
 #include "policy/events.h"
 #include "tests/support/temp_dir.h"
 
@@ -122,5 +123,52 @@ TEST_SUITE("tools.admin") {
     CHECK(third.find("/bin/three") != std::string::npos);
     CHECK(fourth.find("/bin/four") != std::string::npos);
     CHECK(::pclose(pipe) == 0);  // exited by itself after 4 events, not by timeout
+  }
+}
+
+TEST_SUITE("tools.admin") {
+  TEST_CASE("replay lists exactly the binaries each candidate database denies") {
+    testing::TempDir dir;
+    std::string log = dir.file("events.jsonl");
+    auto now = policy::now_us();
+    std::vector<std::pair<std::string, hashdb::Sha256>> bins;
+    for (const char* name : {"a", "b", "c", "d"}) {
+      auto sha = hashdb::sha256_bytes(std::string("content of ") + name);
+      bins.emplace_back(std::string("/opt/x/") + name, sha);
+      append(log, decision_line(now - 60000000, bins.back().first, hashdb::to_hex(sha)));
+    }
+    append(log, decision_line(now - 30000000, "/opt/x/b", hashdb::to_hex(bins[1].second), true));
+    auto candidate = [&](const std::string& name, std::vector<int> allowed, std::string path_deny = "") {
+      hashdb::PolicyContent content;
+      for (int i : allowed)
+        content.hash_rules.push_back({.sha256 = bins[i].second, .action = hashdb::Action::kAllow, .label = bins[i].first});
+      if (!path_deny.empty()) content.path_rules.push_back({.path = path_deny, .action = hashdb::Action::kDeny});
+      REQUIRE(hashdb::write_database(dir.file(name), content, {}));
+      return dir.file(name);
+    };
+    auto r = run({tollgate_bin(), "replay", "--db", candidate("ac.db", {0, 2}), "--log", log, "--json"});
+    CHECK(r.exit_code == 1);
+    auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["would_deny"].size() == 2);
+    CHECK(j["would_deny"][0]["path"] == "/opt/x/b");  // seen twice
+    CHECK(j["would_deny"][0]["count"] == 2);
+    CHECK(j["would_deny"][1]["path"] == "/opt/x/d");
+    CHECK(j["would_deny"][1]["sha256"] == hashdb::to_hex(bins[3].second));
+
+    auto all = run({tollgate_bin(), "replay", "--db", candidate("all.db", {0, 1, 2, 3}), "--log", log});
+    CHECK(all.exit_code == 0);
+    CHECK(all.out.find("Nothing would be denied.") != std::string::npos);
+
+    auto pathdeny = run({tollgate_bin(), "replay", "--db", candidate("pd.db", {0, 1, 2, 3}, "/opt/x/c"), "--log", log});
+    CHECK(pathdeny.exit_code == 1);
+    CHECK(pathdeny.out.find("It would deny 1 binaries:\n  /opt/x/c\n") != std::string::npos);
+    CHECK(pathdeny.out.find("path-deny:/opt/x/c") != std::string::npos);
+
+    // Events older than the window are not replayed.
+    auto old = run({tollgate_bin(), "replay", "--db", dir.file("ac.db"), "--log", log, "--since", "10s"});
+    CHECK(old.exit_code == 0);
+
+    auto bad = run({tollgate_bin(), "replay", "--db", dir.file("missing.db"), "--log", log});
+    CHECK(bad.exit_code == 3);
   }
 }
