@@ -62,7 +62,7 @@ bool get_bool(const json& obj, const char* key, bool& out, std::string& error) {
 
 std::string ParseProblem::where() const { return fmt::format("{}:{}", file, line); }
 
-std::optional<TimeUs> parse_rfc3339(std::string_view s) {
+std::optional<TimeUs> parse_event_time(std::string_view s) {
   int y, mo, d, h, mi, sec;
   if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
       !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
@@ -174,7 +174,7 @@ Result<Event> parse_event(std::string_view line) {
   e.size = static_cast<uint64_t>(size);
   if (e.type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
   if (e.ts.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'ts'");
-  auto ts = parse_rfc3339(e.ts);
+  auto ts = parse_event_time(e.ts);
   if (!ts) return fail(ErrorCode::kInvalidInput, fmt::format("field 'ts' is not an RFC 3339 time: '{}'", e.ts));
   e.ts_us = *ts;
   if (e.type == "decision") {

@@ -81,7 +81,7 @@ void parse_event_lines(std::string_view text, std::string_view file_name, EventL
 Result<EventLog> read_event_log(const std::string& path);
 
 // "2026-12-01T03:44:35.123456Z", "...35Z" or with a "+01:00" offset.
-std::optional<TimeUs> parse_rfc3339(std::string_view text);
+std::optional<TimeUs> parse_event_time(std::string_view text);
 // RFC 3339 UTC with seconds: "2026-12-01T03:44:35Z".
 std::string format_rfc3339(TimeUs t);
 // RFC 3339 UTC with microseconds, the daemon's own format.

@@ -133,6 +133,17 @@ std::string describe_user(const policy::UserCount& user) {
   return fmt::format("{} ({})", user.name, user.uid);
 }
 
+Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey) {
+  std::string key_path = pubkey.empty() ? settings.public_key : pubkey;
+  std::optional<hashdb::PublicKey> key;
+  if (!key_path.empty()) {
+    auto loaded = hashdb::load_public_key(key_path);
+    if (!loaded) return std::unexpected(loaded.error());
+    key = std::move(*loaded);
+  }
+  return hashdb::PolicyStore::open(settings.database, {.public_key = key ? &*key : nullptr});
+}
+
 Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
                                             std::optional<policy::TimeUs> since_us) {
   auto log = load_events(log_path);

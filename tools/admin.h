@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "policy/events.h"
 #include "hashdb/rule_set.h"
+#include "hashdb/store.h"
 #include "policy/replay.h"
 #include "policy/report.h"
 
@@ -83,6 +84,10 @@ Result<policy::TimeUs> since_cutoff(const std::string& duration);
 
 // "alice (1000)" / "uid 1000".
 std::string describe_user(const policy::UserCount& user);
+
+// Opens the policy database of `settings` (verifying its signature with
+// `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).
+Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey = "");
 
 // Replays the decision events of `log_path` newer than `since_us` against
 // `rules` (tools/file_facts.h supplies the current owner chains).

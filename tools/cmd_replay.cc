@@ -46,13 +46,9 @@ class ReplayCommand final : public Command {
       }
       since = *cutoff;
     }
-    std::optional<hashdb::PublicKey> key;
-    if (!pubkey_.empty()) {
-      auto loaded = hashdb::load_public_key(pubkey_);
-      if (!loaded) return report(loaded.error());
-      key = std::move(*loaded);
-    }
-    auto db = hashdb::PolicyStore::open(settings->database, {.public_key = key ? &*key : nullptr});
+    // A candidate is rarely signed yet: only --pubkey asks for a signature.
+    settings->public_key.clear();
+    auto db = open_policy(*settings, pubkey_);
     if (!db) return report(db.error());
     auto result = replay_history(settings->event_log, **db, since);
     if (!result) return report(result.error());

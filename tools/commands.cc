@@ -10,6 +10,9 @@ CommandSpec db_command();
 CommandSpec report_command();
 CommandSpec log_command();
 CommandSpec replay_command();
+CommandSpec approve_command();
+CommandSpec revoke_command();
+CommandSpec check_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -19,6 +22,9 @@ const std::vector<CommandSpec>& all_commands() {
       report_command(),
       log_command(),
       replay_command(),
+      approve_command(),
+      revoke_command(),
+      check_command(),
   };
   return table;
 }

@@ -26,7 +26,7 @@ TEST_SUITE("policy.events") {
     };
     for (const auto& c : cases) {
       CAPTURE(c.text);
-      CHECK(parse_rfc3339(c.text) == c.want);
+      CHECK(parse_event_time(c.text) == c.want);
     }
     CHECK(format_rfc3339_us(1796096675123456) == "2026-12-01T03:44:35.123456Z");
     CHECK(format_rfc3339(1796096675123456) == "2026-12-01T03:44:35Z");
@@ -76,7 +76,7 @@ TEST_SUITE("policy.events") {
     CHECK(count({.types = {"decision"}}) == 11);
     CHECK(count({.types = {"mode", "overflow"}}) == 2);
     CHECK(count({.denied_only = true}) == 10);
-    CHECK(count({.since_us = *parse_rfc3339("2026-11-30T00:00:00Z"), .denied_only = true}) == 3);
+    CHECK(count({.since_us = *parse_event_time("2026-11-30T00:00:00Z"), .denied_only = true}) == 3);
   }
 
   TEST_CASE("an unreadable log is an error naming it") {

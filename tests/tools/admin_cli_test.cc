@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "policy/events.h"
 #include "tests/support/temp_dir.h"
@@ -170,5 +171,36 @@ TEST_SUITE("tools.admin") {
 
     auto bad = run({tollgate_bin(), "replay", "--db", dir.file("missing.db"), "--log", log});
     CHECK(bad.exit_code == 3);
+  }
+}
+
+TEST_SUITE("tools.admin") {
+  TEST_CASE("check gives the verdict, rule and manifest line offline; exit 0 allowed, 1 denied") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("good"), "#!/bin/sh\necho good\n", 0755);
+    testing::write_text(dir.file("bad"), "#!/bin/sh\necho bad\n", 0755);
+    auto good = hashdb::sha256_path(dir.file("good"));
+    REQUIRE(good);
+    hashdb::PolicyContent content;
+    content.hash_rules.push_back({.sha256 = *good, .action = hashdb::Action::kAllow, .label = "good",
+                                  .source = {"/etc/tollgate/approvals.yaml", 7}});
+    REQUIRE(hashdb::write_database(dir.file("policy.db"), content, {}));
+    auto ok = run({tollgate_bin(), "check", "--db", dir.file("policy.db"), dir.file("good")});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.out.find("allowed by hash-allow:") != std::string::npos);
+    CHECK(ok.out.find("(/etc/tollgate/approvals.yaml:7)") != std::string::npos);
+    auto no = run({tollgate_bin(), "check", "--db", dir.file("policy.db"), dir.file("good"), dir.file("bad")});
+    CHECK(no.exit_code == 1);
+    CHECK(no.out.find(dir.file("bad") + ": DENIED by default-deny") != std::string::npos);
+    auto j = run({tollgate_bin(), "check", "--json", "--db", dir.file("policy.db"), dir.file("bad")});
+    CHECK(j.exit_code == 1);
+    auto parsed = nlohmann::json::parse(j.out);
+    CHECK(parsed[0]["verdict"] == "deny");
+    CHECK(parsed[0]["rule"] == "default-deny");
+    auto missing = run({tollgate_bin(), "check", "--db", dir.file("policy.db"), dir.file("none")});
+    CHECK(missing.exit_code == 3);
+    auto nodb = run({tollgate_bin(), "check", "--db", dir.file("none.db"), dir.file("good")});
+    CHECK(nodb.exit_code == 3);
+    CHECK(nodb.err.find("none.db") != std::string::npos);
   }
 }
