@@ -507,6 +507,8 @@ class Compiler {
         }
         case Outcome::kNotMatched: ++summary_.files_not_matched; break;
         case Outcome::kModified:
+          ++summary_.files_hashed;
+          summary_.bytes_hashed += r.bytes;
           summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
           break;
         case Outcome::kMissing:

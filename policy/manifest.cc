@@ -227,7 +227,7 @@ class Loader {
     std::string full = pattern.front() == '/' ? pattern : parent_dir(file) + "/" + pattern;
     if (!options_.follow_includes) return;
     glob_t g{};
-    int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &g);
+    int rc = ::glob(full.c_str(), 0, nullptr, &g);
     std::vector<std::string> matches;
     if (rc == 0)
       for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
@@ -505,8 +505,7 @@ class Loader {
       mine.emplace(e.value, &e);
       if (auto it = other.find(e.value); it != other.end())
         diag_.add_plain(e.where.to_string() + ": hash " + e.value + " is " +
-                        std::string(hashdb::to_string(e.action)) + "ed here but " +
-                        std::string(hashdb::to_string(it->second->action)) + "ed at " +
+                        (e.action == hashdb::Action::kAllow ? "allowed here but denied at " : "denied here but allowed at ") +
                         it->second->where.to_string());
     }
   }
