@@ -252,4 +252,14 @@ TEST_SUITE("policy.manifest") {
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message() == "/fuzz.yaml:2:16: 'file' must be an absolute path (got 'x')");
   }
+
+  TEST_CASE("the shipped example manifests load") {
+    auto m = load_manifest(testing::source_path("policy/examples/server.yaml"));
+    REQUIRE_MESSAGE(m, m.error().message());
+    CHECK(m->name == "web-frontend");
+    CHECK(m->files.size() == 3);
+    CHECK(m->entries.size() == 11);
+    CHECK(m->entries.front().value == "/opt/webapp/bin");
+    CHECK(m->entries[2].approved_by == "alice");
+  }
 }
