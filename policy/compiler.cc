@@ -313,7 +313,7 @@ class Compiler {
       if (!k) return std::unexpected(k.error());
       key = std::move(*k);
     }
-    if (auto st = load_previous(); !st) return std::unexpected(st.error());
+    if (auto st = load_previous(key ? &key->public_key : nullptr); !st) return std::unexpected(st.error());
 
     plan();
     if (!diag_.ok()) return std::unexpected(diag_.to_error());
@@ -342,11 +342,15 @@ class Compiler {
   }
 
  private:
-  Status load_previous() {
+  // The previous database gives the generation and the file cache. When the
+  // new one is signed, the cache is trusted only from a database signed by
+  // the same key: a forged cache row would otherwise put an arbitrary hash
+  // into a signed policy.
+  Status load_previous(const hashdb::PublicKey* signer) {
     const std::string& out = options_.output_path;
     struct stat st {};
     if (out.empty() || ::stat(out.c_str(), &st) != 0) return {};
-    auto store = hashdb::PolicyStore::open(out);
+    auto store = hashdb::PolicyStore::open(out, {.public_key = signer});
     if (!store) {
       // Readable meta but bad rows: keep counting generations, trust no cache.
       auto meta_only = hashdb::PolicyStore::open(out, {.verify_content = false});
@@ -354,7 +358,8 @@ class Compiler {
         return fail(ErrorCode::kInvalidInput, out + ": exists and is not a readable policy database (" +
                                                   store.error().message() + "); move it away first");
       generation_ = (*meta_only)->generation() + 1;
-      diag_.warn(out + ": previous database failed verification; its file cache is not used");
+      diag_.warn(out + ": previous database failed verification (" + store.error().message() +
+                 "); its file cache is not used");
       return {};
     }
     generation_ = (*store)->generation() + 1;

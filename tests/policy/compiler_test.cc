@@ -449,4 +449,26 @@ TEST_SUITE("policy.compiler") {
     CHECK(none.out.find("no signature") != std::string::npos);
     CHECK(testing::run({tool, "sign", dir.file("unsigned"), "--key", dir.file("nokey")}).exit_code == 3);
   }
+
+  TEST_CASE("a signed compile reuses the file cache only from a database signed by the same key") {
+    testing::TempDir dir;
+    Keys k(dir, "k");
+    testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    const std::string db = dir.file("p.db");
+    REQUIRE(compile(dir.file("m.yaml"), db));
+    CompileOptions signed_opts{.manifest_path = dir.file("m.yaml"), .output_path = db, .signing_key_path = k.key_path};
+    auto first = compile_policy(signed_opts);
+    REQUIRE_MESSAGE(first, first.error().message());
+    CHECK(first->generation == 2);
+    CHECK(first->files_reused == 0);
+    CHECK(first->files_hashed == 1);
+    REQUIRE(first->warnings.size() == 1);
+    CHECK(first->warnings[0].find("its file cache is not used") != std::string::npos);
+    auto second = compile_policy(signed_opts);
+    REQUIRE(second);
+    CHECK(second->generation == 3);
+    CHECK(second->files_reused == 1);
+    CHECK(second->warnings.empty());
+  }
 }
