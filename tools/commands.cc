@@ -7,12 +7,20 @@ namespace tollgate::tools {
 CommandSpec hash_command();
 CommandSpec keygen_command();
 CommandSpec db_command();
+CommandSpec compile_command();
+CommandSpec diff_command();
+CommandSpec sign_command();
+CommandSpec verify_sig_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
       hash_command(),
       keygen_command(),
       db_command(),
+      compile_command(),
+      diff_command(),
+      sign_command(),
+      verify_sig_command(),
   };
   return table;
 }
