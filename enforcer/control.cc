@@ -148,10 +148,10 @@ Result<json> control_request(const std::string& socket_path, const json& request
                 fmt::format("{}: tollgated is not running ({})", socket_path, std::strerror(err)));
   }
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  if (auto st = write_line(fd.get(), request.dump(), deadline, socket_path); !st)
-    return fail(ErrorCode::kUnavailable, st.error().message());
-  auto line = read_line(fd.get(), deadline, socket_path);
-  if (!line) return fail(ErrorCode::kUnavailable, line.error().message());
+  auto sent = write_line(fd.get(), request.dump(), deadline, socket_path);
+  // Even when the write failed the server may have said why before closing.
+  auto line = read_line(fd.get(), sent ? deadline : Clock::now() + std::chrono::milliseconds(200), socket_path);
+  if (!line) return fail(ErrorCode::kUnavailable, (sent ? line.error() : sent.error()).message());
   json reply = json::parse(*line, nullptr, false);
   if (reply.is_discarded() || !reply.is_object())
     return fail(ErrorCode::kUnavailable, socket_path + ": the daemon's reply is not JSON");
@@ -223,6 +223,8 @@ void ControlServer::serve(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
   PeerCred peer{cred.pid, cred.uid, cred.gid};
   if (!peer_is_admin(peer, admin_group_)) {
+    // Read the request first so the client sees the refusal, not a broken pipe.
+    (void)read_line(fd, Clock::now() + std::chrono::seconds(1), path_);
     std::string msg = admin_group_.empty()
                           ? fmt::format("permission denied: uid {} is not root", peer.uid)
                           : fmt::format("permission denied: uid {} is neither root nor in group {}", peer.uid, admin_group_);

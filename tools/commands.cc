@@ -7,12 +7,14 @@ namespace tollgate::tools {
 CommandSpec hash_command();
 CommandSpec keygen_command();
 CommandSpec db_command();
+CommandSpec status_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
       hash_command(),
       keygen_command(),
       db_command(),
+      status_command(),
   };
   return table;
 }

@@ -487,6 +487,50 @@ TEST_SUITE("enforcer.e2e") {
     CHECK((*status)["counters"]["cache_hits"].get<uint64_t>() >= 1990);
   }
 
+  TEST_CASE("tollgate status answers 0 while the daemon runs and 5 once it is gone") {
+    Fixture f;
+    f.write_db(f.base_rules(), 3);
+    f.write_config("enforce");
+    f.start_daemon();
+    auto human = testing::run({testing::built_binary("tollgate"), "status", "--config", f.config}, 30);
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("mode:      enforce") != std::string::npos);
+    CHECK(human.out.find("generation 3") != std::string::npos);
+    auto machine = testing::run({testing::built_binary("tollgate"), "status", "--socket", f.socket, "--json"}, 30);
+    CHECK(machine.exit_code == 0);
+    json s = json::parse(machine.out);
+    CHECK(s["mode"] == "enforce");
+    CHECK(s["coverage"] == "exec");
+    CHECK(s["database"]["counts"]["hash_allow"] == 2);
+    CHECK(s["database"]["content_digest"].get<std::string>().size() == 64);
+    for (const char* k : {"allowed", "denied", "would_deny", "errors", "timeouts", "cache_hits", "cache_misses",
+                          "hash_bytes", "overflows"})
+      CHECK_MESSAGE(s["counters"].contains(k), k);
+    CHECK(s["latency_us"].contains("p99"));
+    CHECK(s["pid"] == f.daemon);
+    CHECK(f.stop_daemon() == 0);
+    auto down = testing::run({testing::built_binary("tollgate"), "status", "--socket", f.socket}, 30);
+    CHECK(down.exit_code == 5);
+    CHECK(down.err.find("tollgated is not running") != std::string::npos);
+  }
+
+  TEST_CASE("the control socket refuses a peer that is neither root nor in admin_group") {
+    Fixture f;
+    f.write_config("audit");
+    f.start_daemon();
+    struct stat st;
+    REQUIRE(::stat(f.socket.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0660);
+    // Open the path up so the kernel lets uid 65534 connect: SO_PEERCRED must still refuse it.
+    ::chmod(f.dir.path().c_str(), 0755);
+    ::chmod(f.socket.c_str(), 0666);
+    auto r = testing::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           testing::built_binary("tollgate"), "status", "--socket", f.socket},
+                          30);
+    CHECK_MESSAGE(r.exit_code == 6, r.err);
+    CHECK(r.err.find("permission denied: uid 65534 is not root") != std::string::npos);
+  }
+
   TEST_CASE("SIGTERM stops the daemon cleanly and removes its socket") {
     Fixture f;
     f.write_config("audit");
