@@ -11,6 +11,7 @@ CommandSpec compile_command();
 CommandSpec diff_command();
 CommandSpec sign_command();
 CommandSpec verify_sig_command();
+CommandSpec status_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -21,6 +22,7 @@ const std::vector<CommandSpec>& all_commands() {
       diff_command(),
       sign_command(),
       verify_sig_command(),
+      status_command(),
   };
   return table;
 }
