@@ -1,16 +1,180 @@
-// tollgated: the enforcement daemon (fanotify loop lands with issue #4).
-#include <cstdio>
-#include <cstring>
+// tollgated: the enforcement daemon. Wiring only: configuration, the
+// fanotify source and its marks, the engine, the event log, the control
+// socket, signals, sd_notify and the metrics file. Runs in the foreground;
+// diagnostics go to stderr.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/io.h"
+#include "enforcer/config.h"
+#include "enforcer/control.h"
+#include "enforcer/daemon.h"
+#include "enforcer/engine.h"
+#include "enforcer/events.h"
+#include "enforcer/fanotify.h"
 #include "enforcer/version.h"
 
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--version") == 0) {
-      std::printf("tollgated %s\n", tollgate::enforcer::version());
-      return 0;
+using namespace tollgate;
+using namespace tollgate::enforcer;
+
+namespace {
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+Result<std::vector<std::string>> resolve_watch(const Config& config) {
+  if (config.watch.size() == 1 && config.watch.front() == "auto") {
+    auto text = read_file("/proc/self/mountinfo");
+    if (!text) return std::unexpected(text.error());
+    auto mounts = select_auto_mounts(parse_mountinfo(*text));
+    if (mounts.empty()) return fail(ErrorCode::kNotFound, "watch: auto found no filesystem to watch");
+    return mounts;
+  }
+  return config.watch;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"tollgated: allow only approved executables to run (fanotify permission hook)"};
+  std::string config_path, mode, db, pubkey, event_log, socket;
+  std::vector<std::string> watch;
+  bool show_version = false;
+  app.add_option("--config", config_path, "Configuration file (default /etc/tollgate/tollgate.yaml)");
+  app.add_option("--mode", mode, "audit or enforce (overrides the file)")->check(CLI::IsMember({"audit", "enforce"}));
+  app.add_option("--db", db, "Policy database");
+  app.add_option("--pubkey", pubkey, "Public key the database must be signed by");
+  app.add_option("--watch", watch, "Mark the mount holding PATH (repeatable; overrides the file)");
+  app.add_option("--event-log", event_log, "Event log (JSON Lines)");
+  app.add_option("--socket", socket, "Control socket");
+  app.add_flag("--version", show_version, "Print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (show_version) {
+    fmt::print("tollgated {}\n", version());
+    return 0;
+  }
+
+  auto loaded = load_config_or_default(config_path, "tollgated");
+  if (!loaded) {
+    fmt::print(stderr, "tollgated: {}\n", loaded.error().message());
+    return 2;
+  }
+  Config config = std::move(*loaded);
+  if (!mode.empty()) config.mode = *policy::parse_mode(mode);
+  if (!db.empty()) config.database = db;
+  if (!pubkey.empty()) config.public_key = pubkey;
+  if (!watch.empty()) config.watch = watch;
+  if (!event_log.empty()) config.event_log = event_log;
+  if (!socket.empty()) config.socket = socket;
+
+  // Signals are handled on this thread with sigtimedwait; block them before
+  // any thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto watched = resolve_watch(config);
+  if (!watched) {
+    fmt::print(stderr, "tollgated: {}\n", watched.error().message());
+    return 2;
+  }
+  auto source = FanotifySource::create();
+  if (!source) {
+    fmt::print(stderr, "tollgated: {}\n", source.error().message());
+    return 1;
+  }
+
+  const std::string host = hostname();
+  Metrics metrics;
+  EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);
+  log.start();
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  Engine engine(**source, &log, metrics,
+                {.workers = static_cast<int>(std::min(cores, 8u)),
+                 .decision_timeout_ms = config.decision_timeout_ms,
+                 .on_error = config.on_error,
+                 .log_allows = config.log_allows,
+                 .host = host});
+  Daemon daemon(config, engine, log, metrics, *watched, host);
+  daemon.initial_load();
+
+  // The watchdog is pinged from the event loop itself, so a stalled loop is
+  // restarted by systemd.
+  uint64_t watchdog_us = 0;
+  bool watchdog = sd_watchdog_enabled(0, &watchdog_us) > 0;
+  std::thread loop([&] {
+    auto st = engine.run([&] {
+      if (watchdog) sd_notify(0, "WATCHDOG=1");
+    });
+    if (!st) fmt::print(stderr, "tollgated: event loop stopped: {}\n", st.error().message());
+    ::kill(::getpid(), SIGUSR1);  // wake the signal thread
+  });
+
+  // Marks after the loop runs: events on a marked mount are answered at once.
+  int exit_code = 0;
+  for (const auto& path : *watched) {
+    if (auto st = (*source)->mark_mount(path); !st) {
+      fmt::print(stderr, "tollgated: {}\n", st.error().message());
+      exit_code = 1;
+      break;
+    }
+    fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
+  }
+  ControlServer control(config.socket, config.admin_group,
+                        [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  if (exit_code == 0) {
+    // Only now: a successful status request means every mark is in place.
+    if (auto st = control.start(); !st) {
+      fmt::print(stderr, "tollgated: {}\n", st.error().message());
+      exit_code = 1;
     }
   }
-  std::fprintf(stderr, "tollgated %s: enforcement is not implemented yet\n", tollgate::enforcer::version());
-  return 2;
+  if (exit_code == 0) {
+    sd_notify(0, "READY=1");
+    fmt::print(stderr, "tollgated {}: ready, control socket {}\n", version(), config.socket);
+    bool running = true;
+    while (running) {
+      timespec timeout{5, 0};
+      siginfo_t info;
+      int sig = ::sigtimedwait(&signals, &info, &timeout);
+      switch (sig) {
+        case SIGTERM:
+        case SIGINT:
+        case SIGUSR1: running = false; break;
+        case SIGHUP:
+          log.reopen();
+          (void)daemon.reload();
+          break;
+        default: break;
+      }
+      if (auto st = daemon.write_metrics(); !st) fmt::print(stderr, "tollgated: metrics: {}\n", st.error().message());
+    }
+    sd_notify(0, "STOPPING=1");
+  }
+  control.stop();
+  engine.stop();
+  loop.join();
+  log.flush();
+  log.stop();
+  fmt::print(stderr, "tollgated: stopped\n");
+  return exit_code;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }

@@ -7,6 +7,11 @@ namespace tollgate::tools {
 CommandSpec hash_command();
 CommandSpec keygen_command();
 CommandSpec db_command();
+CommandSpec compile_command();
+CommandSpec diff_command();
+CommandSpec sign_command();
+CommandSpec verify_sig_command();
+CommandSpec status_command();
 CommandSpec report_command();
 CommandSpec log_command();
 CommandSpec replay_command();
@@ -19,6 +24,11 @@ const std::vector<CommandSpec>& all_commands() {
       hash_command(),
       keygen_command(),
       db_command(),
+      compile_command(),
+      diff_command(),
+      sign_command(),
+      verify_sig_command(),
+      status_command(),
       report_command(),
       log_command(),
       replay_command(),

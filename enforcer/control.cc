@@ -1,0 +1,254 @@
+#include "enforcer/control.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "common/io.h"
+
+namespace tollgate::enforcer {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+constexpr size_t kMaxLine = 64 * 1024;
+
+Result<sockaddr_un> socket_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path)
+    return fail(ErrorCode::kInvalidInput, path + ": socket path is empty or too long");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// Reads up to and including '\n' before the deadline.
+Result<std::string> read_line(int fd, Clock::time_point deadline, std::string_view name) {
+  std::string line;
+  char buf[4096];
+  for (;;) {
+    auto nl = line.find('\n');
+    if (nl != std::string::npos) return line.substr(0, nl);
+    if (line.size() > kMaxLine) return fail(ErrorCode::kInvalidInput, std::string(name) + ": line too long");
+    pollfd p{fd, POLLIN, 0};
+    int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return fail(ErrorCode::kUnavailable, std::string(name) + ": no answer in time");
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return fail_errno(errno, name, "read failed");
+    if (n == 0) {
+      if (line.empty()) return fail(ErrorCode::kUnavailable, std::string(name) + ": connection closed");
+      return line;
+    }
+    line.append(buf, static_cast<size_t>(n));
+  }
+}
+
+Status write_line(int fd, const std::string& text, Clock::time_point deadline, std::string_view name) {
+  std::string data = text + "\n";
+  size_t off = 0;
+  while (off < data.size()) {
+    pollfd p{fd, POLLOUT, 0};
+    int rc = ::poll(&p, 1, remaining_ms(deadline));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) return fail(ErrorCode::kUnavailable, std::string(name) + ": write timed out");
+    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return fail_errno(errno, name, "write failed");
+    off += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+std::optional<gid_t> group_id(const std::string& name) {
+  struct group gr;
+  struct group* out = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &out) != 0 || !out) return std::nullopt;
+  return out->gr_gid;
+}
+
+}  // namespace
+
+json control_error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
+
+Result<ControlRequest> parse_control_request(std::string_view line) {
+  json j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kInvalidInput, "request is not a JSON object");
+  if (!j.contains("cmd") || !j["cmd"].is_string()) return fail(ErrorCode::kInvalidInput, "request has no \"cmd\" string");
+  const std::string cmd = j["cmd"].get<std::string>();
+  ControlRequest r;
+  if (cmd == "status") r.cmd = ControlRequest::Cmd::kStatus;
+  else if (cmd == "reload") r.cmd = ControlRequest::Cmd::kReload;
+  else if (cmd == "set_mode") {
+    r.cmd = ControlRequest::Cmd::kSetMode;
+    if (!j.contains("mode") || !j["mode"].is_string())
+      return fail(ErrorCode::kInvalidInput, "set_mode needs \"mode\": \"audit\" or \"enforce\"");
+    auto mode = policy::parse_mode(j["mode"].get<std::string>());
+    if (!mode) return fail(ErrorCode::kInvalidInput, "unknown mode '" + j["mode"].get<std::string>() + "'; use audit or enforce");
+    r.mode = *mode;
+    if (j.contains("by")) {
+      if (!j["by"].is_string()) return fail(ErrorCode::kInvalidInput, "\"by\" must be a string");
+      r.by = j["by"].get<std::string>();
+    }
+    if (j.contains("forced")) {
+      if (!j["forced"].is_boolean()) return fail(ErrorCode::kInvalidInput, "\"forced\" must be true or false");
+      r.forced = j["forced"].get<bool>();
+    }
+  } else {
+    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd + "'; use status, reload or set_mode");
+  }
+  return r;
+}
+
+bool peer_is_admin(const PeerCred& peer, const std::string& admin_group) {
+  if (peer.uid == 0) return true;
+  if (admin_group.empty()) return false;
+  auto gid = group_id(admin_group);
+  if (!gid) return false;
+  if (peer.gid == *gid) return true;
+  auto status = read_file("/proc/" + std::to_string(peer.pid) + "/status", 64 * 1024);
+  if (!status) return false;
+  auto pos = status->find("\nGroups:");
+  if (pos == std::string::npos) return false;
+  std::istringstream groups(status->substr(pos + 8, status->find('\n', pos + 1) - pos - 8));
+  long g;
+  while (groups >> g)
+    if (static_cast<gid_t>(g) == *gid) return true;
+  return false;
+}
+
+Result<json> control_request(const std::string& socket_path, const json& request, int timeout_ms) {
+  auto addr = socket_address(socket_path);
+  if (!addr) return std::unexpected(addr.error());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fail_errno(errno, socket_path, "cannot create socket");
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    int err = errno;
+    if (err == EACCES || err == EPERM)
+      return fail(ErrorCode::kPermission,
+                  fmt::format("{}: permission denied (needs root or the admin group)", socket_path));
+    return fail(ErrorCode::kUnavailable,
+                fmt::format("{}: tollgated is not running ({})", socket_path, std::strerror(err)));
+  }
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto sent = write_line(fd.get(), request.dump(), deadline, socket_path);
+  // Even when the write failed the server may have said why before closing.
+  auto line = read_line(fd.get(), sent ? deadline : Clock::now() + std::chrono::milliseconds(200), socket_path);
+  if (!line) return fail(ErrorCode::kUnavailable, (sent ? line.error() : sent.error()).message());
+  json reply = json::parse(*line, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object())
+    return fail(ErrorCode::kUnavailable, socket_path + ": the daemon's reply is not JSON");
+  return reply;
+}
+
+ControlServer::ControlServer(std::string path, std::string admin_group, Handler handler)
+    : path_(std::move(path)), admin_group_(std::move(admin_group)), handler_(std::move(handler)) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+Status ControlServer::start() {
+  auto addr = socket_address(path_);
+  if (!addr) return std::unexpected(addr.error());
+  listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listen_fd_) return fail_errno(errno, path_, "cannot create socket");
+  struct stat st;
+  if (::lstat(path_.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return fail(ErrorCode::kInvalidInput, path_ + ": exists and is not a socket");
+    ::unlink(path_.c_str());  // stale socket of a previous run
+  }
+  // Bind with a restrictive umask so the socket never exists world-accessible.
+  mode_t old = ::umask(0117);
+  int rc = ::bind(listen_fd_.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr);
+  int err = errno;
+  ::umask(old);
+  if (rc != 0) return fail_errno(err, path_, "cannot bind control socket");
+  if (!admin_group_.empty()) {
+    if (auto gid = group_id(admin_group_)) {
+      if (::chown(path_.c_str(), 0, *gid) != 0)
+        fmt::print(stderr, "tollgated: {}: cannot set group {}: {}\n", path_, admin_group_, std::strerror(errno));
+    } else {
+      fmt::print(stderr, "tollgated: admin_group '{}' does not exist; only root may use {}\n", admin_group_, path_);
+    }
+  }
+  if (::chmod(path_.c_str(), 0660) != 0) return fail_errno(errno, path_, "cannot chmod control socket");
+  if (::listen(listen_fd_.get(), 16) != 0) return fail_errno(errno, path_, "cannot listen");
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void ControlServer::stop() {
+  if (!thread_.joinable()) return;
+  stopping_.store(true);
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);
+  (void)ignored;
+  thread_.join();
+  ::unlink(path_.c_str());
+}
+
+void ControlServer::run() {
+  while (!stopping_.load()) {
+    pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) continue;
+    if (fds[1].revents & POLLIN) break;
+    if (!(fds[0].revents & POLLIN)) continue;
+    UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!conn) continue;
+    serve(conn.get());
+  }
+}
+
+void ControlServer::serve(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
+  PeerCred peer{cred.pid, cred.uid, cred.gid};
+  if (!peer_is_admin(peer, admin_group_)) {
+    // Read the request first so the client sees the refusal, not a broken pipe.
+    (void)read_line(fd, Clock::now() + std::chrono::seconds(1), path_);
+    std::string msg = admin_group_.empty()
+                          ? fmt::format("permission denied: uid {} is not root", peer.uid)
+                          : fmt::format("permission denied: uid {} is neither root nor in group {}", peer.uid, admin_group_);
+    (void)write_line(fd, control_error(msg).dump(), deadline, path_);
+    return;
+  }
+  // Several requests may share a connection; each gets its own deadline.
+  for (int i = 0; i < 64 && !stopping_.load(); ++i) {
+    auto line = read_line(fd, Clock::now() + std::chrono::seconds(5), path_);
+    if (!line) return;
+    json reply;
+    if (auto req = parse_control_request(*line)) {
+      try {
+        reply = handler_(*req, peer);
+      } catch (const std::exception& e) {
+        reply = control_error(std::string("internal error: ") + e.what());
+      }
+    } else {
+      reply = control_error(req.error().message());
+    }
+    if (!write_line(fd, reply.dump(-1, ' ', false, json::error_handler_t::replace),
+                    Clock::now() + std::chrono::seconds(5), path_))
+      return;
+  }
+}
+
+}  // namespace tollgate::enforcer

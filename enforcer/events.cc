@@ -1,0 +1,250 @@
+#include "enforcer/events.h"
+
+#include <fcntl.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <ctime>
+
+#include "common/io.h"
+
+namespace tollgate::enforcer {
+
+using nlohmann::json;
+
+std::string rfc3339_us(std::chrono::system_clock::time_point t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(us / 1'000'000);
+  long frac = static_cast<long>(us % 1'000'000);
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
+  }
+  struct tm tm {};
+  ::gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:06d}Z", buf, frac);
+}
+
+namespace {
+
+std::string read_small(const std::string& path) {
+  auto text = read_file(path, 64 * 1024);
+  return text ? *text : std::string();
+}
+
+json base(const std::string& host, const char* type) {
+  return json{{"ts", rfc3339_us(std::chrono::system_clock::now())}, {"host", host}, {"type", type}};
+}
+
+}  // namespace
+
+ProcessInfo read_process_info(pid_t pid) {
+  ProcessInfo info;
+  info.pid = pid;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  char buf[4096];
+  ssize_t n = ::readlink((dir + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n > 0) info.exe.assign(buf, static_cast<size_t>(n));
+  info.comm = read_small(dir + "/comm");
+  while (!info.comm.empty() && info.comm.back() == '\n') info.comm.pop_back();
+  std::string status = read_small(dir + "/status");
+  auto field = [&](std::string_view name) -> std::string {
+    auto pos = status.find(name);
+    if (pos == std::string::npos) return {};
+    pos += name.size();
+    auto end = status.find_first_of("\t\n", status.find_first_not_of(" \t", pos));
+    return status.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+  };
+  try {
+    if (auto p = field("\nPPid:\t"); !p.empty()) info.ppid = static_cast<pid_t>(std::stol(p));
+    if (auto u = field("\nUid:\t"); !u.empty()) info.uid = static_cast<uid_t>(std::stoul(u));
+  } catch (const std::exception&) {
+  }
+  return info;
+}
+
+json decision_event(const std::string& host, const DecisionRecord& r) {
+  const auto& d = r.decision;
+  std::string source;
+  if (!d.source.file.empty())
+    source = d.source.line > 0 ? fmt::format("{}:{}", d.source.file, d.source.line) : d.source.file;
+  return json{{"ts", rfc3339_us(r.ts)},
+              {"host", host},
+              {"type", "decision"},
+              {"mode", policy::to_string(r.mode)},
+              {"decision", policy::to_string(d.verdict)},
+              {"would_deny", d.would_deny},
+              {"rule", d.rule},
+              {"reason", d.reason},
+              {"source", source},
+              {"path", r.path},
+              {"sha256", r.sha256},
+              {"size", r.size},
+              {"event", r.event},
+              {"pid", r.process.pid},
+              {"ppid", r.process.ppid},
+              {"uid", r.process.uid},
+              {"exe", r.process.exe},
+              {"comm", r.process.comm},
+              {"latency_us", r.latency_us}};
+}
+
+json start_event(const std::string& host, policy::Mode mode, const std::string& database, uint64_t generation,
+                 const std::string& version, const std::string& note) {
+  json j = base(host, "start");
+  j["mode"] = policy::to_string(mode);
+  j["database"] = database;
+  j["generation"] = generation;
+  j["version"] = version;
+  if (!note.empty()) j["note"] = note;
+  return j;
+}
+
+json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
+                  const std::string& error) {
+  json j = base(host, "reload");
+  j["ok"] = ok;
+  j["database"] = database;
+  j["generation"] = generation;
+  j["error"] = error;
+  return j;
+}
+
+json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by, bool forced) {
+  json j = base(host, "mode");
+  j["from"] = policy::to_string(from);
+  j["to"] = policy::to_string(to);
+  j["by"] = by;
+  j["forced"] = forced;
+  return j;
+}
+
+json overflow_event(const std::string& host, uint64_t count) {
+  json j = base(host, "overflow");
+  j["count"] = count;
+  return j;
+}
+
+std::string syslog_summary(const json& e) {
+  auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
+  std::string type = s("type");
+  if (type == "decision") {
+    std::string verdict = e.value("would_deny", false) ? "would deny" : s("decision");
+    return fmt::format("{} {} {} by pid {} ({}, uid {}): {}", verdict, s("event"), s("path"),
+                       e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule"));
+  }
+  if (type == "mode") return fmt::format("mode {} -> {} by {}", s("from"), s("to"), s("by"));
+  if (type == "reload")
+    return e.value("ok", false) ? fmt::format("reloaded {} generation {}", s("database"), e.value("generation", 0))
+                                : fmt::format("reload refused: {}", s("error"));
+  if (type == "start") return fmt::format("started in {} mode, database {}", s("mode"), s("database"));
+  if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
+  return e.dump();
+}
+
+EventLog::EventLog(EventLogOptions options, Metrics& metrics) : options_(std::move(options)), metrics_(metrics) {}
+
+EventLog::~EventLog() { stop(); }
+
+void EventLog::start() {
+  if (options_.syslog) ::openlog("tollgated", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+  thread_ = std::thread([this] { run(); });
+}
+
+bool EventLog::submit(json event) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queue_.size() >= options_.queue_capacity) {
+      metrics_.log_dropped.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void EventLog::reopen() {
+  {
+    std::lock_guard lock(mu_);
+    reopen_ = true;
+  }
+  cv_.notify_one();
+}
+
+void EventLog::flush(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait_for(lock, limit, [&] { return queue_.empty() && !busy_; });
+}
+
+void EventLog::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      if (!thread_.joinable()) return;
+    }
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventLog::open_file() {
+  fd_.reset();
+  if (options_.path.empty()) return;
+  auto fd = open_fd(options_.path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640);
+  if (!fd) {
+    if (!open_failed_reported_)
+      fmt::print(stderr, "tollgated: event log: {} (events are not written until it can be opened)\n",
+                 fd.error().message());
+    open_failed_reported_ = true;
+    return;
+  }
+  open_failed_reported_ = false;
+  fd_ = std::move(*fd);
+}
+
+void EventLog::run() {
+  open_file();
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stopping_ || reopen_ || !queue_.empty(); });
+    if (reopen_) {
+      reopen_ = false;
+      lock.unlock();
+      open_file();
+      lock.lock();
+    }
+    if (queue_.empty()) {
+      if (stopping_) break;
+      continue;
+    }
+    std::deque<json> batch;
+    batch.swap(queue_);
+    busy_ = true;
+    lock.unlock();
+    for (const auto& event : batch) {
+      if (!fd_ && !options_.path.empty()) open_file();
+      if (fd_) {
+        std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        // One write(2) per line: with O_APPEND the line lands whole.
+        if (!write_all(fd_.get(), line, options_.path)) fd_.reset();
+      }
+      if (options_.syslog) {
+        int prio = event.value("decision", "") == "deny" ? LOG_WARNING : LOG_NOTICE;
+        ::syslog(prio, "%s", syslog_summary(event).c_str());
+      }
+    }
+    lock.lock();
+    busy_ = false;
+    if (queue_.empty()) idle_cv_.notify_all();
+  }
+  busy_ = false;
+  idle_cv_.notify_all();
+}
+
+}  // namespace tollgate::enforcer

@@ -1,0 +1,76 @@
+// The kernel side of enforcement, behind a small interface so the event loop
+// is unit-tested with a fake (tests/enforcer/engine_test.cc).
+//
+//   auto source = FanotifySource::create();                  // FAN_CLASS_CONTENT
+//   source->mark_mount("/srv");                              // FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM
+//   poll(source->poll_fd()) ... source->read_events(&overflows) ... source->respond(fd, true);
+//
+// SAFETY: only mount marks are ever placed (never FAN_MARK_FILESYSTEM), and
+// tests place them only on a tmpfs inside a private mount namespace.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace tollgate::enforcer {
+
+// One permission event. The fd is the kernel's descriptor of the file being
+// opened; its number is also the key for the response, so it must stay open
+// until respond() has been called for it.
+struct RawEvent {
+  UniqueFd fd;
+  pid_t pid = 0;
+  uint64_t mask = 0;
+};
+
+class EventSource {
+ public:
+  virtual ~EventSource() = default;
+  // Readable (POLLIN) when events are waiting.
+  virtual int poll_fd() const = 0;
+  // Reads whatever is waiting without blocking (empty when nothing is).
+  // Queue-overflow notifications are counted into *overflows, not returned.
+  virtual Result<std::vector<RawEvent>> read_events(uint64_t* overflows) = 0;
+  // Answers the event whose fd is `event_fd`. Thread-safe.
+  virtual Status respond(int event_fd, bool allow) = 0;
+};
+
+class FanotifySource final : public EventSource {
+ public:
+  static Result<std::unique_ptr<FanotifySource>> create();
+  // Marks the mount holding `path` for FAN_OPEN_EXEC_PERM.
+  Status mark_mount(const std::string& path);
+
+  int poll_fd() const override { return fd_.get(); }
+  Result<std::vector<RawEvent>> read_events(uint64_t* overflows) override;
+  Status respond(int event_fd, bool allow) override;
+
+ private:
+  explicit FanotifySource(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+// One line of /proc/self/mountinfo, the fields we use.
+struct MountEntry {
+  int mount_id = 0;
+  std::string mount_point;  // unescaped
+  std::string fs_type;
+  std::string source;
+  bool noexec = false;
+};
+
+std::vector<MountEntry> parse_mountinfo(const std::string& text);
+// `watch: auto`: the mounts of every local, exec-capable (not noexec),
+// non-pseudo filesystem (no proc, sysfs, cgroup, devpts, network fs ...).
+std::vector<std::string> select_auto_mounts(const std::vector<MountEntry>& mounts);
+// True for filesystem types never worth watching (pseudo or remote).
+bool is_excluded_fs_type(const std::string& fs_type);
+
+}  // namespace tollgate::enforcer

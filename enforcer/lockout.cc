@@ -1,0 +1,53 @@
+#include "enforcer/lockout.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "policy/facts.h"
+
+namespace tollgate::enforcer {
+
+std::vector<std::string> lockout_candidates(const std::vector<std::string>& must_allow, bool include_self) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& p) {
+    char resolved[PATH_MAX];
+    if (p.empty() || !::realpath(p.c_str(), resolved)) return;
+    std::string r = resolved;
+    if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+  };
+  if (include_self) {
+    add("/proc/self/exe");
+    add("/proc/1/exe");
+  }
+  for (const auto& p : must_allow) add(p);
+  return out;
+}
+
+std::vector<LockoutHit> find_lockouts(const hashdb::RuleSet& rules, const std::vector<hashdb::PublicKey>& trusted,
+                                      const std::vector<std::string>& candidates) {
+  std::vector<LockoutHit> hits;
+  for (const auto& path : candidates) {
+    auto facts = policy::collect_path_facts(path, trusted);
+    if (!facts) {
+      hits.push_back({path, "error:" + facts.error().message()});
+      continue;
+    }
+    auto d = policy::decide_policy(facts->facts, rules);
+    if (d.verdict == policy::Verdict::kDeny) hits.push_back({facts->facts.path, d.rule});
+  }
+  return hits;
+}
+
+std::string describe_lockouts(const std::vector<LockoutHit>& hits) {
+  std::string out;
+  for (const auto& h : hits) {
+    if (!out.empty()) out += ", ";
+    out += h.path + " (" + h.rule + ")";
+  }
+  return out;
+}
+
+}  // namespace tollgate::enforcer

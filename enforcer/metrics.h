@@ -1,0 +1,50 @@
+// Metrics: lock-free counters and a decision-latency histogram, shared by the
+// event loop, the workers, the status request and the metrics file writer.
+// Every member is atomic; any thread may update or read.
+//
+// prometheus_text() renders the Prometheus text exposition format for the
+// node_exporter textfile collector; write it with write_file_atomic.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace tollgate::enforcer {
+
+class Metrics {
+ public:
+  // Upper bounds (µs) of the latency histogram buckets; a last +Inf bucket follows.
+  static constexpr std::array<uint64_t, 16> kBucketsUs = {10,    25,    50,     100,    250,    500,     1000,   2500,
+                                                          5000,  10000, 25000,  50000,  100000, 250000, 500000, 1000000};
+
+  std::atomic<uint64_t> allowed{0};     // answered allow (including audit would-denies)
+  std::atomic<uint64_t> denied{0};      // answered deny
+  std::atomic<uint64_t> would_deny{0};  // audit mode allowed what enforce would deny
+  std::atomic<uint64_t> errors{0};      // answered by on_error (failure or timeout)
+  std::atomic<uint64_t> timeouts{0};    // of which: the deadline passed
+  std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
+  std::atomic<uint64_t> cache_hits{0};
+  std::atomic<uint64_t> cache_misses{0};
+  std::atomic<uint64_t> hash_bytes{0};
+  std::atomic<uint64_t> overflows{0};      // kernel queue overflow events
+  std::atomic<uint64_t> log_dropped{0};    // event log lines dropped (queue full)
+  std::atomic<int64_t> queue_depth{0};     // events read and not yet answered
+  std::atomic<uint64_t> reloads_ok{0};
+  std::atomic<uint64_t> reloads_failed{0};
+
+  void record_latency(uint64_t micros);
+  // Approximate percentile (0 < q < 1) from the histogram: the upper bound of
+  // the bucket holding it; 0 when nothing was recorded.
+  uint64_t latency_percentile_us(double q) const;
+  uint64_t latency_count() const;
+
+  std::string prometheus_text() const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBucketsUs.size() + 1> buckets_{};
+  std::atomic<uint64_t> latency_sum_us_{0};
+};
+
+}  // namespace tollgate::enforcer

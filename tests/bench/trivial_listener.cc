@@ -1,0 +1,54 @@
+// trivial_listener MOUNT: the floor of the mechanism. An allow-all
+// FAN_OPEN_EXEC_PERM listener on one mount: read, answer FAN_ALLOW, close.
+// Prints "ready" on stdout once the mark is placed; exits on SIGTERM/SIGINT.
+// Benchmark tool only: run it inside `unshare -m` on a private tmpfs.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/fanotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: trivial_listener MOUNT\n");
+    return 2;
+  }
+  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, AT_FDCWD, argv[1]) != 0) {
+    std::fprintf(stderr, "trivial_listener: %s\n", std::strerror(errno));
+    return 1;
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  std::printf("ready\n");
+  std::fflush(stdout);
+  alignas(fanotify_event_metadata) char buf[8192];
+  for (;;) {
+    pollfd fds[2] = {{fan, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue;
+    if (fds[1].revents) break;
+    ssize_t n = read(fan, buf, sizeof buf);
+    if (n <= 0) continue;
+    auto* meta = reinterpret_cast<fanotify_event_metadata*>(buf);
+    size_t len = static_cast<size_t>(n);
+    while (FAN_EVENT_OK(meta, len)) {
+      if (meta->fd >= 0) {
+        fanotify_response r{meta->fd, FAN_ALLOW};
+        ssize_t w = write(fan, &r, sizeof r);
+        (void)w;
+        close(meta->fd);
+      }
+      meta = FAN_EVENT_NEXT(meta, len);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,544 @@
+// End-to-end: the real tollgated, enforcing on a tmpfs mounted inside a
+// private mount namespace that this test process enters first (unshare), so
+// its mount mark can never see an exec on the host. Needs root (ctest label
+// "root"). Every wait is bounded; the daemon is started with
+// PR_SET_PDEATHSIG so it dies with the test, releasing any pending event.
+#include <doctest/doctest.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include "enforcer/control.h"
+#include "hashdb/keys.h"
+#include "hashdb/sha256.h"
+#include "hashdb/writer.h"
+#include "tests/support/temp_dir.h"
+
+extern char** environ;
+
+using namespace tollgate;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+void enter_private_namespace() {
+  static bool done = false;
+  if (done) return;
+  REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: ", std::strerror(errno));
+  REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
+  done = true;
+}
+
+hashdb::HashRule hash_allow(const std::string& path) {
+  auto digest = hashdb::sha256_path(path);
+  REQUIRE(digest);
+  hashdb::HashRule r;
+  r.sha256 = *digest;
+  r.action = hashdb::Action::kAllow;
+  r.origin_path = path;
+  return r;
+}
+
+// spawn errno (0 = it ran) of `path`; the child's exit status is ignored.
+int exec_errno(const std::string& path) {
+  pid_t pid = -1;
+  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ);
+  if (rc != 0) return rc;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return 0;
+}
+
+// A tmpfs in the private namespace, a config pointing everything into a temp
+// directory, and the daemon.
+struct Fixture {
+  testing::TempDir dir;
+  std::string mnt;
+  std::string db;
+  std::string config;
+  std::string events;
+  std::string socket;
+  std::string stderr_path;
+  pid_t daemon = -1;
+  hashdb::KeyPair key = *hashdb::generate_keypair();
+
+  Fixture() {
+    enter_private_namespace();
+    mnt = dir.file("mnt");
+    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
+    REQUIRE(::mount("tollgate-test", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m") == 0);
+    db = dir.file("policy.db");
+    config = dir.file("tollgate.yaml");
+    events = dir.file("events.jsonl");
+    socket = dir.file("tollgate.sock");
+    stderr_path = dir.file("tollgated.err");
+    fs::copy_file("/bin/true", mnt + "/approved");
+    fs::copy_file("/bin/false", mnt + "/unapproved");
+    ::chmod((mnt + "/approved").c_str(), 0755);
+    ::chmod((mnt + "/unapproved").c_str(), 0755);
+  }
+  ~Fixture() {
+    stop_daemon();
+    ::umount2(mnt.c_str(), MNT_DETACH);
+  }
+
+  void write_config(const std::string& mode, const std::string& extra = "") {
+    testing::write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events +
+                                    "\nsocket: " + socket + "\nwatch: [" + mnt + "]\n" +
+                                    "decision_timeout_ms: 5000\nmust_allow: []\n" + extra);
+  }
+
+  // Rules every enforcing test needs: the daemon's own binary (anti-lockout
+  // always checks it) and the approved binary.
+  hashdb::PolicyContent base_rules() {
+    hashdb::PolicyContent c;
+    c.policy_name = "e2e";
+    c.hash_rules.push_back(hash_allow(testing::built_binary("tollgated")));
+    c.hash_rules.push_back(hash_allow("/bin/true"));
+    return c;
+  }
+
+  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true) {
+    hashdb::WriteOptions opts{.generation = generation};
+    if (sign) opts.signing_key = key.private_key;
+    auto written = hashdb::write_database(db, content, opts);
+    REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
+  }
+
+  std::string pubkey() {
+    std::string path = dir.file("signing.pub");
+    testing::write_text(path, key.public_key.pem);
+    return path;
+  }
+
+  Result<json> request(const json& r) { return enforcer::control_request(socket, r, 10000); }
+
+  // Starts tollgated and waits (bounded) until its socket answers, which
+  // means every mark is placed.
+  void start_daemon(std::vector<std::string> extra_args = {}) {
+    std::string bin = testing::built_binary("tollgated");
+    std::vector<std::string> args = {bin, "--config", config};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    pid_t parent = ::getpid();
+    daemon = ::fork();
+    REQUIRE(daemon >= 0);
+    if (daemon == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(99);
+      int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) ::dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(daemon, &status, WNOHANG) == daemon) {
+        daemon = -1;
+        FAIL("tollgated exited at start: " << testing::read_text(stderr_path));
+      }
+      auto reply = request({{"cmd", "status"}});
+      if (reply && (*reply)["ok"] == true) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL("tollgated did not become ready: " << testing::read_text(stderr_path));
+  }
+
+  // SIGTERM (or `sig`), bounded wait, SIGKILL as a last resort. Exit status or -1.
+  int stop_daemon(int sig = SIGTERM) {
+    if (daemon <= 0) return -1;
+    ::kill(daemon, sig);
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (::waitpid(daemon, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(daemon, SIGKILL);
+        ::waitpid(daemon, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    daemon = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::vector<json> read_events(const std::string& type = "") {
+    std::vector<json> out;
+    std::istringstream in(testing::read_text(events));
+    std::string line;
+    while (std::getline(in, line)) {
+      json j = json::parse(line);
+      if (type.empty() || j["type"] == type) out.push_back(j);
+    }
+    return out;
+  }
+
+  // The event log is written by a background thread: wait (bounded) for a line.
+  std::vector<json> wait_events(const std::string& type, size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::vector<json> got;
+    while (std::chrono::steady_clock::now() < deadline) {
+      got = read_events(type);
+      if (got.size() >= n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return got;
+  }
+
+  uint64_t generation() {
+    auto s = request({{"cmd", "status"}});
+    REQUIRE(s);
+    return (*s)["database"]["generation"].get<uint64_t>();
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("enforcer.e2e") {
+  TEST_CASE("enforce: an approved binary runs, an unapproved one fails with EPERM and is logged") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    auto denies = f.wait_events("decision", 1);
+    REQUIRE(denies.size() == 1);
+    CHECK(denies[0]["decision"] == "deny");
+    CHECK(denies[0]["would_deny"] == false);
+    CHECK(denies[0]["rule"] == "default-deny");
+    CHECK(denies[0]["path"] == f.mnt + "/unapproved");
+    CHECK(denies[0]["pid"] != 0);
+    CHECK(denies[0]["ppid"] == ::getpid());
+    CHECK(denies[0]["uid"] == 0);
+    CHECK(denies[0]["sha256"] == hashdb::to_hex(*hashdb::sha256_path("/bin/false")));
+    auto start = f.read_events("start");
+    REQUIRE(start.size() == 1);
+    CHECK(start[0]["mode"] == "enforce");
+    CHECK(start[0]["generation"] == 1);
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["mode"] == "enforce");
+    CHECK((*status)["counters"]["denied"] == 1);
+    CHECK((*status)["watched"] == json::array({f.mnt}));
+    CHECK(f.stop_daemon() == 0);
+    // Daemon gone: nothing is enforced any more.
+    CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+  }
+
+  TEST_CASE("audit: an unapproved binary runs and is logged as a would-deny") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("audit");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+    auto events = f.wait_events("decision", 1);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["decision"] == "allow");
+    CHECK(events[0]["would_deny"] == true);
+    CHECK(events[0]["mode"] == "audit");
+    CHECK(events[0]["path"] == f.mnt + "/unapproved");
+  }
+
+  TEST_CASE("no database: the daemon runs in audit mode and says so") {
+    Fixture f;
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+    auto start = f.wait_events("start", 1);
+    REQUIRE(start.size() == 1);
+    CHECK(start[0]["mode"] == "audit");
+    CHECK(start[0]["note"].get<std::string>().find("no policy database") != std::string::npos);
+    CHECK(testing::read_text(f.stderr_path).find("AUDIT mode") != std::string::npos);
+    auto refused = f.request({{"cmd", "set_mode"}, {"mode", "enforce"}, {"by", "test"}});
+    REQUIRE(refused);
+    CHECK((*refused)["ok"] == false);
+  }
+
+  TEST_CASE("an approved binary modified in place is denied; a copy under a new name runs") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/approved") == 0);  // now cached
+    fs::copy_file(f.mnt + "/approved", f.mnt + "/renamed-copy");
+    CHECK(exec_errno(f.mnt + "/renamed-copy") == 0);
+    {
+      std::ofstream out(f.mnt + "/approved", std::ios::app | std::ios::binary);
+      out << "tampered";
+    }
+    CHECK(exec_errno(f.mnt + "/approved") == EPERM);
+    CHECK(exec_errno(f.mnt + "/renamed-copy") == 0);
+  }
+
+  TEST_CASE("a path deny beats a hash allow") {
+    Fixture f;
+    auto rules = f.base_rules();
+    ::mkdir((f.mnt + "/drop").c_str(), 0755);
+    fs::copy_file(f.mnt + "/approved", f.mnt + "/drop/approved");
+    rules.path_rules.push_back({f.mnt + "/drop/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "drop", {}});
+    f.write_db(rules, 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+    CHECK(exec_errno(f.mnt + "/drop/approved") == EPERM);
+    auto events = f.wait_events("decision", 1);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["rule"] == "path-deny:" + f.mnt + "/drop/");
+  }
+
+  TEST_CASE("a newly approved hash takes effect on reload, by SIGHUP or by the socket, without restart") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce", "public_key: " + f.pubkey() + "\n");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    auto rules = f.base_rules();
+    rules.hash_rules.push_back(hash_allow("/bin/false"));
+    f.write_db(rules, 2);
+    auto reply = f.request({{"cmd", "reload"}});
+    REQUIRE(reply);
+    CHECK((*reply)["ok"] == true);
+    CHECK((*reply)["generation"] == 2);
+    CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+
+    f.write_db(f.base_rules(), 3);  // revoke again, this time by SIGHUP
+    ::kill(f.daemon, SIGHUP);
+    auto reloads = f.wait_events("reload", 2);
+    REQUIRE(reloads.size() == 2);
+    CHECK(reloads[1]["ok"] == true);
+    CHECK(reloads[1]["generation"] == 3);
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+  }
+
+  TEST_CASE("a tampered, foreign-signed or older-generation database is refused and the old policy stays") {
+    Fixture f;
+    f.write_db(f.base_rules(), 5);
+    f.write_config("enforce", "public_key: " + f.pubkey() + "\n");
+    f.start_daemon();
+    CHECK(f.generation() == 5);
+    auto permissive = f.base_rules();
+    permissive.hash_rules.push_back(hash_allow("/bin/false"));
+
+    SUBCASE("older generation") { f.write_db(permissive, 4); }
+    SUBCASE("signed by another key") {
+      auto other = hashdb::generate_keypair();
+      REQUIRE(hashdb::write_database(f.db, permissive, {.generation = 6, .signing_key = other->private_key}));
+    }
+    SUBCASE("unsigned") { f.write_db(permissive, 6, false); }
+    SUBCASE("a row added after signing") {
+      f.write_db(f.base_rules(), 6);
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(f.db.c_str(), &db) == SQLITE_OK);
+      auto digest = *hashdb::sha256_path("/bin/false");
+      sqlite3_stmt* stmt = nullptr;
+      REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO hash_rules(sha256, action) VALUES(?, 'allow')", -1, &stmt,
+                                 nullptr) == SQLITE_OK);
+      sqlite3_bind_blob(stmt, 1, digest.data(), static_cast<int>(digest.size()), SQLITE_TRANSIENT);
+      CHECK(sqlite3_step(stmt) == SQLITE_DONE);
+      sqlite3_finalize(stmt);
+      sqlite3_close(db);
+    }
+    auto reply = f.request({{"cmd", "reload"}});
+    REQUIRE(reply);
+    CHECK((*reply)["ok"] == false);
+    CHECK_FALSE((*reply)["error"].get<std::string>().empty());
+    CHECK(f.generation() == 5);
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+    auto reloads = f.wait_events("reload", 1);
+    REQUIRE(reloads.size() == 1);
+    CHECK(reloads[0]["ok"] == false);
+  }
+
+  TEST_CASE("anti-lockout: a policy that would deny a must_allow executable is refused in enforce mode") {
+    Fixture f;
+    fs::copy_file("/bin/true", f.mnt + "/login-shell");  // same content as approved...
+    {
+      std::ofstream out(f.mnt + "/login-shell", std::ios::app | std::ios::binary);
+      out << "x";  // ...but not any more
+    }
+    const std::string must = "must_allow: [" + f.mnt + "/login-shell]\n";
+    auto rules = f.base_rules();
+    f.write_db(rules, 1);
+
+    SUBCASE("switching to enforce is refused, with the list") {
+      f.write_config("audit", must);
+      f.start_daemon();
+      auto reply = f.request({{"cmd", "set_mode"}, {"mode", "enforce"}, {"by", "alice"}, {"forced", true}});
+      REQUIRE(reply);
+      CHECK((*reply)["ok"] == false);
+      CHECK((*reply)["error"].get<std::string>().find(f.mnt + "/login-shell (default-deny)") != std::string::npos);
+      auto status = f.request({{"cmd", "status"}});
+      CHECK((*status)["mode"] == "audit");
+    }
+    SUBCASE("a reload in enforce mode is refused and the old policy stays") {
+      auto ok_rules = rules;
+      ok_rules.hash_rules.push_back(hash_allow(f.mnt + "/login-shell"));
+      f.write_db(ok_rules, 1);
+      f.write_config("enforce", must);
+      f.start_daemon();
+      CHECK(exec_errno(f.mnt + "/login-shell") == 0);
+      f.write_db(rules, 2);
+      auto reply = f.request({{"cmd", "reload"}});
+      REQUIRE(reply);
+      CHECK((*reply)["ok"] == false);
+      CHECK((*reply)["error"].get<std::string>().find("login-shell (default-deny)") != std::string::npos);
+      CHECK(f.generation() == 1);
+      CHECK(exec_errno(f.mnt + "/login-shell") == 0);
+    }
+    SUBCASE("at start in enforce mode the policy is refused and the daemon audits") {
+      f.write_config("enforce", must);
+      f.start_daemon();
+      auto status = f.request({{"cmd", "status"}});
+      REQUIRE(status);
+      CHECK((*status)["mode"] == "audit");
+      CHECK((*status)["database"]["loaded"] == false);
+      CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+    }
+  }
+
+  TEST_CASE("mode switches over the socket are applied and logged") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("audit");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/unapproved") == 0);
+    auto reply = f.request({{"cmd", "set_mode"}, {"mode", "enforce"}, {"by", "alice"}});
+    REQUIRE(reply);
+    CHECK((*reply)["ok"] == true);
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    auto modes = f.wait_events("mode", 1);
+    REQUIRE(modes.size() == 1);
+    CHECK(modes[0]["from"] == "audit");
+    CHECK(modes[0]["to"] == "enforce");
+    CHECK(modes[0]["by"] == "alice");
+    CHECK(modes[0]["forced"] == false);
+  }
+
+  TEST_CASE("killing the daemon with SIGKILL leaves no exec blocked") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    f.stop_daemon(SIGKILL);
+    auto r = testing::run({f.mnt + "/unapproved"}, 10);
+    CHECK(r.exit_code == 1);  // /bin/false ran
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+  }
+
+  TEST_CASE("4 processes x 500 execs at once are all answered") {
+    Fixture f;
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    const std::string loop = "i=0; while [ $i -lt 500 ]; do \"$1\" || exit 1; i=$((i+1)); done";
+    std::vector<pid_t> pids;
+    for (int p = 0; p < 4; ++p) {
+      pid_t pid = -1;
+      std::string approved = f.mnt + "/approved";
+      char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), const_cast<char*>(loop.c_str()),
+                      const_cast<char*>("sh"), approved.data(), nullptr};
+      REQUIRE(::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
+      pids.push_back(pid);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    int ok = 0;
+    for (pid_t pid : pids) {
+      int status = 0;
+      while (::waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          ::kill(pid, SIGKILL);
+          ::waitpid(pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ok;
+    }
+    CHECK(ok == 4);
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["counters"]["allowed"].get<uint64_t>() >= 2000);
+    CHECK((*status)["counters"]["errors"] == 0);
+    CHECK((*status)["counters"]["queue_depth"] == 0);
+    CHECK((*status)["counters"]["cache_hits"].get<uint64_t>() >= 1990);
+  }
+
+  TEST_CASE("tollgate status answers 0 while the daemon runs and 5 once it is gone") {
+    Fixture f;
+    f.write_db(f.base_rules(), 3);
+    f.write_config("enforce");
+    f.start_daemon();
+    auto human = testing::run({testing::built_binary("tollgate"), "status", "--config", f.config}, 30);
+    CHECK(human.exit_code == 0);
+    CHECK(human.out.find("mode:      enforce") != std::string::npos);
+    CHECK(human.out.find("generation 3") != std::string::npos);
+    auto machine = testing::run({testing::built_binary("tollgate"), "status", "--socket", f.socket, "--json"}, 30);
+    CHECK(machine.exit_code == 0);
+    json s = json::parse(machine.out);
+    CHECK(s["mode"] == "enforce");
+    CHECK(s["coverage"] == "exec");
+    CHECK(s["database"]["counts"]["hash_allow"] == 2);
+    CHECK(s["database"]["content_digest"].get<std::string>().size() == 64);
+    for (const char* k : {"allowed", "denied", "would_deny", "errors", "timeouts", "cache_hits", "cache_misses",
+                          "hash_bytes", "overflows"})
+      CHECK_MESSAGE(s["counters"].contains(k), k);
+    CHECK(s["latency_us"].contains("p99"));
+    CHECK(s["pid"] == f.daemon);
+    CHECK(f.stop_daemon() == 0);
+    auto down = testing::run({testing::built_binary("tollgate"), "status", "--socket", f.socket}, 30);
+    CHECK(down.exit_code == 5);
+    CHECK(down.err.find("tollgated is not running") != std::string::npos);
+  }
+
+  TEST_CASE("the control socket refuses a peer that is neither root nor in admin_group") {
+    Fixture f;
+    f.write_config("audit");
+    f.start_daemon();
+    struct stat st;
+    REQUIRE(::stat(f.socket.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0660);
+    // Open the path up so the kernel lets uid 65534 connect: SO_PEERCRED must still refuse it.
+    ::chmod(f.dir.path().c_str(), 0755);
+    ::chmod(f.socket.c_str(), 0666);
+    auto r = testing::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           testing::built_binary("tollgate"), "status", "--socket", f.socket},
+                          30);
+    CHECK_MESSAGE(r.exit_code == 6, r.err);
+    CHECK(r.err.find("permission denied: uid 65534 is not root") != std::string::npos);
+  }
+
+  TEST_CASE("SIGTERM stops the daemon cleanly and removes its socket") {
+    Fixture f;
+    f.write_config("audit");
+    f.start_daemon();
+    CHECK(f.stop_daemon() == 0);
+    CHECK(::access(f.socket.c_str(), F_OK) != 0);
+    auto down = f.request({{"cmd", "status"}});
+    REQUIRE_FALSE(down);
+    CHECK(down.error().code() == ErrorCode::kUnavailable);
+  }
+}
