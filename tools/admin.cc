@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 
+#include "enforcer/config.h"
 #include "tools/file_facts.h"
 
 namespace tollgate::tools {
@@ -22,52 +22,22 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
     app.add_option("--socket", options.socket, "Daemon control socket (overrides 'socket' in the config)");
 }
 
-namespace {
-
-Status read_config_file(const std::string& path, Settings& s) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return fail_errno(errno ? errno : ENOENT, path, "cannot read config");
-  } catch (const YAML::Exception& e) {
-    return fail(ErrorCode::kInvalidInput,
-                fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
-  }
-  if (!root.IsDefined() || root.IsNull()) return {};
-  if (!root.IsMap()) return fail(ErrorCode::kInvalidInput, fmt::format("{}: the config must be a mapping", path));
-  auto str = [&](const char* key, std::string& out) -> Status {
-    auto node = root[key];
-    if (!node) return {};
-    if (!node.IsScalar())
-      return fail(ErrorCode::kInvalidInput,
-                  fmt::format("{}:{}: '{}' must be a string", path, node.Mark().line + 1, key));
-    out = node.as<std::string>();
-    return {};
-  };
-  for (auto [key, field] : {std::pair{"mode", &s.mode}, {"database", &s.database}, {"public_key", &s.public_key},
-                            {"event_log", &s.event_log}, {"socket", &s.socket}, {"admin_group", &s.admin_group},
-                            {"manifest", &s.manifest}, {"approvals", &s.approvals},
-                            {"signing_key", &s.signing_key}}) {
-    if (auto st = str(key, *field); !st) return st;
-  }
-  if (auto node = root["must_allow"]; node && node.IsSequence()) {
-    for (const auto& item : node) s.must_allow.push_back(item.as<std::string>());
-  }
-  return {};
-}
-
-}  // namespace
-
 Result<Settings> resolve_settings(const AdminOptions& options) {
-  Settings s;
-  s.config_path = options.config;
-  struct stat st {};
-  bool exists = ::stat(options.config.c_str(), &st) == 0;
-  if (exists || options.config != kDefaultConfigPath) {
-    if (auto loaded = read_config_file(options.config, s); !loaded) return std::unexpected(loaded.error());
-    s.config_found = true;
-  }
+  std::string explicit_path = options.config == kDefaultConfigPath ? "" : options.config;
+  auto config = enforcer::load_config_or_default(explicit_path, "tollgate");
+  if (!config) return std::unexpected(config.error());
+  Settings s{.config_path = options.config,
+             .config_found = !config->path.empty(),
+             .mode = std::string(policy::to_string(config->mode)),
+             .database = config->database,
+             .public_key = config->public_key,
+             .event_log = config->event_log,
+             .socket = config->socket,
+             .admin_group = config->admin_group,
+             .manifest = config->manifest,
+             .approvals = config->approvals,
+             .signing_key = config->signing_key,
+             .must_allow = config->must_allow};
   if (!options.db.empty()) s.database = options.db;
   if (!options.log.empty()) s.event_log = options.log;
   if (!options.socket.empty()) s.socket = options.socket;
@@ -76,8 +46,11 @@ Result<Settings> resolve_settings(const AdminOptions& options) {
 
 Status check_admin(const Settings& settings, std::string_view command) {
   if (::geteuid() == 0) return {};
+  if (settings.admin_group.empty())
+    return fail(ErrorCode::kPermission,
+                fmt::format("'{}' needs root (no admin_group is configured in {}); run it with sudo", command,
+                            settings.config_path));
   std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
-  if (settings.admin_group.empty()) return fail(ErrorCode::kPermission, why);
   group grp {};
   group* found = nullptr;
   std::vector<char> buf(16384);

@@ -26,7 +26,7 @@
 
 namespace tollgate::tools {
 
-inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";
+inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";  // = enforcer::kDefaultConfigPath
 
 // What each subcommand may override on its command line.
 enum AdminOptionSet : unsigned {
@@ -42,29 +42,31 @@ struct AdminOptions {
 
 void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
 
-// The subset of the daemon's configuration the CLI needs, with the command
-// line's overrides applied.
+// The subset of the daemon's configuration (enforcer/config.h) the CLI
+// needs, with the command line's overrides applied.
 struct Settings {
   std::string config_path;
   bool config_found = false;
-  std::string mode = "audit";
-  std::string database = "/var/lib/tollgate/policy.db";
+  std::string mode;
+  std::string database;
   std::string public_key;
-  std::string event_log = "/var/log/tollgate/events.jsonl";
-  std::string socket = "/run/tollgate/tollgate.sock";
-  std::string admin_group = "tollgate-admin";
+  std::string event_log;
+  std::string socket;
+  std::string admin_group;  // empty = root only
   std::string manifest;
   std::string approvals;
   std::string signing_key;
   std::vector<std::string> must_allow;
 };
 
-// Loads the config file. A missing file is an error only when --config was
-// given explicitly; otherwise built-in defaults apply.
+// Loads the config file with enforcer::load_config_or_default: a missing
+// file is an error only when --config was given explicitly; otherwise the
+// built-in defaults apply.
 Result<Settings> resolve_settings(const AdminOptions& options);
 
 // Ok for root and members of `admin_group` (real or supplementary groups);
-// Permission error "needs root or group G" otherwise.
+// Permission error "needs root or group G" otherwise ("needs root" when no
+// group is configured).
 Status check_admin(const Settings& settings, std::string_view command);
 
 // The invoking human: SUDO_USER when run through sudo, else the login name

@@ -2,18 +2,41 @@
 
 #include <fmt/core.h>
 
+#include "enforcer/control.h"
+#include "policy/compiler.h"
+
 namespace tollgate::tools {
 
-// The compiler (issue 3) and the control socket (issue 4) are not on main
-// yet; these fail until they are merged.
 Result<InstallResult> compile_and_reload(const Settings& settings) {
   if (settings.manifest.empty())
     return fail(ErrorCode::kInvalidInput, settings.config_path + ": 'manifest' is not set; cannot recompile");
-  return fail(ErrorCode::kUnavailable, "the policy compiler is not available in this build");
+  policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = settings.database};
+  if (!settings.signing_key.empty()) options.signing_key_path = settings.signing_key;
+  auto summary = policy::compile_policy(options);
+  if (!summary) return std::unexpected(summary.error());
+  InstallResult result{.generation = summary->generation,
+                       .signer_key_id = summary->signer_key_id,
+                       .files_hashed = summary->files_hashed,
+                       .files_reused = summary->files_reused};
+  auto reloaded = request_reload(settings);
+  if (reloaded) {
+    result.reloaded = true;
+  } else if (reloaded.error().code() == ErrorCode::kUnavailable) {
+    result.reload_note = fmt::format("tollgated is not running ({}); it loads the new database when it starts",
+                                     settings.socket);
+  } else {
+    return std::unexpected(reloaded.error().with_prefix(
+        fmt::format("{} generation {} is installed but the daemon refused it", settings.database, result.generation)));
+  }
+  return result;
 }
 
-Status request_reload(const Settings&) {
-  return fail(ErrorCode::kUnavailable, "the daemon control socket is not available in this build");
+Status request_reload(const Settings& settings) {
+  auto reply = enforcer::control_request(settings.socket, {{"cmd", "reload"}});
+  if (!reply) return std::unexpected(reply.error());
+  if (!reply->value("ok", false))
+    return fail(ErrorCode::kInvalidInput, "reload: " + reply->value("error", std::string("refused")));
+  return {};
 }
 
 std::string describe_install(const Settings& settings, const InstallResult& r) {
