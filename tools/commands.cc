@@ -18,6 +18,7 @@ CommandSpec replay_command();
 CommandSpec approve_command();
 CommandSpec revoke_command();
 CommandSpec check_command();
+CommandSpec mode_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -35,6 +36,7 @@ const std::vector<CommandSpec>& all_commands() {
       approve_command(),
       revoke_command(),
       check_command(),
+      mode_command(),
   };
   return table;
 }

@@ -3,6 +3,7 @@
 
 #include "tests/support/temp_dir.h"
 #include "tools/approvals.h"
+#include "tools/config_edit.h"
 
 using namespace tollgate;
 using namespace tollgate::tools;
@@ -105,5 +106,26 @@ TEST_SUITE("tools.approvals") {
     auto second = ApprovalsLock::acquire(dir.file("a.yaml"), 0);
     REQUIRE_FALSE(second);
     CHECK(second.error().code() == ErrorCode::kUnavailable);
+  }
+}
+
+TEST_SUITE("tools.config_edit") {
+  TEST_CASE("set_config_mode replaces only the mode line and keeps comments") {
+    struct Case {
+      const char* in;
+      const char* out;
+    };
+    const Case cases[] = {
+        {"mode: audit\n", "mode: enforce\n"},
+        {"# mode: audit\nmode: audit  # why\ndatabase: /x\n", "# mode: audit\nmode: enforce  # why\ndatabase: /x\n"},
+        {"database: /x\n", "database: /x\nmode: enforce\n"},
+        {"database: /x", "database: /x\nmode: enforce\n"},
+        {"", "mode: enforce\n"},
+        {"modes_note: 1\nmode: audit\n", "modes_note: 1\nmode: enforce\n"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.in);
+      CHECK(set_config_mode(c.in, "enforce") == c.out);
+    }
   }
 }
