@@ -4,6 +4,7 @@
 #include "tests/support/temp_dir.h"
 #include "tools/approvals.h"
 #include "tools/config_edit.h"
+#include "tools/status_verdict.h"
 
 using namespace tollgate;
 using namespace tollgate::tools;
@@ -126,6 +127,34 @@ TEST_SUITE("tools.config_edit") {
     for (const auto& c : cases) {
       CAPTURE(c.in);
       CHECK(set_config_mode(c.in, "enforce") == c.out);
+    }
+  }
+}
+
+TEST_SUITE("tools.status") {
+  TEST_CASE("the health verdict names the worst finding first") {
+    using nlohmann::json;
+    auto status = [](bool loaded, json counters, const char* mode = "enforce") {
+      return json{{"ok", true}, {"mode", mode}, {"database", {{"loaded", loaded}, {"generation", 4}}},
+                  {"counters", counters}};
+    };
+    struct Case {
+      json status;
+      const char* starts;
+    };
+    const Case cases[] = {
+        {status(false, {{"overflows", 3}}), "health: DEGRADED: no policy database"},
+        {status(true, {{"overflows", 3}, {"errors", 1}}), "health: DEGRADED: the kernel queue overflowed 3 times"},
+        {status(true, {{"log_dropped", 2}}), "health: DEGRADED: 2 event-log lines"},
+        {status(true, {{"errors", 2}, {"timeouts", 1}}), "health: WARNING: 2 decisions"},
+        {status(true, {{"would_deny", 5}}, "audit"), "health: OK (audit): 5 would-denies"},
+        {status(true, json::object(), "audit"), "health: OK (audit): nothing would"},
+        {status(true, {{"denied", 7}}), "health: OK: enforcing generation 4, 7 denied"},
+        {json{{"ok", true}}, "health: DEGRADED"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.status.dump());
+      CHECK(health_verdict(c.status).starts_with(c.starts));
     }
   }
 }
