@@ -19,6 +19,7 @@ CommandSpec approve_command();
 CommandSpec revoke_command();
 CommandSpec check_command();
 CommandSpec mode_command();
+CommandSpec refresh_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -37,6 +38,7 @@ const std::vector<CommandSpec>& all_commands() {
       revoke_command(),
       check_command(),
       mode_command(),
+      refresh_command(),
   };
   return table;
 }

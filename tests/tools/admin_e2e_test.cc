@@ -198,6 +198,26 @@ TEST_SUITE("tools.e2e") {
     CHECK(denied.out.find("DENY       exec " + fresh) != std::string::npos);
     auto mode_events = tg({"log", "--since", "1h"});
     CHECK(mode_events.out.find("mode       audit -> enforce by ") != std::string::npos);
+
+    // 6. The apt hook around a dpkg run: --pre opens the upgrade window
+    //    (audit: the unapproved binary runs and is logged), refresh
+    //    recompiles (generation 3), reloads and closes the window (enforce:
+    //    it is denied again; the approved one still runs).
+    auto pre = tg({"refresh", "--pre"});
+    REQUIRE_MESSAGE(pre.exit_code == 0, pre.err);
+    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["mode"] == "audit");
+    CHECK(exec_errno(fresh) == 0);  // the window audits
+    auto post = tg({"refresh"});
+    REQUIRE_MESSAGE(post.exit_code == 0, post.err);
+    CHECK(post.out.find("upgrade window closed") != std::string::npos);
+    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["mode"] == "enforce");
+    CHECK((*status)["database"]["generation"] == 3);
+    CHECK(exec_errno(fresh) == EPERM);
+    CHECK(exec_errno(tool) == 0);
     daemon.stop();
   }
 }

@@ -368,3 +368,30 @@ TEST_SUITE("tools.mode") {
     CHECK(mode_events(site.log).empty());
   }
 }
+
+TEST_SUITE("tools.refresh") {
+  TEST_CASE("refresh recompiles the configured manifest; --pre without a daemon changes nothing") {
+    Site site;
+    ::mkdir(site.dir.file("bin").c_str(), 0755);
+    std::string tool = site.dir.file("bin/tool");
+    testing::write_text(tool, "#!/bin/sh\necho v1\n", 0755);
+    std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    auto first = site.tg({"refresh"});
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    CHECK(first.out.find("generation 1") != std::string::npos);
+    CHECK(site.tg({"check", tool}).exit_code == 0);
+    // An "upgrade" changes the file: denied until the next refresh.
+    testing::write_text(tool, "#!/bin/sh\necho v2\n", 0755);
+    CHECK(site.tg({"check", tool}).exit_code == 1);
+    auto pre = site.tg({"refresh", "--pre"});
+    CHECK(pre.exit_code == 0);
+    CHECK(pre.out.empty());
+    auto second = site.tg({"refresh"});
+    REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+    CHECK(second.out.find("generation 2") != std::string::npos);
+    CHECK(site.tg({"check", tool}).exit_code == 0);
+    auto unconfigured = run({tollgate_bin(), "refresh", "--config", site.dir.file("missing.yaml")});
+    CHECK(unconfigured.exit_code != 0);  // an explicit --config must exist
+  }
+}
