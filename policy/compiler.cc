@@ -139,7 +139,7 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
     // dpkg paths: metadata first, so symlinks and directories in the lists
     // are passed over and unchanged files are not opened.
     if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
-      r.reason = reason_for(errno);
+      r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
       return r;
     }
     t.have_stat = true;

@@ -108,7 +108,13 @@ bool is_shared_library_name(std::string_view path) {
   auto slash = path.rfind('/');
   std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
   if (base.size() > 3 && base.ends_with(".so")) return true;
-  return base.find(".so.") != std::string_view::npos;
+  // "libfoo.so.6", "libfoo.so.6.0.1"; not "ld.so.conf".
+  auto pos = base.rfind(".so.");
+  if (pos == std::string_view::npos || pos == 0) return false;
+  std::string_view version = base.substr(pos + 4);
+  return !version.empty() && std::all_of(version.begin(), version.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.';
+  });
 }
 
 bool match_needs_header(DirMatch match, mode_t mode, std::string_view path) {
