@@ -186,8 +186,10 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
     r.reason = reason_for(err);
     return r;
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
+  struct stat st = t.st;
+  // A directory job only classifies (the file job that hashes stats the fd
+  // again), so the walk's fstatat result saves a syscall per file.
+  if ((may_hash || !t.have_stat) && ::fstat(fd.get(), &st) != 0) {
     r.reason = "unreadable";
     return r;
   }
