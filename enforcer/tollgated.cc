@@ -147,6 +147,7 @@ int run(int argc, char** argv) {
   if (exit_code == 0) {
     sd_notify(0, "READY=1");
     fmt::print(stderr, "tollgated {}: ready, control socket {}\n", version(), config.socket);
+    if (auto st = daemon.write_metrics(); !st) fmt::print(stderr, "tollgated: metrics: {}\n", st.error().message());
     bool running = true;
     while (running) {
       timespec timeout{5, 0};
