@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // --help is 0; every usage error is 2
   }
   if (show_version) {
     fmt::print("tollgated {}\n", version());

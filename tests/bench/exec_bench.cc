@@ -198,6 +198,8 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> names = {"none", "trivial", "audit", "enforce"};
   std::map<std::string, std::vector<double>> rates;
+  std::vector<double> p50, p99;  // tollgated enforce's own decision latency (histogram bucket bounds)
+  uint64_t misses = 0;
   fmt::print("exec_bench: {} rounds x {} execs (after {} warm-up) of {} ({} bytes, static) on a private tmpfs\n",
              rounds, execs, warmup, tiny, fs::file_size(tiny));
   for (int round = 0; round < rounds; ++round) {
@@ -214,10 +216,18 @@ int main(int argc, char** argv) {
       exec_rate(tiny, warmup);
       double rate = exec_rate(tiny, execs);
       rates[name].push_back(rate);
+      if (name == "enforce") {
+        if (auto s = enforcer::control_request(socket, {{"cmd", "status"}}); s && (*s)["ok"] == true) {
+          p50.push_back((*s)["latency_us"]["p50"].get<double>());
+          p99.push_back((*s)["latency_us"]["p99"].get<double>());
+          misses = (*s)["counters"]["cache_misses"].get<uint64_t>();
+        }
+      }
       stop(c);
     }
     fmt::print("round {}: none {:.0f}/s, trivial {:.0f}/s, audit {:.0f}/s, enforce {:.0f}/s\n", round + 1,
                rates["none"].back(), rates["trivial"].back(), rates["audit"].back(), rates["enforce"].back());
+    std::fflush(stdout);
   }
   fmt::print("\n| listener | median execs/s | vs none | vs trivial |\n|---|---|---|---|\n");
   const double none = median(rates["none"]), trivial = median(rates["trivial"]);
@@ -227,6 +237,10 @@ int main(int argc, char** argv) {
   }
   fmt::print("\ntollgated/trivial: audit {:.3f}, enforce {:.3f} (target >= 0.95)\n", median(rates["audit"]) / trivial,
              median(rates["enforce"]) / trivial);
+  if (!p50.empty())
+    fmt::print("tollgated enforce decision latency (event read to answer, histogram bucket bound): "
+               "median p50 <= {:.0f} us, median p99 <= {:.0f} us; cache misses per run {}\n",
+               median(p50), median(p99), misses);
 
   if (rules > 0) {
     const std::string big = dir + "/big.db";
