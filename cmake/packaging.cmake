@@ -1,0 +1,17 @@
+# `make -f Makefile.dist deb`: a Debian package through CPack. Depends are
+# computed from the binaries' shared libraries by dpkg-shlibdeps.
+set(CPACK_PACKAGE_NAME "tollgate")
+set(CPACK_PACKAGE_VENDOR "Tollgate developers")
+set(CPACK_PACKAGE_CONTACT "Tollgate developers <root@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "application allowlisting for Linux servers (fanotify enforcer, signed policies)")
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_GENERATOR "DEB")
+set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION "admin")
+set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "")
+set(CPACK_SOURCE_IGNORE_FILES "/build.*/;/\\\\.git/;/dist/")
+include(CPack)

@@ -7,6 +7,10 @@ namespace tollgate::tools {
 CommandSpec hash_command();
 CommandSpec keygen_command();
 CommandSpec db_command();
+CommandSpec compile_command();
+CommandSpec diff_command();
+CommandSpec sign_command();
+CommandSpec verify_sig_command();
 CommandSpec status_command();
 
 const std::vector<CommandSpec>& all_commands() {
@@ -14,6 +18,10 @@ const std::vector<CommandSpec>& all_commands() {
       hash_command(),
       keygen_command(),
       db_command(),
+      compile_command(),
+      diff_command(),
+      sign_command(),
+      verify_sig_command(),
       status_command(),
   };
   return table;

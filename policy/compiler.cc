@@ -1,0 +1,712 @@
+#include "policy/compiler.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/core.h>
+
+#include "common/io.h"
+#include "common/unique_fd.h"
+#include "hashdb/keys.h"
+#include "hashdb/sha256.h"
+#include "hashdb/store.h"
+#include "hashdb/writer.h"
+#include "policy/file_signature.h"
+#include "policy/manifest.h"
+#include "policy/trust_sources.h"
+#include "policy/yaml_util.h"
+
+namespace tollgate::policy {
+namespace {
+
+using hashdb::Action;
+using hashdb::Sha256;
+using Clock = std::chrono::steady_clock;
+
+int64_t mtime_ns(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+// One file to examine, produced by planning, consumed by a worker.
+struct Task {
+  std::string path;
+  uint32_t entry = 0;
+  bool filter = false;  // apply `match` (dir and dpkg entries); file: entries are hashed whatever they are
+  DirMatch match = DirMatch::kExecutables;
+  bool follow = false;  // file: entries follow a final symlink; walks and dpkg never do
+  bool have_stat = false;
+  struct stat st {};
+  std::string package;  // dpkg: the package, and its md5 ("" = none recorded)
+  std::string md5;
+};
+
+enum class Outcome : uint8_t { kHashed, kReused, kSkipped, kNotMatched, kModified, kMissing };
+
+struct TaskResult {
+  Outcome outcome = Outcome::kSkipped;
+  Sha256 sha{};
+  std::string reason;      // skipped / missing
+  std::string actual_md5;  // modified
+  hashdb::FileCacheEntry cache;
+  uint64_t bytes = 0;
+};
+
+struct Context {
+  std::unordered_map<std::string, hashdb::FileCacheEntry> cache;  // previous file_cache by path
+  std::unordered_map<std::string, Sha256> dpkg_verified;          // origin -> hash of last compile's dpkg rules
+};
+
+struct CtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, CtxDeleter>;
+
+std::string_view reason_for(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return "vanished";
+    case ELOOP: return "symlink";
+    default: return "unreadable";
+  }
+}
+
+bool same_state(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
+}
+
+// SHA-256 and MD5 in one pass, with the before/after fstat check of
+// hashdb::sha256_fd_stable (dpkg files need both digests).
+Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::string& name, const struct stat& before,
+                                                         uint64_t& bytes) {
+  MdCtx sha(EVP_MD_CTX_new()), md5(EVP_MD_CTX_new());
+  if (!sha || !md5 || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1)
+    return fail(ErrorCode::kIo, name + ": cannot initialise digests");
+  constexpr size_t kBuf = 256 * 1024;
+  thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[kBuf]);
+  bytes = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.get(), kBuf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, name, "read failed");
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(sha.get(), buf.get(), static_cast<size_t>(n));
+    EVP_DigestUpdate(md5.get(), buf.get(), static_cast<size_t>(n));
+    bytes += static_cast<uint64_t>(n);
+  }
+  struct stat after {};
+  if (::fstat(fd, &after) != 0) return fail_errno(errno, name, "cannot stat");
+  if (!same_state(before, after)) return fail(ErrorCode::kUnavailable, name + ": file changed while hashing");
+  Sha256 out{};
+  unsigned char m[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(sha.get(), out.data(), &len);
+  EVP_DigestFinal_ex(md5.get(), m, &len);
+  return std::pair{out, hashdb::to_hex(std::span<const uint8_t>(m, len))};
+}
+
+TaskResult process(const Task& t, const Context& ctx) {
+  TaskResult r;
+  auto cached = [&](const struct stat& st) -> const hashdb::FileCacheEntry* {
+    auto it = ctx.cache.find(t.path);
+    if (it == ctx.cache.end()) return nullptr;
+    const auto& c = it->second;
+    if (c.size != static_cast<uint64_t>(st.st_size) || c.mtime_ns != mtime_ns(st) || c.ino != st.st_ino)
+      return nullptr;
+    if (!t.package.empty()) {
+      // A dpkg file is reused only when the last compile verified its md5
+      // and trusted exactly this content at this path.
+      auto v = ctx.dpkg_verified.find(t.path);
+      if (v == ctx.dpkg_verified.end() || v->second != c.sha256) return nullptr;
+    }
+    return &c;
+  };
+  auto reuse = [&](const hashdb::FileCacheEntry& c) {
+    r.outcome = Outcome::kReused;
+    r.sha = c.sha256;
+    r.cache = c;
+    return r;
+  };
+
+  // Fast path: unchanged since the last compile and classified by metadata
+  // alone, so the file is not even opened.
+  if (t.have_stat && !(t.filter && match_needs_header(t.match, t.st.st_mode, t.path)))
+    if (const auto* c = cached(t.st)) return reuse(*c);
+
+  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (t.follow ? 0 : O_NOFOLLOW);
+  UniqueFd fd(::open(t.path.c_str(), flags));
+  if (!fd) {
+    int err = errno;
+    if (err == ELOOP && !t.follow) {
+      r.outcome = Outcome::kNotMatched;  // a symlink: its target is covered where it lives
+      return r;
+    }
+    r.outcome = err == ENOENT && !t.filter ? Outcome::kMissing : Outcome::kSkipped;
+    r.reason = reason_for(err);
+    return r;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    r.reason = "unreadable";
+    return r;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    r.reason = "not a regular file";
+    return r;
+  }
+  if (t.filter) {
+    std::string header;
+    if (match_needs_header(t.match, st.st_mode, t.path)) {
+      char buf[8];
+      ssize_t n;
+      do n = ::pread(fd.get(), buf, sizeof buf, 0);
+      while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        r.reason = "unreadable";
+        return r;
+      }
+      header.assign(buf, static_cast<size_t>(n));
+    }
+    if (!file_matches(t.match, st.st_mode, t.path, header)) {
+      r.outcome = Outcome::kNotMatched;
+      return r;
+    }
+  }
+  if (const auto* c = cached(st)) return reuse(*c);
+
+  if (!t.package.empty()) {
+    if (t.md5.empty()) {
+      r.reason = "no md5sum in the dpkg database";
+      return r;
+    }
+    auto h = sha256_md5_stable(fd.get(), t.path, st, r.bytes);
+    if (!h) {
+      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
+      return r;
+    }
+    r.sha = h->first;
+    if (h->second != t.md5) {
+      r.outcome = Outcome::kModified;
+      r.actual_md5 = h->second;
+      return r;
+    }
+  } else {
+    auto h = hashdb::sha256_fd_stable(fd.get(), t.path);
+    if (!h) {
+      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
+      return r;
+    }
+    r.sha = h->digest;
+    r.bytes = static_cast<uint64_t>(st.st_size);
+  }
+  r.outcome = Outcome::kHashed;
+  r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
+  return r;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (b >= 1024 && i < 4) {
+    b /= 1024;
+    ++i;
+  }
+  return i == 0 ? fmt::format("{:.0f} {}", b, units[i]) : fmt::format("{:.1f} {}", b, units[i]);
+}
+
+// Runs every task on `jobs` worker threads pulling from a shared index.
+std::vector<TaskResult> run_tasks(const std::vector<Task>& tasks, const Context& ctx, unsigned jobs, bool progress) {
+  std::vector<TaskResult> results(tasks.size());
+  std::atomic<size_t> next{0}, done{0};
+  std::atomic<uint64_t> bytes{0};
+  uint64_t total_bytes = 0;
+  for (const auto& t : tasks)
+    if (t.have_stat) total_bytes += static_cast<uint64_t>(t.st.st_size);
+  unsigned n = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::max<size_t>(tasks.size(), 1))));
+  {
+    std::vector<std::jthread> workers;
+    workers.reserve(n);
+    for (unsigned w = 0; w < n; ++w) {
+      workers.emplace_back([&] {
+        for (size_t i = next.fetch_add(1); i < tasks.size(); i = next.fetch_add(1)) {
+          results[i] = process(tasks[i], ctx);
+          bytes.fetch_add(results[i].bytes, std::memory_order_relaxed);
+          done.fetch_add(1, std::memory_order_release);
+        }
+      });
+    }
+    if (progress) {
+      auto start = Clock::now();
+      while (done.load(std::memory_order_acquire) < tasks.size()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        double secs = std::chrono::duration<double>(Clock::now() - start).count();
+        size_t d = done.load();
+        uint64_t b = bytes.load();
+        double rate = secs > 0 ? static_cast<double>(b) / secs : 0;
+        std::string eta = "?";
+        if (d > 0 && d < tasks.size()) eta = fmt::format("{:.0f}s", secs * static_cast<double>(tasks.size() - d) / d);
+        fmt::print(stderr, "\r\033[Kcompile: {}/{} files, {} of ~{}, {}/s, ETA {}", d, tasks.size(),
+                   human_bytes(static_cast<double>(b)), human_bytes(static_cast<double>(total_bytes)),
+                   human_bytes(rate), eta);
+        std::fflush(stderr);
+      }
+      fmt::print(stderr, "\r\033[K");
+      std::fflush(stderr);
+    }
+  }  // jthreads join here
+  return results;
+}
+
+// A hash found for a rule: from an explicit sha256 entry or from a file.
+struct Occurrence {
+  Sha256 sha{};
+  Action action = Action::kAllow;
+  int rank = 1;  // 0: explicit sha256 entry (carries the approval), 1: a hashed file
+  std::string origin;
+  uint32_t entry = 0;
+  std::string package;
+};
+
+std::string dpkg_label(const Entry& e, const std::string& package) {
+  return e.label.empty() ? "dpkg:" + package : e.label + " dpkg:" + package;
+}
+
+bool is_dpkg_label(std::string_view label) {
+  return label.starts_with("dpkg:") || label.find(" dpkg:") != std::string_view::npos;
+}
+
+class Compiler {
+ public:
+  explicit Compiler(const CompileOptions& o) : options_(o) {}
+
+  Result<CompileSummary> run() {
+    auto start = Clock::now();
+    auto manifest = load_manifest(options_.manifest_path);
+    if (!manifest) return std::unexpected(manifest.error());
+    m_ = std::move(*manifest);
+    summary_.policy_name = m_.name;
+    summary_.manifests = m_.files;
+    summary_.dry_run = options_.dry_run;
+    summary_.output_path = options_.output_path;
+    if (options_.output_path.empty() && !options_.dry_run)
+      return fail(ErrorCode::kInvalidInput, "no output path given (-o DB)");
+
+    std::optional<hashdb::PrivateKey> key;
+    if (options_.signing_key_path) {
+      auto k = hashdb::load_private_key(*options_.signing_key_path);
+      if (!k) return std::unexpected(k.error());
+      key = std::move(*k);
+    }
+    if (auto st = load_previous(key ? &key->public_key : nullptr); !st) return std::unexpected(st.error());
+
+    plan();
+    if (!diag_.ok()) return std::unexpected(diag_.to_error());
+    unsigned jobs = options_.jobs ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
+    auto results = run_tasks(tasks_, ctx_, jobs, options_.progress);
+    collect(results);
+    build_hash_rules();
+    if (!diag_.ok()) return std::unexpected(diag_.to_error());
+
+    content_.policy_name = m_.name;
+    std::sort(content_.file_cache.begin(), content_.file_cache.end(),
+              [](const auto& a, const auto& b) { return a.path < b.path; });
+    content_.file_cache.erase(std::unique(content_.file_cache.begin(), content_.file_cache.end(),
+                                          [](const auto& a, const auto& b) { return a.path == b.path; }),
+                              content_.file_cache.end());
+
+    hashdb::WriteOptions wo{.generation = generation_, .signing_key = key};
+    auto written = write(wo);
+    if (!written) return std::unexpected(written.error());
+    summary_.generation = generation_;
+    summary_.content_digest = hashdb::to_hex(written->content_digest);
+    if (key) summary_.signer_key_id = hashdb::to_hex(key->public_key.key_id);
+    summary_.warnings = diag_.warnings();
+    summary_.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return std::move(summary_);
+  }
+
+ private:
+  // The previous database gives the generation and the file cache. When the
+  // new one is signed, the cache is trusted only from a database signed by
+  // the same key: a forged cache row would otherwise put an arbitrary hash
+  // into a signed policy.
+  Status load_previous(const hashdb::PublicKey* signer) {
+    const std::string& out = options_.output_path;
+    struct stat st {};
+    if (out.empty() || ::stat(out.c_str(), &st) != 0) return {};
+    auto store = hashdb::PolicyStore::open(out, {.public_key = signer});
+    if (!store) {
+      // Readable meta but bad rows: keep counting generations, trust no cache.
+      auto meta_only = hashdb::PolicyStore::open(out, {.verify_content = false});
+      if (!meta_only)
+        return fail(ErrorCode::kInvalidInput, out + ": exists and is not a readable policy database (" +
+                                                  store.error().message() + "); move it away first");
+      generation_ = (*meta_only)->generation() + 1;
+      diag_.warn(out + ": previous database failed verification (" + store.error().message() +
+                 "); its file cache is not used");
+      return {};
+    }
+    generation_ = (*store)->generation() + 1;
+    auto cache = (*store)->file_cache();
+    if (cache)
+      for (auto& c : *cache) ctx_.cache.emplace(c.path, std::move(c));
+    auto st2 = (*store)->for_each_hash_rule([&](const hashdb::HashRule& r) {
+      if (r.action == Action::kAllow && !r.origin_path.empty() && is_dpkg_label(r.label))
+        ctx_.dpkg_verified.emplace(r.origin_path, r.sha256);
+    });
+    if (!st2) ctx_.dpkg_verified.clear();
+    return {};
+  }
+
+  void error_at(const Entry& e, const std::string& message) { diag_.add_plain(e.where.to_string() + ": " + message); }
+
+  void skip(const std::string& path, std::string_view reason) {
+    ++summary_.skipped_by_reason[std::string(reason)];
+    ++summary_.skipped_total;
+    skipped_.push_back({path, std::string(reason)});
+  }
+
+  void plan() {
+    const int64_t now = std::time(nullptr);
+    for (uint32_t i = 0; i < m_.entries.size(); ++i) {
+      const Entry& e = m_.entries[i];
+      if (e.expired(now)) {
+        ++summary_.expired_entries;
+        diag_.warn(e.where.to_string() + ": " + std::string(to_string(e.kind)) + " entry expired on " + e.expires +
+                   "; skipped");
+        continue;
+      }
+      ++summary_.entries[std::string(hashdb::to_string(e.action)) + " " + std::string(to_string(e.kind))];
+      switch (e.kind) {
+        case EntryKind::kFile: {
+          Task t;
+          t.path = e.value;
+          t.entry = i;
+          t.follow = true;
+          tasks_.push_back(std::move(t));
+          break;
+        }
+        case EntryKind::kDir: {
+          WalkOptions wo{.root = e.value, .recursive = e.recursive, .exclude = e.exclude};
+          auto st = walk_dir(
+              wo,
+              [&](const std::string& path, const struct stat& s) {
+                Task t;
+                t.path = path;
+                t.entry = i;
+                t.filter = true;
+                t.match = e.match;
+                t.have_stat = true;
+                t.st = s;
+                tasks_.push_back(std::move(t));
+              },
+              [&](const std::string& path, std::string_view reason) { skip(path, reason); });
+          if (!st) error_at(e, "dir: " + st.error().message());
+          break;
+        }
+        case EntryKind::kSha256: {
+          Occurrence o;
+          o.sha = *hashdb::sha256_from_hex(e.value);
+          o.action = e.action;
+          o.rank = 0;
+          o.origin = e.origin;
+          o.entry = i;
+          occurrences_.push_back(std::move(o));
+          break;
+        }
+        case EntryKind::kPath:
+        case EntryKind::kPathPrefix: {
+          hashdb::PathRule r;
+          r.path = e.value;
+          r.match = e.kind == EntryKind::kPath ? hashdb::PathMatch::kExact : hashdb::PathMatch::kPrefix;
+          r.action = e.action;
+          r.label = e.label;
+          r.source = {e.where.file, e.where.line};
+          bool dup = std::any_of(content_.path_rules.begin(), content_.path_rules.end(), [&](const auto& x) {
+            return x.path == r.path && x.match == r.match && x.action == r.action;
+          });
+          if (!dup) content_.path_rules.push_back(std::move(r));
+          break;
+        }
+        case EntryKind::kPackageManager: {
+          auto files = read_dpkg_files(options_.dpkg_admindir, e.packages);
+          if (!files) {
+            error_at(e, "dpkg: " + files.error().message());
+            break;
+          }
+          for (const auto& missing : files->missing)
+            error_at(e, "package '" + missing + "' is not installed (per " + options_.dpkg_admindir + "/status)");
+          for (auto& f : files->files) {
+            Task t;
+            t.path = std::move(f.path);
+            t.entry = i;
+            t.filter = true;
+            t.match = DirMatch::kExecutables;
+            t.package = std::move(f.package);
+            t.md5 = std::move(f.md5);
+            struct stat s {};
+            if (::lstat(t.path.c_str(), &s) == 0) {
+              if (S_ISLNK(s.st_mode)) continue;  // covered where it points
+              t.have_stat = true;
+              t.st = s;
+            }
+            tasks_.push_back(std::move(t));
+          }
+          break;
+        }
+        case EntryKind::kSigner: {
+          auto key = hashdb::load_public_key(e.value);
+          if (!key) {
+            error_at(e, "signer: " + key.error().message());
+            break;
+          }
+          bool dup = std::any_of(content_.signers.begin(), content_.signers.end(),
+                                 [&](const auto& s) { return s.key_id == key->key_id; });
+          if (!dup)
+            content_.signers.push_back({key->key_id, key->pem, e.label, {e.where.file, e.where.line}});
+          break;
+        }
+      }
+    }
+  }
+
+  void collect(const std::vector<TaskResult>& results) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Task& t = tasks_[i];
+      const TaskResult& r = results[i];
+      const Entry& e = m_.entries[t.entry];
+      switch (r.outcome) {
+        case Outcome::kHashed:
+        case Outcome::kReused: {
+          if (r.outcome == Outcome::kHashed) {
+            ++summary_.files_hashed;
+            summary_.bytes_hashed += r.bytes;
+          } else {
+            ++summary_.files_reused;
+          }
+          content_.file_cache.push_back(r.cache);
+          Occurrence o;
+          o.sha = r.sha;
+          o.action = e.action;
+          o.origin = t.path;
+          o.entry = t.entry;
+          o.package = t.package;
+          occurrences_.push_back(std::move(o));
+          break;
+        }
+        case Outcome::kNotMatched: ++summary_.files_not_matched; break;
+        case Outcome::kModified:
+          ++summary_.files_hashed;
+          summary_.bytes_hashed += r.bytes;
+          summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
+          break;
+        case Outcome::kMissing:
+          if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
+          else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
+          break;
+        case Outcome::kSkipped:
+          if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
+          else skip(t.path, r.reason);
+          break;
+      }
+    }
+    std::sort(skipped_.begin(), skipped_.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    if (skipped_.size() > CompileSummary::kMaxListed) skipped_.resize(CompileSummary::kMaxListed);
+    summary_.skipped = std::move(skipped_);
+    std::sort(summary_.modified_package_files.begin(), summary_.modified_package_files.end(),
+              [](const auto& a, const auto& b) { return a.path < b.path; });
+  }
+
+  std::string where_of(const Occurrence& o) const {
+    std::string s = m_.entries[o.entry].where.to_string();
+    if (!o.origin.empty() && o.rank == 1) s += " (" + o.origin + ")";
+    return s;
+  }
+
+  void build_hash_rules() {
+    auto key = [this](const Occurrence& o) {
+      const auto& w = m_.entries[o.entry].where;
+      return std::tie(o.sha, o.action, o.rank, o.origin, w.file, w.line, w.column);
+    };
+    std::sort(occurrences_.begin(), occurrences_.end(),
+              [&](const Occurrence& a, const Occurrence& b) { return key(a) < key(b); });
+    for (size_t i = 0; i < occurrences_.size();) {
+      size_t j = i;
+      while (j < occurrences_.size() && occurrences_[j].sha == occurrences_[i].sha) ++j;
+      // Sorted by action: allows (kAllow < kDeny) first.
+      const Occurrence& first = occurrences_[i];
+      const Occurrence& last = occurrences_[j - 1];
+      if (first.action != last.action) {
+        const Occurrence* deny = &last;
+        for (size_t k = i; k < j; ++k)
+          if (occurrences_[k].action == Action::kDeny) {
+            deny = &occurrences_[k];
+            break;
+          }
+        // Two explicit sha256 entries were already reported by the loader.
+        if (!(first.rank == 0 && deny->rank == 0))
+          diag_.add_plain(where_of(*deny) + ": hash " + hashdb::to_hex(first.sha) + " is denied here but allowed at " +
+                          where_of(first));
+        i = j;
+        continue;
+      }
+      summary_.duplicate_hashes += j - i - 1;
+      const Entry& e = m_.entries[first.entry];
+      hashdb::HashRule r;
+      r.sha256 = first.sha;
+      r.action = first.action;
+      r.label = first.package.empty() ? e.label : dpkg_label(e, first.package);
+      r.origin_path = first.origin;
+      r.source = {e.where.file, e.where.line};
+      r.approved_by = e.approved_by;
+      r.approved_at = e.approved_at;
+      content_.hash_rules.push_back(std::move(r));
+      i = j;
+    }
+    auto& c = summary_.rules;
+    for (const auto& r : content_.hash_rules) ++(r.action == Action::kAllow ? c.hash_allow : c.hash_deny);
+    for (const auto& r : content_.path_rules) ++(r.action == Action::kAllow ? c.path_allow : c.path_deny);
+    c.signers = content_.signers.size();
+  }
+
+  Result<hashdb::WrittenDatabase> write(const hashdb::WriteOptions& wo) {
+    if (!options_.dry_run) return hashdb::write_database(options_.output_path, content_, wo);
+    // A dry run builds the database in a private temporary directory, so
+    // the digest (and every constraint) is exactly what a real run gives.
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tollgate-dry-run.XXXXXX";
+    if (!::mkdtemp(tmpl.data())) return fail_errno(errno, tmpl, "cannot create temporary directory");
+    auto written = hashdb::write_database(tmpl + "/policy.db", content_, wo);
+    std::error_code ec;
+    std::filesystem::remove_all(tmpl, ec);
+    return written;
+  }
+
+  const CompileOptions& options_;
+  Manifest m_;
+  Diagnostics diag_{50};
+  Context ctx_;
+  uint64_t generation_ = 1;
+  std::vector<Task> tasks_;
+  std::vector<Occurrence> occurrences_;
+  std::vector<SkippedFile> skipped_;
+  hashdb::PolicyContent content_;
+  CompileSummary summary_;
+};
+
+}  // namespace
+
+nlohmann::json CompileSummary::to_json() const {
+  using nlohmann::json;
+  json skipped_list = json::array();
+  for (const auto& s : skipped) skipped_list.push_back({{"path", s.path}, {"reason", s.reason}});
+  json modified = json::array();
+  for (const auto& m : modified_package_files)
+    modified.push_back({{"package", m.package}, {"path", m.path}, {"expected_md5", m.expected_md5},
+                        {"actual_md5", m.actual_md5}});
+  return {
+      {"policy_name", policy_name},
+      {"output", output_path},
+      {"dry_run", dry_run},
+      {"generation", generation},
+      {"content_digest", content_digest},
+      {"signed", !signer_key_id.empty()},
+      {"signer_key_id", signer_key_id},
+      {"manifests", manifests},
+      {"entries", entries},
+      {"rules",
+       {{"hash_allow", rules.hash_allow},
+        {"hash_deny", rules.hash_deny},
+        {"path_allow", rules.path_allow},
+        {"path_deny", rules.path_deny},
+        {"signers", rules.signers}}},
+      {"duplicate_hashes", duplicate_hashes},
+      {"files",
+       {{"hashed", files_hashed},
+        {"reused", files_reused},
+        {"bytes_hashed", bytes_hashed},
+        {"not_matched", files_not_matched},
+        {"skipped", skipped_total},
+        {"skipped_by_reason", skipped_by_reason},
+        {"skipped_list", skipped_list}}},
+      {"modified_package_files", modified},
+      {"expired_entries", expired_entries},
+      {"warnings", warnings},
+      {"seconds", seconds},
+  };
+}
+
+std::string CompileSummary::to_text() const {
+  std::string out;
+  if (dry_run) out += fmt::format("dry run: nothing written (would be generation {})\n", generation);
+  else out += fmt::format("compiled {} (generation {})\n", output_path, generation);
+  out += fmt::format("policy: {}; {} manifest{}\n", policy_name.empty() ? "(unnamed)" : policy_name, manifests.size(),
+                     manifests.size() == 1 ? "" : "s");
+  out += fmt::format("rules: {} hash allow, {} hash deny, {} path allow, {} path deny, {} signer{}\n",
+                     rules.hash_allow, rules.hash_deny, rules.path_allow, rules.path_deny, rules.signers,
+                     rules.signers == 1 ? "" : "s");
+  if (!entries.empty()) {
+    out += "entries:";
+    bool first = true;
+    for (const auto& [k, v] : entries) {
+      out += fmt::format("{} {} {}", first ? "" : ",", k, v);
+      first = false;
+    }
+    out += "\n";
+  }
+  out += fmt::format("files: {} hashed ({}), {} reused, {} skipped, {} not matched", files_hashed,
+                     human_bytes(static_cast<double>(bytes_hashed)), files_reused, skipped_total, files_not_matched);
+  if (duplicate_hashes) out += fmt::format(", {} duplicate contents", duplicate_hashes);
+  out += "\n";
+  if (skipped_total) {
+    out += "skipped:";
+    bool first = true;
+    for (const auto& [k, v] : skipped_by_reason) {
+      out += fmt::format("{} {} {}", first ? "" : ",", k, v);
+      first = false;
+    }
+    out += "\n";
+    size_t shown = std::min<size_t>(skipped.size(), 20);
+    for (size_t i = 0; i < shown; ++i) out += fmt::format("  {}: {}\n", skipped[i].path, skipped[i].reason);
+    if (skipped_total > shown) out += fmt::format("  ... {} more (see --json)\n", skipped_total - shown);
+  }
+  if (!modified_package_files.empty()) {
+    out += fmt::format("modified package files (NOT trusted): {}\n", modified_package_files.size());
+    for (const auto& m : modified_package_files)
+      out += fmt::format("  {} {}: md5 {} expected {}\n", m.package, m.path, m.actual_md5, m.expected_md5);
+  }
+  if (expired_entries) out += fmt::format("expired entries skipped: {}\n", expired_entries);
+  for (const auto& w : warnings) out += "warning: " + w + "\n";
+  out += fmt::format("content digest: {}\n", content_digest);
+  out += signer_key_id.empty() ? std::string("signature: none (pass --sign-key to sign)\n")
+                               : fmt::format("signed by key {}\n", signer_key_id);
+  out += fmt::format("time: {:.2f} s\n", seconds);
+  return out;
+}
+
+Result<CompileSummary> compile_policy(const CompileOptions& options) {
+  try {
+    Compiler compiler(options);
+    return compiler.run();
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::kIo, "compile: internal error: " + std::string(e.what()));
+  }
+}
+
+}  // namespace tollgate::policy

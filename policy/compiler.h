@@ -1,0 +1,98 @@
+// The policy compiler: manifests in, a signed policy database out.
+//
+//   policy::CompileOptions opts{.manifest_path = "/etc/tollgate/policy.yaml",
+//                               .output_path = "/var/lib/tollgate/policy.db",
+//                               .signing_key_path = "/etc/tollgate/signing.key"};
+//   auto summary = policy::compile_policy(opts);
+//   if (!summary) { std::cerr << summary.error().message() << "\n"; return 4; }
+//   std::cout << summary->to_text();
+//
+// Steps: load and validate the manifests (policy/manifest.h); expand every
+// entry into files (dir walks, dpkg's file lists); hash them on a pool of
+// worker threads (all cores by default), reusing the hash of every file
+// whose path, size, mtime and inode match the previous database's
+// file_cache at the same output path; check that no hash is both allowed and
+// denied; write the database atomically with generation = previous + 1
+// (hashdb::write_database, which leaves the old file byte-identical on any
+// error).
+//
+// Errors: validation problems (manifest syntax, missing `file:` entries,
+// unreadable signer keys, hash conflicts) come back as one
+// ErrorCode::kInvalidInput error whose message is every "FILE:LINE:COL:
+// message" line joined by "\n". I/O problems with the output or the signing
+// key carry their own code. Never throws.
+//
+// Thread-safety: compile_policy may run concurrently for distinct output
+// paths. With `progress`, a status line is redrawn on stderr.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "hashdb/rules.h"
+
+namespace tollgate::policy {
+
+struct CompileOptions {
+  std::string manifest_path;
+  std::string output_path;
+  std::optional<std::string> signing_key_path;
+  unsigned jobs = 0;  // 0 = all cores
+  bool dry_run = false;
+  std::string dpkg_admindir = "/var/lib/dpkg";
+  bool progress = false;
+};
+
+struct SkippedFile {
+  std::string path;
+  std::string reason;  // "unreadable", "vanished", "changed while hashing", "not a regular file", ...
+};
+
+struct ModifiedPackageFile {
+  std::string package;
+  std::string path;
+  std::string expected_md5;
+  std::string actual_md5;
+};
+
+struct CompileSummary {
+  std::string policy_name;
+  std::string output_path;
+  bool dry_run = false;
+  uint64_t generation = 0;
+  std::string content_digest;   // hex
+  std::string signer_key_id;    // hex, empty when unsigned
+  std::vector<std::string> manifests;  // every manifest read
+
+  // Entries per "ACTION KIND" ("allow dir", "deny sha256", ...), expired ones excluded.
+  std::map<std::string, uint64_t> entries;
+  hashdb::RuleCounts rules;
+  uint64_t duplicate_hashes = 0;  // files whose hash another file already gave
+
+  uint64_t files_hashed = 0;
+  uint64_t files_reused = 0;
+  uint64_t bytes_hashed = 0;
+  uint64_t files_not_matched = 0;  // walked but not covered by `match`
+  std::map<std::string, uint64_t> skipped_by_reason;
+  std::vector<SkippedFile> skipped;  // the first kMaxListed, sorted by path
+  uint64_t skipped_total = 0;
+  std::vector<ModifiedPackageFile> modified_package_files;  // sorted by path
+  uint64_t expired_entries = 0;
+  std::vector<std::string> warnings;  // "FILE:LINE:COL: ..." lines
+  double seconds = 0;
+
+  static constexpr size_t kMaxListed = 1000;
+
+  nlohmann::json to_json() const;
+  std::string to_text() const;
+};
+
+Result<CompileSummary> compile_policy(const CompileOptions& options);
+
+}  // namespace tollgate::policy

@@ -1,0 +1,283 @@
+#include "policy/trust_sources.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <set>
+#include <utility>
+
+#include "common/io.h"
+#include "common/unique_fd.h"
+
+namespace tollgate::policy {
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+bool excluded(const std::vector<std::string>& patterns, const std::string& rel, std::string_view base) {
+  std::string b(base);
+  for (const auto& p : patterns)
+    if (::fnmatch(p.c_str(), rel.c_str(), 0) == 0 || ::fnmatch(p.c_str(), b.c_str(), 0) == 0) return true;
+  return false;
+}
+
+std::string_view skip_reason(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return "vanished";
+    case EACCES:
+    case EPERM: return "unreadable";
+    case ELOOP: return "not a regular file";
+    default: return "unreadable";
+  }
+}
+
+class Walker {
+ public:
+  Walker(const WalkOptions& o, const std::function<void(const std::string&, const struct stat&)>& f,
+         const std::function<void(const std::string&, std::string_view)>& s)
+      : options_(o), on_file_(f), on_skip_(s) {}
+
+  // Takes ownership of `fd` (an open directory).
+  void walk(int fd, const std::string& path, const std::string& rel) {
+    DirPtr dir(::fdopendir(fd));
+    if (!dir) {
+      ::close(fd);
+      on_skip_(path, skip_reason(errno));
+      return;
+    }
+    // Read all names first, sorted, so the order (and so the skip list) is
+    // deterministic.
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* de = ::readdir(dir.get())) {
+      std::string_view n(de->d_name);
+      if (n == "." || n == "..") continue;
+      names.emplace_back(n);
+    }
+    std::sort(names.begin(), names.end());
+    int dfd = ::dirfd(dir.get());
+    for (const auto& name : names) {
+      std::string child = path == "/" ? "/" + name : path + "/" + name;
+      std::string child_rel = rel.empty() ? name : rel + "/" + name;
+      struct stat st {};
+      if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        on_skip_(child, skip_reason(errno));
+        continue;
+      }
+      if (!options_.exclude.empty() && excluded(options_.exclude, child_rel, name)) continue;
+      if (S_ISLNK(st.st_mode)) continue;  // never followed: the target is covered where it lives
+      if (S_ISDIR(st.st_mode)) {
+        if (!options_.recursive) continue;
+        if (!visited_.insert({st.st_dev, st.st_ino}).second) continue;  // bind-mount loops
+        int sub = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+          on_skip_(child, skip_reason(errno));
+          continue;
+        }
+        walk(sub, child, child_rel);
+        continue;
+      }
+      if (!S_ISREG(st.st_mode)) {
+        on_skip_(child, "not a regular file");
+        continue;
+      }
+      on_file_(child, st);
+    }
+  }
+
+  std::set<std::pair<dev_t, ino_t>> visited_;
+
+ private:
+  const WalkOptions& options_;
+  const std::function<void(const std::string&, const struct stat&)>& on_file_;
+  const std::function<void(const std::string&, std::string_view)>& on_skip_;
+};
+
+// "Package:"/"Status:"/"Architecture:" of every stanza in dpkg's status file.
+struct Installed {
+  std::string name;
+  std::string arch;
+};
+
+std::vector<Installed> parse_status(std::string_view text) {
+  std::vector<Installed> out;
+  std::string name, arch, status;
+  auto flush = [&] {
+    if (!name.empty() && status == "install ok installed") out.push_back({name, arch});
+    name.clear();
+    arch.clear();
+    status.clear();
+  };
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty()) {
+      flush();
+      if (end == text.size()) break;
+      continue;
+    }
+    auto value = [&](std::string_view key) -> std::optional<std::string> {
+      if (line.size() > key.size() && line.substr(0, key.size()) == key) {
+        std::string_view v = line.substr(key.size());
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
+        return std::string(v);
+      }
+      return std::nullopt;
+    };
+    if (auto v = value("Package:")) name = *v;
+    else if (auto s = value("Status:")) status = *s;
+    else if (auto a = value("Architecture:")) arch = *a;
+    if (end == text.size()) break;
+  }
+  flush();
+  return out;
+}
+
+template <typename Fn>
+void for_each_line(std::string_view text, Fn&& fn) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) fn(line);
+    pos = end + 1;
+  }
+}
+
+}  // namespace
+
+bool is_elf(std::string_view header) { return header.size() >= 4 && header.substr(0, 4) == "\x7f" "ELF"; }
+bool is_shebang(std::string_view header) { return header.size() >= 2 && header.substr(0, 2) == "#!"; }
+
+bool is_shared_library_name(std::string_view path) {
+  auto slash = path.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  if (base.size() > 3 && base.ends_with(".so")) return true;
+  return base.find(".so.") != std::string_view::npos;
+}
+
+bool match_needs_header(DirMatch match, mode_t mode, std::string_view path) {
+  switch (match) {
+    case DirMatch::kAll: return false;
+    case DirMatch::kElf: return true;
+    case DirMatch::kExecutables: return (mode & 0111) == 0 && !is_shared_library_name(path);
+  }
+  return true;
+}
+
+bool file_matches(DirMatch match, mode_t mode, std::string_view path, std::string_view header) {
+  switch (match) {
+    case DirMatch::kAll: return true;
+    case DirMatch::kElf: return is_elf(header);
+    case DirMatch::kExecutables:
+      return (mode & 0111) != 0 || is_shared_library_name(path) || is_elf(header) || is_shebang(header);
+  }
+  return false;
+}
+
+Status walk_dir(const WalkOptions& options, const std::function<void(const std::string&, const struct stat&)>& on_file,
+                const std::function<void(const std::string&, std::string_view reason)>& on_skip) {
+  // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
+  int fd = ::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail_errno(errno, options.root, "cannot open directory");
+  Walker walker(options, on_file, on_skip);
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) walker.visited_.insert({st.st_dev, st.st_ino});
+  walker.walk(fd, options.root, "");
+  return {};
+}
+
+Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector<std::string>& packages) {
+  auto status = read_file(admindir + "/status", 256u << 20);
+  if (!status) return std::unexpected(status.error());
+  std::vector<Installed> installed = parse_status(*status);
+
+  // Select packages: all, or the named ones ("name" or "name:arch").
+  std::vector<Installed> selected;
+  DpkgFiles out;
+  if (packages.empty()) {
+    selected = installed;
+  } else {
+    for (const auto& want : packages) {
+      auto colon = want.find(':');
+      std::string name = want.substr(0, colon);
+      std::string arch = colon == std::string::npos ? "" : want.substr(colon + 1);
+      bool found = false;
+      for (const auto& p : installed) {
+        if (p.name == name && (arch.empty() || p.arch == arch)) {
+          selected.push_back(p);
+          found = true;
+        }
+      }
+      if (!found) out.missing.push_back(want);
+    }
+  }
+  std::sort(selected.begin(), selected.end(),
+            [](const Installed& a, const Installed& b) { return std::tie(a.name, a.arch) < std::tie(b.name, b.arch); });
+  selected.erase(std::unique(selected.begin(), selected.end(),
+                             [](const Installed& a, const Installed& b) { return a.name == b.name && a.arch == b.arch; }),
+                 selected.end());
+
+  for (const auto& pkg : selected) {
+    // Multi-Arch: same packages are stored as NAME:ARCH.*
+    std::string base = admindir + "/info/" + pkg.name;
+    std::string list_path = base + ".list";
+    struct stat st {};
+    if (::stat(list_path.c_str(), &st) != 0 && !pkg.arch.empty()) base += ":" + pkg.arch;
+    auto list = read_file(base + ".list", 64u << 20);
+    if (!list) {
+      if (list.error().code() == ErrorCode::kNotFound) continue;  // a package without files
+      return std::unexpected(list.error());
+    }
+    std::map<std::string, std::string, std::less<>> md5;
+    if (auto sums = read_file(base + ".md5sums", 64u << 20)) {
+      for_each_line(*sums, [&](std::string_view line) {
+        // "<32 hex>  relative/path"
+        if (line.size() < 35 || line[32] != ' ') return;
+        std::string_view hex = line.substr(0, 32);
+        std::string_view rel = line.substr(33);
+        while (!rel.empty() && rel.front() == ' ') rel.remove_prefix(1);
+        if (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+        std::string lower(hex);
+        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        md5.emplace("/" + std::string(rel), std::move(lower));
+      });
+    } else if (sums.error().code() != ErrorCode::kNotFound) {
+      return std::unexpected(sums.error());
+    }
+    ++out.packages;
+    std::string display = pkg.name;
+    for_each_line(*list, [&](std::string_view line) {
+      if (line.empty() || line.front() != '/' || line == "/." || line == "/") return;
+      struct stat lst {};
+      std::string p(line);
+      // Directories are listed too; they are not files to trust.
+      if (::lstat(p.c_str(), &lst) == 0 && S_ISDIR(lst.st_mode)) return;
+      auto it = md5.find(line);
+      out.files.push_back({display, p, it == md5.end() ? std::string() : it->second});
+    });
+  }
+  std::sort(out.files.begin(), out.files.end(), [](const DpkgFile& a, const DpkgFile& b) {
+    return std::tie(a.path, a.package) < std::tie(b.path, b.package);
+  });
+  return out;
+}
+
+}  // namespace tollgate::policy

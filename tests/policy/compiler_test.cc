@@ -1,0 +1,474 @@
+#include "policy/compiler.h"
+
+#include <doctest/doctest.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hashdb/keys.h"
+#include "hashdb/sha256.h"
+#include "hashdb/store.h"
+#include "policy/file_signature.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using namespace tollgate::policy;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string md5_hex(const std::string& data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr);
+  return hashdb::to_hex(std::span<const uint8_t>(out, len));
+}
+
+std::string sha_hex(const std::string& path) {
+  auto d = hashdb::sha256_path(path);
+  REQUIRE(d);
+  return hashdb::to_hex(*d);
+}
+
+void mkdirs(const std::string& p) { fs::create_directories(p); }
+
+// A fake dpkg database under `root`: package "good" (installed) with an
+// executable, a shared library without exec bit, a documentation file and a
+// tampered executable; package "gone" (removed, config files left) whose
+// files must be ignored.
+struct FakeDpkg {
+  std::string admindir, good_bin, good_lib, doc, tampered, gone_bin;
+
+  explicit FakeDpkg(const std::string& root) {
+    admindir = root + "/dpkg";
+    std::string files = root + "/pkgroot";
+    mkdirs(admindir + "/info");
+    mkdirs(files + "/usr/bin");
+    mkdirs(files + "/usr/lib");
+    mkdirs(files + "/usr/share/doc/good");
+    good_bin = files + "/usr/bin/good";
+    good_lib = files + "/usr/lib/libgood.so.1";
+    doc = files + "/usr/share/doc/good/README";
+    tampered = files + "/usr/bin/tampered";
+    gone_bin = files + "/usr/bin/gone";
+    const std::string bin_body = "#!/bin/sh\necho good\n";
+    const std::string lib_body = "\x7f" "ELF fake library";
+    const std::string doc_body = "documentation\n";
+    const std::string tampered_body = "#!/bin/sh\necho original\n";
+    testing::write_text(good_bin, bin_body, 0755);
+    testing::write_text(good_lib, lib_body, 0644);
+    testing::write_text(doc, doc_body, 0644);
+    testing::write_text(tampered, "#!/bin/sh\necho miner\n", 0755);  // differs from its md5sum
+    testing::write_text(gone_bin, "#!/bin/sh\necho gone\n", 0755);
+    testing::write_text(admindir + "/status",
+                        "Package: good\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
+                        "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n");
+    auto rel = [](const std::string& p) { return p.substr(1); };
+    testing::write_text(admindir + "/info/good.list", "/.\n" + files + "\n" + files + "/usr\n" + files +
+                                                          "/usr/bin\n" + good_bin + "\n" + good_lib + "\n" + doc +
+                                                          "\n" + tampered + "\n");
+    testing::write_text(admindir + "/info/good.md5sums",
+                        md5_hex(bin_body) + "  " + rel(good_bin) + "\n" + md5_hex(lib_body) + "  " + rel(good_lib) +
+                            "\n" + md5_hex(doc_body) + "  " + rel(doc) + "\n" + md5_hex(tampered_body) + "  " +
+                            rel(tampered) + "\n");
+    testing::write_text(admindir + "/info/gone.list", gone_bin + "\n");
+  }
+};
+
+struct Keys {
+  std::string key_path, pub_path;
+  hashdb::KeyPair pair;
+  Keys(const testing::TempDir& dir, const std::string& name) {
+    auto k = hashdb::generate_keypair();
+    REQUIRE(k);
+    pair = *k;
+    key_path = dir.file(name + ".key");
+    pub_path = dir.file(name + ".pub");
+    testing::write_text(key_path, pair.private_pem, 0600);
+    testing::write_text(pub_path, pair.public_key.pem);
+  }
+};
+
+std::shared_ptr<const hashdb::PolicyStore> open_db(const std::string& path) {
+  auto s = hashdb::PolicyStore::open(path);
+  REQUIRE_MESSAGE(s, s.error().message());
+  return *s;
+}
+
+std::optional<hashdb::HashRule> rule_for(const hashdb::PolicyStore& s, const std::string& hex) {
+  auto r = s.find_hash(*hashdb::sha256_from_hex(hex));
+  REQUIRE(r);
+  return *r;
+}
+
+Result<CompileSummary> compile(const std::string& manifest, const std::string& out, const std::string& admindir = "",
+                               unsigned jobs = 0) {
+  CompileOptions o{.manifest_path = manifest, .output_path = out, .jobs = jobs};
+  if (!admindir.empty()) o.dpkg_admindir = admindir;
+  return compile_policy(o);
+}
+
+}  // namespace
+
+TEST_SUITE("policy.compiler") {
+  TEST_CASE("done when: dpkg, a bin dir, a pinned file and a signer, denying a hash and /tmp/, compile signed and "
+            "verify") {
+    testing::TempDir dir;
+    FakeDpkg dpkg(dir.path());
+    Keys signing(dir, "signing");
+    Keys release(dir, "release");
+    mkdirs(dir.file("local/bin/sub"));
+    testing::write_text(dir.file("local/bin/tool"), "#!/bin/sh\necho tool\n", 0755);
+    testing::write_text(dir.file("local/bin/sub/other"), "#!/bin/sh\necho other\n", 0755);
+    testing::write_text(dir.file("local/bin/notes.txt"), "not a program\n", 0644);
+    testing::write_text(dir.file("pinned"), "#!/bin/sh\necho pinned\n", 0755);
+    const std::string miner(64, 'e');
+    testing::write_text(dir.file("policy.yaml"),
+                        "version: 1\n"
+                        "name: done-when\n"
+                        "allow:\n"
+                        "  - package_manager: dpkg\n"
+                        "  - dir: " + dir.file("local/bin") + "\n"
+                        "  - file: " + dir.file("pinned") + "\n"
+                        "    label: pinned\n"
+                        "  - signer: release.pub\n"
+                        "    label: release\n"
+                        "deny:\n"
+                        "  - sha256: " + miner + "\n"
+                        "    label: known miner\n"
+                        "  - path_prefix: /tmp\n");
+    const std::string db = dir.file("policy.db");
+    CompileOptions o{.manifest_path = dir.file("policy.yaml"), .output_path = db,
+                     .signing_key_path = signing.key_path, .dpkg_admindir = dpkg.admindir};
+    auto s = compile_policy(o);
+    REQUIRE_MESSAGE(s, s.error().message());
+    CHECK(s->generation == 1);
+    CHECK(s->signer_key_id == hashdb::to_hex(signing.pair.public_key.key_id));
+    CHECK(s->rules.hash_allow == 5);  // good, libgood.so.1, tool, other, pinned
+    CHECK(s->rules.hash_deny == 1);
+    CHECK(s->rules.path_deny == 1);
+    CHECK(s->rules.signers == 1);
+    REQUIRE(s->modified_package_files.size() == 1);
+    CHECK(s->modified_package_files[0].path == dpkg.tampered);
+    CHECK(s->modified_package_files[0].package == "good");
+    CHECK(s->to_text().find("modified package files (NOT trusted): 1") != std::string::npos);
+
+    auto store = open_db(db);
+    auto good = rule_for(*store, sha_hex(dpkg.good_bin));
+    REQUIRE(good);
+    CHECK(good->label == "dpkg:good");
+    CHECK(good->origin_path == dpkg.good_bin);
+    CHECK(good->source.file == dir.file("policy.yaml"));
+    CHECK(good->source.line == 4);
+    CHECK(rule_for(*store, sha_hex(dpkg.good_lib)));
+    CHECK_FALSE(rule_for(*store, sha_hex(dpkg.tampered)));  // md5 mismatch: not trusted
+    CHECK_FALSE(rule_for(*store, sha_hex(dpkg.doc)));       // not an executable
+    CHECK_FALSE(rule_for(*store, sha_hex(dpkg.gone_bin)));  // package not installed
+    CHECK_FALSE(rule_for(*store, sha_hex(dir.file("local/bin/notes.txt"))));
+    auto pinned = rule_for(*store, sha_hex(dir.file("pinned")));
+    REQUIRE(pinned);
+    CHECK(pinned->label == "pinned");
+    CHECK(pinned->source.line == 6);
+    auto deny = rule_for(*store, miner);
+    REQUIRE(deny);
+    CHECK(deny->action == hashdb::Action::kDeny);
+    REQUIRE(store->path_rules().size() == 1);
+    CHECK(store->path_rules()[0].path == "/tmp/");
+    CHECK(store->path_rules()[0].match == hashdb::PathMatch::kPrefix);
+    REQUIRE(store->signers().size() == 1);
+    CHECK(store->signers()[0].key_id == release.pair.public_key.key_id);
+    struct stat st {};
+    REQUIRE(::stat(db.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0644);
+
+    auto verify = testing::run({testing::built_binary("tollgate"), "db", "verify", db, "--pubkey", signing.pub_path});
+    CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+    auto wrong = testing::run({testing::built_binary("tollgate"), "db", "verify", db, "--pubkey", release.pub_path});
+    CHECK(wrong.exit_code == 4);
+  }
+
+  TEST_CASE("done when, on this host: the real dpkg database limited to coreutils and bash") {
+    testing::TempDir dir;
+    Keys signing(dir, "signing");
+    testing::write_text(dir.file("pinned"), "#!/bin/sh\necho pinned\n", 0755);
+    mkdirs(dir.file("local/bin"));
+    testing::write_text(dir.file("local/bin/tool"), "#!/bin/sh\necho tool\n", 0755);
+    testing::write_text(dir.file("policy.yaml"),
+                        "version: 1\n"
+                        "allow:\n"
+                        "  - package_manager: dpkg\n"
+                        "    packages: [coreutils, bash]\n"
+                        "  - dir: " + dir.file("local/bin") + "\n"
+                        "  - file: " + dir.file("pinned") + "\n"
+                        "  - signer: signing.pub\n"
+                        "deny:\n"
+                        "  - sha256: " + std::string(64, 'd') + "\n"
+                        "  - path_prefix: /tmp/\n");
+    const std::string db = dir.file("policy.db");
+    auto s = compile_policy({.manifest_path = dir.file("policy.yaml"), .output_path = db,
+                             .signing_key_path = signing.key_path});
+    REQUIRE_MESSAGE(s, s.error().message());
+    CHECK(s->modified_package_files.empty());
+    auto store = open_db(db);
+    for (const char* prog : {"/usr/bin/ls", "/usr/bin/cat", "/usr/bin/bash"}) {
+      auto r = rule_for(*store, sha_hex(prog));
+      REQUIRE_MESSAGE(r, prog);
+      CHECK(r->label.starts_with("dpkg:"));
+    }
+    auto verify = testing::run({testing::built_binary("tollgate"), "db", "verify", db, "--pubkey", signing.pub_path});
+    CHECK_MESSAGE(verify.exit_code == 0, verify.err);
+  }
+
+  TEST_CASE("a recompile reuses unchanged files, rehashes a changed one and bumps the generation") {
+    testing::TempDir dir;
+    FakeDpkg dpkg(dir.path());
+    mkdirs(dir.file("bin"));
+    for (int i = 0; i < 20; ++i)
+      testing::write_text(dir.file("bin/p" + std::to_string(i)), "#!/bin/sh\necho " + std::to_string(i) + "\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") +
+                                                "\n  - package_manager: dpkg\n");
+    const std::string db = dir.file("p.db");
+    auto first = compile(dir.file("m.yaml"), db, dpkg.admindir);
+    REQUIRE_MESSAGE(first, first.error().message());
+    CHECK(first->files_hashed == 23);  // 20 + good + libgood + tampered (hashed, then refused)
+    CHECK(first->files_reused == 0);
+    auto second = compile(dir.file("m.yaml"), db, dpkg.admindir);
+    REQUIRE(second);
+    CHECK(second->generation == 2);
+    CHECK(second->files_reused == 22);
+    CHECK(second->files_hashed == 1);  // the tampered dpkg file is verified again every time
+    CHECK(second->modified_package_files.size() == 1);
+    CHECK(second->content_digest == first->content_digest);
+
+    testing::write_text(dir.file("bin/p3"), "#!/bin/sh\necho changed, and longer\n", 0755);
+    auto third = compile(dir.file("m.yaml"), db, dpkg.admindir);
+    REQUIRE(third);
+    CHECK(third->generation == 3);
+    CHECK(third->files_hashed == 2);
+    CHECK(third->files_reused == 21);
+    CHECK(third->content_digest != first->content_digest);
+    CHECK(rule_for(*open_db(db), sha_hex(dir.file("bin/p3"))));
+  }
+
+  TEST_CASE("the same inputs give the same content digest, whatever the output path or thread count") {
+    testing::TempDir dir;
+    mkdirs(dir.file("bin/a/b"));
+    for (int i = 0; i < 50; ++i)
+      testing::write_text(dir.file((i % 2 ? "bin/a/b/x" : "bin/y") + std::to_string(i)),
+                          "#!/bin/sh\necho " + std::to_string(i % 7) + "\n", 0755);  // duplicate contents too
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") + "\n");
+    auto a = compile(dir.file("m.yaml"), dir.file("a.db"), "", 1);
+    auto b = compile(dir.file("m.yaml"), dir.file("b.db"), "", 4);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->content_digest == b->content_digest);
+    CHECK(a->rules.hash_allow == 7);
+    CHECK(a->duplicate_hashes == 43);
+    // Of identical files, the rule names the lexicographically smallest path.
+    auto r = rule_for(*open_db(dir.file("a.db")), sha_hex(dir.file("bin/y0")));
+    REQUIRE(r);
+    CHECK(r->origin_path == dir.file("bin/a/b/x21"));
+  }
+
+  TEST_CASE("a failing compile leaves the previous database byte-identical") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    const std::string db = dir.file("p.db");
+    REQUIRE(compile(dir.file("m.yaml"), db));
+    const std::string before = testing::read_text(db);
+
+    // A validation error in the manifest.
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("gone") + "\n");
+    auto missing = compile(dir.file("m.yaml"), db);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == ErrorCode::kInvalidInput);
+    CHECK(missing.error().message() == dir.file("m.yaml") + ":3:5: file " + dir.file("gone") +
+                                           " does not exist (add 'optional: true' if it may be absent)");
+    CHECK(testing::read_text(db) == before);
+
+    // A conflict found only after hashing: the file's hash is also denied.
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") +
+                                                "\ndeny:\n  - sha256: " + sha_hex(dir.file("tool")) + "\n");
+    auto conflict = compile(dir.file("m.yaml"), db);
+    REQUIRE_FALSE(conflict);
+    CHECK(conflict.error().message() == dir.file("m.yaml") + ":5:5: hash " + sha_hex(dir.file("tool")) +
+                                            " is denied here but allowed at " + dir.file("m.yaml") + ":3:5 (" +
+                                            dir.file("tool") + ")");
+    CHECK(testing::read_text(db) == before);
+
+    // An unreadable signing key.
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = db,
+                     .signing_key_path = dir.file("no.key")};
+    CHECK_FALSE(compile_policy(o));
+    CHECK(testing::read_text(db) == before);
+
+    // A foreign file at the output path is not overwritten.
+    testing::write_text(dir.file("notes.txt"), "precious\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    auto foreign = compile(dir.file("m.yaml"), dir.file("notes.txt"));
+    REQUIRE_FALSE(foreign);
+    CHECK(testing::read_text(dir.file("notes.txt")) == "precious\n");
+  }
+
+  TEST_CASE("compile-time errors carry the entry's FILE:LINE:COL") {
+    testing::TempDir dir;
+    FakeDpkg dpkg(dir.path());
+    testing::write_text(dir.file("m.yaml"),
+                        "version: 1\n"
+                        "allow:\n"
+                        "  - dir: " + dir.file("nodir") + "\n"
+                        "  - signer: missing.pub\n"
+                        "  - package_manager: dpkg\n"
+                        "    packages: [good, absent]\n"
+                        "  - file: " + dir.file("fifo") + "\n");
+    REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0644) == 0);
+    auto s = compile(dir.file("m.yaml"), dir.file("p.db"), dpkg.admindir);
+    REQUIRE_FALSE(s);
+    const std::string f = dir.file("m.yaml");
+    CHECK(s.error().message() ==
+          f + ":3:5: dir: " + dir.file("nodir") + ": cannot open directory: No such file or directory\n" + f +
+              ":4:5: signer: " + dir.file("missing.pub") + ": cannot open: No such file or directory\n" + f +
+              ":5:5: package 'absent' is not installed (per " + dpkg.admindir + "/status)");
+    CHECK_FALSE(fs::exists(dir.file("p.db")));
+
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("fifo") + "\n");
+    auto fifo = compile(dir.file("m.yaml"), dir.file("p.db"));
+    REQUIRE_FALSE(fifo);
+    CHECK(fifo.error().message() == f + ":3:5: cannot hash " + dir.file("fifo") + ": not a regular file");
+  }
+
+  TEST_CASE("directory walks skip symlinks, loops, FIFOs and excluded files, and honour match and recursive") {
+    testing::TempDir dir;
+    mkdirs(dir.file("t/sub/deeper"));
+    testing::write_text(dir.file("t/exe"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("t/script-noexec"), "#!/bin/sh\necho x\n", 0644);
+    testing::write_text(dir.file("t/elf-noexec"), "\x7f" "ELFxx", 0644);
+    testing::write_text(dir.file("t/libx.so.2"), "not really elf", 0644);
+    testing::write_text(dir.file("t/readme"), "text", 0644);
+    testing::write_text(dir.file("t/keep.bak"), "#!/bin/sh\n#bak\n", 0755);
+    testing::write_text(dir.file("t/sub/deeper/nested"), "#!/bin/sh\n#nested\n", 0755);
+    testing::write_text(dir.file("outside"), "#!/bin/sh\n#outside\n", 0755);
+    fs::create_symlink(dir.file("outside"), dir.file("t/link-out"));
+    fs::create_directory_symlink(dir.file("t"), dir.file("t/sub/loop"));
+    REQUIRE(::mkfifo(dir.file("t/fifo").c_str(), 0755) == 0);
+
+    struct Case {
+      const char* opts;
+      uint64_t rules;
+    };
+    for (const Case& c : std::vector<Case>{{"", 5},  // exe, script, elf, libx.so.2, nested
+                                           {"\n    match: all", 6},
+                                           {"\n    match: elf", 1},
+                                           {"\n    recursive: false", 4},
+                                           {"\n    exclude: ['*.so.*', 'sub']", 4}}) {
+      CAPTURE(c.opts);
+      std::string text = "version: 1\nallow:\n  - dir: " + dir.file("t") + c.opts + "\n";
+      if (std::string(c.opts).find("exclude") == std::string::npos) text += "    exclude: ['*.bak']\n";
+      testing::write_text(dir.file("m.yaml"), text);
+      CompileOptions o{.manifest_path = dir.file("m.yaml"), .dry_run = true};
+      auto dry = compile_policy(o);
+      REQUIRE_MESSAGE(dry, dry.error().message());
+      CHECK(dry->rules.hash_allow == c.rules);
+      CHECK(dry->skipped_by_reason["not a regular file"] == 1);  // the FIFO, never opened for hashing
+    }
+  }
+
+  TEST_CASE("expired entries are skipped with a warning and optional files may be absent") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("m.yaml"),
+                        "version: 1\n"
+                        "allow:\n"
+                        "  - path: /opt/old/tool\n"
+                        "    expires: 2001-01-01\n"
+                        "  - path: /opt/new/tool\n"
+                        "    expires: 2999-01-01T00:00:00Z\n"
+                        "  - file: " + dir.file("absent") + "\n"
+                        "    optional: true\n");
+    auto s = compile_policy({.manifest_path = dir.file("m.yaml"), .dry_run = true});
+    REQUIRE_MESSAGE(s, s.error().message());
+    CHECK(s->expired_entries == 1);
+    CHECK(s->rules.path_allow == 1);
+    REQUIRE(s->warnings.size() == 2);
+    CHECK(s->warnings[0] == dir.file("m.yaml") + ":3:5: path entry expired on 2001-01-01; skipped");
+    CHECK(s->warnings[1] == dir.file("m.yaml") + ":7:5: optional file " + dir.file("absent") +
+                                " does not exist; skipped");
+    CHECK(s->dry_run);
+    CHECK(s->content_digest.size() == 64);
+    CHECK(s->to_json()["expired_entries"] == 1);
+  }
+
+  TEST_CASE("approval entries keep their approver, ticket and origin in the hash rule") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("tool"), "#!/bin/sh\necho tool\n", 0755);
+    const std::string hex = sha_hex(dir.file("tool"));
+    testing::write_text(dir.file("approvals.yaml"),
+                        "allow:\n"
+                        "  - sha256: " + hex + "\n"
+                        "    origin: /opt/app/bin/tool\n"
+                        "    label: tool\n"
+                        "    ticket: OPS-12\n"
+                        "    approved_by: alice\n"
+                        "    approved_at: 2026-12-01T10:00:00Z\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\ninclude: [approvals.yaml, approvals.d/*.yaml]\nallow:\n"
+                                            "  - file: " + dir.file("tool") + "\n");
+    auto s = compile(dir.file("m.yaml"), dir.file("p.db"));
+    REQUIRE_MESSAGE(s, s.error().message());
+    CHECK(s->rules.hash_allow == 1);
+    CHECK(s->duplicate_hashes == 1);
+    auto r = rule_for(*open_db(dir.file("p.db")), hex);
+    REQUIRE(r);
+    CHECK(r->origin_path == "/opt/app/bin/tool");  // the explicit approval wins over the hashed file
+    CHECK(r->approved_by == "alice");
+    CHECK(r->approved_at == "2026-12-01T10:00:00Z");
+    CHECK(r->label == "tool");
+    CHECK(r->source.file == dir.file("approvals.yaml"));
+    CHECK(r->source.line == 2);
+  }
+
+  TEST_CASE("signed files verify only with their key and content") {
+    testing::TempDir dir;
+    Keys k(dir, "k");
+    Keys other(dir, "other");
+    testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
+    const std::string tool = testing::built_binary("tollgate");
+    auto sign = testing::run({tool, "sign", dir.file("tool"), "--key", k.key_path, "--sidecar"});
+    REQUIRE_MESSAGE(sign.exit_code == 0, sign.err);
+    CHECK(fs::exists(dir.file("tool.sig")));
+    CHECK(testing::run({tool, "verify-sig", dir.file("tool"), "--pubkey", k.pub_path}).exit_code == 0);
+    CHECK(testing::run({tool, "verify-sig", dir.file("tool"), "--pubkey", other.pub_path}).exit_code == 1);
+    testing::write_text(dir.file("tool"), "#!/bin/sh\necho tampered\n", 0755);
+    CHECK(testing::run({tool, "verify-sig", dir.file("tool"), "--pubkey", k.pub_path}).exit_code == 1);
+    testing::write_text(dir.file("unsigned"), "x", 0755);
+    auto none = testing::run({tool, "verify-sig", dir.file("unsigned"), "--pubkey", k.pub_path});
+    CHECK(none.exit_code == 1);
+    CHECK(none.out.find("no signature") != std::string::npos);
+    CHECK(testing::run({tool, "sign", dir.file("unsigned"), "--key", dir.file("nokey")}).exit_code == 3);
+  }
+
+  TEST_CASE("a signed compile reuses the file cache only from a database signed by the same key") {
+    testing::TempDir dir;
+    Keys k(dir, "k");
+    testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    const std::string db = dir.file("p.db");
+    REQUIRE(compile(dir.file("m.yaml"), db));
+    CompileOptions signed_opts{.manifest_path = dir.file("m.yaml"), .output_path = db, .signing_key_path = k.key_path};
+    auto first = compile_policy(signed_opts);
+    REQUIRE_MESSAGE(first, first.error().message());
+    CHECK(first->generation == 2);
+    CHECK(first->files_reused == 0);
+    CHECK(first->files_hashed == 1);
+    REQUIRE(first->warnings.size() == 1);
+    CHECK(first->warnings[0].find("its file cache is not used") != std::string::npos);
+    auto second = compile_policy(signed_opts);
+    REQUIRE(second);
+    CHECK(second->generation == 3);
+    CHECK(second->files_reused == 1);
+    CHECK(second->warnings.empty());
+  }
+}
