@@ -12,6 +12,12 @@ CommandSpec diff_command();
 CommandSpec sign_command();
 CommandSpec verify_sig_command();
 CommandSpec status_command();
+CommandSpec report_command();
+CommandSpec log_command();
+CommandSpec replay_command();
+CommandSpec approve_command();
+CommandSpec revoke_command();
+CommandSpec check_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -23,6 +29,12 @@ const std::vector<CommandSpec>& all_commands() {
       sign_command(),
       verify_sig_command(),
       status_command(),
+      report_command(),
+      log_command(),
+      replay_command(),
+      approve_command(),
+      revoke_command(),
+      check_command(),
   };
   return table;
 }

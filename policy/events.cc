@@ -1,0 +1,226 @@
+#include "policy/events.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "common/io.h"
+
+namespace tollgate::policy {
+namespace {
+
+using nlohmann::json;
+
+bool digits(std::string_view s, size_t pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+// Reads an optional string field; a present field of another type is an error.
+bool get_string(const json& obj, const char* key, std::string& out, std::string& error) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_string()) {
+    error = fmt::format("field '{}' must be a string", key);
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+bool get_int(const json& obj, const char* key, int64_t& out, std::string& error) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_number_integer()) {
+    error = fmt::format("field '{}' must be an integer", key);
+    return false;
+  }
+  out = it->get<int64_t>();
+  return true;
+}
+
+bool get_bool(const json& obj, const char* key, bool& out, std::string& error) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_boolean()) {
+    error = fmt::format("field '{}' must be true or false", key);
+    return false;
+  }
+  out = it->get<bool>();
+  return true;
+}
+
+}  // namespace
+
+std::string ParseProblem::where() const { return fmt::format("{}:{}", file, line); }
+
+std::optional<TimeUs> parse_event_time(std::string_view s) {
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec))
+    return std::nullopt;
+  if (h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
+                                  std::chrono::day(static_cast<unsigned>(d))};
+  if (!ymd.ok()) return std::nullopt;
+  size_t pos = 19;
+  int64_t frac_us = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int64_t scale = 100000;
+    size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      frac_us += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return std::nullopt;
+  }
+  int64_t offset_s = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om))
+      return std::nullopt;
+    offset_s = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != s.size()) return std::nullopt;
+  auto days = std::chrono::sys_days(ymd).time_since_epoch().count();
+  int64_t seconds = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  return seconds * 1000000 + frac_us;
+}
+
+namespace {
+std::string format_with(TimeUs t, bool micros) {
+  int64_t secs = t >= 0 ? t / 1000000 : (t - 999999) / 1000000;
+  int64_t us = t - secs * 1000000;
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  int64_t rem = secs - days * 86400;
+  std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(days))};
+  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), rem / 3600,
+                                (rem / 60) % 60, rem % 60);
+  if (micros) out += fmt::format(".{:06}", us);
+  return out + "Z";
+}
+}  // namespace
+
+std::string format_rfc3339(TimeUs t) { return format_with(t, false); }
+std::string format_rfc3339_us(TimeUs t) { return format_with(t, true); }
+
+TimeUs now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::chrono::seconds> parse_duration(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return fail(ErrorCode::kInvalidInput,
+                fmt::format("invalid duration '{}': {} (use e.g. 30m, 24h, 7d)", text, why));
+  };
+  if (text.empty()) return bad("empty");
+  size_t end = 0;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+  if (end == 0) return bad("it must start with a number");
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
+  if (ec != std::errc() || ptr != text.data() + end) return bad("number out of range");
+  std::string_view unit = text.substr(end);
+  int64_t mult = 0;
+  if (unit.empty() || unit == "s") mult = 1;
+  else if (unit == "m" || unit == "min") mult = 60;
+  else if (unit == "h") mult = 3600;
+  else if (unit == "d") mult = 86400;
+  else if (unit == "w") mult = 7 * 86400;
+  else return bad(fmt::format("unknown unit '{}'", unit));
+  if (value > std::numeric_limits<int64_t>::max() / mult / 1000000) return bad("too long");
+  return std::chrono::seconds(value * mult);
+}
+
+Result<Event> parse_event(std::string_view line) {
+  json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (obj.is_discarded()) return fail(ErrorCode::kInvalidInput, "not valid JSON");
+  if (!obj.is_object()) return fail(ErrorCode::kInvalidInput, "not a JSON object");
+  Event e;
+  std::string error;
+  if (!get_string(obj, "ts", e.ts, error) || !get_string(obj, "type", e.type, error) ||
+      !get_string(obj, "host", e.host, error) || !get_string(obj, "mode", e.mode, error) ||
+      !get_string(obj, "decision", e.decision, error) || !get_bool(obj, "would_deny", e.would_deny, error) ||
+      !get_string(obj, "rule", e.rule, error) || !get_string(obj, "reason", e.reason, error) ||
+      !get_string(obj, "source", e.source, error) || !get_string(obj, "path", e.path, error) ||
+      !get_string(obj, "sha256", e.sha256, error) || !get_string(obj, "event", e.event, error) ||
+      !get_string(obj, "exe", e.exe, error) || !get_string(obj, "comm", e.comm, error) ||
+      !get_int(obj, "pid", e.pid, error) || !get_int(obj, "ppid", e.ppid, error) ||
+      !get_int(obj, "uid", e.uid, error) || !get_string(obj, "from", e.from, error) ||
+      !get_string(obj, "to", e.to, error) || !get_string(obj, "by", e.by, error) ||
+      !get_bool(obj, "forced", e.forced, error))
+    return fail(ErrorCode::kInvalidInput, error);
+  int64_t size = 0;
+  if (!get_int(obj, "size", size, error)) return fail(ErrorCode::kInvalidInput, error);
+  if (size < 0) return fail(ErrorCode::kInvalidInput, "field 'size' must not be negative");
+  e.size = static_cast<uint64_t>(size);
+  if (e.type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
+  if (e.ts.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'ts'");
+  auto ts = parse_event_time(e.ts);
+  if (!ts) return fail(ErrorCode::kInvalidInput, fmt::format("field 'ts' is not an RFC 3339 time: '{}'", e.ts));
+  e.ts_us = *ts;
+  if (e.type == "decision") {
+    if (e.decision != "allow" && e.decision != "deny")
+      return fail(ErrorCode::kInvalidInput, "decision event needs 'decision' allow or deny");
+    if (e.path.empty()) return fail(ErrorCode::kInvalidInput, "decision event without 'path'");
+  }
+  e.raw = std::string(line);
+  return e;
+}
+
+void parse_event_lines(std::string_view text, std::string_view file_name, EventLog& out, size_t first_line) {
+  size_t line_no = first_line;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t this_line = line_no++;
+    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+    ++out.lines;
+    auto event = parse_event(line);
+    if (!event) {
+      out.problems.push_back({std::string(file_name), this_line, event.error().message()});
+      continue;
+    }
+    event->line = this_line;
+    out.events.push_back(std::move(*event));
+  }
+}
+
+Result<EventLog> read_event_log(const std::string& path) {
+  // Event logs grow; allow up to 4 GiB rather than read_file's default.
+  auto text = read_file(path, size_t{4} << 30);
+  if (!text) return std::unexpected(text.error());
+  EventLog log;
+  parse_event_lines(*text, path, log);
+  return log;
+}
+
+bool EventFilter::matches(const Event& event) const {
+  if (since_us && event.ts_us < *since_us) return false;
+  if (!types.empty() && !types.contains(event.type)) return false;
+  if (denied_only && !event.denied_or_would()) return false;
+  return true;
+}
+
+}  // namespace tollgate::policy

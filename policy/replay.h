@@ -1,0 +1,57 @@
+// Replay: run the recorded exec history against a candidate rule set and
+// list what it would deny, before that policy is rolled out (`tollgate
+// replay`, and the pre-flight of `tollgate mode enforce`). Pure: events and
+// a facts lookup in, findings out.
+//
+//   auto facts = [](const std::string& path, std::optional<hashdb::Sha256> sha) {
+//     return FileFacts{.path = path, .sha256 = sha, .chain = chain_if_file_exists(path)};
+//   };
+//   ReplayResult r = replay(log.events, {.since_us = cutoff}, *candidate_db, facts);
+//   if (!r.denied.empty()) ...   // exit 1
+//
+// Every decision event (allowed, denied or would-deny) is a sample; samples
+// are grouped by path + recorded sha256 and each distinct binary is decided
+// once with decide_policy() (enforce semantics). An event without a usable
+// sha256 is decided with the hash unknown (only path rules can allow it).
+//
+// Thread-safety: pure; the RuleSet must be thread-safe (all are).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hashdb/rule_set.h"
+#include "policy/decision.h"
+#include "policy/events.h"
+
+namespace tollgate::policy {
+
+struct ReplayItem {
+  std::string path;
+  std::string sha256;  // as recorded; may be empty
+  uint64_t count = 0;  // events for this binary in the window
+  std::string last_seen;
+  std::string last_exe;
+  Decision decision;   // the candidate's verdict
+};
+
+struct ReplayResult {
+  uint64_t events = 0;            // decision events in the window
+  std::vector<ReplayItem> denied;   // the candidate would deny these; most frequent first
+  std::vector<ReplayItem> allowed;  // and would allow these
+};
+
+struct ReplayOptions {
+  std::optional<TimeUs> since_us;
+};
+
+// Builds the facts for one recorded binary (the caller adds the current owner
+// chain when the file still exists, and a signer if it can check one).
+using FactsLookup = std::function<FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
+
+ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& options, const hashdb::RuleSet& rules,
+                    const FactsLookup& facts);
+
+}  // namespace tollgate::policy

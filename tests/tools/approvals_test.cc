@@ -1,0 +1,109 @@
+#include <doctest/doctest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "tests/support/temp_dir.h"
+#include "tools/approvals.h"
+
+using namespace tollgate;
+using namespace tollgate::tools;
+
+namespace {
+Approval sample(char fill, std::string origin) {
+  return {.sha256 = std::string(64, fill), .origin = std::move(origin), .label = "tool", .ticket = "OPS-12",
+          .approved_by = "alice", .approved_at = "2026-12-01T10:00:00Z", .comments = {"approved by test"}};
+}
+}  // namespace
+
+TEST_SUITE("tools.approvals") {
+  TEST_CASE("appending to a missing manifest creates a valid one with the entry") {
+    auto text = add_approvals("", {sample('a', "/opt/app/bin/tool")}, "approvals.yaml");
+    REQUIRE(text);
+    auto doc = parse_approvals(*text, "approvals.yaml");
+    REQUIRE(doc);
+    REQUIRE(doc->entries.size() == 1);
+    CHECK(doc->entries[0].sha256 == std::string(64, 'a'));
+    CHECK(doc->entries[0].origin == "/opt/app/bin/tool");
+    auto root = YAML::Load(*text);
+    CHECK(root["version"].as<int>() == 1);
+    CHECK(root["allow"][0]["ticket"].as<std::string>() == "OPS-12");
+    CHECK(root["allow"][0]["approved_by"].as<std::string>() == "alice");
+    CHECK_FALSE(root["allow"][0]["expires"]);
+  }
+
+  TEST_CASE("appending keeps the admin's comments and other keys, and lands inside allow") {
+    const std::string original =
+        "# our approvals\n"
+        "version: 1\n"
+        "name: approvals\n"
+        "allow:\n"
+        "- sha256: " + std::string(64, 'b') + "   # legacy tool\n"
+        "  label: legacy\n"
+        "\n"
+        "# trailing note about deny\n"
+        "deny: []\n";
+    auto text = add_approvals(original, {sample('c', "/usr/local/bin/x y")}, "a.yaml");
+    REQUIRE(text);
+    CHECK(text->find("# our approvals\n") == 0);
+    CHECK(text->find("# legacy tool") != std::string::npos);
+    CHECK(text->find("# trailing note about deny\ndeny: []\n") != std::string::npos);
+    auto root = YAML::Load(*text);
+    REQUIRE(root["allow"].size() == 2);
+    CHECK(root["allow"][1]["origin"].as<std::string>() == "/usr/local/bin/x y");
+    CHECK(root["deny"].IsSequence());
+  }
+
+  TEST_CASE("removing an entry removes its lines and comments only") {
+    auto text = add_approvals("", {sample('a', "/a"), sample('b', "/b"), sample('c', "/c")}, "a.yaml");
+    REQUIRE(text);
+    auto doc = parse_approvals(*text, "a.yaml");
+    REQUIRE(doc);
+    REQUIRE(doc->entries.size() == 3);
+    auto without_b = remove_approvals(*text, {doc->entries[1]});
+    auto after = parse_approvals(without_b, "a.yaml");
+    REQUIRE(after);
+    REQUIRE(after->entries.size() == 2);
+    CHECK(after->entries[0].origin == "/a");
+    CHECK(after->entries[1].origin == "/c");
+    size_t comments = 0;
+    for (size_t p = 0; (p = without_b.find("# approved by test", p)) != std::string::npos; ++p) ++comments;
+    CHECK(comments == 2);
+    auto none = remove_approvals(without_b, after->entries);
+    auto empty = parse_approvals(none, "a.yaml");
+    REQUIRE(empty);
+    CHECK(empty->entries.empty());
+    // And one can append again after everything was removed.
+    auto again = add_approvals(none, {sample('d', "/d")}, "a.yaml");
+    REQUIRE(again);
+    CHECK(parse_approvals(*again, "a.yaml")->entries.size() == 1);
+  }
+
+  TEST_CASE("a commented-out entry is not an approval") {
+    Approval a = sample('e', "/tmp/.x/xmrig");
+    a.commented_out = true;
+    auto text = add_approvals("", {a}, "a.yaml");
+    REQUIRE(text);
+    CHECK(parse_approvals(*text, "a.yaml")->entries.empty());
+    CHECK(text->find("  # - sha256: " + std::string(64, 'e')) != std::string::npos);
+  }
+
+  TEST_CASE("manifests tollgate cannot edit safely are refused with file and line") {
+    auto flow = add_approvals("version: 1\nallow: [{sha256: x}]\n", {sample('a', "/a")}, "f.yaml");
+    REQUIRE_FALSE(flow);
+    CHECK(flow.error().message().find("f.yaml:2") != std::string::npos);
+    auto broken = parse_approvals("allow:\n  - sha256: [\n", "g.yaml");
+    REQUIRE_FALSE(broken);
+    CHECK(broken.error().message().find("g.yaml:") == 0);
+    auto nohash = parse_approvals("allow:\n  - label: x\n", "h.yaml");
+    REQUIRE_FALSE(nohash);
+    CHECK(nohash.error().message() == "h.yaml:2: an approvals entry needs 'sha256'");
+  }
+
+  TEST_CASE("the lock is exclusive between holders") {
+    testing::TempDir dir;
+    auto first = ApprovalsLock::acquire(dir.file("a.yaml"));
+    REQUIRE(first);
+    auto second = ApprovalsLock::acquire(dir.file("a.yaml"), 0);
+    REQUIRE_FALSE(second);
+    CHECK(second.error().code() == ErrorCode::kUnavailable);
+  }
+}

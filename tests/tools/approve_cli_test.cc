@@ -1,0 +1,280 @@
+// tollgate approve / revoke / check / approve --from-report against a temp
+// config (every path in a temp dir, no daemon running). Runs as root or as
+// any user: the config's admin_group is the caller's own group.
+#include <doctest/doctest.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "hashdb/sha256.h"
+#include "hashdb/store.h"
+#include "policy/compiler.h"
+#include "policy/events.h"
+#include "policy/manifest.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using testing::run;
+
+namespace {
+
+std::string tollgate_bin() { return testing::built_binary("tollgate"); }
+
+std::string own_group() {
+  group* g = ::getgrgid(::getgid());
+  return g ? g->gr_name : "root";
+}
+
+std::string hex_of(const std::string& path) {
+  auto d = hashdb::sha256_path(path);
+  REQUIRE(d);
+  return hashdb::to_hex(*d);
+}
+
+// A config whose every path is inside `dir`; the root manifest includes the
+// approvals manifest.
+struct Site {
+  testing::TempDir dir;
+  std::string config = dir.file("tollgate.yaml");
+  std::string approvals = dir.file("approvals.yaml");
+  std::string db = dir.file("policy.db");
+  std::string log = dir.file("events.jsonl");
+
+  Site() {
+    testing::write_text(dir.file("policy.yaml"),
+                        "version: 1\nname: test\ninclude:\n  - {path: approvals.yaml, optional: true}\n"
+                        "allow:\n  - sha256: " + std::string(64, '0') + "\n    label: placeholder\n");
+    testing::write_text(config, "mode: audit\ndatabase: " + db + "\nevent_log: " + log + "\nsocket: " +
+                                    dir.file("tollgate.sock") + "\nmanifest: " + dir.file("policy.yaml") +
+                                    "\napprovals: " + approvals + "\nadmin_group: " + own_group() + "\n");
+  }
+  testing::CommandResult tg(std::vector<std::string> args, const std::string& input = "") const {
+    args.insert(args.begin(), {tollgate_bin()});
+    args.insert(args.begin() + 2, {"--config", config});
+    return run(args, 60, input);
+  }
+  bool exists(const std::string& path) const {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("tools.approve") {
+  TEST_CASE("approve then check says allowed with the approvals-manifest line") {
+    Site site;
+    auto before = site.tg({"check", "/usr/bin/true"});
+    CHECK(before.exit_code == 3);  // no database yet
+    auto r = site.tg({"approve", "/usr/bin/true", "--ticket", "OPS-1", "--expires", "2099-01-01"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string hex = hex_of("/usr/bin/true");
+    CHECK(r.out.find("approved " + hex + "  /usr/bin/true  label=true ticket=OPS-1 expires=2099-01-01") !=
+          std::string::npos);
+    CHECK(r.out.find("tollgated is not running") != std::string::npos);
+    auto doc = policy::load_manifest(site.dir.file("policy.yaml"));
+    REQUIRE_MESSAGE(doc, doc.error().message());
+    auto line = r.out.substr(r.out.find(site.approvals + ":"));
+    std::string where = line.substr(0, line.find(')'));
+
+    auto check = site.tg({"check", "/usr/bin/true"});
+    CHECK(check.exit_code == 0);
+    CHECK(check.out.find("allowed by hash-allow:") != std::string::npos);
+    CHECK(check.out.find("(" + where + ")") != std::string::npos);
+    CHECK(site.tg({"check", "/usr/bin/false"}).exit_code == 1);
+
+    // A second approval of the same content adds nothing.
+    auto again = site.tg({"approve", "/usr/bin/true"});
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("already approved " + hex) != std::string::npos);
+    auto store = hashdb::PolicyStore::open(site.db);
+    REQUIRE(store);
+    CHECK((*store)->generation() == 1);
+  }
+
+  TEST_CASE("files an unprivileged user could rewrite, and non-regular files, are refused unless forced") {
+    Site site;
+    std::string file = site.dir.file("tool");
+    testing::write_text(file, "#!/bin/sh\nexit 0\n", 0755);
+    ::chmod(file.c_str(), 0777);
+    auto refused = site.tg({"approve", file});
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find(file + ": refused: ") != std::string::npos);
+    CHECK(refused.err.find("pass --force") != std::string::npos);
+    CHECK(refused.err.find("nothing was approved") != std::string::npos);
+    CHECK_FALSE(site.exists(site.approvals));
+    CHECK_FALSE(site.exists(site.db));
+
+    auto dev = site.tg({"approve", "/dev/null"});
+    CHECK(dev.exit_code == 1);
+    CHECK(dev.err.find("/dev/null: refused: not a regular file") != std::string::npos);
+    auto dir = site.tg({"approve", site.dir.path()});
+    CHECK(dir.exit_code == 1);
+    CHECK(dir.err.find("pass --recursive") != std::string::npos);
+    CHECK_FALSE(site.exists(site.approvals));
+
+    auto forced = site.tg({"approve", file, "--force", "--label", "scratch tool"});
+    REQUIRE_MESSAGE(forced.exit_code == 0, forced.err);
+    CHECK(forced.out.find("label=scratch tool") != std::string::npos);
+    CHECK(site.tg({"check", file}).exit_code == 0);
+  }
+
+  TEST_CASE("approve --recursive approves the executables under a directory") {
+    Site site;
+    ::mkdir(site.dir.file("bin").c_str(), 0755);
+    testing::write_text(site.dir.file("bin/a"), "#!/bin/sh\necho a\n", 0755);
+    testing::write_text(site.dir.file("bin/b"), "#!/bin/sh\necho b\n", 0755);
+    testing::write_text(site.dir.file("bin/readme"), "not executable\n", 0644);
+    auto r = site.tg({"approve", "--recursive", "--force", site.dir.file("bin")});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(site.tg({"check", site.dir.file("bin/a"), site.dir.file("bin/b")}).exit_code == 0);
+    CHECK(site.tg({"check", site.dir.file("bin/readme")}).exit_code == 1);
+  }
+
+  TEST_CASE("approve --sha256 needs a label and pins the hash without an origin") {
+    Site site;
+    std::string hex = hex_of("/usr/bin/false");
+    CHECK(site.tg({"approve", "--sha256", hex}).exit_code == 2);
+    CHECK(site.tg({"approve", "--sha256", "12ab", "--label", "x"}).exit_code == 2);
+    auto r = site.tg({"approve", "--sha256", hex, "--label", "vendor agent"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("approved " + hex + "  (by hash)  label=vendor agent") != std::string::npos);
+    CHECK(site.tg({"check", "/usr/bin/false"}).exit_code == 0);
+    CHECK(testing::read_text(site.approvals).find("origin:") == std::string::npos);
+  }
+
+  TEST_CASE("revoke removes approvals by path or hash, and refuses unknown targets without changing anything") {
+    Site site;
+    REQUIRE(site.tg({"approve", "/usr/bin/true", "/usr/bin/false"}).exit_code == 0);
+    CHECK(site.tg({"check", "/usr/bin/true", "/usr/bin/false"}).exit_code == 0);
+    std::string before = testing::read_text(site.approvals);
+    auto unknown = site.tg({"revoke", std::string(64, 'e')});
+    CHECK(unknown.exit_code == 1);
+    CHECK(unknown.err.find("no approval") != std::string::npos);
+    CHECK(testing::read_text(site.approvals) == before);
+
+    auto by_path = site.tg({"revoke", "/usr/bin/true"});
+    REQUIRE_MESSAGE(by_path.exit_code == 0, by_path.err);
+    CHECK(by_path.out.find("revoked " + hex_of("/usr/bin/true")) != std::string::npos);
+    CHECK(site.tg({"check", "/usr/bin/true"}).exit_code == 1);
+    CHECK(site.tg({"check", "/usr/bin/false"}).exit_code == 0);
+    auto by_hash = site.tg({"revoke", hex_of("/usr/bin/false")});
+    REQUIRE_MESSAGE(by_hash.exit_code == 0, by_hash.err);
+    CHECK(site.tg({"check", "/usr/bin/false"}).exit_code == 1);
+    auto store = hashdb::PolicyStore::open(site.db);
+    REQUIRE(store);
+    CHECK((*store)->generation() == 3);
+  }
+
+  TEST_CASE("two approvals started at the same moment both land") {
+    Site site;
+    std::vector<std::string> files;
+    for (int i = 0; i < 6; ++i) {
+      files.push_back(site.dir.file("tool" + std::to_string(i)));
+      testing::write_text(files.back(), "#!/bin/sh\necho " + std::to_string(i) + "\n", 0755);
+    }
+    testing::CommandResult a, b;
+    std::thread ta([&] { a = site.tg({"approve", "--force", files[0], files[2], files[4]}); });
+    std::thread tb([&] { b = site.tg({"approve", "--force", files[1], files[3], files[5]}); });
+    ta.join();
+    tb.join();
+    CHECK_MESSAGE(a.exit_code == 0, a.err);
+    CHECK_MESSAGE(b.exit_code == 0, b.err);
+    auto doc = policy::load_manifest(site.dir.file("policy.yaml"));
+    REQUIRE_MESSAGE(doc, doc.error().message());
+    size_t pinned = 0;
+    for (const auto& e : doc->entries) pinned += e.kind == policy::EntryKind::kSha256;
+    CHECK(pinned == 7);  // six approvals and the placeholder
+    std::vector<std::string> check = {"check"};
+    check.insert(check.end(), files.begin(), files.end());
+    CHECK(site.tg(check).exit_code == 0);
+    auto store = hashdb::PolicyStore::open(site.db);
+    REQUIRE(store);
+    CHECK((*store)->generation() == 2);
+  }
+
+  TEST_CASE("a failed recompile leaves the approvals manifest as it was") {
+    Site site;
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
+    std::string before = testing::read_text(site.approvals);
+    // Break the root manifest: a file entry that does not exist.
+    testing::write_text(site.dir.file("policy.yaml"),
+                        "version: 1\nname: test\ninclude:\n  - {path: approvals.yaml, optional: true}\n"
+                        "allow:\n  - file: " + site.dir.file("missing") + "\n");
+    auto r = site.tg({"approve", "/usr/bin/false"});
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("nothing was approved") != std::string::npos);
+    CHECK(testing::read_text(site.approvals) == before);
+    auto store = hashdb::PolicyStore::open(site.db);
+    REQUIRE(store);
+    CHECK((*store)->generation() == 1);
+  }
+
+  TEST_CASE("approve --from-report round trip: the reviewable manifest loads and compiles") {
+    Site site;
+    std::vector<std::string> files;
+    for (const char* name : {"backup", "report-gen", "xmrig"}) {
+      files.push_back(site.dir.file(name));
+      testing::write_text(files.back(), std::string("#!/bin/sh\necho ") + name + "\n", 0755);
+    }
+    // The log names them under /opt (a temp dir would trip the "runs from
+    // /tmp" miner heuristic); the hashes are the real files'.
+    auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
+    auto now = policy::now_us();
+    std::ofstream log(site.log);
+    for (size_t i = 0; i < files.size(); ++i) {
+      for (size_t n = 0; n <= i; ++n) {
+        nlohmann::json e = {{"ts", policy::format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
+                            {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
+                            {"rule", "default-deny"}, {"path", logged(i)}, {"sha256", hex_of(files[i])},
+                            {"uid", 0}, {"exe", "/usr/sbin/cron"}};
+        log << e.dump() << "\n";
+      }
+    }
+    log.close();
+    auto gen = site.tg({"approve", "--from-report", "--since", "1h", "-o", site.dir.file("review.yaml")});
+    REQUIRE_MESSAGE(gen.exit_code == 0, gen.err);
+    std::string text = testing::read_text(site.dir.file("review.yaml"));
+    CHECK(text.find("# " + logged(1) + ": seen 2 times (would-deny)") != std::string::npos);
+    CHECK(text.find("launched by /usr/sbin/cron (2); users root (0) x2") != std::string::npos);
+    CHECK(text.find("WARNING: looks like a miner: name matches known miner 'xmrig'") != std::string::npos);
+    // Most frequent first.
+    CHECK(text.find(logged(2)) < text.find(logged(1)));
+    CHECK(text.find(logged(1)) < text.find(logged(0)));
+
+    auto manifest = policy::load_manifest(site.dir.file("review.yaml"));
+    REQUIRE_MESSAGE(manifest, manifest.error().message());
+    REQUIRE(manifest->entries.size() == 2);  // the miner stays commented out
+    auto summary = policy::compile_policy({.manifest_path = site.dir.file("review.yaml"),
+                                           .output_path = site.dir.file("review.db")});
+    REQUIRE_MESSAGE(summary, summary.error().message());
+    auto r = run({tollgate_bin(), "check", "--config", site.config, "--db", site.dir.file("review.db"), files[0],
+                  files[1]});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("review.yaml:") != std::string::npos);
+    CHECK(run({tollgate_bin(), "check", "--config", site.config, "--db", site.dir.file("review.db"), files[2]})
+              .exit_code == 1);
+
+    // Interactive: answers piped on stdin pick the entries.
+    auto picked = site.tg({"approve", "--from-report", "--since", "1h", "--interactive", "-o",
+                           site.dir.file("picked.yaml")},
+                          "n\ny\nn\n");
+    REQUIRE_MESSAGE(picked.exit_code == 0, picked.err);
+    auto chosen = policy::load_manifest(site.dir.file("picked.yaml"));
+    REQUIRE_MESSAGE(chosen, chosen.error().message());
+    REQUIRE(chosen->entries.size() == 1);
+    CHECK(chosen->entries[0].origin == logged(1));
+
+    // Interactive without -o approves straight into the approvals manifest.
+    auto landed = site.tg({"approve", "--from-report", "--since", "1h", "--interactive"}, "n\nn\ny\n");
+    REQUIRE_MESSAGE(landed.exit_code == 0, landed.err);
+    CHECK(landed.out.find("approved " + hex_of(files[0])) != std::string::npos);
+    CHECK(site.tg({"check", files[0]}).exit_code == 0);
+    CHECK(site.tg({"check", files[1]}).exit_code == 1);
+  }
+}

@@ -1,0 +1,139 @@
+#include "tools/admin.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <cstdlib>
+
+#include "enforcer/config.h"
+#include "tools/file_facts.h"
+
+namespace tollgate::tools {
+
+void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
+  app.add_option("--config", options.config, "Configuration file")->capture_default_str();
+  if (which & kDbOption) app.add_option("--db", options.db, "Policy database (overrides 'database' in the config)");
+  if (which & kLogOption) app.add_option("--log", options.log, "Event log (overrides 'event_log' in the config)");
+  if (which & kSocketOption)
+    app.add_option("--socket", options.socket, "Daemon control socket (overrides 'socket' in the config)");
+}
+
+Result<Settings> resolve_settings(const AdminOptions& options) {
+  std::string explicit_path = options.config == kDefaultConfigPath ? "" : options.config;
+  auto config = enforcer::load_config_or_default(explicit_path, "tollgate");
+  if (!config) return std::unexpected(config.error());
+  Settings s{.config_path = options.config,
+             .config_found = !config->path.empty(),
+             .mode = std::string(policy::to_string(config->mode)),
+             .database = config->database,
+             .public_key = config->public_key,
+             .event_log = config->event_log,
+             .socket = config->socket,
+             .admin_group = config->admin_group,
+             .manifest = config->manifest,
+             .approvals = config->approvals,
+             .signing_key = config->signing_key,
+             .must_allow = config->must_allow};
+  if (!options.db.empty()) s.database = options.db;
+  if (!options.log.empty()) s.event_log = options.log;
+  if (!options.socket.empty()) s.socket = options.socket;
+  return s;
+}
+
+Status check_admin(const Settings& settings, std::string_view command) {
+  if (::geteuid() == 0) return {};
+  if (settings.admin_group.empty())
+    return fail(ErrorCode::kPermission,
+                fmt::format("'{}' needs root (no admin_group is configured in {}); run it with sudo", command,
+                            settings.config_path));
+  std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
+  group grp {};
+  group* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getgrnam_r(settings.admin_group.c_str(), &grp, buf.data(), buf.size(), &found) != 0 || !found)
+    return fail(ErrorCode::kPermission, why + " (the group does not exist)");
+  gid_t gid = found->gr_gid;
+  if (::getgid() == gid || ::getegid() == gid) return {};
+  int n = ::getgroups(0, nullptr);
+  std::vector<gid_t> groups(static_cast<size_t>(n > 0 ? n : 0));
+  if (n > 0 && ::getgroups(n, groups.data()) == n) {
+    for (gid_t g : groups)
+      if (g == gid) return {};
+  }
+  return fail(ErrorCode::kPermission, why);
+}
+
+std::string user_name(int64_t uid) {
+  if (uid < 0) return {};
+  passwd pw {};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf.data(), buf.size(), &found) != 0 || !found) return {};
+  return found->pw_name;
+}
+
+std::string invoking_user() {
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
+  std::string name = user_name(::getuid());
+  return name.empty() ? fmt::format("uid {}", ::getuid()) : name;
+}
+
+Result<policy::EventLog> load_events(const std::string& path) {
+  auto log = policy::read_event_log(path);
+  if (!log) return log;
+  constexpr size_t kShown = 10;
+  for (size_t i = 0; i < log->problems.size() && i < kShown; ++i) {
+    const auto& p = log->problems[i];
+    fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
+  }
+  if (log->problems.size() > kShown)
+    fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, log->problems.size() - kShown);
+  return log;
+}
+
+Result<policy::TimeUs> since_cutoff(const std::string& duration) {
+  auto d = policy::parse_duration(duration);
+  if (!d) return std::unexpected(d.error().with_prefix("--since"));
+  return policy::now_us() - static_cast<int64_t>(d->count()) * 1000000;
+}
+
+std::string describe_user(const policy::UserCount& user) {
+  if (user.name.empty()) return fmt::format("uid {}", user.uid);
+  return fmt::format("{} ({})", user.name, user.uid);
+}
+
+Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey) {
+  std::string key_path = pubkey.empty() ? settings.public_key : pubkey;
+  std::optional<hashdb::PublicKey> key;
+  if (!key_path.empty()) {
+    auto loaded = hashdb::load_public_key(key_path);
+    if (!loaded) return std::unexpected(loaded.error());
+    key = std::move(*loaded);
+  }
+  return hashdb::PolicyStore::open(settings.database, {.public_key = key ? &*key : nullptr});
+}
+
+Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+                                            std::optional<policy::TimeUs> since_us) {
+  auto log = load_events(log_path);
+  if (!log) return std::unexpected(log.error());
+  auto facts = [&rules](const std::string& path, const std::optional<hashdb::Sha256>& sha) {
+    return recorded_facts(path, sha, rules);
+  };
+  return policy::replay(log->events, {.since_us = since_us}, rules, facts);
+}
+
+void print_would_deny(const std::vector<policy::ReplayItem>& items) {
+  for (const auto& item : items) {
+    fmt::print("  {}\n", item.path);
+    fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
+               item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + item.last_exe);
+    fmt::print("    {}: {}\n", item.decision.rule, item.decision.reason);
+  }
+}
+
+}  // namespace tollgate::tools

@@ -1,0 +1,103 @@
+// Shared plumbing of the admin subcommands (report, log, replay, approve,
+// revoke, check, mode): the common --config/--db/--log/--socket options, the
+// settings they resolve to, the admin permission check and event-log loading
+// with malformed lines reported on stderr.
+//
+//   AdminOptions opts;                         // member of the Command
+//   add_admin_options(app, opts, kLogOption);  // in setup()
+//   auto settings = resolve_settings(opts);    // in run()
+//   if (!settings) return report(settings.error());
+//
+// Not thread-safe (CLI, single thread).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "policy/events.h"
+#include "hashdb/rule_set.h"
+#include "hashdb/store.h"
+#include "policy/replay.h"
+#include "policy/report.h"
+
+namespace tollgate::tools {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";  // = enforcer::kDefaultConfigPath
+
+// What each subcommand may override on its command line.
+enum AdminOptionSet : unsigned {
+  kDbOption = 1,
+  kLogOption = 2,
+  kSocketOption = 4,
+};
+
+struct AdminOptions {
+  std::string config = kDefaultConfigPath;
+  std::string db, log, socket;
+};
+
+void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
+
+// The subset of the daemon's configuration (enforcer/config.h) the CLI
+// needs, with the command line's overrides applied.
+struct Settings {
+  std::string config_path;
+  bool config_found = false;
+  std::string mode;
+  std::string database;
+  std::string public_key;
+  std::string event_log;
+  std::string socket;
+  std::string admin_group;  // empty = root only
+  std::string manifest;
+  std::string approvals;
+  std::string signing_key;
+  std::vector<std::string> must_allow;
+};
+
+// Loads the config file with enforcer::load_config_or_default: a missing
+// file is an error only when --config was given explicitly; otherwise the
+// built-in defaults apply.
+Result<Settings> resolve_settings(const AdminOptions& options);
+
+// Ok for root and members of `admin_group` (real or supplementary groups);
+// Permission error "needs root or group G" otherwise ("needs root" when no
+// group is configured).
+Status check_admin(const Settings& settings, std::string_view command);
+
+// The invoking human: SUDO_USER when run through sudo, else the login name
+// of the real uid, else "uid N".
+std::string invoking_user();
+
+// uid -> user name from the passwd database ("" when unknown).
+std::string user_name(int64_t uid);
+
+// Reads the event log, printing each malformed line as
+// "tollgate: FILE:LINE: skipped malformed event: WHY" on stderr (the first
+// 10, then a count).
+Result<policy::EventLog> load_events(const std::string& path);
+
+// --since DURATION -> the cut-off time (now - duration).
+Result<policy::TimeUs> since_cutoff(const std::string& duration);
+
+// "alice (1000)" / "uid 1000".
+std::string describe_user(const policy::UserCount& user);
+
+// Opens the policy database of `settings` (verifying its signature with
+// `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).
+Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey = "");
+
+// Replays the decision events of `log_path` newer than `since_us` against
+// `rules` (tools/file_facts.h supplies the current owner chains).
+Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+                                            std::optional<policy::TimeUs> since_us);
+
+// "  PATH\n    sha256 ..., seen N times, last ..., launched by EXE\n    RULE: REASON"
+// for each binary the replay would deny.
+void print_would_deny(const std::vector<policy::ReplayItem>& items);
+
+}  // namespace tollgate::tools

@@ -1,0 +1,183 @@
+// tollgate log: a readable view of the event log, optionally following it
+// (polling, across rotation and truncation).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "common/io.h"
+#include "tools/admin.h"
+#include "tools/command.h"
+
+namespace tollgate::tools {
+namespace {
+
+std::string short_hash(const std::string& hex) { return hex.size() > 12 ? hex.substr(0, 12) : hex; }
+
+std::string format_event(const policy::Event& e) {
+  std::string head = fmt::format("{} {}", e.ts, e.host.empty() ? "-" : e.host);
+  if (e.type == "decision") {
+    std::string verdict = e.decision == "deny" ? "DENY" : e.would_deny ? "WOULD-DENY" : "allow";
+    std::string user = user_name(e.uid);
+    std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
+    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, e.event.empty() ? "exec" : e.event,
+                       e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
+                       e.source.empty() ? "" : " (" + e.source + ")");
+  }
+  if (e.type == "mode")
+    return fmt::format("{} mode       {} -> {} by {}{}", head, e.from, e.to, e.by.empty() ? "?" : e.by,
+                       e.forced ? " (forced)" : "");
+  // start, reload, overflow and future types: their fields as key=value.
+  std::string fields;
+  auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);
+  if (obj.is_object()) {
+    for (const auto& [key, value] : obj.items()) {
+      if (key == "ts" || key == "host" || key == "type") continue;
+      fields += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : value.dump());
+    }
+  }
+  return fmt::format("{} {:<10}{}", head, e.type, fields);
+}
+
+class LogCommand final : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    add_admin_options(app, options_, kLogOption);
+    app.add_flag("-f,--follow", follow_, "Keep reading as events are appended (survives log rotation)");
+    app.add_flag("--denied-only", denied_only_, "Only denies and would-denies");
+    app.add_flag("--json", json_, "Print the events' JSON lines unchanged");
+    app.add_option("--since", since_, "Only events newer than this (30m, 24h, 7d)");
+    app.add_option("--max-events", max_events_, "Stop after printing this many events (0 = no limit)");
+    app.add_option("--poll-ms", poll_ms_, "How often --follow checks the file")->capture_default_str();
+  }
+
+  int run() override {
+    auto settings = resolve_settings(options_);
+    if (!settings) return report(settings.error());
+    if (!since_.empty()) {
+      auto cutoff = since_cutoff(since_);
+      if (!cutoff) {
+        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
+        return kExitUsage;
+      }
+      filter_.since_us = *cutoff;
+    }
+    filter_.denied_only = denied_only_;
+    path_ = settings->event_log;
+    if (!follow_) {
+      auto log = load_events(path_);
+      if (!log) return report(log.error());
+      for (const auto& e : log->events)
+        if (!print(e)) break;
+      return kExitOk;
+    }
+    return follow();
+  }
+
+ private:
+  // Prints one event; false once --max-events is reached.
+  bool print(const policy::Event& e) {
+    if (!filter_.matches(e)) return true;
+    fmt::print("{}\n", json_ ? e.raw : format_event(e));
+    std::fflush(stdout);
+    ++printed_;
+    return max_events_ == 0 || printed_ < max_events_;
+  }
+
+  // Feeds complete lines of `chunk` (after any partial line kept from the
+  // last read); returns false when --max-events is reached.
+  bool feed(std::string_view chunk) {
+    pending_ += chunk;
+    size_t start = 0;
+    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(pending_.data() + start, nl - start);
+      ++line_no_;
+      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      auto e = policy::parse_event(line);
+      if (!e) {
+        fmt::print(stderr, "tollgate: {}:{}: skipped malformed event: {}\n", path_, line_no_, e.error().message());
+        continue;
+      }
+      if (!print(*e)) return false;
+    }
+    pending_.erase(0, start);
+    return true;
+  }
+
+  int follow() {
+    UniqueFd fd;
+    ino_t ino = 0;
+    dev_t dev = 0;
+    off_t offset = 0;
+    bool warned_missing = false;
+    char buf[65536];
+    for (;;) {
+      if (!fd) {
+        auto opened = open_fd(path_, O_RDONLY);
+        if (opened) {
+          fd = std::move(*opened);
+          struct stat st {};
+          ::fstat(fd.get(), &st);
+          ino = st.st_ino;
+          dev = st.st_dev;
+          offset = 0;
+          line_no_ = 0;
+          pending_.clear();
+        } else if (!warned_missing) {
+          fmt::print(stderr, "tollgate: {}: waiting for the log to appear\n", path_);
+          warned_missing = true;
+        }
+      }
+      if (fd) {
+        struct stat st {};
+        if (::fstat(fd.get(), &st) == 0 && st.st_size < offset) {  // truncated in place
+          offset = 0;
+          line_no_ = 0;
+          pending_.clear();
+        }
+        for (;;) {
+          ssize_t n = ::pread(fd.get(), buf, sizeof buf, offset);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) break;
+          offset += n;
+          if (!feed(std::string_view(buf, static_cast<size_t>(n)))) return kExitOk;
+        }
+        // Rotated: the name now points at another file. The old one has been
+        // read to its end above; continue with the new one.
+        struct stat named {};
+        if (::stat(path_.c_str(), &named) == 0 && (named.st_ino != ino || named.st_dev != dev)) fd.reset();
+      }
+      if (fd) std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
+      else if (warned_missing) std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
+    }
+  }
+
+  AdminOptions options_;
+  bool follow_ = false, denied_only_ = false, json_ = false;
+  std::string since_;
+  size_t max_events_ = 0;
+  unsigned poll_ms_ = 250;
+  policy::EventFilter filter_;
+  std::string path_;
+  std::string pending_;
+  size_t line_no_ = 0;
+  size_t printed_ = 0;
+};
+
+}  // namespace
+
+CommandSpec log_command() {
+  return {.name = "log",
+          .summary = "Show the event log in readable form, optionally following it",
+          .example = "  tollgate log --denied-only --since 1h\n"
+                     "  tollgate log --follow --denied-only\n",
+          .make = [] { return std::make_unique<LogCommand>(); }};
+}
+
+}  // namespace tollgate::tools

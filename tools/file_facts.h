@@ -1,0 +1,31 @@
+// FileFacts for the CLI's offline decisions (`check`, `replay`, `mode`
+// pre-flight, `approve`'s safety check): the file's owner/mode chain and,
+// when the RuleSet trusts signers, its signer. Thread-compatible; reads the
+// file system only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "hashdb/rule_set.h"
+#include "policy/decision.h"
+
+namespace tollgate::tools {
+
+// Owner and mode of `path` (not following a final symlink) and of each
+// parent directory up to "/". Empty when the file does not exist.
+std::vector<policy::PathElement> owner_chain(const std::string& path);
+
+// Facts for a recorded binary: the recorded hash and path, the owner chain
+// of the file as it is now (unknown when it is gone) and its signer when the
+// file still has the recorded content and carries a trusted signature.
+policy::FileFacts recorded_facts(const std::string& path, const std::optional<hashdb::Sha256>& sha256,
+                                 const hashdb::RuleSet& rules);
+
+// Facts for a file on disk now: resolved path, SHA-256, chain, signer.
+// Errors name the file (missing, unreadable, not a regular file).
+Result<policy::FileFacts> current_facts(const std::string& path, const hashdb::RuleSet& rules);
+
+}  // namespace tollgate::tools
