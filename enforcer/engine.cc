@@ -151,21 +151,39 @@ void Engine::answer_error(const PendingPtr& p, const std::string& rule, const st
   finish(*p, r, true);
 }
 
-void Engine::process(const PendingPtr& p) {
-  if (p->answered.load()) return;  // the deadline came first
+bool Engine::process(const PendingPtr& p, bool inline_only) {
+  if (p->answered.load()) return true;  // the deadline came first
   const int fd = p->event.fd.get();
   auto state = policy();
   const auto mode = this->mode();
 
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    if (inline_only) return false;
+    answer_error(p, "error:stat", "the file could not be examined");
+    return true;
+  }
+  const FileKey key = key_of(st);
+  auto hit = cache_.lookup(key, validators_of(st));
+  // The reading thread only decides what needs no hashing and no lookup.
+  if (inline_only && (!hit || hit->epoch != state->epoch)) return false;
+
   policy::FileFacts facts;
   facts.path = fd_path(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return answer_error(p, "error:stat", "the file could not be examined");
+  // The ownership chain only matters when a path-allow rule could apply.
+  const hashdb::PathRule* path_allow = nullptr;
+  if (state->has_path_allow) {
+    for (const auto& rule : state->rules->path_rules()) {
+      if (rule.action != hashdb::Action::kAllow || !policy::path_matches(rule, facts.path)) continue;
+      path_allow = &rule;
+      break;
+    }
+  }
+  if (inline_only && path_allow) return false;  // lstat of every parent: not on the reading thread
 
-  const FileKey key = key_of(st);
   std::optional<hashdb::HashRule> hash_rule;
   bool have_rule = false;
-  if (auto hit = cache_.lookup(key, validators_of(st))) {
+  if (hit) {
     metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
     facts.sha256 = hit->sha256;
     if (hit->epoch == state->epoch) {
@@ -183,31 +201,32 @@ void Engine::process(const PendingPtr& p) {
   }
   if (facts.sha256 && !have_rule) {
     auto found = state->rules->find_hash(*facts.sha256);
-    if (!found) return answer_error(p, "error:lookup", found.error().message());
+    if (!found) {
+      answer_error(p, "error:lookup", found.error().message());
+      return true;
+    }
     hash_rule = std::move(*found);
     if (!state->signer_keys.empty())
       facts.signed_by = policy::trusted_signer(fd, facts.path, *facts.sha256, state->signer_keys);
     CacheEntry entry{*facts.sha256, state->epoch, hash_rule, facts.signed_by};
     cache_.store(key, validators_of(st), entry);
   }
-  // The ownership chain only matters when a path-allow rule could apply.
-  if (state->has_path_allow) {
-    for (const auto& rule : state->rules->path_rules()) {
-      if (rule.action != hashdb::Action::kAllow || !policy::path_matches(rule, facts.path)) continue;
-      if (auto chain = policy::ownership_chain(facts.path, st)) facts.chain = std::move(*chain);
-      break;
-    }
+  if (path_allow) {
+    if (auto chain = policy::ownership_chain(facts.path, st)) facts.chain = std::move(*chain);
   }
 
   policy::Decision d;
   if (facts.sha256) d = policy::decide(facts, PrefetchedRules(*state->rules, *facts.sha256, hash_rule), mode);
   else d = policy::decide(facts, *state->rules, mode);
-  if (d.rule == "error:lookup") return answer_error(p, d.rule, d.reason);
+  if (d.rule == "error:lookup") {
+    answer_error(p, d.rule, d.reason);
+    return true;
+  }
 
   const bool log = d.verdict == policy::Verdict::kDeny || d.would_deny || options_.log_allows;
   DecisionRecord r;
   if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
-  if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
+  if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return true;
   r.latency_us = micros_since(p->received);
   r.ts = std::chrono::system_clock::now();
   r.mode = mode;
@@ -216,6 +235,7 @@ void Engine::process(const PendingPtr& p) {
   r.size = static_cast<uint64_t>(st.st_size);
   r.decision = std::move(d);
   finish(*p, r, log);
+  return true;
 }
 
 void Engine::worker_loop() {
@@ -229,7 +249,7 @@ void Engine::worker_loop() {
       work_.pop_front();
     }
     try {
-      process(p);
+      process(p, false);
     } catch (const std::exception& e) {
       answer_error(p, "error:internal", e.what());
     }
@@ -308,6 +328,14 @@ Status Engine::run(const std::function<void()>& tick) {
       p->received = received;
       p->deadline = received + timeout;
       metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
+      // Warm-cache hits are decided right here: no thread hand-off.
+      bool done = false;
+      try {
+        done = process(p, true);
+      } catch (const std::exception&) {
+        done = false;  // a worker will try again, or the deadline answers
+      }
+      if (done) continue;
       pending_.push_back(p);
       batch.push_back(std::move(p));
     }

@@ -7,9 +7,12 @@
 //   ...
 //   engine.stop(); loop.join();        // answers everything pending first
 //
-// Threads: run() reads events on the calling thread and hands them to a pool
-// of workers that gather facts (policy/facts.h, through the decision cache)
-// and call policy::decide(). Every event has a deadline (decision_timeout_ms
+// Threads: run() reads events on the calling thread. An event whose file is
+// in the decision cache for the policy in force (the warm, common case) is
+// decided right there: fstat, a cache lookup, readlink and the in-memory
+// path rules, no hashing and no database lookup, and no thread hand-off.
+// Every other event goes to a pool of workers that gather facts
+// (policy/facts.h, through the decision cache) and call policy::decide(). Every event has a deadline (decision_timeout_ms
 // from when it was read); the loop thread answers any event still unanswered
 // at its deadline with `on_error` and logs "error:timeout". An atomic flag per
 // event makes sure it is answered exactly once, by whoever comes first; the
@@ -106,7 +109,10 @@ class Engine {
   using PendingPtr = std::shared_ptr<Pending>;
 
   void worker_loop();
-  void process(const PendingPtr& p);
+  // Decides and answers `p`. With inline_only (the reading thread), gives up
+  // and returns false before anything that may be slow: hashing, a database
+  // lookup, the ownership chain; a worker then does the whole job.
+  bool process(const PendingPtr& p, bool inline_only);
   bool answer(Pending& p, bool allow);
   void answer_error(const PendingPtr& p, const std::string& rule, const std::string& reason);
   void expire(std::chrono::steady_clock::time_point now);

@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // --help is 0; every usage error is 2
   }
   if (show_version) {
     fmt::print("tollgated {}\n", version());
@@ -147,6 +148,7 @@ int run(int argc, char** argv) {
   if (exit_code == 0) {
     sd_notify(0, "READY=1");
     fmt::print(stderr, "tollgated {}: ready, control socket {}\n", version(), config.socket);
+    if (auto st = daemon.write_metrics(); !st) fmt::print(stderr, "tollgated: metrics: {}\n", st.error().message());
     bool running = true;
     while (running) {
       timespec timeout{5, 0};

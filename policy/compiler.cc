@@ -7,6 +7,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <iterator>
+#include <mutex>
+#include <set>
+#include <tuple>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -53,7 +59,8 @@ struct Task {
   std::string md5;
 };
 
-enum class Outcome : uint8_t { kHashed, kReused, kSkipped, kNotMatched, kModified, kMissing };
+// kPending: examined inside a directory job, needs hashing by a file job.
+enum class Outcome : uint8_t { kHashed, kReused, kSkipped, kNotMatched, kModified, kMissing, kPending };
 
 struct TaskResult {
   Outcome outcome = Outcome::kSkipped;
@@ -121,8 +128,26 @@ Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::stri
   return std::pair{out, hashdb::to_hex(std::span<const uint8_t>(m, len))};
 }
 
-TaskResult process(const Task& t, const Context& ctx) {
+// Examines (and, with may_hash, hashes) one file. `dir_fd`/`name` open it
+// relative to its directory during a walk (cheaper than resolving the full
+// path again); AT_FDCWD and nullptr open t.path.
+TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const char* name = nullptr,
+                   bool may_hash = true) {
   TaskResult r;
+  if (!name) name = t.path.c_str();
+  if (!t.have_stat && !t.follow) {
+    // dpkg paths: metadata first, so symlinks and directories in the lists
+    // are passed over and unchanged files are not opened.
+    if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
+      return r;
+    }
+    t.have_stat = true;
+    if (S_ISLNK(t.st.st_mode) || S_ISDIR(t.st.st_mode)) {
+      r.outcome = Outcome::kNotMatched;
+      return r;
+    }
+  }
   auto cached = [&](const struct stat& st) -> const hashdb::FileCacheEntry* {
     auto it = ctx.cache.find(t.path);
     if (it == ctx.cache.end()) return nullptr;
@@ -150,7 +175,7 @@ TaskResult process(const Task& t, const Context& ctx) {
     if (const auto* c = cached(t.st)) return reuse(*c);
 
   int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (t.follow ? 0 : O_NOFOLLOW);
-  UniqueFd fd(::open(t.path.c_str(), flags));
+  UniqueFd fd(::openat(dir_fd, name, flags));
   if (!fd) {
     int err = errno;
     if (err == ELOOP && !t.follow) {
@@ -161,8 +186,10 @@ TaskResult process(const Task& t, const Context& ctx) {
     r.reason = reason_for(err);
     return r;
   }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
+  struct stat st = t.st;
+  // A directory job only classifies (the file job that hashes stats the fd
+  // again), so the walk's fstatat result saves a syscall per file.
+  if ((may_hash || !t.have_stat) && ::fstat(fd.get(), &st) != 0) {
     r.reason = "unreadable";
     return r;
   }
@@ -189,6 +216,10 @@ TaskResult process(const Task& t, const Context& ctx) {
     }
   }
   if (const auto* c = cached(st)) return reuse(*c);
+  if (!may_hash) {
+    r.outcome = Outcome::kPending;
+    return r;
+  }
 
   if (!t.package.empty()) {
     if (t.md5.empty()) {
@@ -230,48 +261,170 @@ std::string human_bytes(double b) {
   return i == 0 ? fmt::format("{:.0f} {}", b, units[i]) : fmt::format("{:.1f} {}", b, units[i]);
 }
 
-// Runs every task on `jobs` worker threads pulling from a shared index.
-std::vector<TaskResult> run_tasks(const std::vector<Task>& tasks, const Context& ctx, unsigned jobs, bool progress) {
-  std::vector<TaskResult> results(tasks.size());
-  std::atomic<size_t> next{0}, done{0};
-  std::atomic<uint64_t> bytes{0};
-  uint64_t total_bytes = 0;
-  for (const auto& t : tasks)
-    if (t.have_stat) total_bytes += static_cast<uint64_t>(t.st.st_size);
-  unsigned n = std::max(1u, std::min<unsigned>(jobs, static_cast<unsigned>(std::max<size_t>(tasks.size(), 1))));
-  {
-    std::vector<std::jthread> workers;
-    workers.reserve(n);
-    for (unsigned w = 0; w < n; ++w) {
-      workers.emplace_back([&] {
-        for (size_t i = next.fetch_add(1); i < tasks.size(); i = next.fetch_add(1)) {
-          results[i] = process(tasks[i], ctx);
-          bytes.fetch_add(results[i].bytes, std::memory_order_relaxed);
-          done.fetch_add(1, std::memory_order_release);
-        }
-      });
+// A directory still to be listed by a walk.
+struct DirJob {
+  uint32_t entry = 0;
+  DirChild dir;
+  UniqueFd fd;  // the walk's root, opened while planning (it may be a symlink); empty for subdirectories
+};
+
+struct Finished {
+  Task task;
+  TaskResult result;
+};
+
+// The compiler's worker pool: std::jthread workers share one work queue of
+// directory jobs (list a directory: examine its files, queue its
+// subdirectories and the files that need hashing) and file jobs (hash one
+// file). Directories go first so hashing work is discovered early; every
+// worker keeps its own output, merged after the join.
+class Pool {
+ public:
+  Pool(const Context& ctx, const Manifest& m) : ctx_(ctx), m_(m) {}
+
+  void add_file(Task t) { files_.push_back(std::move(t)); }
+  void add_root(uint32_t entry, DirChild dir, UniqueFd fd) {
+    visited_.insert({dir.st.st_dev, dir.st.st_ino});
+    dirs_.push_back({entry, std::move(dir), std::move(fd)});
+  }
+
+  struct Output {
+    std::vector<Finished> finished;  // everything but files `match` passed over
+    std::vector<SkippedFile> skipped;
+    uint64_t not_matched = 0;
+  };
+
+  Output run(unsigned jobs, bool progress) {
+    std::vector<Output> outs(std::max(1u, jobs));
+    start_ = Clock::now();
+    {
+      std::vector<std::jthread> workers;
+      for (auto& out : outs) workers.emplace_back([this, &out] { work(out); });
+      if (progress) show_progress();
     }
-    if (progress) {
-      auto start = Clock::now();
-      while (done.load(std::memory_order_acquire) < tasks.size()) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        double secs = std::chrono::duration<double>(Clock::now() - start).count();
-        size_t d = done.load();
-        uint64_t b = bytes.load();
-        double rate = secs > 0 ? static_cast<double>(b) / secs : 0;
-        std::string eta = "?";
-        if (d > 0 && d < tasks.size()) eta = fmt::format("{:.0f}s", secs * static_cast<double>(tasks.size() - d) / d);
-        fmt::print(stderr, "\r\033[Kcompile: {}/{} files, {} of ~{}, {}/s, ETA {}", d, tasks.size(),
-                   human_bytes(static_cast<double>(b)), human_bytes(static_cast<double>(total_bytes)),
-                   human_bytes(rate), eta);
-        std::fflush(stderr);
+    Output all;
+    for (auto& o : outs) {
+      std::move(o.finished.begin(), o.finished.end(), std::back_inserter(all.finished));
+      std::move(o.skipped.begin(), o.skipped.end(), std::back_inserter(all.skipped));
+      all.not_matched += o.not_matched;
+    }
+    return all;
+  }
+
+ private:
+  void work(Output& out) {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return !dirs_.empty() || !files_.empty() || active_ == 0; });
+      if (dirs_.empty() && files_.empty()) {
+        finished_ = true;
+        cv_.notify_all();
+        return;
       }
-      fmt::print(stderr, "\r\033[K");
-      std::fflush(stderr);
+      ++active_;
+      if (!dirs_.empty()) {
+        DirJob job = std::move(dirs_.back());
+        dirs_.pop_back();
+        lk.unlock();
+        std::vector<DirJob> subdirs;
+        std::vector<Task> to_hash;
+        list_dir(job, out, subdirs, to_hash);
+        lk.lock();
+        for (auto& d : subdirs)
+          if (visited_.insert({d.dir.st.st_dev, d.dir.st.st_ino}).second) dirs_.push_back(std::move(d));
+        for (auto& t : to_hash) files_.push_back(std::move(t));
+      } else {
+        Task t = std::move(files_.front());
+        files_.pop_front();
+        lk.unlock();
+        TaskResult r = process(t, ctx_);
+        bytes_.fetch_add(r.bytes, std::memory_order_relaxed);
+        done_.fetch_add(1, std::memory_order_relaxed);
+        if (r.outcome == Outcome::kNotMatched) ++out.not_matched;
+        else out.finished.push_back({std::move(t), std::move(r)});
+        lk.lock();
+      }
+      --active_;
+      cv_.notify_all();
     }
-  }  // jthreads join here
-  return results;
-}
+  }
+
+  void list_dir(DirJob& job, Output& out, std::vector<DirJob>& subdirs, std::vector<Task>& to_hash) {
+    const Entry& e = m_.entries[job.entry];
+    UniqueFd fd = std::move(job.fd);
+    if (!fd) {
+      auto opened = open_listed_dir(job.dir);
+      if (!opened) {
+        out.skipped.push_back({job.dir.path, opened.error().code() == ErrorCode::kNotFound ? "vanished" : "unreadable"});
+        return;
+      }
+      fd = std::move(*opened);
+    }
+    scan_dir(
+        fd.get(), job.dir.path, job.dir.rel, e.exclude,
+        [&](DirChild&& child) {
+          Task t;
+          t.path = std::move(child.path);
+          t.entry = job.entry;
+          t.filter = true;
+          t.match = e.match;
+          t.have_stat = true;
+          t.st = child.st;
+          TaskResult r = process(t, ctx_, fd.get(), child.name.c_str(), /*may_hash=*/false);
+          discovered_.fetch_add(1, std::memory_order_relaxed);
+          if (r.outcome == Outcome::kPending) {
+            to_hash.push_back(std::move(t));
+            return;
+          }
+          done_.fetch_add(1, std::memory_order_relaxed);
+          if (r.outcome == Outcome::kNotMatched) ++out.not_matched;
+          else out.finished.push_back({std::move(t), std::move(r)});
+        },
+        [&](DirChild&& child) {
+          if (e.recursive) subdirs.push_back({job.entry, std::move(child), UniqueFd()});
+        },
+        [&](const std::string& path, std::string_view reason) { out.skipped.push_back({path, std::string(reason)}); });
+  }
+
+  void show_progress() {
+    std::unique_lock lk(mu_);
+    while (!finished_) {
+      cv_.wait_for(lk, std::chrono::milliseconds(200));
+      if (finished_) break;
+      bool walking = !dirs_.empty();
+      lk.unlock();
+      double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+      size_t d = done_.load(), total = discovered_.load() + files_initial_;
+      uint64_t b = bytes_.load();
+      std::string eta = walking || d == 0 ? std::string("?")
+                                          : fmt::format("{:.0f}s", secs * static_cast<double>(total - std::min(d, total)) / d);
+      fmt::print(stderr, "\r\033[Kcompile: {}/{} files{}, {} hashed, {}/s, ETA {}", d, total, walking ? "+" : "",
+                 human_bytes(static_cast<double>(b)), human_bytes(secs > 0 ? static_cast<double>(b) / secs : 0), eta);
+      std::fflush(stderr);
+      lk.lock();
+    }
+    fmt::print(stderr, "\r\033[K");
+    std::fflush(stderr);
+  }
+
+ public:
+  void count_initial() { files_initial_ = files_.size(); }
+
+ private:
+  const Context& ctx_;
+  const Manifest& m_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<DirJob> dirs_;   // guarded by mu_
+  std::deque<Task> files_;     // guarded by mu_
+  std::set<std::pair<dev_t, ino_t>> visited_;  // guarded by mu_: bind-mount loops
+  unsigned active_ = 0;        // guarded by mu_
+  bool finished_ = false;      // guarded by mu_
+  size_t files_initial_ = 0;
+  std::atomic<size_t> done_{0}, discovered_{0};
+  std::atomic<uint64_t> bytes_{0};
+  Clock::time_point start_;
+};
 
 // A hash found for a rule: from an explicit sha256 entry or from a file.
 struct Occurrence {
@@ -315,11 +468,12 @@ class Compiler {
     }
     if (auto st = load_previous(key ? &key->public_key : nullptr); !st) return std::unexpected(st.error());
 
-    plan();
+    Pool pool(ctx_, m_);
+    plan(pool);
     if (!diag_.ok()) return std::unexpected(diag_.to_error());
     unsigned jobs = options_.jobs ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
-    auto results = run_tasks(tasks_, ctx_, jobs, options_.progress);
-    collect(results);
+    pool.count_initial();
+    collect(pool.run(jobs, options_.progress));
     build_hash_rules();
     if (!diag_.ok()) return std::unexpected(diag_.to_error());
 
@@ -364,8 +518,13 @@ class Compiler {
     }
     generation_ = (*store)->generation() + 1;
     auto cache = (*store)->file_cache();
-    if (cache)
+    if (cache) {
+      ctx_.cache.reserve(cache->size());
       for (auto& c : *cache) ctx_.cache.emplace(c.path, std::move(c));
+    }
+    bool has_dpkg = std::any_of(m_.entries.begin(), m_.entries.end(),
+                                [](const Entry& e) { return e.kind == EntryKind::kPackageManager; });
+    if (!has_dpkg) return {};
     auto st2 = (*store)->for_each_hash_rule([&](const hashdb::HashRule& r) {
       if (r.action == Action::kAllow && !r.origin_path.empty() && is_dpkg_label(r.label))
         ctx_.dpkg_verified.emplace(r.origin_path, r.sha256);
@@ -382,7 +541,7 @@ class Compiler {
     skipped_.push_back({path, std::string(reason)});
   }
 
-  void plan() {
+  void plan(Pool& pool) {
     const int64_t now = std::time(nullptr);
     for (uint32_t i = 0; i < m_.entries.size(); ++i) {
       const Entry& e = m_.entries[i];
@@ -399,25 +558,19 @@ class Compiler {
           t.path = e.value;
           t.entry = i;
           t.follow = true;
-          tasks_.push_back(std::move(t));
+          pool.add_file(std::move(t));
           break;
         }
         case EntryKind::kDir: {
-          WalkOptions wo{.root = e.value, .recursive = e.recursive, .exclude = e.exclude};
-          auto st = walk_dir(
-              wo,
-              [&](const std::string& path, const struct stat& s) {
-                Task t;
-                t.path = path;
-                t.entry = i;
-                t.filter = true;
-                t.match = e.match;
-                t.have_stat = true;
-                t.st = s;
-                tasks_.push_back(std::move(t));
-              },
-              [&](const std::string& path, std::string_view reason) { skip(path, reason); });
-          if (!st) error_at(e, "dir: " + st.error().message());
+          // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
+          UniqueFd fd(::open(e.value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+          DirChild root;
+          if (!fd || ::fstat(fd.get(), &root.st) != 0) {
+            error_at(e, "dir: " + Error::from_errno(errno, e.value, "cannot open directory").message());
+            break;
+          }
+          root.path = e.value;
+          pool.add_root(i, std::move(root), std::move(fd));
           break;
         }
         case EntryKind::kSha256: {
@@ -460,13 +613,7 @@ class Compiler {
             t.match = DirMatch::kExecutables;
             t.package = std::move(f.package);
             t.md5 = std::move(f.md5);
-            struct stat s {};
-            if (::lstat(t.path.c_str(), &s) == 0) {
-              if (S_ISLNK(s.st_mode)) continue;  // covered where it points
-              t.have_stat = true;
-              t.st = s;
-            }
-            tasks_.push_back(std::move(t));
+            pool.add_file(std::move(t));
           }
           break;
         }
@@ -486,10 +633,14 @@ class Compiler {
     }
   }
 
-  void collect(const std::vector<TaskResult>& results) {
-    for (size_t i = 0; i < results.size(); ++i) {
-      const Task& t = tasks_[i];
-      const TaskResult& r = results[i];
+  void collect(Pool::Output&& out) {
+    // Workers finish in any order; sort so errors and the summary are deterministic.
+    std::sort(out.finished.begin(), out.finished.end(), [](const Finished& a, const Finished& b) {
+      return std::tie(a.task.entry, a.task.path) < std::tie(b.task.entry, b.task.path);
+    });
+    for (const auto& s : out.skipped) skip(s.path, s.reason);
+    summary_.files_not_matched += out.not_matched;
+    for (const auto& [t, r] : out.finished) {
       const Entry& e = m_.entries[t.entry];
       switch (r.outcome) {
         case Outcome::kHashed:
@@ -520,6 +671,7 @@ class Compiler {
           if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
           else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
           break;
+        case Outcome::kPending:  // not returned by file jobs
         case Outcome::kSkipped:
           if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
           else skip(t.path, r.reason);
@@ -603,7 +755,6 @@ class Compiler {
   Diagnostics diag_{50};
   Context ctx_;
   uint64_t generation_ = 1;
-  std::vector<Task> tasks_;
   std::vector<Occurrence> occurrences_;
   std::vector<SkippedFile> skipped_;
   hashdb::PolicyContent content_;

@@ -21,8 +21,6 @@ namespace fs = std::filesystem;
 // lists, so these can be handed to check_keys/closest_match.
 const std::initializer_list<std::string_view> kTopKeys = {"version", "name", "description",
                                                            "include", "allow", "deny"};
-const std::initializer_list<std::string_view> kKindKeys = {"file", "dir", "sha256", "path", "path_prefix",
-                                                            "package_manager", "signer"};
 const std::initializer_list<std::string_view> kIncludeKeys = {"path", "optional"};
 const std::initializer_list<std::string_view> kMatchValues = {"executables", "elf", "all"};
 const std::initializer_list<std::string_view> kAllEntryKeys = {

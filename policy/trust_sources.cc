@@ -42,68 +42,6 @@ std::string_view skip_reason(int err) {
   }
 }
 
-class Walker {
- public:
-  Walker(const WalkOptions& o, const std::function<void(const std::string&, const struct stat&)>& f,
-         const std::function<void(const std::string&, std::string_view)>& s)
-      : options_(o), on_file_(f), on_skip_(s) {}
-
-  // Takes ownership of `fd` (an open directory).
-  void walk(int fd, const std::string& path, const std::string& rel) {
-    DirPtr dir(::fdopendir(fd));
-    if (!dir) {
-      ::close(fd);
-      on_skip_(path, skip_reason(errno));
-      return;
-    }
-    // Read all names first, sorted, so the order (and so the skip list) is
-    // deterministic.
-    std::vector<std::string> names;
-    errno = 0;
-    while (dirent* de = ::readdir(dir.get())) {
-      std::string_view n(de->d_name);
-      if (n == "." || n == "..") continue;
-      names.emplace_back(n);
-    }
-    std::sort(names.begin(), names.end());
-    int dfd = ::dirfd(dir.get());
-    for (const auto& name : names) {
-      std::string child = path == "/" ? "/" + name : path + "/" + name;
-      std::string child_rel = rel.empty() ? name : rel + "/" + name;
-      struct stat st {};
-      if (::fstatat(dfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        on_skip_(child, skip_reason(errno));
-        continue;
-      }
-      if (!options_.exclude.empty() && excluded(options_.exclude, child_rel, name)) continue;
-      if (S_ISLNK(st.st_mode)) continue;  // never followed: the target is covered where it lives
-      if (S_ISDIR(st.st_mode)) {
-        if (!options_.recursive) continue;
-        if (!visited_.insert({st.st_dev, st.st_ino}).second) continue;  // bind-mount loops
-        int sub = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-          on_skip_(child, skip_reason(errno));
-          continue;
-        }
-        walk(sub, child, child_rel);
-        continue;
-      }
-      if (!S_ISREG(st.st_mode)) {
-        on_skip_(child, "not a regular file");
-        continue;
-      }
-      on_file_(child, st);
-    }
-  }
-
-  std::set<std::pair<dev_t, ino_t>> visited_;
-
- private:
-  const WalkOptions& options_;
-  const std::function<void(const std::string&, const struct stat&)>& on_file_;
-  const std::function<void(const std::string&, std::string_view)>& on_skip_;
-};
-
 // "Package:"/"Status:"/"Architecture:" of every stanza in dpkg's status file.
 struct Installed {
   std::string name;
@@ -170,7 +108,13 @@ bool is_shared_library_name(std::string_view path) {
   auto slash = path.rfind('/');
   std::string_view base = slash == std::string_view::npos ? path : path.substr(slash + 1);
   if (base.size() > 3 && base.ends_with(".so")) return true;
-  return base.find(".so.") != std::string_view::npos;
+  // "libfoo.so.6", "libfoo.so.6.0.1"; not "ld.so.conf".
+  auto pos = base.rfind(".so.");
+  if (pos == std::string_view::npos || pos == 0) return false;
+  std::string_view version = base.substr(pos + 4);
+  return !version.empty() && std::all_of(version.begin(), version.end(), [](char c) {
+    return (c >= '0' && c <= '9') || c == '.';
+  });
 }
 
 bool match_needs_header(DirMatch match, mode_t mode, std::string_view path) {
@@ -192,16 +136,48 @@ bool file_matches(DirMatch match, mode_t mode, std::string_view path, std::strin
   return false;
 }
 
-Status walk_dir(const WalkOptions& options, const std::function<void(const std::string&, const struct stat&)>& on_file,
-                const std::function<void(const std::string&, std::string_view reason)>& on_skip) {
-  // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
-  int fd = ::open(options.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail_errno(errno, options.root, "cannot open directory");
-  Walker walker(options, on_file, on_skip);
+void scan_dir(int dir_fd, const std::string& path, const std::string& rel, const std::vector<std::string>& exclude,
+              const std::function<void(DirChild&&)>& on_file, const std::function<void(DirChild&&)>& on_subdir,
+              const std::function<void(const std::string&, std::string_view reason)>& on_skip) {
+  int own = ::dup(dir_fd);
+  if (own < 0) {
+    on_skip(path, skip_reason(errno));
+    return;
+  }
+  DirPtr dir(::fdopendir(own));
+  if (!dir) {
+    ::close(own);
+    on_skip(path, skip_reason(errno));
+    return;
+  }
+  ::rewinddir(dir.get());
+  while (dirent* de = ::readdir(dir.get())) {
+    std::string_view name(de->d_name);
+    if (name == "." || name == "..") continue;
+    DirChild child;
+    child.name = name;
+    child.path = path == "/" ? "/" + child.name : path + "/" + child.name;
+    child.rel = rel.empty() ? child.name : rel + "/" + child.name;
+    if (!exclude.empty() && excluded(exclude, child.rel, child.name)) continue;
+    if (::fstatat(dir_fd, child.name.c_str(), &child.st, AT_SYMLINK_NOFOLLOW) != 0) {
+      on_skip(child.path, skip_reason(errno));
+      continue;
+    }
+    if (S_ISLNK(child.st.st_mode)) continue;  // covered where it points
+    if (S_ISDIR(child.st.st_mode)) on_subdir(std::move(child));
+    else if (S_ISREG(child.st.st_mode)) on_file(std::move(child));
+    else on_skip(child.path, "not a regular file");
+  }
+}
+
+Result<UniqueFd> open_listed_dir(const DirChild& d) {
+  UniqueFd fd(::open(d.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return fail_errno(errno, d.path, "cannot open directory");
   struct stat st {};
-  if (::fstat(fd, &st) == 0) walker.visited_.insert({st.st_dev, st.st_ino});
-  walker.walk(fd, options.root, "");
-  return {};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno(errno, d.path, "cannot stat directory");
+  if (st.st_dev != d.st.st_dev || st.st_ino != d.st.st_ino)
+    return fail(ErrorCode::kNotFound, d.path + ": directory replaced during the walk");
+  return fd;
 }
 
 Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector<std::string>& packages) {
@@ -266,12 +242,8 @@ Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector
     std::string display = pkg.name;
     for_each_line(*list, [&](std::string_view line) {
       if (line.empty() || line.front() != '/' || line == "/." || line == "/") return;
-      struct stat lst {};
-      std::string p(line);
-      // Directories are listed too; they are not files to trust.
-      if (::lstat(p.c_str(), &lst) == 0 && S_ISDIR(lst.st_mode)) return;
       auto it = md5.find(line);
-      out.files.push_back({display, p, it == md5.end() ? std::string() : it->second});
+      out.files.push_back({display, std::string(line), it == md5.end() ? std::string() : it->second});
     });
   }
   std::sort(out.files.begin(), out.files.end(), [](const DpkgFile& a, const DpkgFile& b) {

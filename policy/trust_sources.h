@@ -2,7 +2,7 @@
 // entry covers, what counts as an executable, and what dpkg says is
 // installed. Plain functions; the compiler hashes what they return.
 //
-//   walk_dir({.root = "/usr/local/bin"}, on_file, on_skip);
+//   scan_dir(fd, "/usr/local/bin", "", {}, on_file, on_subdir, on_skip);
 //   auto files = read_dpkg_files("/var/lib/dpkg", {"coreutils"});
 //
 // Thread-safety: every function is reentrant (no shared state).
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 #include "policy/manifest.h"
 
 namespace tollgate::policy {
@@ -31,19 +32,32 @@ bool is_shared_library_name(std::string_view path);  // "libfoo.so", "libfoo.so.
 bool match_needs_header(DirMatch match, mode_t mode, std::string_view path);
 bool file_matches(DirMatch match, mode_t mode, std::string_view path, std::string_view header);
 
-struct WalkOptions {
-  std::string root;                  // absolute directory
-  bool recursive = true;
-  std::vector<std::string> exclude;  // fnmatch globs on the path relative to root, or on the base name
+// One level of a `dir:` walk. Reads the open directory `dir_fd` (not
+// closed; `path` is its absolute path, `rel` its path relative to the walk's
+// root, "" for the root) and reports each child:
+//  - regular files to on_file (with their fstatat result),
+//  - directories to on_subdir (the caller decides whether to descend),
+//  - FIFOs, sockets and devices to on_skip as "not a regular file", and
+//    children that vanish or cannot be stat'ed with that reason.
+// Symlinks are never reported, so a walk never follows one out of its tree
+// or into a loop. Children matching an `exclude` glob (fnmatch on the path
+// relative to the root, or on the base name) are left out, directories
+// included.
+struct DirChild {
+  std::string path;
+  std::string rel;
+  std::string name;
+  struct stat st {};
 };
+void scan_dir(int dir_fd, const std::string& path, const std::string& rel, const std::vector<std::string>& exclude,
+              const std::function<void(DirChild&&)>& on_file, const std::function<void(DirChild&&)>& on_subdir,
+              const std::function<void(const std::string&, std::string_view reason)>& on_skip);
 
-// Calls on_file for every regular file under the root (symlinks are never
-// followed, so a tree cannot loop or lead outside itself), and on_skip for
-// what was passed over with a reason ("unreadable", "vanished", "not a
-// regular file"). Fails only when the root itself cannot be opened as a
-// directory.
-Status walk_dir(const WalkOptions& options, const std::function<void(const std::string&, const struct stat&)>& on_file,
-                const std::function<void(const std::string&, std::string_view reason)>& on_skip);
+// Opens a directory reported by scan_dir (O_NOFOLLOW) and checks it is still
+// the one that was listed (same device and inode), so a directory swapped
+// for a symlink between listing and opening is not followed. A vanished or
+// swapped directory is ErrorCode::kNotFound.
+Result<UniqueFd> open_listed_dir(const DirChild& dir);
 
 // One file installed by a Debian package, with its md5 from dpkg.
 struct DpkgFile {
@@ -60,8 +74,9 @@ struct DpkgFiles {
 
 // Reads ADMINDIR/status (only "install ok installed" packages count) and
 // ADMINDIR/info/PKG[:ARCH].{list,md5sums}. `packages` empty = every
-// installed package; a name may carry ":ARCH". Only non-directory paths are
-// returned. Errors name the file.
+// installed package; a name may carry ":ARCH". Every listed path is
+// returned (directories and symlinks among them are for the caller to pass
+// over; nothing is stat'ed here). Errors name the file.
 Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector<std::string>& packages);
 
 }  // namespace tollgate::policy

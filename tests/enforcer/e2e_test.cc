@@ -182,6 +182,13 @@ struct Fixture {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
 
+  // The usual start: the base rules at `generation`, then the daemon in `mode`.
+  void start_with_base_policy(const std::string& mode, uint64_t generation, const std::string& extra = "") {
+    write_db(base_rules(), generation);
+    write_config(mode, extra);
+    start_daemon();
+  }
+
   std::vector<json> read_events(const std::string& type = "") {
     std::vector<json> out;
     std::istringstream in(testing::read_text(events));
@@ -217,11 +224,11 @@ struct Fixture {
 TEST_SUITE("enforcer.e2e") {
   TEST_CASE("enforce: an approved binary runs, an unapproved one fails with EPERM and is logged") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 1, "metrics_file: " + f.dir.file("tollgate.prom") + "\n");
     CHECK(exec_errno(f.mnt + "/approved") == 0);
     CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
+    CHECK(testing::read_text(f.dir.file("tollgate.prom")).find("tollgate_decisions_total{verdict=\"deny\"}") !=
+          std::string::npos);
     auto denies = f.wait_events("decision", 1);
     REQUIRE(denies.size() == 1);
     CHECK(denies[0]["decision"] == "deny");
@@ -248,9 +255,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("audit: an unapproved binary runs and is logged as a would-deny") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("audit");
-    f.start_daemon();
+    f.start_with_base_policy("audit", 1);
     CHECK(exec_errno(f.mnt + "/unapproved") == 0);
     CHECK(exec_errno(f.mnt + "/approved") == 0);
     auto events = f.wait_events("decision", 1);
@@ -278,9 +283,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("an approved binary modified in place is denied; a copy under a new name runs") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 1);
     CHECK(exec_errno(f.mnt + "/approved") == 0);  // now cached
     fs::copy_file(f.mnt + "/approved", f.mnt + "/renamed-copy");
     CHECK(exec_errno(f.mnt + "/renamed-copy") == 0);
@@ -310,9 +313,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("a newly approved hash takes effect on reload, by SIGHUP or by the socket, without restart") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("enforce", "public_key: " + f.pubkey() + "\n");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 1, "public_key: " + f.pubkey() + "\n");
     CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
     auto rules = f.base_rules();
     rules.hash_rules.push_back(hash_allow("/bin/false"));
@@ -334,9 +335,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("a tampered, foreign-signed or older-generation database is refused and the old policy stays") {
     Fixture f;
-    f.write_db(f.base_rules(), 5);
-    f.write_config("enforce", "public_key: " + f.pubkey() + "\n");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 5, "public_key: " + f.pubkey() + "\n");
     CHECK(f.generation() == 5);
     auto permissive = f.base_rules();
     permissive.hash_rules.push_back(hash_allow("/bin/false"));
@@ -421,9 +420,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("mode switches over the socket are applied and logged") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("audit");
-    f.start_daemon();
+    f.start_with_base_policy("audit", 1);
     CHECK(exec_errno(f.mnt + "/unapproved") == 0);
     auto reply = f.request({{"cmd", "set_mode"}, {"mode", "enforce"}, {"by", "alice"}});
     REQUIRE(reply);
@@ -439,9 +436,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("killing the daemon with SIGKILL leaves no exec blocked") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 1);
     CHECK(exec_errno(f.mnt + "/unapproved") == EPERM);
     f.stop_daemon(SIGKILL);
     auto r = testing::run({f.mnt + "/unapproved"}, 10);
@@ -451,9 +446,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("4 processes x 500 execs at once are all answered") {
     Fixture f;
-    f.write_db(f.base_rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 1);
     const std::string loop = "i=0; while [ $i -lt 500 ]; do \"$1\" || exit 1; i=$((i+1)); done";
     std::vector<pid_t> pids;
     for (int p = 0; p < 4; ++p) {
@@ -489,9 +482,7 @@ TEST_SUITE("enforcer.e2e") {
 
   TEST_CASE("tollgate status answers 0 while the daemon runs and 5 once it is gone") {
     Fixture f;
-    f.write_db(f.base_rules(), 3);
-    f.write_config("enforce");
-    f.start_daemon();
+    f.start_with_base_policy("enforce", 3);
     auto human = testing::run({testing::built_binary("tollgate"), "status", "--config", f.config}, 30);
     CHECK(human.exit_code == 0);
     CHECK(human.out.find("mode:      enforce") != std::string::npos);

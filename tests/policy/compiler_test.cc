@@ -13,6 +13,7 @@
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
 #include "policy/file_signature.h"
+#include "policy/trust_sources.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -470,5 +471,28 @@ TEST_SUITE("policy.compiler") {
     CHECK(second->generation == 3);
     CHECK(second->files_reused == 1);
     CHECK(second->warnings.empty());
+  }
+
+  TEST_CASE("shared libraries are recognised by name, other .so-like names are not") {
+    for (const char* yes : {"/usr/lib/libc.so.6", "/usr/lib/libfoo.so", "libssl.so.3.0.2", "/a/b/x.so"})
+      CHECK_MESSAGE(is_shared_library_name(yes), yes);
+    for (const char* no : {"/etc/ld.so.conf", "/etc/ld.so.cache", ".so", "/usr/share/x.sock", "/a/so.6", "libx.so.6a"})
+      CHECK_FALSE_MESSAGE(is_shared_library_name(no), no);
+  }
+
+  TEST_CASE("a compile with the progress line and more workers than files gives the same rules") {
+    testing::TempDir dir;
+    fs::create_directories(dir.file("t/a/b/c"));
+    testing::write_text(dir.file("t/a/b/c/x"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("t") + "\n");
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true, .progress = true};
+    auto a = compile_policy(o);
+    REQUIRE_MESSAGE(a, a.error().message());
+    o.jobs = 1;
+    o.progress = false;
+    auto b = compile_policy(o);
+    REQUIRE(b);
+    CHECK(a->content_digest == b->content_digest);
+    CHECK(a->rules.hash_allow == 1);
   }
 }
