@@ -12,12 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,70 +25,14 @@
 
 #include "enforcer/control.h"
 #include "policy/compiler.h"
+#include "tests/support/daemon_process.h"
 #include "tests/support/temp_dir.h"
-
-extern char** environ;
 
 using namespace tollgate;
 using nlohmann::json;
+using testing::exec_errno;
 
 namespace {
-
-int exec_errno(const std::string& path) {
-  pid_t pid = -1;
-  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
-  int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ);
-  if (rc != 0) return rc;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return 0;
-}
-
-struct Daemon {
-  pid_t pid = -1;
-  ~Daemon() { stop(); }
-  void start(const std::string& config, const std::string& socket, const std::string& err_path) {
-    std::string bin = testing::built_binary("tollgated");
-    pid_t parent = ::getpid();
-    pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(99);
-      int fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd >= 0) ::dup2(fd, 2);
-      ::execl(bin.c_str(), bin.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        FAIL("tollgated exited at start: " << testing::read_text(err_path));
-      }
-      auto reply = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
-      if (reply && (*reply)["ok"] == true) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL("tollgated did not become ready: " << testing::read_text(err_path));
-  }
-  void stop() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    int status = 0;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    pid = -1;
-  }
-};
 
 // Waits (bounded) until the event log holds a decision for `path`.
 bool wait_for_decision(const std::string& log, const std::string& path) {
@@ -153,8 +93,12 @@ TEST_SUITE("tools.e2e") {
                                             .signing_key_path = dir.file("signing.key")});
     REQUIRE_MESSAGE(baseline, baseline.error().message());
 
-    Daemon daemon;
-    daemon.start(config, socket, dir.file("tollgated.err"));
+    testing::DaemonProcess daemon;
+    auto started = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
+      auto reply = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+      return reply && (*reply)["ok"] == true;
+    });
+    REQUIRE_MESSAGE(started.empty(), started);
 
     // 1. Audit: the unapproved binary runs and is logged as a would-deny.
     CHECK(exec_errno(tool) == 0);
