@@ -8,6 +8,9 @@
 
 #include "common/io.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 namespace tollgate::policy {
 namespace {
 
@@ -207,12 +210,56 @@ void parse_event_lines(std::string_view text, std::string_view file_name, EventL
   }
 }
 
+Status scan_event_log(const std::string& path, const std::function<void(Event&&)>& on_event,
+                      const std::function<void(ParseProblem&&)>& on_problem) {
+  auto fd = open_fd(path, O_RDONLY | O_NOCTTY);
+  if (!fd) return std::unexpected(fd.error());
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return fail_errno(errno, path, "cannot stat");
+  if (!S_ISREG(st.st_mode)) return fail(ErrorCode::kInvalidInput, path + ": not a regular file");
+  std::string pending;
+  std::vector<std::byte> buf(1 << 20);
+  size_t line_no = 0;
+  auto handle = [&](std::string_view line) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return;
+    auto event = parse_event(line);
+    if (!event) {
+      on_problem({path, line_no, event.error().message()});
+      return;
+    }
+    event->line = line_no;
+    on_event(std::move(*event));
+  };
+  for (;;) {
+    auto n = read_full(fd->get(), buf, path);
+    if (!n) return std::unexpected(n.error());
+    if (*n == 0) break;
+    pending.append(reinterpret_cast<const char*>(buf.data()), *n);
+    size_t start = 0;
+    for (size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
+      handle(std::string_view(pending).substr(start, nl - start));
+    pending.erase(0, start);
+    if (*n < buf.size()) break;
+  }
+  if (!pending.empty()) handle(pending);  // a last line without newline (maybe partial)
+  return {};
+}
+
 Result<EventLog> read_event_log(const std::string& path) {
-  // Event logs grow; allow up to 4 GiB rather than read_file's default.
-  auto text = read_file(path, size_t{4} << 30);
-  if (!text) return std::unexpected(text.error());
   EventLog log;
-  parse_event_lines(*text, path, log);
+  auto scanned = scan_event_log(
+      path,
+      [&](Event&& e) {
+        ++log.lines;
+        log.events.push_back(std::move(e));
+      },
+      [&](ParseProblem&& p) {
+        ++log.lines;
+        log.problems.push_back(std::move(p));
+      });
+  if (!scanned) return std::unexpected(scanned.error());
   return log;
 }
 

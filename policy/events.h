@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -77,7 +78,14 @@ Result<Event> parse_event(std::string_view line);
 // Parses every line of `text` (numbered from first_line) into `out`.
 void parse_event_lines(std::string_view text, std::string_view file_name, EventLog& out, size_t first_line = 1);
 
-// Reads and parses a whole log file. Only an unreadable file is an error.
+// Streams a log file: on_event for each valid event and on_problem for each
+// malformed line, in file order. Memory is one read buffer plus one line,
+// whatever the file's size. Only an unreadable file is an error.
+Status scan_event_log(const std::string& path, const std::function<void(Event&&)>& on_event,
+                      const std::function<void(ParseProblem&&)>& on_problem);
+
+// Reads and parses a whole log file into memory (tests, small logs). Only an
+// unreadable file is an error.
 Result<EventLog> read_event_log(const std::string& path);
 
 // "2026-12-01T03:44:35.123456Z", "...35Z" or with a "+01:00" offset.

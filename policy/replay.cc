@@ -6,31 +6,27 @@
 
 namespace tollgate::policy {
 
-ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& options, const hashdb::RuleSet& rules,
-                    const FactsLookup& facts) {
-  ReplayResult result;
-  std::map<std::pair<std::string, std::string>, ReplayItem> by_key;
-  std::map<std::pair<std::string, std::string>, TimeUs> last_us;
-  for (const auto& e : events) {
-    if (e.type != "decision") continue;
-    if (options.since_us && e.ts_us < *options.since_us) continue;
-    ++result.events;
-    std::pair key{e.path, e.sha256};
-    auto& item = by_key[key];
-    auto& last = last_us[key];
-    if (item.count++ == 0) {
-      item.path = e.path;
-      item.sha256 = e.sha256;
-      last = e.ts_us;
-      item.last_seen = e.ts;
-      item.last_exe = e.exe;
-    } else if (e.ts_us >= last) {
-      last = e.ts_us;
-      item.last_seen = e.ts;
-      item.last_exe = e.exe;
-    }
+void ReplayHistory::add(const Event& e) {
+  if (e.type != "decision") return;
+  if (options_.since_us && e.ts_us < *options_.since_us) return;
+  ++events_;
+  auto& [item, last] = by_key_[{e.path, e.sha256}];
+  if (item.count++ == 0) {
+    item.path = e.path;
+    item.sha256 = e.sha256;
+  } else if (e.ts_us < last) {
+    return;
   }
-  for (auto& [key, item] : by_key) {
+  last = e.ts_us;
+  item.last_seen = e.ts;
+  item.last_exe = e.exe;
+}
+
+ReplayResult ReplayHistory::decide(const hashdb::RuleSet& rules, const FactsLookup& facts) && {
+  ReplayResult result;
+  result.events = events_;
+  for (auto& [key, entry] : by_key_) {
+    auto& item = entry.first;
     std::optional<hashdb::Sha256> sha = hashdb::sha256_from_hex(item.sha256);
     item.decision = decide_policy(facts(item.path, sha), rules);
     (item.decision.policy_denies() ? result.denied : result.allowed).push_back(std::move(item));
@@ -41,6 +37,13 @@ ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& optio
   std::sort(result.denied.begin(), result.denied.end(), order);
   std::sort(result.allowed.begin(), result.allowed.end(), order);
   return result;
+}
+
+ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& options, const hashdb::RuleSet& rules,
+                    const FactsLookup& facts) {
+  ReplayHistory history(options);
+  for (const auto& e : events) history.add(e);
+  return std::move(history).decide(rules, facts);
 }
 
 }  // namespace tollgate::policy

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,22 @@ struct ReplayOptions {
 // chain when the file still exists, and a signer if it can check one).
 using FactsLookup = std::function<FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
 
+// Collects the distinct binaries of a history one event at a time (so a log
+// of any size streams through scan_event_log); decide() then runs each one
+// against the rules.
+class ReplayHistory {
+ public:
+  explicit ReplayHistory(ReplayOptions options = {}) : options_(options) {}
+  void add(const Event& event);
+  ReplayResult decide(const hashdb::RuleSet& rules, const FactsLookup& facts) &&;
+
+ private:
+  ReplayOptions options_;
+  uint64_t events_ = 0;
+  std::map<std::pair<std::string, std::string>, std::pair<ReplayItem, TimeUs>> by_key_;
+};
+
+// ReplayHistory over a vector.
 ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& options, const hashdb::RuleSet& rules,
                     const FactsLookup& facts);
 

@@ -88,50 +88,46 @@ MinerAssessment assess_miner(const BinaryReport& b) {
   return m;
 }
 
-Report build_report(const std::vector<Event>& events, const ReportOptions& options) {
-  Report report;
-  report.since_us = options.since_us;
-  struct Acc {
-    BinaryReport row;
-    std::map<std::string, uint64_t> launchers;
-    std::map<int64_t, uint64_t> users;
-  };
-  std::map<std::pair<std::string, std::string>, Acc> by_key;
-  for (const auto& e : events) {
-    if (!e.denied_or_would()) continue;
-    if (options.since_us && e.ts_us < *options.since_us) continue;
-    ++report.decisions;
-    auto& acc = by_key[{e.sha256, e.path}];
-    auto& r = acc.row;
-    if (r.count == 0) {
-      r.path = e.path;
-      r.sha256 = e.sha256;
-      r.first_us = r.last_us = e.ts_us;
-      r.first_seen = r.last_seen = e.ts;
-    }
-    ++r.count;
-    if (e.decision == "deny") ++r.denied;
-    else ++r.would_deny;
-    if (e.size) r.size = e.size;
-    if (e.ts_us < r.first_us) {
-      r.first_us = e.ts_us;
-      r.first_seen = e.ts;
-    }
-    if (e.ts_us >= r.last_us) {
-      r.last_us = e.ts_us;
-      r.last_seen = e.ts;
-      r.rule = e.rule;
-    }
-    if (!e.exe.empty()) ++acc.launchers[e.exe];
-    if (e.uid >= 0) ++acc.users[e.uid];
+void ReportBuilder::add(const Event& e) {
+  if (!e.denied_or_would()) return;
+  if (options_.since_us && e.ts_us < *options_.since_us) return;
+  ++decisions_;
+  auto& acc = by_key_[{e.sha256, e.path}];
+  auto& r = acc.row;
+  if (r.count == 0) {
+    r.path = e.path;
+    r.sha256 = e.sha256;
+    r.first_us = r.last_us = e.ts_us;
+    r.first_seen = r.last_seen = e.ts;
   }
-  for (auto& [key, acc] : by_key) {
+  ++r.count;
+  if (e.decision == "deny") ++r.denied;
+  else ++r.would_deny;
+  if (e.size) r.size = e.size;
+  if (e.ts_us < r.first_us) {
+    r.first_us = e.ts_us;
+    r.first_seen = e.ts;
+  }
+  if (e.ts_us >= r.last_us) {
+    r.last_us = e.ts_us;
+    r.last_seen = e.ts;
+    r.rule = e.rule;
+  }
+  if (!e.exe.empty()) ++acc.launchers[e.exe];
+  if (e.uid >= 0) ++acc.users[e.uid];
+}
+
+Report ReportBuilder::finish() && {
+  Report report;
+  report.since_us = options_.since_us;
+  report.decisions = decisions_;
+  for (auto& [key, acc] : by_key_) {
     auto& r = acc.row;
     for (const auto& [exe, n] : acc.launchers) r.launchers.push_back({exe, n});
     std::stable_sort(r.launchers.begin(), r.launchers.end(),
                      [](const LauncherCount& a, const LauncherCount& b) { return a.count > b.count; });
     for (const auto& [uid, n] : acc.users)
-      r.users.push_back({uid, options.user_name ? options.user_name(uid) : std::string(), n});
+      r.users.push_back({uid, options_.user_name ? options_.user_name(uid) : std::string(), n});
     std::stable_sort(r.users.begin(), r.users.end(),
                      [](const UserCount& a, const UserCount& b) { return a.count > b.count; });
     r.miner = assess_miner(r);
@@ -141,6 +137,12 @@ Report build_report(const std::vector<Event>& events, const ReportOptions& optio
     return std::tuple(b.count, b.last_us, a.path, a.sha256) < std::tuple(a.count, a.last_us, b.path, b.sha256);
   });
   return report;
+}
+
+Report build_report(const std::vector<Event>& events, const ReportOptions& options) {
+  ReportBuilder builder(options);
+  for (const auto& e : events) builder.add(e);
+  return std::move(builder).finish();
 }
 
 }  // namespace tollgate::policy

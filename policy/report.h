@@ -69,6 +69,26 @@ struct Report {
   std::vector<BinaryReport> binaries;  // count descending, then last seen descending, then path
 };
 
+// Aggregates events one at a time (so a log of any size is streamed through
+// scan_event_log), then sorts. Memory is per distinct binary, not per event.
+class ReportBuilder {
+ public:
+  explicit ReportBuilder(ReportOptions options) : options_(std::move(options)) {}
+  void add(const Event& event);
+  Report finish() &&;
+
+ private:
+  struct Acc {
+    BinaryReport row;
+    std::map<std::string, uint64_t> launchers;
+    std::map<int64_t, uint64_t> users;
+  };
+  ReportOptions options_;
+  uint64_t decisions_ = 0;
+  std::map<std::pair<std::string, std::string>, Acc> by_key_;
+};
+
+// ReportBuilder over a vector.
 Report build_report(const std::vector<Event>& events, const ReportOptions& options);
 
 // The miner heuristics, each independently: a known miner name in the file's

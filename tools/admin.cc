@@ -82,17 +82,17 @@ std::string invoking_user() {
   return name.empty() ? fmt::format("uid {}", ::getuid()) : name;
 }
 
-Result<policy::EventLog> load_events(const std::string& path) {
-  auto log = policy::read_event_log(path);
-  if (!log) return log;
+Result<size_t> scan_events(const std::string& path, const std::function<void(policy::Event&&)>& on_event) {
   constexpr size_t kShown = 10;
-  for (size_t i = 0; i < log->problems.size() && i < kShown; ++i) {
-    const auto& p = log->problems[i];
-    fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
-  }
-  if (log->problems.size() > kShown)
-    fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, log->problems.size() - kShown);
-  return log;
+  size_t problems = 0;
+  auto scanned = policy::scan_event_log(path, on_event, [&](policy::ParseProblem&& p) {
+    if (problems++ < kShown)
+      fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (problems > kShown)
+    fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, problems - kShown);
+  return problems;
 }
 
 Result<policy::TimeUs> since_cutoff(const std::string& duration) {
@@ -119,12 +119,13 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 
 Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
                                             std::optional<policy::TimeUs> since_us) {
-  auto log = load_events(log_path);
-  if (!log) return std::unexpected(log.error());
+  policy::ReplayHistory history({.since_us = since_us});
+  auto scanned = scan_events(log_path, [&](policy::Event&& e) { history.add(e); });
+  if (!scanned) return std::unexpected(scanned.error());
   auto facts = [&rules](const std::string& path, const std::optional<hashdb::Sha256>& sha) {
     return recorded_facts(path, sha, rules);
   };
-  return policy::replay(log->events, {.since_us = since_us}, rules, facts);
+  return std::move(history).decide(rules, facts);
 }
 
 void print_would_deny(const std::vector<policy::ReplayItem>& items) {

@@ -13,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,10 +77,10 @@ std::string invoking_user();
 // uid -> user name from the passwd database ("" when unknown).
 std::string user_name(int64_t uid);
 
-// Reads the event log, printing each malformed line as
+// Streams the event log through on_event, printing each malformed line as
 // "tollgate: FILE:LINE: skipped malformed event: WHY" on stderr (the first
-// 10, then a count).
-Result<policy::EventLog> load_events(const std::string& path);
+// 10, then a count). Returns the number of malformed lines.
+Result<size_t> scan_events(const std::string& path, const std::function<void(policy::Event&&)>& on_event);
 
 // --since DURATION -> the cut-off time (now - duration).
 Result<policy::TimeUs> since_cutoff(const std::string& duration);

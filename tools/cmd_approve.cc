@@ -266,9 +266,10 @@ class ApproveCommand final : public Command {
     if (installs) {
       if (auto ok = check_admin(settings, "approve"); !ok) return report(ok.error());
     }
-    auto log = load_events(settings.event_log);
-    if (!log) return report(log.error());
-    auto r = policy::build_report(log->events, {.since_us = *cutoff, .user_name = user_name});
+    policy::ReportBuilder builder({.since_us = *cutoff, .user_name = user_name});
+    auto scanned = scan_events(settings.event_log, [&](policy::Event&& e) { builder.add(e); });
+    if (!scanned) return report(scanned.error());
+    auto r = std::move(builder).finish();
     std::string by = invoking_user(), at = hashdb::utc_now_rfc3339();
     std::vector<Approval> entries;
     for (const auto& b : r.binaries) {

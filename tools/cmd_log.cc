@@ -71,10 +71,12 @@ class LogCommand final : public Command {
     filter_.denied_only = denied_only_;
     path_ = settings->event_log;
     if (!follow_) {
-      auto log = load_events(path_);
-      if (!log) return report(log.error());
-      for (const auto& e : log->events)
-        if (!print(e)) break;
+      // Stop printing (not reading) once --max-events is reached.
+      bool more = true;
+      auto scanned = scan_events(path_, [&](policy::Event&& e) {
+        if (more) more = print(e);
+      });
+      if (!scanned) return report(scanned.error());
       return kExitOk;
     }
     return follow();

@@ -119,11 +119,12 @@ class ReportCommand final : public Command {
       }
       opts.since_us = *cutoff;
     }
-    auto log = load_events(settings->event_log);
-    if (!log) return report(log.error());
-    auto r = policy::build_report(log->events, opts);
+    policy::ReportBuilder builder(opts);
+    auto malformed = scan_events(settings->event_log, [&](policy::Event&& e) { builder.add(e); });
+    if (!malformed) return report(malformed.error());
+    auto r = std::move(builder).finish();
     if (json_ || yaml_) {
-      json out = report_json(r, settings->event_log, log->problems.size());
+      json out = report_json(r, settings->event_log, *malformed);
       if (json_) {
         fmt::print("{}\n", out.dump(2));
       } else {
@@ -133,8 +134,8 @@ class ReportCommand final : public Command {
       }
     } else {
       print_human(r, settings->event_log);
-      if (!log->problems.empty())
-        fmt::print("\n{} malformed lines were skipped (listed on stderr).\n", log->problems.size());
+      if (*malformed)
+        fmt::print("\n{} malformed lines were skipped (listed on stderr).\n", *malformed);
     }
     return kExitOk;
   }
