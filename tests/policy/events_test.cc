@@ -79,6 +79,23 @@ TEST_SUITE("policy.events") {
     CHECK(count({.since_us = *parse_event_time("2026-11-30T00:00:00Z"), .denied_only = true}) == 3);
   }
 
+  TEST_CASE("streaming handles lines split across reads, CRLF and a last line without newline") {
+    testing::TempDir dir;
+    std::string line = R"({"ts":"2026-12-01T00:00:00Z","host":"h","type":"overflow","count":1})";
+    std::string text;
+    for (int i = 0; i < 30000; ++i) text += line + (i % 2 ? "\r\n" : "\n");  // > 1 MiB: several reads
+    text += R"({"ts":"2026-12-01T00:00:01Z","type":"decision","decision":"deny","path":"/x")";  // cut mid-write
+    testing::write_text(dir.file("log"), text);
+    size_t events = 0;
+    std::vector<ParseProblem> problems;
+    auto st = scan_event_log(dir.file("log"), [&](Event&&) { ++events; },
+                             [&](ParseProblem&& p) { problems.push_back(std::move(p)); });
+    REQUIRE(st);
+    CHECK(events == 30000);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].line == 30001);
+  }
+
   TEST_CASE("an unreadable log is an error naming it") {
     auto log = read_event_log("/nonexistent/events.jsonl");
     REQUIRE_FALSE(log);
