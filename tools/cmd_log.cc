@@ -53,6 +53,8 @@ class LogCommand final : public Command {
     app.add_flag("--denied-only", denied_only_, "Only denies and would-denies");
     app.add_flag("--json", json_, "Print the events' JSON lines unchanged");
     app.add_option("--since", since_, "Only events newer than this (30m, 24h, 7d)");
+    app.add_option("--type", types_, "Only these event types (decision, start, reload, mode, overflow)")
+        ->delimiter(',');
     app.add_option("--max-events", max_events_, "Stop after printing this many events (0 = no limit)");
     app.add_option("--poll-ms", poll_ms_, "How often --follow checks the file")->capture_default_str();
   }
@@ -69,6 +71,7 @@ class LogCommand final : public Command {
       filter_.since_us = *cutoff;
     }
     filter_.denied_only = denied_only_;
+    filter_.types.insert(types_.begin(), types_.end());
     path_ = settings->event_log;
     if (!follow_) {
       // Stop printing (not reading) once --max-events is reached.
@@ -163,6 +166,7 @@ class LogCommand final : public Command {
   AdminOptions options_;
   bool follow_ = false, denied_only_ = false, json_ = false;
   std::string since_;
+  std::vector<std::string> types_;
   size_t max_events_ = 0;
   unsigned poll_ms_ = 250;
   policy::EventFilter filter_;
@@ -178,6 +182,7 @@ CommandSpec log_command() {
   return {.name = "log",
           .summary = "Show the event log in readable form, optionally following it",
           .example = "  tollgate log --denied-only --since 1h\n"
+                     "  tollgate log --type mode,reload --since 7d\n"
                      "  tollgate log --follow --denied-only\n",
           .make = [] { return std::make_unique<LogCommand>(); }};
 }

@@ -96,6 +96,10 @@ TEST_SUITE("tools.admin") {
     size_t lines = 0;
     for (char c : denied.out) lines += c == '\n';
     CHECK(lines == 10);
+    auto typed = run({tollgate_bin(), "log", "--type", "mode,overflow", "--log", fixture("week.jsonl")});
+    CHECK(typed.out.find("mode       audit -> enforce") != std::string::npos);
+    CHECK(typed.out.find("overflow   count=3") != std::string::npos);
+    CHECK(typed.out.find("exec") == std::string::npos);
     auto json = run({tollgate_bin(), "log", "--json", "--denied-only", "--max-events", "1", "--log", fixture("week.jsonl")});
     auto j = nlohmann::json::parse(json.out);
     CHECK(j["path"] == "/opt/app/bin/tool");

@@ -20,12 +20,13 @@ _tollgate() {
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --since) COMPREPLY=($(compgen -W "30m 1h 24h 7d 30d all" -- "$cur")); return ;;
+    --type) COMPREPLY=($(compgen -W "decision start reload mode overflow" -- "$cur")); return ;;
     --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j) return ;;
   esac
   local opts=""
   case ${words[1]} in
     report)  opts="--since --json --yaml --log" ;;
-    log)     opts="--follow --denied-only --json --since --max-events --poll-ms --log" ;;
+    log)     opts="--follow --denied-only --type --json --since --max-events --poll-ms --log" ;;
     replay)  opts="--db --since --pubkey --json --log" ;;
     approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --log --socket" ;;
     revoke)  opts="--socket" ;;
