@@ -5,6 +5,7 @@
 #include "enforcer/config.h"
 #include "enforcer/control.h"
 #include "tools/command.h"
+#include "tools/status_verdict.h"
 
 namespace tollgate::tools {
 namespace {
@@ -47,6 +48,7 @@ class StatusCommand final : public Command {
     }
     const json& db = s["database"];
     const json& c = s["counters"];
+    fmt::print("{}\n", health_verdict(s));
     fmt::print("tollgated {} (pid {}), up {}s\n", s.value("version", "?"), s.value("pid", 0), s.value("uptime_s", 0));
     fmt::print("mode:      {}{}\n", s.value("mode", "?"),
                s.value("mode", "") == "audit" ? " (nothing is denied; would-denies are logged)" : "");

@@ -18,6 +18,8 @@ CommandSpec replay_command();
 CommandSpec approve_command();
 CommandSpec revoke_command();
 CommandSpec check_command();
+CommandSpec mode_command();
+CommandSpec refresh_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -35,6 +37,8 @@ const std::vector<CommandSpec>& all_commands() {
       approve_command(),
       revoke_command(),
       check_command(),
+      mode_command(),
+      refresh_command(),
   };
   return table;
 }

@@ -39,9 +39,13 @@ int main(int argc, char** argv) {
   std::vector<Entry> entries;
   for (const auto& spec : all_commands()) {
     auto* sub = app.add_subcommand(spec.name, spec.summary);
-    if (!spec.example.empty()) sub->footer("Example:\n" + spec.example);
     auto command = spec.make();
     command->setup(*sub);
+    // After setup(), which may set its own footer (exit statuses): keep both.
+    if (!spec.example.empty()) {
+      std::string own = sub->get_footer();
+      sub->footer((own.empty() ? "" : own + "\n") + "Example:\n" + spec.example);
+    }
     entries.push_back({&spec, sub, std::move(command)});
   }
 

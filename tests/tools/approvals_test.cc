@@ -3,6 +3,8 @@
 
 #include "tests/support/temp_dir.h"
 #include "tools/approvals.h"
+#include "tools/config_edit.h"
+#include "tools/status_verdict.h"
 
 using namespace tollgate;
 using namespace tollgate::tools;
@@ -105,5 +107,54 @@ TEST_SUITE("tools.approvals") {
     auto second = ApprovalsLock::acquire(dir.file("a.yaml"), 0);
     REQUIRE_FALSE(second);
     CHECK(second.error().code() == ErrorCode::kUnavailable);
+  }
+}
+
+TEST_SUITE("tools.config_edit") {
+  TEST_CASE("set_config_mode replaces only the mode line and keeps comments") {
+    struct Case {
+      const char* in;
+      const char* out;
+    };
+    const Case cases[] = {
+        {"mode: audit\n", "mode: enforce\n"},
+        {"# mode: audit\nmode: audit  # why\ndatabase: /x\n", "# mode: audit\nmode: enforce  # why\ndatabase: /x\n"},
+        {"database: /x\n", "database: /x\nmode: enforce\n"},
+        {"database: /x", "database: /x\nmode: enforce\n"},
+        {"", "mode: enforce\n"},
+        {"modes_note: 1\nmode: audit\n", "modes_note: 1\nmode: enforce\n"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.in);
+      CHECK(set_config_mode(c.in, "enforce") == c.out);
+    }
+  }
+}
+
+TEST_SUITE("tools.status") {
+  TEST_CASE("the health verdict names the worst finding first") {
+    using nlohmann::json;
+    auto status = [](bool loaded, json counters, const char* mode = "enforce") {
+      return json{{"ok", true}, {"mode", mode}, {"database", {{"loaded", loaded}, {"generation", 4}}},
+                  {"counters", counters}};
+    };
+    struct Case {
+      json status;
+      const char* starts;
+    };
+    const Case cases[] = {
+        {status(false, {{"overflows", 3}}), "health: DEGRADED: no policy database"},
+        {status(true, {{"overflows", 3}, {"errors", 1}}), "health: DEGRADED: the kernel queue overflowed 3 times"},
+        {status(true, {{"log_dropped", 2}}), "health: DEGRADED: 2 event-log lines"},
+        {status(true, {{"errors", 2}, {"timeouts", 1}}), "health: WARNING: 2 decisions"},
+        {status(true, {{"would_deny", 5}}, "audit"), "health: OK (audit): 5 would-denies"},
+        {status(true, json::object(), "audit"), "health: OK (audit): nothing would"},
+        {status(true, {{"denied", 7}}), "health: OK: enforcing generation 4, 7 denied"},
+        {json{{"ok", true}}, "health: DEGRADED"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.status.dump());
+      CHECK(health_verdict(c.status).starts_with(c.starts));
+    }
   }
 }

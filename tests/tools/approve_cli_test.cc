@@ -45,13 +45,19 @@ struct Site {
   std::string db = dir.file("policy.db");
   std::string log = dir.file("events.jsonl");
 
-  Site() {
+  explicit Site(const std::string& must_allow = "[]") {
+    // PID 1's executable must be allowed before `mode enforce` (anti-lockout).
+    std::string pid1;
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/1/exe", buf, sizeof buf - 1);
+    if (n > 0) pid1 = "  - file: " + std::string(buf, static_cast<size_t>(n)) + "\n    label: init\n";
     testing::write_text(dir.file("policy.yaml"),
                         "version: 1\nname: test\ninclude:\n  - {path: approvals.yaml, optional: true}\n"
-                        "allow:\n  - sha256: " + std::string(64, '0') + "\n    label: placeholder\n");
-    testing::write_text(config, "mode: audit\ndatabase: " + db + "\nevent_log: " + log + "\nsocket: " +
-                                    dir.file("tollgate.sock") + "\nmanifest: " + dir.file("policy.yaml") +
-                                    "\napprovals: " + approvals + "\nadmin_group: " + own_group() + "\n");
+                        "allow:\n  - sha256: " + std::string(64, '0') + "\n    label: placeholder\n" + pid1);
+    testing::write_text(config, "# site config\nmode: audit   # start safe\ndatabase: " + db + "\nevent_log: " + log +
+                                    "\nsocket: " + dir.file("tollgate.sock") + "\nmanifest: " +
+                                    dir.file("policy.yaml") + "\napprovals: " + approvals + "\nadmin_group: " +
+                                    own_group() + "\nmust_allow: " + must_allow + "\n");
   }
   testing::CommandResult tg(std::vector<std::string> args, const std::string& input = "") const {
     args.insert(args.begin(), {tollgate_bin()});
@@ -276,5 +282,116 @@ TEST_SUITE("tools.approve") {
     CHECK(landed.out.find("approved " + hex_of(files[0])) != std::string::npos);
     CHECK(site.tg({"check", files[0]}).exit_code == 0);
     CHECK(site.tg({"check", files[1]}).exit_code == 1);
+  }
+}
+
+namespace {
+void log_exec(const std::string& log, const std::string& path) {
+  nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+                      {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
+                      {"rule", "default-deny"}, {"path", path}, {"sha256", hex_of(path)}, {"uid", 0},
+                      {"exe", "/usr/bin/bash"}};
+  std::ofstream(log, std::ios::app) << e.dump() << "\n";
+}
+std::vector<nlohmann::json> mode_events(const std::string& log) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j["type"] == "mode") out.push_back(j);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_SUITE("tools.mode") {
+  TEST_CASE("mode enforce refuses on a would-deny in history and succeeds after approval") {
+    Site site;
+    std::string tool = site.dir.file("nightly-job");
+    testing::write_text(tool, "#!/bin/sh\nexit 0\n", 0755);
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);  // creates the database
+    log_exec(site.log, tool);
+    log_exec(site.log, "/usr/bin/true");
+
+    auto refused = site.tg({"mode", "enforce"});
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.out.find("Enforce mode refused: 1 binaries") != std::string::npos);
+    CHECK(refused.out.find("  " + tool + "\n") != std::string::npos);
+    CHECK(refused.out.find("/usr/bin/true") == std::string::npos);
+    CHECK(testing::read_text(site.config).find("mode: audit   # start safe\n") != std::string::npos);
+    CHECK(mode_events(site.log).empty());
+
+    REQUIRE(site.tg({"approve", "--force", tool}).exit_code == 0);
+    auto ok = site.tg({"mode", "enforce"});
+    REQUIRE_MESSAGE(ok.exit_code == 0, ok.err);
+    CHECK(ok.out.find("nothing would be denied") != std::string::npos);
+    CHECK(ok.out.find("mode audit -> enforce by ") != std::string::npos);
+    CHECK(ok.out.find("tollgated is not running") != std::string::npos);
+    std::string config = testing::read_text(site.config);
+    CHECK(config.find("# site config\nmode: enforce   # start safe\ndatabase: ") == 0);
+    auto events = mode_events(site.log);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["from"] == "audit");
+    CHECK(events[0]["to"] == "enforce");
+    CHECK(events[0]["forced"] == false);
+
+    auto back = site.tg({"mode", "audit"});
+    CHECK(back.exit_code == 0);
+    CHECK(testing::read_text(site.config).find("mode: audit   # start safe\n") != std::string::npos);
+    CHECK(mode_events(site.log).size() == 2);
+  }
+
+  TEST_CASE("mode enforce --force overrides the history check and records that it was forced") {
+    Site site;
+    std::string tool = site.dir.file("legacy");
+    testing::write_text(tool, "#!/bin/sh\nexit 0\n", 0755);
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
+    log_exec(site.log, tool);
+    auto forced = site.tg({"mode", "enforce", "--force"});
+    REQUIRE_MESSAGE(forced.exit_code == 0, forced.err);
+    CHECK(forced.out.find("Forced: 1 binaries from the recent history will be denied") != std::string::npos);
+    auto events = mode_events(site.log);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["forced"] == true);
+  }
+
+  TEST_CASE("the lockout check cannot be forced") {
+    Site site("[/usr/bin/false]");
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
+    for (auto args : {std::vector<std::string>{"mode", "enforce"}, {"mode", "enforce", "--force"}}) {
+      auto r = site.tg(args);
+      CHECK(r.exit_code == 1);
+      CHECK(r.err.find("would deny /usr/bin/false (default-deny)") != std::string::npos);
+      CHECK(r.err.find("--force cannot override") != std::string::npos);
+    }
+    CHECK(testing::read_text(site.config).find("mode: audit") != std::string::npos);
+    CHECK(mode_events(site.log).empty());
+  }
+}
+
+TEST_SUITE("tools.refresh") {
+  TEST_CASE("refresh recompiles the configured manifest; --pre without a daemon changes nothing") {
+    Site site;
+    ::mkdir(site.dir.file("bin").c_str(), 0755);
+    std::string tool = site.dir.file("bin/tool");
+    testing::write_text(tool, "#!/bin/sh\necho v1\n", 0755);
+    std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    auto first = site.tg({"refresh"});
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    CHECK(first.out.find("generation 1") != std::string::npos);
+    CHECK(site.tg({"check", tool}).exit_code == 0);
+    // An "upgrade" changes the file: denied until the next refresh.
+    testing::write_text(tool, "#!/bin/sh\necho v2\n", 0755);
+    CHECK(site.tg({"check", tool}).exit_code == 1);
+    auto pre = site.tg({"refresh", "--pre"});
+    CHECK(pre.exit_code == 0);
+    CHECK(pre.out.empty());
+    auto second = site.tg({"refresh"});
+    REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+    CHECK(second.out.find("generation 2") != std::string::npos);
+    CHECK(site.tg({"check", tool}).exit_code == 0);
+    auto unconfigured = run({tollgate_bin(), "refresh", "--config", site.dir.file("missing.yaml")});
+    CHECK(unconfigured.exit_code != 0);  // an explicit --config must exist
   }
 }

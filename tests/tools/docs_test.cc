@@ -1,0 +1,37 @@
+// The CLI's documentation stays in step with its command table: every
+// subcommand has a real example in --help, a section in docs/cli.md, an
+// entry in the man page and in the bash completion.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tests/support/temp_dir.h"
+#include "tools/command.h"
+
+using namespace tollgate;
+
+TEST_SUITE("tools.docs") {
+  TEST_CASE("every subcommand has an example, a cli.md section, a man page entry and a completion") {
+    std::string cli_md = testing::read_text(testing::source_path("docs/cli.md"));
+    std::string man = testing::read_text(testing::source_path("tools/man/tollgate.8"));
+    std::string completion = testing::read_text(testing::source_path("tools/completion/tollgate.bash"));
+    auto start = completion.find("local commands=\"");
+    REQUIRE(start != std::string::npos);
+    start += 16;
+    std::string commands = completion.substr(start, completion.find('"', start) - start);
+    for (const auto& spec : tools::all_commands()) {
+      CAPTURE(spec.name);
+      CHECK(spec.example.find("tollgate " + spec.name) != std::string::npos);
+      CHECK(cli_md.find("### `tollgate " + spec.name) != std::string::npos);
+      std::string roff_name;
+      for (char c : spec.name) roff_name += c == '-' ? std::string("\\-") : std::string(1, c);
+      bool in_man = man.find(".B " + roff_name) != std::string::npos ||
+                    man.find(".BI \"" + roff_name) != std::string::npos;
+      CHECK(in_man);
+      CHECK((" " + commands + " ").find(" " + spec.name + " ") != std::string::npos);
+      auto help = testing::run({testing::built_binary("tollgate"), spec.name, "--help"});
+      CHECK(help.exit_code == 0);
+      CHECK(help.out.find("Example:\n") != std::string::npos);
+    }
+  }
+}

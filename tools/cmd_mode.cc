@@ -1,0 +1,186 @@
+// tollgate mode audit|enforce: switch the daemon, after proving (by replaying
+// the recent history and checking for lockout) that enforcement will not
+// break the server; persist the mode in the config and record the switch.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include <climits>
+
+#include "common/io.h"
+#include "enforcer/control.h"
+#include "enforcer/events.h"
+#include "enforcer/lockout.h"
+#include "policy/facts.h"
+#include "tools/admin.h"
+#include "tools/approvals.h"
+#include "tools/command.h"
+#include "tools/config_edit.h"
+
+namespace tollgate::tools {
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+// tollgated beside this tollgate binary (/usr/sbin/tollgated), if present:
+// the daemon refuses a policy that would deny itself, so check it here too.
+std::string sibling_daemon() {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return {};
+  std::string path(self, static_cast<size_t>(n));
+  path = path.substr(0, path.rfind('/') + 1) + "tollgated";
+  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
+}
+
+Status append_event(const std::string& path, const nlohmann::json& event) {
+  auto fd = open_fd(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
+  if (!fd) return std::unexpected(fd.error());
+  return write_all(fd->get(), event.dump() + "\n", path);
+}
+
+class ModeCommand final : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    add_admin_options(app, options_, kDbOption | kLogOption | kSocketOption);
+    app.add_option("mode", mode_, "audit or enforce")->required()->check(CLI::IsMember({"audit", "enforce"}));
+    app.add_flag("--force", force_,
+                 "Switch to enforce even though the recent history has binaries it would deny (never overrides "
+                 "the lockout check)");
+    app.add_option("--since", since_, "History replayed before enforcing (30m, 24h, 7d)")->capture_default_str();
+  }
+
+  int run() override {
+    auto settings = resolve_settings(options_);
+    if (!settings) return report(settings.error());
+    if (auto ok = check_admin(*settings, "mode"); !ok) return report(ok.error());
+    // Serialise with approve/revoke: the database must not change between
+    // the pre-flight and the switch.
+    std::optional<ApprovalsLock> lock;
+    if (!settings->approvals.empty()) {
+      auto acquired = ApprovalsLock::acquire(settings->approvals);
+      if (!acquired) return report(acquired.error());
+      lock.emplace(std::move(*acquired));
+    }
+    bool forced = false;
+    if (mode_ == "enforce") {
+      int preflight = enforce_preflight(*settings, forced);
+      if (preflight != kExitOk) return preflight;
+    }
+    std::string by = invoking_user();
+    auto reply = enforcer::control_request(settings->socket,
+                                           {{"cmd", "set_mode"}, {"mode", mode_}, {"by", by}, {"forced", forced}});
+    bool daemon_running = true;
+    if (!reply) {
+      if (reply.error().code() != ErrorCode::kUnavailable) return report(reply.error());
+      daemon_running = false;
+    } else if (!reply->value("ok", false)) {
+      fmt::print(stderr, "tollgate: tollgated refused: {}\n", reply->value("error", std::string("no reason given")));
+      return kExitNo;
+    }
+    if (!daemon_running) {
+      // Nobody else will record the switch.
+      auto event = enforcer::mode_event(host_name(), *policy::parse_mode(settings->mode), *policy::parse_mode(mode_),
+                                        by, forced);
+      if (auto st = append_event(settings->event_log, event); !st)
+        fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
+    }
+    std::string persisted;
+    if (settings->config_found) {
+      auto text = read_file(settings->config_path);
+      if (!text) return report(text.error());
+      struct stat st {};
+      mode_t perms = ::stat(settings->config_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+      if (auto w = write_file_atomic(settings->config_path, set_config_mode(*text, mode_), perms); !w)
+        return report(w.error());
+      persisted = "persisted in " + settings->config_path;
+    } else {
+      persisted = "NOT persisted: " + settings->config_path + " does not exist";
+    }
+    fmt::print("mode {} -> {}{} by {}; {}; {}\n", settings->mode, mode_, forced ? " (forced)" : "", by,
+               daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
+               persisted);
+    return kExitOk;
+  }
+
+ private:
+  // Lockout check, then replay. Returns kExitOk to go ahead.
+  int enforce_preflight(const Settings& settings, bool& forced) {
+    auto db = open_policy(settings);
+    if (!db) {
+      fmt::print(stderr, "tollgate: enforce mode refused: {}\n", db.error().message());
+      return exit_code_for(db.error());
+    }
+    std::vector<std::string> must = settings.must_allow;
+    must.push_back("/proc/1/exe");
+    if (auto daemon = sibling_daemon(); !daemon.empty()) must.push_back(daemon);
+    auto hits = enforcer::find_lockouts(**db, policy::signer_keys(**db),
+                                        enforcer::lockout_candidates(must, /*include_self=*/false));
+    if (!hits.empty()) {
+      fmt::print(stderr,
+                 "tollgate: enforce mode refused: {} would deny {} (must_allow; --force cannot override this)\n",
+                 settings.database, enforcer::describe_lockouts(hits));
+      return kExitNo;
+    }
+    auto cutoff = since_cutoff(since_);
+    if (!cutoff) {
+      fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
+      return kExitUsage;
+    }
+    struct stat st {};
+    if (::stat(settings.event_log.c_str(), &st) != 0) {
+      if (!force_) {
+        fmt::print(stderr,
+                   "tollgate: enforce mode refused: no recorded history ({} does not exist) to show enforcement is "
+                   "safe; run in audit mode first, or pass --force\n",
+                   settings.event_log);
+        return kExitNo;
+      }
+      forced = true;
+      return kExitOk;
+    }
+    auto replayed = replay_history(settings.event_log, **db, *cutoff);
+    if (!replayed) return report(replayed.error());
+    if (replayed->denied.empty()) {
+      fmt::print("Replayed {} exec events since {}: nothing would be denied.\n", replayed->events,
+                 policy::format_rfc3339(*cutoff));
+      return kExitOk;
+    }
+    if (!force_) {
+      fmt::print("Enforce mode refused: {} binaries ran since {} that {} would deny:\n", replayed->denied.size(),
+                 policy::format_rfc3339(*cutoff), settings.database);
+      print_would_deny(replayed->denied);
+      fmt::print("Approve them (tollgate approve PATH, or tollgate approve --from-report --interactive), or pass "
+                 "--force to deny them from now on.\n");
+      return kExitNo;
+    }
+    fmt::print("Forced: {} binaries from the recent history will be denied:\n", replayed->denied.size());
+    print_would_deny(replayed->denied);
+    forced = true;
+    return kExitOk;
+  }
+
+  AdminOptions options_;
+  std::string mode_;
+  bool force_ = false;
+  std::string since_ = "24h";
+};
+
+}  // namespace
+
+CommandSpec mode_command() {
+  return {.name = "mode",
+          .summary = "Switch between audit and enforce (enforce replays recent history first)",
+          .example = "  sudo tollgate mode enforce\n"
+                     "  sudo tollgate mode enforce --since 7d\n"
+                     "  sudo tollgate mode audit\n",
+          .make = [] { return std::make_unique<ModeCommand>(); }};
+}
+
+}  // namespace tollgate::tools

@@ -1,0 +1,117 @@
+// tollgate refresh [--pre]: the apt hook. Recompile the configured manifest,
+// install it and reload the daemon; around a dpkg run, open (--pre) and
+// close the upgrade window. docs/upgrades.md explains the window.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+
+#include "common/io.h"
+#include "enforcer/control.h"
+#include "tools/admin.h"
+#include "tools/approvals.h"
+#include "tools/command.h"
+#include "tools/policy_install.h"
+
+namespace tollgate::tools {
+namespace {
+
+constexpr const char* kHookUser = "apt-hook";
+
+// The window marker lives beside the control socket (/run/tollgate), so a
+// reboot in the middle of an upgrade forgets it and the daemon starts in the
+// configured mode.
+std::string window_marker(const Settings& s) { return parent_dir(s.socket) + "/upgrade-window"; }
+
+Result<nlohmann::json> set_mode(const Settings& s, const char* mode) {
+  auto reply = enforcer::control_request(s.socket, {{"cmd", "set_mode"}, {"mode", mode}, {"by", kHookUser}, {"forced", false}});
+  if (!reply) return reply;
+  if (!reply->value("ok", false))
+    return fail(ErrorCode::kInvalidInput, "tollgated refused " + std::string(mode) + " mode: " +
+                                              reply->value("error", std::string("no reason given")));
+  return reply;
+}
+
+class RefreshCommand final : public Command {
+ public:
+  void setup(CLI::App& app) override {
+    add_admin_options(app, options_, kDbOption | kSocketOption);
+    app.add_flag("--pre", pre_, "Open the upgrade window (apt's DPkg::Pre-Invoke): enforce -> audit until refresh");
+  }
+
+  int run() override {
+    auto settings = resolve_settings(options_);
+    if (!settings) return report(settings.error());
+    if (!settings->config_found) {
+      // Installed but not set up yet: the apt hook must stay quiet.
+      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings->config_path);
+      return kExitOk;
+    }
+    if (auto ok = check_admin(*settings, "refresh"); !ok) return report(ok.error());
+    return pre_ ? open_window(*settings) : refresh(*settings);
+  }
+
+ private:
+  int open_window(const Settings& s) {
+    auto status = enforcer::control_request(s.socket, {{"cmd", "status"}});
+    if (!status) {
+      if (status.error().code() == ErrorCode::kUnavailable) return kExitOk;  // nothing to open
+      return report(status.error());
+    }
+    if (status->value("mode", "") != "enforce") return kExitOk;
+    // The marker first: if the switch below succeeds and we crash, the
+    // Post-Invoke still knows to switch back.
+    if (auto st = write_file_atomic(window_marker(s), "enforce\n", 0600); !st) return report(st.error());
+    if (auto r = set_mode(s, "audit"); !r) return report(r.error());
+    fmt::print("tollgate: upgrade window open: tollgated audits (logs, does not deny) until 'tollgate refresh'\n");
+    return kExitOk;
+  }
+
+  int refresh(const Settings& s) {
+    int status = kExitOk;
+    {
+      std::optional<ApprovalsLock> lock;
+      if (!s.approvals.empty()) {
+        auto acquired = ApprovalsLock::acquire(s.approvals);
+        if (!acquired) return report(acquired.error());
+        lock.emplace(std::move(*acquired));
+      }
+      auto installed = compile_and_reload(s);
+      if (installed) {
+        fmt::print("tollgate: {}\n", describe_install(s, *installed));
+      } else {
+        // Keep going: the window must close even when the compile fails
+        // (the daemon keeps its previous policy).
+        fmt::print(stderr, "tollgate: refresh failed, the previous policy stays: {}\n", installed.error().message());
+        status = exit_code_for(installed.error());
+      }
+    }
+    std::string marker = window_marker(s);
+    struct stat st {};
+    if (::stat(marker.c_str(), &st) != 0) return status;
+    auto r = set_mode(s, "enforce");
+    if (!r && r.error().code() != ErrorCode::kUnavailable) {
+      // E.g. the new policy would lock out sshd: stay in audit, loudly.
+      fmt::print(stderr, "tollgate: upgrade window NOT closed, tollgated stays in audit: {}\n", r.error().message());
+      return kExitNo;
+    }
+    ::unlink(marker.c_str());
+    if (r) fmt::print("tollgate: upgrade window closed: tollgated enforces again\n");
+    return status;
+  }
+
+  AdminOptions options_;
+  bool pre_ = false;
+};
+
+}  // namespace
+
+CommandSpec refresh_command() {
+  return {.name = "refresh",
+          .summary = "Recompile the configured policy and reload (the apt hook)",
+          .example = "  sudo tollgate refresh            # after installing software by hand\n"
+                     "  sudo tollgate refresh --pre      # what apt's DPkg::Pre-Invoke runs\n",
+          .make = [] { return std::make_unique<RefreshCommand>(); }};
+}
+
+}  // namespace tollgate::tools

@@ -1,0 +1,55 @@
+# bash completion for tollgate(8). Installed to
+# share/bash-completion/completions/tollgate. tests/tools/docs_test.cc checks
+# that every subcommand in the CLI table is listed here.
+_tollgate() {
+  local cur prev words cword
+  _init_completion 2>/dev/null || {
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    words=("${COMP_WORDS[@]}")
+    cword=$COMP_CWORD
+  }
+  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh help"
+  local common="--config --help"
+  if [[ $cword -eq 1 ]]; then
+    COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
+    return
+  fi
+  case $prev in
+    --config|--db|--log|--pubkey|-o|--output|--out|--key|--sign-key|--event-log)
+      COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --since) COMPREPLY=($(compgen -W "30m 1h 24h 7d 30d all" -- "$cur")); return ;;
+    --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j) return ;;
+  esac
+  local opts=""
+  case ${words[1]} in
+    report)  opts="--since --json --yaml --log" ;;
+    log)     opts="--follow --denied-only --json --since --max-events --poll-ms --log" ;;
+    replay)  opts="--db --since --pubkey --json --log" ;;
+    approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --log --socket" ;;
+    revoke)  opts="--socket" ;;
+    check)   opts="--db --pubkey --json" ;;
+    mode)
+      if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
+      opts="--force --since --db --log --socket" ;;
+    refresh) opts="--pre --db --socket" ;;
+    status)  opts="--socket --json" ;;
+    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir" ;;
+    db)
+      if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump" -- "$cur")); return; fi
+      opts="--pubkey --json" ;;
+    diff)    opts="--json" ;;
+    sign)    opts="--key --sidecar" ;;
+    verify-sig) opts="--pubkey" ;;
+    keygen)  opts="--out --force" ;;
+    hash)    opts="--json" ;;
+    help)    COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
+  esac
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts $common" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -F _tollgate tollgate
