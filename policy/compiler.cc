@@ -30,7 +30,6 @@
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
 #include "hashdb/writer.h"
-#include "policy/file_signature.h"
 #include "policy/manifest.h"
 #include "policy/trust_sources.h"
 #include "policy/yaml_util.h"

@@ -8,13 +8,18 @@
 //   std::cout << summary->to_text();
 //
 // Steps: load and validate the manifests (policy/manifest.h); expand every
-// entry into files (dir walks, dpkg's file lists); hash them on a pool of
-// worker threads (all cores by default), reusing the hash of every file
-// whose path, size, mtime and inode match the previous database's
-// file_cache at the same output path; check that no hash is both allowed and
-// denied; write the database atomically with generation = previous + 1
+// entry into files: `dir:` trees are walked, and their files classified and
+// hashed, by a pool of std::jthread workers (all cores by default) sharing
+// one work queue of directory and file jobs; dpkg's file lists are verified
+// against dpkg's md5sums in the same pass as the SHA-256. The hash of every
+// file whose path, size, mtime and inode match the previous database's
+// file_cache at the same output path is reused without opening the file
+// (when signing, only from a previous database signed by the same key).
+// Then: check that no hash is both allowed and denied, keep one rule per
+// hash, and write the database atomically with generation = previous + 1
 // (hashdb::write_database, which leaves the old file byte-identical on any
-// error).
+// error). A dry run writes into a private temporary directory and removes
+// it, so its content digest is the real one.
 //
 // Errors: validation problems (manifest syntax, missing `file:` entries,
 // unreadable signer keys, hash conflicts) come back as one

@@ -46,16 +46,20 @@ std::string_view skip_reason(int err) {
 struct Installed {
   std::string name;
   std::string arch;
+  // Conffiles (/etc/...) are not in PKG.md5sums; their md5 is in status.
+  std::vector<std::pair<std::string, std::string>> conffiles;  // path, md5
 };
 
 std::vector<Installed> parse_status(std::string_view text) {
   std::vector<Installed> out;
-  std::string name, arch, status;
+  Installed cur;
+  std::string status;
+  bool in_conffiles = false;
   auto flush = [&] {
-    if (!name.empty() && status == "install ok installed") out.push_back({name, arch});
-    name.clear();
-    arch.clear();
+    if (!cur.name.empty() && status == "install ok installed") out.push_back(std::move(cur));
+    cur = Installed();
     status.clear();
+    in_conffiles = false;
   };
   size_t pos = 0;
   while (pos <= text.size()) {
@@ -63,23 +67,40 @@ std::vector<Installed> parse_status(std::string_view text) {
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) {
       flush();
       if (end == text.size()) break;
       continue;
     }
+    if (line.front() == ' ' || line.front() == '\t') {
+      // A continuation line; " /etc/x 0123...md5 [obsolete]" under Conffiles.
+      if (in_conffiles) {
+        line.remove_prefix(1);
+        auto sp = line.find(' ');
+        if (sp != std::string_view::npos && !line.empty() && line.front() == '/') {
+          std::string_view md5 = line.substr(sp + 1, 32);
+          bool obsolete = line.find(" obsolete", sp) != std::string_view::npos;
+          if (md5.size() == 32 && !obsolete) cur.conffiles.emplace_back(line.substr(0, sp), md5);
+        }
+      }
+      if (end == text.size()) break;
+      continue;
+    }
+    in_conffiles = false;
     auto value = [&](std::string_view key) -> std::optional<std::string> {
-      if (line.size() > key.size() && line.substr(0, key.size()) == key) {
+      if (line.size() >= key.size() && line.substr(0, key.size()) == key) {
         std::string_view v = line.substr(key.size());
         while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-        while (!v.empty() && (v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
+        while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
         return std::string(v);
       }
       return std::nullopt;
     };
-    if (auto v = value("Package:")) name = *v;
+    if (auto v = value("Package:")) cur.name = *v;
     else if (auto s = value("Status:")) status = *s;
-    else if (auto a = value("Architecture:")) arch = *a;
+    else if (auto a = value("Architecture:")) cur.arch = *a;
+    else if (value("Conffiles:")) in_conffiles = true;
     if (end == text.size()) break;
   }
   flush();
@@ -238,6 +259,7 @@ Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector
     } else if (sums.error().code() != ErrorCode::kNotFound) {
       return std::unexpected(sums.error());
     }
+    for (const auto& [path, sum] : pkg.conffiles) md5.emplace(path, sum);
     ++out.packages;
     std::string display = pkg.name;
     for_each_line(*list, [&](std::string_view line) {

@@ -91,7 +91,11 @@ class FakeSource final : public EventSource {
 // A rule set whose hash lookups block until released: a stuck decision.
 class BlockingRules final : public hashdb::RuleSet {
  public:
-  Result<std::optional<hashdb::HashRule>> find_hash(const hashdb::Sha256&) const override {
+  BlockingRules() = default;
+  // Blocks only lookups of `digest`; others find nothing at once.
+  explicit BlockingRules(const hashdb::Sha256& digest) : only_(digest) {}
+  Result<std::optional<hashdb::HashRule>> find_hash(const hashdb::Sha256& digest) const override {
+    if (only_ && digest != *only_) return std::optional<hashdb::HashRule>();
     std::unique_lock lock(mu_);
     ++entered_;
     cv_.notify_all();
@@ -115,6 +119,7 @@ class BlockingRules final : public hashdb::RuleSet {
   mutable std::condition_variable cv_;
   mutable int entered_ = 0;
   bool released_ = false;
+  std::optional<hashdb::Sha256> only_;
   std::vector<hashdb::PathRule> paths_;
   std::vector<hashdb::Signer> signers_;
 };
@@ -320,6 +325,26 @@ TEST_SUITE("enforcer.engine") {
         CHECK(h.metrics.self_events == 1);
       }
     }
+  }
+
+  TEST_CASE("warm-cache hits are answered on the reading thread even while every worker is stuck") {
+    auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("slow")));
+    Harness h({.workers = 1, .decision_timeout_ms = 20000});
+    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
+    h.start();
+    auto fast = h.file("fast", "fast");
+    auto slow = h.file("slow", "slow");
+    h.source.push(fast, ::getppid());  // cold: hashed by the worker, then cached
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    h.source.push(slow, ::getppid());  // the only worker is now stuck in a lookup
+    rules->wait_entered();
+    h.source.push(fast, ::getppid());  // warm: must not wait for a worker
+    auto responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK(responses[1].first == fast);
+    CHECK(responses[1].second == true);
+    rules->release();
+    CHECK(h.source.wait_responses(3).size() == 3);
   }
 
   TEST_CASE("stop answers every event already read before returning") {

@@ -42,7 +42,7 @@ void mkdirs(const std::string& p) { fs::create_directories(p); }
 // tampered executable; package "gone" (removed, config files left) whose
 // files must be ignored.
 struct FakeDpkg {
-  std::string admindir, good_bin, good_lib, doc, tampered, gone_bin;
+  std::string admindir, good_bin, good_lib, doc, tampered, gone_bin, conffile;
 
   explicit FakeDpkg(const std::string& root) {
     admindir = root + "/dpkg";
@@ -65,13 +65,19 @@ struct FakeDpkg {
     testing::write_text(doc, doc_body, 0644);
     testing::write_text(tampered, "#!/bin/sh\necho miner\n", 0755);  // differs from its md5sum
     testing::write_text(gone_bin, "#!/bin/sh\necho gone\n", 0755);
+    conffile = files + "/etc/cron.daily/good";
+    mkdirs(files + "/etc/cron.daily");
+    const std::string conf_body = "#!/bin/sh\necho daily\n";
+    testing::write_text(conffile, conf_body, 0755);
     testing::write_text(admindir + "/status",
-                        "Package: good\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n"
+                        "Package: good\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n"
+                        "Conffiles:\n " + conffile + " " + md5_hex(conf_body) + "\n /etc/gone.conf " +
+                            std::string(32, '0') + " obsolete\nDescription: good\n more text\n\n"
                         "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n");
     auto rel = [](const std::string& p) { return p.substr(1); };
     testing::write_text(admindir + "/info/good.list", "/.\n" + files + "\n" + files + "/usr\n" + files +
                                                           "/usr/bin\n" + good_bin + "\n" + good_lib + "\n" + doc +
-                                                          "\n" + tampered + "\n");
+                                                          "\n" + tampered + "\n" + conffile + "\n");
     testing::write_text(admindir + "/info/good.md5sums",
                         md5_hex(bin_body) + "  " + rel(good_bin) + "\n" + md5_hex(lib_body) + "  " + rel(good_lib) +
                             "\n" + md5_hex(doc_body) + "  " + rel(doc) + "\n" + md5_hex(tampered_body) + "  " +
@@ -149,7 +155,7 @@ TEST_SUITE("policy.compiler") {
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->generation == 1);
     CHECK(s->signer_key_id == hashdb::to_hex(signing.pair.public_key.key_id));
-    CHECK(s->rules.hash_allow == 5);  // good, libgood.so.1, tool, other, pinned
+    CHECK(s->rules.hash_allow == 6);  // good, libgood.so.1, the conffile, tool, other, pinned
     CHECK(s->rules.hash_deny == 1);
     CHECK(s->rules.path_deny == 1);
     CHECK(s->rules.signers == 1);
@@ -166,6 +172,7 @@ TEST_SUITE("policy.compiler") {
     CHECK(good->source.file == dir.file("policy.yaml"));
     CHECK(good->source.line == 4);
     CHECK(rule_for(*store, sha_hex(dpkg.good_lib)));
+    CHECK(rule_for(*store, sha_hex(dpkg.conffile)));  // verified against status' Conffiles md5
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.tampered)));  // md5 mismatch: not trusted
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.doc)));       // not an executable
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.gone_bin)));  // package not installed
@@ -235,12 +242,12 @@ TEST_SUITE("policy.compiler") {
     const std::string db = dir.file("p.db");
     auto first = compile(dir.file("m.yaml"), db, dpkg.admindir);
     REQUIRE_MESSAGE(first, first.error().message());
-    CHECK(first->files_hashed == 23);  // 20 + good + libgood + tampered (hashed, then refused)
+    CHECK(first->files_hashed == 24);  // 20 + good + libgood + conffile + tampered (hashed, then refused)
     CHECK(first->files_reused == 0);
     auto second = compile(dir.file("m.yaml"), db, dpkg.admindir);
     REQUIRE(second);
     CHECK(second->generation == 2);
-    CHECK(second->files_reused == 22);
+    CHECK(second->files_reused == 23);
     CHECK(second->files_hashed == 1);  // the tampered dpkg file is verified again every time
     CHECK(second->modified_package_files.size() == 1);
     CHECK(second->content_digest == first->content_digest);
@@ -250,7 +257,7 @@ TEST_SUITE("policy.compiler") {
     REQUIRE(third);
     CHECK(third->generation == 3);
     CHECK(third->files_hashed == 2);
-    CHECK(third->files_reused == 21);
+    CHECK(third->files_reused == 22);
     CHECK(third->content_digest != first->content_digest);
     CHECK(rule_for(*open_db(db), sha_hex(dir.file("bin/p3"))));
   }
