@@ -123,7 +123,8 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
   auto text = add_approvals(doc->text, fresh, settings.approvals);
   if (!text) return report(text.error());
   if (auto st = write_approvals(settings.approvals, *text); !st) return report(st.error());
-  auto installed = compile_and_reload(settings);
+  auto included = check_approvals_included(settings);
+  auto installed = included ? compile_and_reload(settings) : Result<InstallResult>(std::unexpected(included.error()));
   if (!installed) {
     // Put the manifest back so it matches the installed database.
     Status restored = doc->exists ? write_approvals(settings.approvals, doc->text)

@@ -4,6 +4,10 @@
 
 #include "enforcer/control.h"
 #include "policy/compiler.h"
+#include "policy/manifest.h"
+
+#include <climits>
+#include <cstdlib>
 
 namespace tollgate::tools {
 
@@ -29,6 +33,19 @@ Result<InstallResult> compile_and_reload(const Settings& settings) {
         fmt::format("{} generation {} is installed but the daemon refused it", settings.database, result.generation)));
   }
   return result;
+}
+
+Status check_approvals_included(const Settings& settings) {
+  auto manifest = policy::load_manifest(settings.manifest);
+  if (!manifest) return std::unexpected(manifest.error());
+  char resolved[PATH_MAX];
+  std::string approvals = ::realpath(settings.approvals.c_str(), resolved) ? resolved : settings.approvals;
+  for (const auto& file : manifest->files)
+    if (file == approvals) return {};
+  return fail(ErrorCode::kInvalidInput,
+              fmt::format("{} does not include {}, so approvals would not reach the policy; add to it: include: "
+                          "[{{path: {}, optional: true}}]",
+                          settings.manifest, approvals, approvals));
 }
 
 Status request_reload(const Settings& settings) {

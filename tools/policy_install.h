@@ -28,6 +28,11 @@ struct InstallResult {
 // installed: the daemon keeps its previous policy in memory).
 Result<InstallResult> compile_and_reload(const Settings& settings);
 
+// InvalidInput unless the root manifest (settings.manifest) includes the
+// approvals manifest: otherwise an approval would land in a file the compiler
+// never reads. Call after the approvals manifest exists.
+Status check_approvals_included(const Settings& settings);
+
 // Asks the daemon to reload; Unavailable when it is not running.
 Status request_reload(const Settings& settings);
 

@@ -221,6 +221,17 @@ TEST_SUITE("tools.approve") {
     CHECK((*store)->generation() == 1);
   }
 
+  TEST_CASE("an approvals manifest the root manifest does not include is refused, not silently ignored") {
+    Site site;
+    testing::write_text(site.dir.file("policy.yaml"), "version: 1\nname: test\nallow:\n  - sha256: " +
+                                                          std::string(64, '0') + "\n    label: placeholder\n");
+    auto r = site.tg({"approve", "/usr/bin/true"});
+    CHECK(r.exit_code == 4);
+    CHECK(r.err.find("does not include " + site.approvals) != std::string::npos);
+    CHECK_FALSE(site.exists(site.approvals));
+    CHECK_FALSE(site.exists(site.db));
+  }
+
   TEST_CASE("approve --from-report round trip: the reviewable manifest loads and compiles") {
     Site site;
     std::vector<std::string> files;
