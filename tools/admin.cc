@@ -23,7 +23,7 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
 }
 
 Result<Settings> resolve_settings(const AdminOptions& options) {
-  std::string explicit_path = options.config == kDefaultConfigPath ? "" : options.config;
+  std::string explicit_path = options.config == enforcer::kDefaultConfigPath ? "" : options.config;
   auto config = enforcer::load_config_or_default(explicit_path, "tollgate");
   if (!config) return std::unexpected(config.error());
   Settings s{.config_path = options.config,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "enforcer/config.h"
 #include "policy/events.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
@@ -26,8 +27,6 @@
 #include "policy/report.h"
 
 namespace tollgate::tools {
-
-inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";  // = enforcer::kDefaultConfigPath
 
 // What each subcommand may override on its command line.
 enum AdminOptionSet : unsigned {
@@ -37,7 +36,7 @@ enum AdminOptionSet : unsigned {
 };
 
 struct AdminOptions {
-  std::string config = kDefaultConfigPath;
+  std::string config = enforcer::kDefaultConfigPath;
   std::string db, log, socket;
 };
 
