@@ -27,6 +27,7 @@
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
+#include "tests/support/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
 extern char** environ;
@@ -55,16 +56,7 @@ hashdb::HashRule hash_allow(const std::string& path) {
   return r;
 }
 
-// spawn errno (0 = it ran) of `path`; the child's exit status is ignored.
-int exec_errno(const std::string& path) {
-  pid_t pid = -1;
-  char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
-  int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ);
-  if (rc != 0) return rc;
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return 0;
-}
+using testing::exec_errno;  // tests/support/daemon_process.h
 
 // A tmpfs in the private namespace, a config pointing everything into a temp
 // directory, and the daemon.
@@ -76,7 +68,8 @@ struct Fixture {
   std::string events;
   std::string socket;
   std::string stderr_path;
-  pid_t daemon = -1;
+  testing::DaemonProcess process;
+  pid_t daemon = -1;  // process.pid() while running
   hashdb::KeyPair key = *hashdb::generate_keypair();
 
   Fixture() {
@@ -133,53 +126,20 @@ struct Fixture {
   // Starts tollgated and waits (bounded) until its socket answers, which
   // means every mark is placed.
   void start_daemon(std::vector<std::string> extra_args = {}) {
-    std::string bin = testing::built_binary("tollgated");
-    std::vector<std::string> args = {bin, "--config", config};
+    std::vector<std::string> args = {testing::built_binary("tollgated"), "--config", config};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_t parent = ::getpid();
-    daemon = ::fork();
-    REQUIRE(daemon >= 0);
-    if (daemon == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(99);
-      int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) ::dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(daemon, &status, WNOHANG) == daemon) {
-        daemon = -1;
-        FAIL("tollgated exited at start: " << testing::read_text(stderr_path));
-      }
+    auto why = process.start(args, stderr_path, [&] {
       auto reply = request({{"cmd", "status"}});
-      if (reply && (*reply)["ok"] == true) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL("tollgated did not become ready: " << testing::read_text(stderr_path));
+      return reply && (*reply)["ok"] == true;
+    });
+    daemon = process.pid();
+    if (!why.empty()) FAIL("tollgated " << why);
   }
 
   // SIGTERM (or `sig`), bounded wait, SIGKILL as a last resort. Exit status or -1.
   int stop_daemon(int sig = SIGTERM) {
-    if (daemon <= 0) return -1;
-    ::kill(daemon, sig);
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (::waitpid(daemon, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(daemon, SIGKILL);
-        ::waitpid(daemon, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
     daemon = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return process.stop(sig);
   }
 
   // The usual start: the base rules at `generation`, then the daemon in `mode`.
