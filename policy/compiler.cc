@@ -693,7 +693,10 @@ class Compiler {
   void build_hash_rules() {
     auto key = [this](const Occurrence& o) {
       const auto& w = m_.entries[o.entry].where;
-      return std::tie(o.sha, o.action, o.rank, o.origin, w.file, w.line, w.column);
+      // Of the same path found twice, prefer the dpkg occurrence: its rule
+      // records the md5 verification that lets the next compile reuse it.
+      return std::tuple<const Sha256&, Action, int, const std::string&, bool, const std::string&, int, int>(
+          o.sha, o.action, o.rank, o.origin, o.package.empty(), w.file, w.line, w.column);
     };
     std::sort(occurrences_.begin(), occurrences_.end(),
               [&](const Occurrence& a, const Occurrence& b) { return key(a) < key(b); });

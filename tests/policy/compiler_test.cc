@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/io.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
@@ -501,5 +502,21 @@ TEST_SUITE("policy.compiler") {
     REQUIRE(b);
     CHECK(a->content_digest == b->content_digest);
     CHECK(a->rules.hash_allow == 1);
+  }
+
+  TEST_CASE("a file both in a dir entry and in dpkg keeps the dpkg rule, so the next compile reuses it") {
+    testing::TempDir dir;
+    FakeDpkg dpkg(dir.path());
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + parent_dir(dpkg.good_bin) +
+                                                "\n  - package_manager: dpkg\n    packages: [good]\n");
+    const std::string db = dir.file("p.db");
+    REQUIRE(compile(dir.file("m.yaml"), db, dpkg.admindir));
+    auto r = rule_for(*open_db(db), sha_hex(dpkg.good_bin));
+    REQUIRE(r);
+    CHECK(r->label == "dpkg:good");
+    CHECK(r->source.line == 4);
+    auto again = compile(dir.file("m.yaml"), db, dpkg.admindir);
+    REQUIRE(again);
+    CHECK(again->files_hashed == 1);  // only the tampered file, verified every time
   }
 }
