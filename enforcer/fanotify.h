@@ -5,7 +5,7 @@
 //   source->mark_mount("/srv");                              // FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM
 //   poll(source->poll_fd()) ... source->read_events(&overflows) ... source->respond(fd, true);
 //
-// SAFETY: only mount marks are ever placed (never FAN_MARK_FILESYSTEM), and
+// SAFETY: only mount marks are ever placed (never a filesystem-wide mark), and
 // tests place them only on a tmpfs inside a private mount namespace.
 #pragma once
 

@@ -9,13 +9,14 @@
 
 #include <cstdlib>
 
+#include "common/text.h"
 #include "enforcer/config.h"
 #include "tools/file_facts.h"
 
 namespace tollgate::tools {
 
 void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
-  app.add_option("--config", options.config, "Configuration file")->capture_default_str();
+  options.config_option = app.add_option("--config", options.config, "Configuration file")->capture_default_str();
   if (which & kDbOption) app.add_option("--db", options.db, "Policy database (overrides 'database' in the config)");
   if (which & kLogOption) app.add_option("--log", options.log, "Event log (overrides 'event_log' in the config)");
   if (which & kSocketOption)
@@ -23,7 +24,9 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
 }
 
 Result<Settings> resolve_settings(const AdminOptions& options) {
-  std::string explicit_path = options.config == enforcer::kDefaultConfigPath ? "" : options.config;
+  const bool given = options.config_option ? options.config_option->count() > 0
+                                           : options.config != enforcer::kDefaultConfigPath;
+  std::string explicit_path = given ? options.config : "";
   auto config = enforcer::load_config_or_default(explicit_path, "tollgate");
   if (!config) return std::unexpected(config.error());
   Settings s{.config_path = options.config,
@@ -128,11 +131,28 @@ Result<policy::ReplayResult> replay_history(const std::string& log_path, const h
   return std::move(history).decide(rules, facts);
 }
 
+std::string join_launchers(const std::vector<policy::LauncherCount>& launchers) {
+  std::string out;
+  for (const auto& l : launchers) out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", printable(l.exe), l.count);
+  return out.empty() ? "-" : out;
+}
+
+std::string join_users(const std::vector<policy::UserCount>& users) {
+  std::string out;
+  for (const auto& u : users) out += fmt::format("{}{} x{}", out.empty() ? "" : ", ", describe_user(u), u.count);
+  return out.empty() ? "-" : out;
+}
+
+std::string denial_split(const policy::BinaryReport& b) {
+  if (b.denied && b.would_deny) return fmt::format("{} denied, {} would-deny", b.denied, b.would_deny);
+  return b.denied ? "denied" : "would-deny";
+}
+
 void print_would_deny(const std::vector<policy::ReplayItem>& items) {
   for (const auto& item : items) {
-    fmt::print("  {}\n", item.path);
+    fmt::print("  {}\n", printable(item.path));
     fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
-               item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + item.last_exe);
+               item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + printable(item.last_exe));
     fmt::print("    {}: {}\n", item.decision.rule, item.decision.reason);
   }
 }

@@ -38,6 +38,9 @@ enum AdminOptionSet : unsigned {
 struct AdminOptions {
   std::string config = enforcer::kDefaultConfigPath;
   std::string db, log, socket;
+  // Set by add_admin_options; a --config given on the command line must
+  // exist, even when it names the default path.
+  const CLI::Option* config_option = nullptr;
 };
 
 void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
@@ -86,6 +89,12 @@ Result<policy::TimeUs> since_cutoff(const std::string& duration);
 
 // "alice (1000)" / "uid 1000".
 std::string describe_user(const policy::UserCount& user);
+// One line each for a reported binary: "a (3), b (1)" / "root (0) x4", or "-".
+// Launcher paths come from the event log and are made printable.
+std::string join_launchers(const std::vector<policy::LauncherCount>& launchers);
+std::string join_users(const std::vector<policy::UserCount>& users);
+// "denied", "would-deny" or "2 denied, 3 would-deny".
+std::string denial_split(const policy::BinaryReport& binary);
 
 // Opens the policy database of `settings` (verifying its signature with
 // `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/text.h"
 #include "common/io.h"
 
 namespace tollgate::tools {
@@ -64,7 +65,7 @@ std::string yaml_quote(const std::string& value) {
 std::string render_approval(const Approval& a, size_t indent) {
   std::string pad(indent, ' ');
   std::string out;
-  for (const auto& c : a.comments) out += pad + "# " + c + "\n";
+  for (const auto& c : a.comments) out += pad + "# " + printable(c) + "\n";
   std::vector<std::pair<std::string, std::string>> fields = {{"sha256", a.sha256}};
   if (!a.origin.empty()) fields.emplace_back("origin", yaml_quote(a.origin));
   fields.emplace_back("label", yaml_quote(a.label));

@@ -16,6 +16,7 @@
 #include "common/io.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
+#include "policy/manifest.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
@@ -28,11 +29,6 @@ namespace {
 std::string base_name(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool valid_expiry(const std::string& text) {
-  if (policy::parse_event_time(text)) return true;
-  return text.size() == 10 && policy::parse_event_time(text + "T00:00:00Z").has_value();
 }
 
 // A file to approve: resolved, checked, hashed.
@@ -152,14 +148,9 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
 // One reviewable entry per reported binary.
 Approval from_report_entry(const policy::BinaryReport& b, const std::string& by, const std::string& at) {
   Approval a{.sha256 = b.sha256, .origin = b.path, .label = base_name(b.path), .approved_by = by, .approved_at = at};
-  std::string split = b.denied && b.would_deny ? fmt::format("{} denied, {} would-deny", b.denied, b.would_deny)
-                                               : (b.denied ? "denied" : "would-deny");
-  a.comments.push_back(fmt::format("{}: seen {} times ({}), first {}, last {}", b.path, b.count, split, b.first_seen,
-                                   b.last_seen));
-  std::string launchers, users;
-  for (const auto& l : b.launchers) launchers += fmt::format("{}{} ({})", launchers.empty() ? "" : ", ", l.exe, l.count);
-  for (const auto& u : b.users) users += fmt::format("{}{} x{}", users.empty() ? "" : ", ", describe_user(u), u.count);
-  a.comments.push_back("launched by " + (launchers.empty() ? "-" : launchers) + "; users " + (users.empty() ? "-" : users));
+  a.comments.push_back(fmt::format("{}: seen {} times ({}), first {}, last {}", b.path, b.count, denial_split(b),
+                                   b.first_seen, b.last_seen));
+  a.comments.push_back("launched by " + join_launchers(b.launchers) + "; users " + join_users(b.users));
   if (b.miner.suspect) {
     std::string reasons;
     for (const auto& r : b.miner.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
@@ -190,7 +181,8 @@ class ApproveCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    if (!expires_.empty() && !valid_expiry(expires_)) {
+    // Accept exactly what the compiler accepts for `expires:`.
+    if (!expires_.empty() && !policy::parse_rfc3339(expires_)) {
       fmt::print(stderr, "tollgate: --expires '{}': use a date like 2027-01-01 or an RFC 3339 time\n", expires_);
       return kExitUsage;
     }

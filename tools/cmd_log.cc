@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/io.h"
+#include "common/text.h"
 #include "tools/admin.h"
 #include "tools/command.h"
 
@@ -27,7 +28,7 @@ std::string format_event(const policy::Event& e) {
     std::string user = user_name(e.uid);
     std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
     return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, e.event.empty() ? "exec" : e.event,
-                       e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
+                       printable(e.path), who, printable(e.exe.empty() ? e.comm : e.exe), short_hash(e.sha256), e.rule,
                        e.source.empty() ? "" : " (" + e.source + ")");
   }
   if (e.type == "mode")

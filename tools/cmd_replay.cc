@@ -89,7 +89,7 @@ class ReplayCommand final : public Command {
 CommandSpec replay_command() {
   return {.name = "replay",
           .summary = "List what a candidate policy would deny of the recorded exec history",
-          .example = "  tollgate compile --manifest /etc/tollgate/manifest.yaml -o /tmp/candidate.db\n"
+          .example = "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/candidate.db\n"
                      "  tollgate replay --db /tmp/candidate.db --since 7d\n",
           .make = [] { return std::make_unique<ReplayCommand>(); }};
 }

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "common/text.h"
 #include "tools/admin.h"
 #include "tools/command.h"
 
@@ -60,18 +61,6 @@ void emit_yaml(YAML::Emitter& em, const json& value) {
   }
 }
 
-std::string join_launchers(const std::vector<policy::LauncherCount>& launchers) {
-  std::string out;
-  for (const auto& l : launchers) out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", l.exe, l.count);
-  return out.empty() ? "-" : out;
-}
-
-std::string join_users(const std::vector<policy::UserCount>& users) {
-  std::string out;
-  for (const auto& u : users) out += fmt::format("{}{} x{}", out.empty() ? "" : ", ", describe_user(u), u.count);
-  return out.empty() ? "-" : out;
-}
-
 void print_human(const policy::Report& r, const std::string& log_path) {
   std::string window = r.since_us ? fmt::format("since {}", policy::format_rfc3339(*r.since_us)) : "in the whole log";
   if (r.binaries.empty()) {
@@ -81,12 +70,9 @@ void print_human(const policy::Report& r, const std::string& log_path) {
   fmt::print("{} binaries denied or would be denied {} ({} decisions, {}):\n", r.binaries.size(), window,
              r.decisions, log_path);
   for (const auto& b : r.binaries) {
-    fmt::print("\n{}{}\n", b.path, b.miner.suspect ? "   [LOOKS LIKE A MINER]" : "");
+    fmt::print("\n{}{}\n", printable(b.path), b.miner.suspect ? "   [LOOKS LIKE A MINER]" : "");
     fmt::print("  sha256    {}\n", b.sha256.empty() ? "(not hashed)" : b.sha256);
-    std::string split;
-    if (b.denied && b.would_deny) split = fmt::format("{} denied, {} would-deny", b.denied, b.would_deny);
-    else split = b.denied ? "denied" : "would-deny";
-    fmt::print("  seen      {} times ({}), first {}, last {}\n", b.count, split, b.first_seen, b.last_seen);
+    fmt::print("  seen      {} times ({}), first {}, last {}\n", b.count, denial_split(b), b.first_seen, b.last_seen);
     fmt::print("  launched  {}\n", join_launchers(b.launchers));
     fmt::print("  users     {}\n", join_users(b.users));
     if (b.miner.suspect) {

@@ -88,6 +88,21 @@ TEST_SUITE("tools.approvals") {
     CHECK(text->find("  # - sha256: " + std::string(64, 'e')) != std::string::npos);
   }
 
+  TEST_CASE("a file name with a newline cannot smuggle an approval into the comments") {
+    // The comments of --from-report entries quote paths from the event log,
+    // which any local user chooses.
+    const std::string smuggled = std::string(64, 'f');
+    Approval a = sample('e', "/tmp/x");
+    a.commented_out = true;
+    a.comments = {"/tmp/x\n  - sha256: " + smuggled + "\n    label: pwn #: seen 1 times"};
+    auto text = add_approvals("", {a}, "a.yaml");
+    REQUIRE(text);
+    auto doc = parse_approvals(*text, "a.yaml");
+    REQUIRE(doc);
+    CHECK(doc->entries.empty());
+    CHECK(text->find("# /tmp/x\\x0a  - sha256: " + smuggled) != std::string::npos);
+  }
+
   TEST_CASE("manifests tollgate cannot edit safely are refused with file and line") {
     auto flow = add_approvals("version: 1\nallow: [{sha256: x}]\n", {sample('a', "/a")}, "f.yaml");
     REQUIRE_FALSE(flow);
