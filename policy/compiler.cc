@@ -283,7 +283,7 @@ class Pool {
 
   void add_file(Task t) { files_.push_back(std::move(t)); }
   void add_root(uint32_t entry, DirChild dir, UniqueFd fd) {
-    visited_.insert({dir.st.st_dev, dir.st.st_ino});
+    visited_.insert({entry, dir.st.st_dev, dir.st.st_ino});
     dirs_.push_back({entry, std::move(dir), std::move(fd)});
   }
 
@@ -330,7 +330,7 @@ class Pool {
         list_dir(job, out, subdirs, to_hash);
         lk.lock();
         for (auto& d : subdirs)
-          if (visited_.insert({d.dir.st.st_dev, d.dir.st.st_ino}).second) dirs_.push_back(std::move(d));
+          if (visited_.insert({d.entry, d.dir.st.st_dev, d.dir.st.st_ino}).second) dirs_.push_back(std::move(d));
         for (auto& t : to_hash) files_.push_back(std::move(t));
       } else {
         Task t = std::move(files_.front());
@@ -416,7 +416,10 @@ class Pool {
   std::condition_variable cv_;
   std::vector<DirJob> dirs_;   // guarded by mu_
   std::deque<Task> files_;     // guarded by mu_
-  std::set<std::pair<dev_t, ino_t>> visited_;  // guarded by mu_: bind-mount loops
+  // Directories each entry's walk has reached (guarded by mu_): stops
+  // bind-mount loops within one walk, while overlapping `dir:` entries (an
+  // allow of /usr/bin inside a deny of /usr) each walk their whole tree.
+  std::set<std::tuple<uint32_t, dev_t, ino_t>> visited_;
   unsigned active_ = 0;        // guarded by mu_
   bool finished_ = false;      // guarded by mu_
   size_t files_initial_ = 0;

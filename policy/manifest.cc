@@ -485,7 +485,14 @@ class Loader {
       }
       return true;
     }
-    if (key == "label") return set_string(e.label);
+    if (key == "label") {
+      if (!set_string(e.label)) return false;
+      // The compiler marks rules it verified against dpkg's md5sums with
+      // "dpkg:PACKAGE" labels and trusts that mark on the next compile.
+      if (e.label.find("dpkg:") == std::string::npos) return true;
+      error(file, v, "'label' may not contain 'dpkg:' (reserved for rules of the dpkg trust source)");
+      return false;
+    }
     if (key == "owner") return set_string(e.owner);
     if (key == "ticket") return set_string(e.ticket);
     if (key == "approved_by") return set_string(e.approved_by);

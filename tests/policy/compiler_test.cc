@@ -387,6 +387,31 @@ TEST_SUITE("policy.compiler") {
     }
   }
 
+  TEST_CASE("overlapping dir entries each cover their whole tree") {
+    testing::TempDir dir;
+    mkdirs(dir.file("usr/bin"));
+    testing::write_text(dir.file("usr/bin/script"), "#!/bin/sh\necho overlap\n", 0644);
+    const std::string script_hex = sha_hex(dir.file("usr/bin/script"));
+
+    // An allow of usr (every file) around an allow of usr/bin (ELF only):
+    // the outer walk must not stop at the inner entry's root.
+    testing::write_text(dir.file("allow.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr") +
+                                                     "\n    match: all\n  - dir: " + dir.file("usr/bin") +
+                                                     "\n    match: elf\n");
+    auto both = compile(dir.file("allow.yaml"), dir.file("allow.db"));
+    REQUIRE_MESSAGE(both, both.error().message());
+    CHECK(rule_for(*open_db(dir.file("allow.db")), script_hex).has_value());
+
+    // A deny of usr around an allow of usr/bin: the script is both allowed and
+    // denied, which is a conflict, not a silent allow.
+    testing::write_text(dir.file("conflict.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr/bin") +
+                                                        "\n    match: all\ndeny:\n  - dir: " + dir.file("usr") +
+                                                        "\n    match: all\n");
+    auto conflict = compile(dir.file("conflict.yaml"), dir.file("conflict.db"));
+    REQUIRE_FALSE(conflict);
+    CHECK(conflict.error().message().find(script_hex) != std::string::npos);
+  }
+
   TEST_CASE("expired entries are skipped with a warning and optional files may be absent") {
     testing::TempDir dir;
     testing::write_text(dir.file("m.yaml"),

@@ -117,6 +117,8 @@ TEST_SUITE("policy.manifest") {
         {"dot-dot in a path", "version: 1\ndeny:\n  - path_prefix: /tmp/../etc\n",
          "3:18: 'path_prefix' must not contain '.' or '..' components (got '/tmp/../etc')"},
         {"bad hex", "version: 1\ndeny:\n  - sha256: abc\n", "3:13: 'sha256' must be 64 hex digits (got 'abc')"},
+        {"a label claiming dpkg verification", "version: 1\nallow:\n  - file: /x\n    label: dpkg:coreutils\n",
+         "4:12: 'label' may not contain 'dpkg:' (reserved for rules of the dpkg trust source)"},
         {"bad date", "version: 1\nallow:\n  - path: /x\n    expires: 2026-02-30\n",
          "4:14: 'expires' must be an RFC 3339 date such as 2026-12-31 or 2026-12-31T23:59:59Z (got '2026-02-30')"},
         {"bad approved_at", "version: 1\nallow:\n  - path: /x\n    approved_at: yesterday\n",
