@@ -147,20 +147,22 @@ class LogCommand final : public Command {
           line_no_ = 0;
           pending_.clear();
         }
+        bool grew = false;
         for (;;) {
           ssize_t n = ::pread(fd.get(), buf, sizeof buf, offset);
           if (n < 0 && errno == EINTR) continue;
           if (n <= 0) break;
           offset += n;
+          grew = true;
           if (!feed(std::string_view(buf, static_cast<size_t>(n)))) return kExitOk;
         }
-        // Rotated: the name now points at another file. The old one has been
-        // read to its end above; continue with the new one.
+        // Rotated: the name now points at another file. The daemon keeps
+        // appending to the old one until its SIGHUP, so move on only once the
+        // old file has stopped growing for a whole poll interval.
         struct stat named {};
-        if (::stat(path_.c_str(), &named) == 0 && (named.st_ino != ino || named.st_dev != dev)) fd.reset();
+        if (!grew && ::stat(path_.c_str(), &named) == 0 && (named.st_ino != ino || named.st_dev != dev)) fd.reset();
       }
-      if (fd) std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
-      else if (warned_missing) std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
+      if (fd || warned_missing) std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms_));
     }
   }
 
