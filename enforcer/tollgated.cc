@@ -111,7 +111,7 @@ int run(int argc, char** argv) {
                  .on_error = config.on_error,
                  .log_allows = config.log_allows,
                  .host = host});
-  Daemon daemon(config, engine, log, metrics, *watched, host);
+  Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
   // The watchdog is pinged from the event loop itself, so a stalled loop is
