@@ -76,7 +76,7 @@ class RefreshCommand final : public Command {
         if (!acquired) return report(acquired.error());
         lock.emplace(std::move(*acquired));
       }
-      auto installed = compile_and_reload(s);
+      auto installed = compile_and_install(s);
       if (installed) {
         fmt::print("tollgate: {}\n", describe_install(s, *installed));
       } else {
