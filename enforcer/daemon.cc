@@ -161,22 +161,8 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
                   fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
     return install_candidate(gate_, floor_, admit_options(engine_.mode()));
   }();
-  if (!done) {
-    metrics_.reloads_failed.fetch_add(1);
-    change.error = done.error().message();
-    fmt::print(stderr, "tollgated: install by {} refused, the live database stays: {}\n", by, change.error);
-    log_.submit(policy_change_event(host_, change));
-    return std::unexpected(done.error());
-  }
-  degraded_ = join({done->warning, enforce(done->admitted, config_.database, false)});
-  warn_degraded(degraded_);
-  metrics_.reloads_ok.fetch_add(1);
-  change.ok = true;
-  change.to_generation = done->admitted.floor.generation;
-  change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: installed {} generation {} (by {})\n", config_.database, change.to_generation, by);
-  log_.submit(policy_change_event(host_, change));
-  return change.to_generation;
+  (done ? metrics_.reloads_ok : metrics_.reloads_failed).fetch_add(1);
+  return finish_change(done, change);
 }
 
 Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
@@ -184,9 +170,14 @@ Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by
   PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .uid = uid,
                       .from_generation = engine_.policy()->generation()};
   auto done = install_rollback(gate_, file, admit_options(engine_.mode()));
+  return finish_change(done, change);
+}
+
+Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
-    fmt::print(stderr, "tollgated: rollback by {} refused: {}\n", by, change.error);
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, change.by,
+               change.error);
     log_.submit(policy_change_event(host_, change));
     return std::unexpected(done.error());
   }
@@ -195,8 +186,8 @@ Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by
   change.ok = true;
   change.to_generation = done->admitted.floor.generation;
   change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: ROLLBACK by {} (uid {}) to {} generation {} (was {}); the floor is reset\n", by, uid,
-             file, change.to_generation, change.from_generation);
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, change.by, change.uid,
+             config_.database, change.from_generation, change.to_generation);
   log_.submit(policy_change_event(host_, change));
   return change.to_generation;
 }

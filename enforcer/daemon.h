@@ -76,6 +76,9 @@ class Daemon {
   // Puts an admitted database in force; `persist` commits it first.
   // Returns the commit problem, if any.
   std::string enforce(Admitted& admitted, const std::string& source, bool persist);
+  // Puts an installed database in force (or reports the refusal): stderr,
+  // the install/rollback event, DEGRADED state. Returns the generation.
+  Result<uint64_t> finish_change(Result<Installed>& done, PolicyChange& change);
   nlohmann::json health() const;
 
   Config config_;

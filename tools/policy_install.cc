@@ -58,32 +58,33 @@ enforcer::AdmitOptions admit_options(const Settings& s, const enforcer::PolicyGa
   return options;
 }
 
-// The daemon is not running: the gate runs here, with the floor it persisted.
-Result<enforcer::PolicyGate> offline_gate(const Settings& s) {
-  auto gate = enforcer::PolicyGate::make(s.database, s.state_dir, s.public_key);
-  if (!gate.state_usable())
-    return fail(ErrorCode::kPermission,
-                fmt::format("tollgated is not running and its state cannot be used here ({}); run this as root "
-                            "(the same user as tollgated) or start tollgated",
-                            gate.state_problem()));
-  return gate;
-}
-
 std::string not_running(const Settings& s) {
   return fmt::format("tollgated is not running ({})", s.socket);
 }
 
-// Sends `request`; nullopt when the daemon is not running at all.
-Result<std::optional<nlohmann::json>> ask_daemon(const Settings& s, const nlohmann::json& request) {
+// Where a request is carried out: by the daemon (what it reports), or, when
+// nothing listens on the socket, here with the gate it would have used.
+struct Route {
+  std::optional<Installation> by_daemon;
+  std::optional<enforcer::PolicyGate> here;
+};
+
+Result<Route> route(const Settings& s, const nlohmann::json& request) {
   auto reply = enforcer::control_request(s.socket, request, kInstallTimeoutMs);
-  if (!reply) {
-    if (reply.error().code() != ErrorCode::kUnavailable || enforcer::control_listening(s.socket))
-      return std::unexpected(reply.error());
-    return std::optional<nlohmann::json>();
+  if (reply) {
+    if (!reply->value("ok", false))
+      return fail(ErrorCode::kInvalidInput, "tollgated refused: " + reply->value("error", std::string("no reason given")));
+    return Route{Installation{.generation = reply->value("generation", uint64_t{0}), .by_daemon = true}, {}};
   }
-  if (!reply->value("ok", false))
-    return fail(ErrorCode::kInvalidInput, "tollgated refused: " + reply->value("error", std::string("no reason given")));
-  return std::optional<nlohmann::json>(std::move(*reply));
+  if (reply.error().code() != ErrorCode::kUnavailable || enforcer::control_listening(s.socket))
+    return std::unexpected(reply.error());
+  auto gate = enforcer::PolicyGate::make(s.database, s.state_dir, s.public_key);
+  if (!gate.state_usable())
+    return fail(ErrorCode::kPermission,
+                fmt::format("{} and its state cannot be used here ({}); run this as root (the same user as "
+                            "tollgated) or start tollgated",
+                            not_running(s), gate.state_problem()));
+  return Route{{}, std::move(gate)};
 }
 
 }  // namespace
@@ -106,15 +107,13 @@ std::vector<std::string> cli_lockout_candidates(const Settings& settings, const 
 
 Result<Installation> install_staged(const Settings& s, const std::string& by) {
   const std::string candidate = enforcer::candidate_path(s.database);
-  auto reply = ask_daemon(s, {{"cmd", "install"}, {"candidate", candidate}, {"by", by}});
-  if (!reply) return std::unexpected(reply.error());
-  if (*reply)
-    return Installation{.generation = (**reply).value("generation", uint64_t{0}), .by_daemon = true};
-  auto gate = offline_gate(s);
-  if (!gate) return std::unexpected(gate.error());
-  auto floor = enforcer::resolve_floor(*gate);
+  auto r = route(s, {{"cmd", "install"}, {"candidate", candidate}, {"by", by}});
+  if (!r) return std::unexpected(r.error());
+  if (r->by_daemon) return *r->by_daemon;
+  const auto& gate = *r->here;
+  auto floor = enforcer::resolve_floor(gate);
   if (!floor.problem.empty()) fmt::print(stderr, "tollgate: warning: {}\n", floor.problem);
-  auto done = enforcer::install_candidate(*gate, floor.floor, admit_options(s, *gate));
+  auto done = enforcer::install_candidate(gate, floor.floor, admit_options(s, gate));
   if (!done) return std::unexpected(done.error());
   Installation out{.generation = done->admitted.floor.generation,
                    .note = not_running(s) + "; the candidate passed the same checks here and is installed, it is "
@@ -124,16 +123,14 @@ Result<Installation> install_staged(const Settings& s, const std::string& by) {
 }
 
 Result<Installation> rollback_to(const Settings& s, const std::string& file, const std::string& by) {
-  auto reply = ask_daemon(s, {{"cmd", "rollback"}, {"file", file}, {"by", by}});
-  if (!reply) return std::unexpected(reply.error());
-  if (*reply)
-    return Installation{.generation = (**reply).value("generation", uint64_t{0}), .by_daemon = true};
-  auto gate = offline_gate(s);
-  if (!gate) return std::unexpected(gate.error());
+  auto r = route(s, {{"cmd", "rollback"}, {"file", file}, {"by", by}});
+  if (!r) return std::unexpected(r.error());
+  if (r->by_daemon) return *r->by_daemon;
+  const auto& gate = *r->here;
   enforcer::PolicyChange change{.type = "rollback", .database = s.database, .file = file, .by = by,
                                 .uid = static_cast<int64_t>(::getuid()),
-                                .from_generation = enforcer::resolve_floor(*gate).floor.generation};
-  auto done = enforcer::install_rollback(*gate, file, admit_options(s, *gate));
+                                .from_generation = enforcer::resolve_floor(gate).floor.generation};
+  auto done = enforcer::install_rollback(gate, file, admit_options(s, gate));
   change.ok = done.has_value();
   if (done) change.to_generation = done->admitted.floor.generation;
   else change.error = done.error().message();
