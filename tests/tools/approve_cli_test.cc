@@ -380,6 +380,71 @@ TEST_SUITE("tools.mode") {
   }
 }
 
+TEST_SUITE("tools.mode") {
+  TEST_CASE("a FIFO or a symlink at a logged path neither hangs mode enforce nor lends its target's signature") {
+    Site site;
+    auto keygen = run({tollgate_bin(), "keygen", "--out", site.dir.file("release")});
+    REQUIRE_MESSAGE(keygen.exit_code == 0, keygen.err);
+    std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - signer: release.pub\n");
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);  // creates the database, with the signer
+    std::string real = site.dir.file("real-tool");
+    testing::write_text(real, "#!/bin/sh\nexit 0\n", 0755);
+    auto sign = run({tollgate_bin(), "sign", real, "--key", site.dir.file("release.key"), "--sidecar"});
+    REQUIRE_MESSAGE(sign.exit_code == 0, sign.err);
+    std::string fifo = site.dir.file("fifo-tool"), link = site.dir.file("link-tool");
+    REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
+    REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
+    auto logged = [&](const std::string& path, const std::string& sha) {
+      nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+                          {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
+                          {"rule", "default-deny"}, {"path", path}, {"sha256", sha}, {"uid", 0},
+                          {"exe", "/usr/bin/bash"}};
+      std::ofstream(site.log, std::ios::app) << e.dump() << "\n";
+    };
+    // The signed file itself is allowed by its signature...
+    logged(real, hex_of(real));
+    auto alone = site.tg({"replay", "--since", "1h"});
+    CHECK_MESSAGE(alone.exit_code == 0, alone.out << alone.err);
+    // ...the same content recorded at a symlink is not (the link is never
+    // followed), and a FIFO there is never opened (a blocking open would hang).
+    logged(link, hex_of(real));
+    logged(fifo, std::string(64, 'f'));
+    auto refused = site.tg({"mode", "enforce"});
+    CHECK(refused.exit_code == 1);  // not 124: nothing hung
+    CHECK(refused.out.find("Enforce mode refused: 2 binaries") != std::string::npos);
+    CHECK(refused.out.find("  " + link + "\n") != std::string::npos);
+    CHECK(refused.out.find("  " + fifo + "\n") != std::string::npos);
+    CHECK(refused.out.find("  " + real + "\n") == std::string::npos);
+    auto check = site.tg({"check", fifo});
+    CHECK(check.exit_code == 4);
+    CHECK(check.err.find(fifo + ": not a regular file (a FIFO)") != std::string::npos);
+  }
+
+  TEST_CASE("a FIFO or a symlink at the event log path is refused with a clear error, without hanging") {
+    Site site;
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
+    REQUIRE(::mkfifo(site.log.c_str(), 0640) == 0);
+    for (auto args : {std::vector<std::string>{"mode", "enforce"}, {"report"}, {"log"}, {"log", "--follow"}}) {
+      CAPTURE(args[0]);
+      auto r = site.tg(args);
+      CHECK(r.exit_code == 4);
+      CHECK(r.err.find(site.log + ": not a regular file (a FIFO)") != std::string::npos);
+    }
+    ::unlink(site.log.c_str());
+    testing::write_text(site.dir.file("elsewhere"), "");
+    REQUIRE(::symlink(site.dir.file("elsewhere").c_str(), site.log.c_str()) == 0);
+    auto followed = site.tg({"log", "--log", site.log});
+    CHECK(followed.exit_code == 4);
+    CHECK(followed.err.find(site.log + ": is a symbolic link (refusing to follow it)") != std::string::npos);
+    // With the daemon down, `mode` appends the mode event itself: never through the link.
+    auto audit = site.tg({"mode", "audit"});
+    CHECK(audit.exit_code == 0);
+    CHECK(audit.err.find("could not record the switch: " + site.log + ": is a symbolic link") != std::string::npos);
+    CHECK(testing::read_text(site.dir.file("elsewhere")).empty());
+  }
+}
+
 TEST_SUITE("tools.refresh") {
   TEST_CASE("refresh recompiles the configured manifest; --pre without a daemon changes nothing") {
     Site site;
