@@ -452,7 +452,8 @@ TEST_SUITE("tools.refresh") {
     std::string tool = site.dir.file("bin/tool");
     testing::write_text(tool, "#!/bin/sh\necho v1\n", 0755);
     std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
-    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") +
+                                                          "\n    allow_writable: true\n    reason: test fixture\n");
     auto first = site.tg({"refresh"});
     REQUIRE_MESSAGE(first.exit_code == 0, first.err);
     CHECK(first.out.find("generation 1") != std::string::npos);
