@@ -457,6 +457,11 @@ TEST_SUITE("tools.refresh") {
     auto first = site.tg({"refresh"});
     REQUIRE_MESSAGE(first.exit_code == 0, first.err);
     CHECK(first.out.find("generation 1") != std::string::npos);
+    // Everything the first install trusts is new.
+    const std::string v1 = hex_of(tool);
+    CHECK(first.out.find("  + sha256 " + v1 + " " + tool + "\n") != std::string::npos);
+    CHECK(first.out.find("  + sha256 " + std::string(64, '0') + " (by hash) (label placeholder)\n") !=
+          std::string::npos);
     CHECK(site.tg({"check", tool}).exit_code == 0);
     // An "upgrade" changes the file: denied until the next refresh.
     testing::write_text(tool, "#!/bin/sh\necho v2\n", 0755);
@@ -464,10 +469,29 @@ TEST_SUITE("tools.refresh") {
     auto pre = site.tg({"refresh", "--pre"});
     CHECK(pre.exit_code == 0);
     CHECK(pre.out.empty());
-    auto second = site.tg({"refresh"});
+    auto second = site.tg({"refresh", "--syslog"});
     REQUIRE_MESSAGE(second.exit_code == 0, second.err);
     CHECK(second.out.find("generation 2") != std::string::npos);
+    // Exactly the upgraded file's new hash, not what was trusted before.
+    CHECK(second.out.find("tollgate: newly trusted: 1 rule\n  + sha256 " + hex_of(tool) + " " + tool + "\n") !=
+          std::string::npos);
+    CHECK(second.out.find(v1) == std::string::npos);
     CHECK(site.tg({"check", tool}).exit_code == 0);
+    auto unchanged = site.tg({"refresh"});
+    REQUIRE_MESSAGE(unchanged.exit_code == 0, unchanged.err);
+    CHECK(unchanged.out.find("tollgate: newly trusted: 0 rules\n") != std::string::npos);
+    // A file someone drops into the directory later is hashed but not
+    // trusted without the entry's allow_writable: listed by the compile,
+    // absent from the newly trusted rules.
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    testing::write_text(site.dir.file("bin/dropped"), "#!/bin/sh\necho dropped\n", 0755);
+    auto dropped = site.tg({"refresh"});
+    REQUIRE_MESSAGE(dropped.exit_code == 0, dropped.err);
+    CHECK(dropped.out.find("tollgate: newly trusted: 0 rules\n") != std::string::npos);
+    CHECK(dropped.out.find("tollgate: NOT trusted (an unprivileged user could have placed or changed them): 2\n") !=
+          std::string::npos);
+    CHECK(dropped.out.find("  - " + site.dir.file("bin/dropped") + ": ") != std::string::npos);
+    CHECK(site.tg({"check", site.dir.file("bin/dropped")}).exit_code == 1);
     auto unconfigured = run({tollgate_bin(), "refresh", "--config", site.dir.file("missing.yaml")});
     CHECK(unconfigured.exit_code != 0);  // an explicit --config must exist
   }
