@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 
 #include "common/io.h"
@@ -138,6 +139,8 @@ int run(int argc, char** argv) {
   }
   ControlServer control(config.socket, config.admin_group,
                         [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  // systemd's RuntimeDirectory=: admin_group members must reach the socket.
+  if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {
     // Only now: a successful status request means every mark is in place.
     if (auto st = control.start(); !st) {
