@@ -2,13 +2,9 @@
 
 #include <doctest/doctest.h>
 #include <grp.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <thread>
 
 #include "tests/support/temp_dir.h"
 
@@ -125,16 +121,7 @@ int status_as_nobody(const std::string& path, std::vector<gid_t> groups, gid_t g
     auto reply = control_request(path, {{"cmd", "status"}}, 3000);
     ::_exit(!reply ? 2 : (*reply)["ok"] == true ? 0 : 1);
   }
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  int status = testing::wait_child(pid, 20000);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
