@@ -207,6 +207,12 @@ struct Harness {
     REQUIRE(::ftruncate(fd.get(), size) == 0);
     return real(dir.file(name));
   }
+  // Puts `rules` in force in `mode` and starts the loop.
+  void start_with(std::shared_ptr<const hashdb::RuleSet> rules, policy::Mode mode) {
+    engine.set_policy(make_policy_state(std::move(rules), nullptr, engine.next_epoch()));
+    engine.set_mode(mode);
+    start();
+  }
   void rules(const hashdb::PolicyContent& content) {
     auto set = std::make_shared<hashdb::MemoryRuleSet>(content);
     engine.set_policy(make_policy_state(set, nullptr, engine.next_epoch()));
@@ -473,11 +479,9 @@ TEST_SUITE("enforcer.engine.pressure") {
   TEST_CASE("a missed deadline is denied in enforce and allowed in audit, following the mode at that moment") {
     auto rules = std::make_shared<BlockingRules>();
     Harness h({.workers = 1, .decision_timeout_ms = 50});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.start();
+    h.start_with(rules, policy::Mode::kEnforce);
     auto a = h.file("a", "a");
     auto b = h.file("b", "b");
-    h.engine.set_mode(policy::Mode::kEnforce);
     h.source.push(a, ::getppid());
     auto responses = h.source.wait_responses(1);
     REQUIRE(responses.size() == 1);
@@ -506,10 +510,8 @@ TEST_SUITE("enforcer.engine.pressure") {
     // Every hash lookup would block: the answer must come without one.
     auto rules = std::make_shared<BlockingRules>();
     Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_file_size = 1 * kMiB});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.start();
+    h.start_with(rules, policy::Mode::kEnforce);
     auto big = h.sparse("big", 2 * kMiB);
-    h.engine.set_mode(policy::Mode::kEnforce);
     h.source.push(big, ::getppid());
     auto responses = h.source.wait_responses(1);
     REQUIRE(responses.size() == 1);
@@ -615,9 +617,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     const std::string big_content(4096, 'B');
     auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(big_content));
     Harness h({.workers = 1, .large_workers = 1, .decision_timeout_ms = 20000, .large_file_bytes = 1024});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_with(rules, policy::Mode::kEnforce);
     auto warm = h.file("warm", "warm");
     auto big = h.file("big", big_content);
     auto big2 = h.file("big2", big_content + "2");
@@ -643,9 +643,7 @@ TEST_SUITE("enforcer.engine.pressure") {
   TEST_CASE("overload: beyond max_pending unanswered events a new one is denied at once; a cache hit is still decided") {
     auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("stuck")));
     Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_pending = 1});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_with(rules, policy::Mode::kEnforce);
     auto warm = h.file("warm", "warm");
     auto stuck = h.file("stuck", "stuck");
     auto extra = h.file("extra", "extra");
@@ -673,9 +671,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     const std::string big_content(4096, 'B');
     auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(big_content));
     Harness h({.large_workers = 1, .decision_timeout_ms = 20000, .large_file_bytes = 1024, .max_large_queued = 1});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.engine.set_mode(policy::Mode::kAudit);
-    h.start();
+    h.start_with(rules, policy::Mode::kAudit);
     auto big = h.file("big", big_content);
     auto queued = h.file("queued", big_content + "q");
     auto refused = h.file("refused", big_content + "r");
@@ -696,9 +692,7 @@ TEST_SUITE("enforcer.engine.pressure") {
   TEST_CASE("a timed-out event still waiting for a worker has its fd closed at once") {
     auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("stuck")));
     Harness h({.workers = 1, .decision_timeout_ms = 100});
-    h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_with(rules, policy::Mode::kEnforce);
     auto stuck = h.file("stuck", "stuck");
     auto waiting = h.file("waiting", "waiting");
     h.source.push(stuck, ::getppid());
