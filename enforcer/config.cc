@@ -99,7 +99,9 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       if (!s) continue;
       auto n = parse_size(*s);
       if (n && *n >= (uint64_t{1} << 20) && *n <= (uint64_t{1} << 40)) c.max_file_size = *n;
-      else diag.add(file, v.Mark(), "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
+      else
+        diag.add(file, v.Mark(),
+                 "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
     } else if (key == "admin_group") {

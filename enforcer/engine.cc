@@ -199,10 +199,9 @@ void Engine::answer_error(const PendingPtr& p, Failure failure, const std::strin
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
   r.decision.rule = std::string(rule_id(failure));
-  r.decision.reason =
-      reason + (options_.on_error
-                    ? fmt::format(" (on_error: {})", policy::to_string(verdict))
-                    : fmt::format(" (on_error default in {} mode: {})", policy::to_string(mode), policy::to_string(verdict)));
+  r.decision.reason = reason + (options_.on_error ? fmt::format(" (on_error: {})", policy::to_string(verdict))
+                                                  : fmt::format(" (on_error default in {} mode: {})",
+                                                                policy::to_string(mode), policy::to_string(verdict)));
   r.path = path ? path->display : fd_path(p->event.fd.get(), p->st).display;
   r.size = size_of(p->st);
   r.process = process;

@@ -46,7 +46,9 @@ uint64_t raise_fd_limit() {
     // An unlimited hard limit is capped by fs.nr_open; try a high finite one.
     if (::setrlimit(RLIMIT_NOFILE, &want) != 0 && r.rlim_max == RLIM_INFINITY) want.rlim_cur = 1 << 20;
     if (::setrlimit(RLIMIT_NOFILE, &want) == 0) r = want;
-    else fmt::print(stderr, "tollgated: cannot raise the open-file limit to {}: {}\n", want.rlim_cur, std::strerror(errno));
+    else
+      fmt::print(stderr, "tollgated: cannot raise the open-file limit to {}: {}\n", want.rlim_cur,
+                 std::strerror(errno));
   }
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }

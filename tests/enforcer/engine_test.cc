@@ -640,7 +640,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     CHECK(h.source.wait_responses(5).size() == 5);
   }
 
-  TEST_CASE("overload: beyond max_pending unanswered events a new one is denied at once; a cache hit is still decided") {
+  TEST_CASE("overload: past max_pending unanswered events a new one is denied at once; a cache hit is still decided") {
     auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("stuck")));
     Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_pending = 1});
     h.start_with(rules, policy::Mode::kEnforce);

@@ -102,7 +102,8 @@ TEST_SUITE("enforcer.fd_path") {
     CHECK_FALSE(p.nameless);
     // Clean up from the bottom: TempDir's remove_all cannot walk paths this long.
     REQUIRE(::unlinkat(dirs.back().get(), "evil", 0) == 0);
-    for (size_t i = dirs.size() - 1; i > 0; --i) REQUIRE(::unlinkat(dirs[i - 1].get(), component.c_str(), AT_REMOVEDIR) == 0);
+    for (size_t i = dirs.size() - 1; i > 0; --i)
+      REQUIRE(::unlinkat(dirs[i - 1].get(), component.c_str(), AT_REMOVEDIR) == 0);
   }
 
   TEST_CASE("what is not a path (a pipe) is unknown") {
