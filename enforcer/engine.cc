@@ -165,9 +165,10 @@ void Engine::submit(nlohmann::json event) {
 bool Engine::answer(Pending& p, bool allow) {
   bool expected = false;
   if (!p.answered.compare_exchange_strong(expected, true)) return false;
+  // Before the kernel hears it: whoever the answer wakes sees the slot free.
+  metrics_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
   if (auto st = source_.respond(p.event.fd.get(), allow); !st)
     fmt::print(stderr, "tollgated: {}\n", st.error().message());
-  metrics_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
