@@ -245,7 +245,13 @@ void ControlServer::run() {
     if (fds[1].revents & POLLIN) break;
     if (!(fds[0].revents & POLLIN)) continue;
     UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!conn) continue;
+    if (!conn) {
+      // Out of fds or memory: the connection stays queued and the socket
+      // readable; pause instead of spinning until the shortage passes.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
     serve(conn.get());
   }
 }

@@ -132,6 +132,13 @@ json overflow_event(const std::string& host, uint64_t count) {
   return j;
 }
 
+json read_error_event(const std::string& host, const std::string& error, uint64_t count) {
+  json j = base(host, "read_error");
+  j["error"] = error;
+  j["count"] = count;
+  return j;
+}
+
 std::string syslog_summary(const json& e) {
   auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
   std::string type = s("type");
@@ -148,6 +155,9 @@ std::string syslog_summary(const json& e) {
                          : fmt::format("reload refused: {}", s("error")));
   if (type == "start") return printable(fmt::format("started in {} mode, database {}", s("mode"), s("database")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
+  if (type == "read_error")
+    return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),
+                       s("error"));
   return e.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 

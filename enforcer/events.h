@@ -70,6 +70,9 @@ nlohmann::json reload_event(const std::string& host, bool ok, const std::string&
 nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by,
                           bool forced, uid_t by_uid);
 nlohmann::json overflow_event(const std::string& host, uint64_t count);
+// fanotify reads failed `count` times since the last such line (rate-limited);
+// `error` is the last failure. The kernel denied each event it could not pass on.
+nlohmann::json read_error_event(const std::string& host, const std::string& error, uint64_t count);
 
 // One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny"),
 // made printable() (common/text.h).

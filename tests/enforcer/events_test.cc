@@ -40,7 +40,7 @@ TEST_SUITE("enforcer.events") {
       "size":8400312,"event":"exec","pid":4242,"ppid":4100,"uid":33,"exe":"/usr/bin/bash","comm":"bash","latency_us":812})"));
   }
 
-  TEST_CASE("start, reload, mode and overflow events have their documented fields") {
+  TEST_CASE("start, reload, mode, overflow and read_error events have their documented fields") {
     struct Case {
       json event;
       const char* type;
@@ -52,6 +52,7 @@ TEST_SUITE("enforcer.events") {
         {mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", false, 1000), "mode",
          {"from", "to", "by", "by_uid", "forced"}},
         {overflow_event("h", 5), "overflow", {"count"}},
+        {read_error_event("h", "Too many open files", 2), "read_error", {"error", "count"}},
     };
     for (const auto& c : cases) {
       CAPTURE(c.type);
