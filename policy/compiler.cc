@@ -745,7 +745,7 @@ class Compiler {
               [](const auto& a, const auto& b) { return a.path < b.path; });
     if (options_.strict) {
       for (const auto& w : untrusted_)
-        diag_.add_plain(w.entry + ": " + w.path + " is not trusted (--strict): " + w.why +
+        diag_.add_plain(w.entry + ": " + printable(w.path) + " is not trusted (--strict): " + printable(w.why) +
                         "; add 'allow_writable: true' and a 'reason:' to trust it anyway");
     }
     summary_.untrusted_writable_total = untrusted_.size();
