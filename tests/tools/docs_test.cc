@@ -34,4 +34,26 @@ TEST_SUITE("tools.docs") {
       CHECK(help.out.find("Example:\n") != std::string::npos);
     }
   }
+
+  TEST_CASE("tollgate --help and tollgate help list every subcommand exactly once") {
+    for (const char* how : {"--help", "help"}) {
+      CAPTURE(how);
+      auto help = testing::run({testing::built_binary("tollgate"), how});
+      REQUIRE(help.exit_code == 0);
+      auto count_entries = [&](const std::string& name) {
+        // An entry is a line "  NAME" followed by spaces and the summary.
+        int n = 0;
+        std::string needle = "\n  " + name + " ";
+        for (auto at = help.out.find(needle); at != std::string::npos; at = help.out.find(needle, at + 1)) ++n;
+        return n;
+      };
+      for (const auto& spec : tools::all_commands()) {
+        CAPTURE(spec.name);
+        CHECK(count_entries(spec.name) == 1);
+        CHECK(help.out.find(spec.summary) == help.out.rfind(spec.summary));
+      }
+      CHECK(count_entries("help") == 1);
+      CHECK(help.out.find("Exit codes:") != std::string::npos);
+    }
+  }
 }
