@@ -56,4 +56,25 @@ TEST_SUITE("tools.docs") {
       CHECK(help.out.find("Exit codes:") != std::string::npos);
     }
   }
+
+  TEST_CASE("the systemd unit's Documentation= names man pages that are installed") {
+    std::string unit = testing::read_text(testing::source_path("enforcer/systemd/tollgated.service.in"));
+    auto at = unit.find("\nDocumentation=");
+    REQUIRE(at != std::string::npos);
+    at += 15;
+    std::string line = unit.substr(at, unit.find('\n', at) - at);
+    int pages = 0;
+    for (size_t pos = 0; (pos = line.find("man:", pos)) != std::string::npos; pos += 4) {
+      auto open = line.find('(', pos), close = line.find(')', pos);
+      REQUIRE(open != std::string::npos);
+      REQUIRE(close != std::string::npos);
+      std::string page = line.substr(pos + 4, open - pos - 4) + "." + line.substr(open + 1, close - open - 1);
+      CAPTURE(page);
+      std::string roff = testing::read_text(testing::source_path("tools/man/" + page));
+      CHECK((roff.find(".TH ") == 0 || roff.find("\n.TH ") != std::string::npos));
+      ++pages;
+    }
+    CHECK(pages > 0);
+    CHECK(line.find("file:") == std::string::npos);  // docs in /usr/share/doc are compressed by the package
+  }
 }
