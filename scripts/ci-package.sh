@@ -39,7 +39,10 @@ deb_version=$(dpkg-deb -f "$deb" Version)
 changelog_version=$(dpkg-parsechangelog -S Version)
 [ "$deb_version" = "$cmake_version" ] && [ "$changelog_version" = "$cmake_version" ] ||
   fail "versions differ: CMakeLists.txt $cmake_version, debian/changelog $changelog_version, $deb $deb_version"
-step "version $deb_version"
+for page in tools/man/*.[0-9]; do
+  grep -q "^\.TH .*\"tollgate $cmake_version\"" "$page" || fail "$page: its .TH line does not say \"tollgate $cmake_version\""
+done
+step "version $deb_version (CMakeLists.txt, debian/changelog, the man pages)"
 
 # 2. lintian: no error, no warning (overrides need a reason: debian/*.lintian-overrides).
 step "lintian $deb"

@@ -3,7 +3,9 @@
 // entry in the man page and in the bash completion.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "tests/support/temp_dir.h"
 #include "tools/command.h"
@@ -76,5 +78,21 @@ TEST_SUITE("tools.docs") {
     }
     CHECK(pages > 0);
     CHECK(line.find("file:") == std::string::npos);  // docs in /usr/share/doc are compressed by the package
+  }
+
+  TEST_CASE("the docs name no path of the machine they were written or recorded on") {
+    std::vector<std::string> files = {testing::source_path("README.md")};
+    for (const auto& entry : std::filesystem::directory_iterator(testing::source_path("docs")))
+      if (entry.path().extension() == ".md") files.push_back(entry.path().string());
+    REQUIRE(files.size() > 5);
+    for (const auto& file : files) {
+      std::string text = testing::read_text(file);
+      REQUIRE(!text.empty());
+      for (const char* leak : {"/work/", "/home/", "/root/", "/tmp/tmp.", "/tmp/tollgate-test."}) {
+        CAPTURE(file);
+        CAPTURE(leak);
+        CHECK(text.find(leak) == std::string::npos);
+      }
+    }
   }
 }
