@@ -22,10 +22,11 @@
 # non-zero with a line saying which.
 set -euo pipefail
 
-deb=${1:?usage: ci-ansible.sh TOLLGATE.deb [TOLLGATE_CLI]}
+deb=$(realpath -m "${1:?usage: ci-ansible.sh TOLLGATE.deb [TOLLGATE_CLI]}")
+tg=${2:+$(realpath -m "$2")}
 cd "$(dirname "$0")/.."
-deb=$(realpath "$deb")
-tg=$(realpath "${2:-build/tools/tollgate}")
+. scripts/ci-common.sh
+tg=${tg:-$(realpath -m build/tools/tollgate)}
 A=contrib/ansible
 
 fail() { echo "ci-ansible: FAIL: $*" >&2; exit 1; }
@@ -93,17 +94,10 @@ for line in open(sys.argv[1]):
         print(" ".join(str(r.get(k, "")) for k in ("msg", "stderr")).strip()[:300])
         break' "$work/play.log"
 }
-installed_daemons() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/sbin/tollgated ] && echo "${p#/proc/}"
-  done
-  return 0
-}
 
 step "role run 1: generation 1"
 play "$work/artifacts/policy-gen1.db" || { show; fail "the role failed"; }
-[ "$(dpkg-query -W -f='${Status}' tollgate 2>&1 || true)" = "install ok installed" ] || fail "the package is not installed"
+[ "$(package_status)" = "install ok installed" ] || fail "the package is not installed"
 cmp -s /var/lib/tollgate/policy.db "$work/artifacts/policy-gen1.db" || fail "the installed database is not the CI one"
 cmp -s /etc/tollgate/signing.pub "$work/artifacts/signing.pub" || fail "the installed public key is not the CI one"
 [ ! -e /etc/tollgate/signing.key ] || fail "a signing key reached the host"

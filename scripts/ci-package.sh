@@ -11,10 +11,11 @@
 #
 # With --install (root; CI's fresh machine; it changes THIS machine): dpkg -i
 # (apt-get -f install for missing dependencies), the installed binaries run,
-# nothing started tollgated, /var/lib/tollgate is root-only, the apt hook's
-# `tollgate refresh` is a quiet no-op before setup, reinstalling keeps an
-# edited /etc/tollgate/tollgate.yaml, and purge removes the state and the
-# conffiles. The package is purged again at the end.
+# nothing started tollgated, `systemd-analyze verify` accepts the installed
+# unit (its binary and man pages exist), /var/lib/tollgate is root-only, the
+# apt hook's `tollgate refresh` is a quiet no-op before setup, a reinstall
+# and an upgrade with a changed tollgate.yaml keep the edited one, and purge
+# removes the state and the conffiles. The package ends up purged.
 #
 # Any failed check exits non-zero with a line saying which.
 set -euo pipefail
@@ -23,7 +24,9 @@ install=0
 if [ "${1:-}" = --install ]; then install=1; shift; fi
 deb=${1:?usage: ci-package.sh [--install] TOLLGATE.deb}
 [ -f "$deb" ] || { echo "ci-package: $deb: no such file" >&2; exit 2; }
+deb=$(realpath "$deb")
 cd "$(dirname "$0")/.."
+. scripts/ci-common.sh
 
 fail() { echo "ci-package: FAIL: $*" >&2; exit 1; }
 step() { echo "ci-package: $*"; }
@@ -119,18 +122,9 @@ step "binaries: PIE, RELRO, BIND_NOW, stack protector, fortified"
 # ---- Installed on this machine ----------------------------------------------
 [ "$(id -u)" = 0 ] || fail "--install needs root"
 export DEBIAN_FRONTEND=noninteractive
-if [ "$(dpkg-query -W -f='${Status}' tollgate 2>/dev/null || true)" = "install ok installed" ]; then
+if [ "$(package_status)" = "install ok installed" ]; then
   fail "tollgate is already installed on this machine; this check installs and purges it, so remove it first"
 fi
-# Processes running the installed daemon (other tollgated processes, e.g.
-# tests in private namespaces, run from build trees and do not count).
-installed_daemons() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/sbin/tollgated ] && echo "${p#/proc/}"
-  done
-  return 0
-}
 
 step "dpkg -i $deb"
 if ! dpkg -i "$deb"; then
@@ -138,7 +132,7 @@ if ! dpkg -i "$deb"; then
   apt-get update -qq
   apt-get -f install -y -qq --no-install-recommends
 fi
-[ "$(dpkg-query -W -f='${Status}' tollgate 2>&1 || true)" = "install ok installed" ] ||
+[ "$(package_status)" = "install ok installed" ] ||
   fail "tollgate is not installed: $(dpkg-query -W -f='${Status}' tollgate 2>&1)"
 
 version_out=$(/usr/sbin/tollgate --version) || fail "/usr/sbin/tollgate --version failed"
@@ -152,6 +146,17 @@ if [ -d /run/systemd/system ]; then
   systemctl is-enabled --quiet tollgated && fail "installing enabled tollgated.service"
 fi
 step "tollgated neither started nor enabled"
+
+# The installed unit: its binary and its Documentation= man pages exist
+# (verify runs `man` for each), no unknown settings.
+if command -v systemd-analyze >/dev/null; then
+  verify_out=$(systemd-analyze verify /lib/systemd/system/tollgated.service 2>&1) ||
+    fail "systemd-analyze verify tollgated.service: $verify_out"
+  [ -z "$verify_out" ] || fail "systemd-analyze verify tollgated.service: $verify_out"
+  step "systemd-analyze verify tollgated.service: clean"
+else
+  step "NOTE: systemd-analyze is not installed: the unit was not verified"
+fi
 
 [ "$(stat -c '%a %U %G' /var/lib/tollgate)" = "700 root root" ] ||
   fail "/var/lib/tollgate is $(stat -c '%a %U %G' /var/lib/tollgate), want 700 root root"
