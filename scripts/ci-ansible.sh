@@ -77,7 +77,7 @@ step "CI artifacts: the package, policy generations 1 and 2 signed, signing.pub 
 # Runs site.yml; the recap line of localhost goes to $work/recap.
 play() {
   local db=$1; shift
-  (cd "$A" && ANSIBLE_NOCOLOR=1 ansible-playbook -i ci/inventory.yml site.yml \
+  (cd "$A" && ANSIBLE_NOCOLOR=1 ansible-playbook -i ci/inventory.yml -c local site.yml \
     -e "tollgate_deb=$deb" -e "tollgate_policy_db=$db" -e "tollgate_public_key=$work/artifacts/signing.pub" \
     -e tollgate_service_start=false "$@") > "$work/play.log" 2>&1
   local rc=$?
