@@ -6,6 +6,8 @@
 
 #include <fmt/core.h>
 
+#include <cerrno>
+
 #include "common/io.h"
 #include "enforcer/control.h"
 #include "tools/admin.h"
@@ -71,7 +73,13 @@ class RefreshCommand final : public Command {
 
   int refresh(const Settings& s) {
     int status = kExitOk;
-    {
+    struct stat st {};
+    if (!s.manifest.empty() && ::stat(s.manifest.c_str(), &st) != 0 && errno == ENOENT) {
+      // The package's default config before the admin wrote a manifest, or a
+      // fleet host that installs a policy compiled and signed in CI: nothing
+      // to recompile, and the apt hook must stay quiet. The window still closes.
+      fmt::print(stderr, "tollgate: no manifest at {}: nothing to recompile, the installed policy stays\n", s.manifest);
+    } else {
       std::optional<ApprovalsLock> lock;
       if (!s.approvals.empty()) {
         auto acquired = ApprovalsLock::acquire(s.approvals);
@@ -95,7 +103,6 @@ class RefreshCommand final : public Command {
       }
     }
     std::string marker = window_marker(s);
-    struct stat st {};
     if (::stat(marker.c_str(), &st) != 0) return status;
     auto r = set_mode(s, "enforce");
     if (!r && r.error().code() != ErrorCode::kUnavailable) {

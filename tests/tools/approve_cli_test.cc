@@ -495,4 +495,23 @@ TEST_SUITE("tools.refresh") {
     auto unconfigured = run({tollgate_bin(), "refresh", "--config", site.dir.file("missing.yaml")});
     CHECK(unconfigured.exit_code != 0);  // an explicit --config must exist
   }
+
+  TEST_CASE("refresh without a manifest (package default, fleet host) leaves the installed policy alone, exit 0") {
+    Site site;
+    auto first = site.tg({"refresh"});
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    std::string before = testing::read_text(site.db);
+    ::unlink(site.dir.file("policy.yaml").c_str());
+    ::unlink((site.approvals + ".lock").c_str());
+    auto second = site.tg({"refresh"});
+    CHECK(second.exit_code == 0);
+    CHECK(second.err.find("no manifest at " + site.dir.file("policy.yaml")) != std::string::npos);
+    CHECK(testing::read_text(site.db) == before);
+    CHECK_FALSE(site.exists(site.approvals + ".lock"));
+    // Anything else wrong with the manifest is still an error.
+    testing::write_text(site.dir.file("policy.yaml"), "version: 1\nname: [broken\n");
+    auto broken = site.tg({"refresh"});
+    CHECK(broken.exit_code == 4);
+    CHECK(testing::read_text(site.db) == before);
+  }
 }
