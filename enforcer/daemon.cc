@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include "common/io.h"
+#include "common/text.h"
 #include "enforcer/lockout.h"
 #include "enforcer/version.h"
 #include "hashdb/keys.h"
@@ -89,7 +90,7 @@ Status Daemon::reload() {
   return {};
 }
 
-Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced) {
+Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid) {
   std::lock_guard lock(mu_);
   auto from = engine_.mode();
   if (mode == policy::Mode::kEnforce) {
@@ -101,8 +102,10 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced) {
                   "enforce mode refused: the policy would deny " + describe_lockouts(hits));
   }
   engine_.set_mode(mode);
-  if (from != mode) fmt::print(stderr, "tollgated: mode {} -> {} by {}\n", policy::to_string(from), policy::to_string(mode), by);
-  log_.submit(mode_event(host_, from, mode, by, forced));
+  if (from != mode)
+    fmt::print(stderr, "tollgated: mode {} -> {} by {} (uid {})\n", policy::to_string(from), policy::to_string(mode),
+               printable(by), by_uid);
+  log_.submit(mode_event(host_, from, mode, by, forced, by_uid));
   return {};
 }
 
@@ -153,7 +156,7 @@ json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
     }
     case ControlRequest::Cmd::kSetMode: {
       std::string by = request.by.empty() ? fmt::format("uid {}", peer.uid) : request.by;
-      if (auto st = set_mode(request.mode, by, request.forced); !st) return control_error(st.error().message());
+      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st) return control_error(st.error().message());
       return json{{"ok", true}, {"mode", policy::to_string(engine_.mode())}};
     }
   }

@@ -9,7 +9,10 @@
 // submit() only pushes onto a bounded queue and returns at once: a stalled
 // sink (full disk, blocked syslog) can never delay a verdict. When the queue
 // is full the line is dropped and counted (Metrics::log_dropped). The writer
-// thread appends whole lines with O_APPEND and one write(2) each.
+// thread appends whole lines with O_APPEND and one write(2) each, as
+// ASCII-only JSON (non-ASCII as \u escapes). The file is opened with
+// open_regular (common/io.h): a symlink or FIFO at the path is refused with a
+// clear error on stderr, and retried on the next event and on reopen().
 // Thread-safety: submit/reopen/dropped from any thread.
 #pragma once
 
@@ -61,14 +64,18 @@ nlohmann::json start_event(const std::string& host, policy::Mode mode, const std
                            uint64_t generation, const std::string& version, const std::string& note = "");
 nlohmann::json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
                             const std::string& error);
+// `by`: who the client says asked (a name, unverified); `by_uid`: the uid
+// that actually made the change (the control socket peer's SO_PEERCRED uid,
+// or the CLI's own uid when it writes the event itself).
 nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by,
-                          bool forced);
+                          bool forced, uid_t by_uid);
 nlohmann::json overflow_event(const std::string& host, uint64_t count);
 // fanotify reads failed `count` times since the last such line (rate-limited);
 // `error` is the last failure. The kernel denied each event it could not pass on.
 nlohmann::json read_error_event(const std::string& host, const std::string& error, uint64_t count);
 
-// One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny").
+// One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny"),
+// made printable() (common/text.h).
 std::string syslog_summary(const nlohmann::json& event);
 
 struct EventLogOptions {

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -163,6 +164,8 @@ int run(int argc, char** argv) {
   }
   ControlServer control(config.socket, config.admin_group,
                         [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  // systemd's RuntimeDirectory=: admin_group members must reach the socket.
+  if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {
     // Only now: a successful status request means every mark is in place.
     if (auto st = control.start(); !st) {

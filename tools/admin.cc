@@ -153,7 +153,7 @@ void print_would_deny(const std::vector<policy::ReplayItem>& items) {
     fmt::print("  {}\n", printable(item.path));
     fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
                item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + printable(item.last_exe));
-    fmt::print("    {}: {}\n", item.decision.rule, item.decision.reason);
+    fmt::print("    {}: {}\n", printable(item.decision.rule), printable(item.decision.reason));
   }
 }
 

@@ -36,8 +36,11 @@ class CompileCommand final : public Command {
     app.add_flag("--dry-run", opts_.dry_run, "Validate and hash, but write nothing");
     app.add_flag("--json", json_, "Print the summary as JSON");
     app.add_option("--dpkg-admindir", opts_.dpkg_admindir, "dpkg database directory (default /var/lib/dpkg)");
-    app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message),\n"
-               "3 I/O error. A failed compile never touches the existing database.\n");
+    app.add_flag("--strict", opts_.strict,
+                 "Fail when a file: or dir: file is not trusted because an unprivileged user could change it");
+    app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message;\n"
+               "with --strict also every file that fails the ownership rule), 3 I/O error.\n"
+               "A failed compile never touches the existing database.\n");
   }
 
   int run() override {

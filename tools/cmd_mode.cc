@@ -40,9 +40,9 @@ std::string sibling_daemon() {
 }
 
 Status append_event(const std::string& path, const nlohmann::json& event) {
-  auto fd = open_fd(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
+  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
   if (!fd) return std::unexpected(fd.error());
-  return write_all(fd->get(), event.dump() + "\n", path);
+  return write_all(fd->get(), event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n", path);
 }
 
 class ModeCommand final : public Command {
@@ -87,7 +87,7 @@ class ModeCommand final : public Command {
     if (!daemon_running) {
       // Nobody else will record the switch.
       auto event = enforcer::mode_event(host_name(), *policy::parse_mode(settings->mode), *policy::parse_mode(mode_),
-                                        by, forced);
+                                        by, forced, ::getuid());
       if (auto st = append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }

@@ -13,6 +13,7 @@
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
+#include "tools/trust_report.h"
 #include "tools/policy_install.h"
 
 namespace tollgate::tools {
@@ -39,6 +40,7 @@ class RefreshCommand final : public Command {
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
     app.add_flag("--pre", pre_, "Open the upgrade window (apt's DPkg::Pre-Invoke): enforce -> audit until refresh");
+    app.add_flag("--syslog", syslog_, "Also log the newly trusted rules to syslog (authpriv; the apt hook)");
   }
 
   int run() override {
@@ -84,9 +86,15 @@ class RefreshCommand final : public Command {
         if (!acquired) return report(acquired.error());
         lock.emplace(std::move(*acquired));
       }
+      auto before = snapshot_before_install(s.database);  // to list what this install newly trusts
       auto installed = compile_and_reload(s);
       if (installed) {
         fmt::print("tollgate: {}\n", describe_install(s, *installed));
+        auto added = before ? newly_trusted_lines(std::move(*before), s.database)
+                            : Result<std::vector<std::string>>(std::unexpected(before.error()));
+        if (added) report_newly_trusted(*added, syslog_);
+        else fmt::print(stderr, "tollgate: cannot list the newly trusted rules: {}\n", added.error().message());
+        report_untrusted(installed->untrusted_writable, installed->untrusted_writable_total, syslog_);
       } else {
         // Keep going: the window must close even when the compile fails
         // (the daemon keeps its previous policy).
@@ -109,6 +117,7 @@ class RefreshCommand final : public Command {
 
   AdminOptions options_;
   bool pre_ = false;
+  bool syslog_ = false;
 };
 
 }  // namespace

@@ -21,7 +21,9 @@ Result<InstallResult> compile_and_reload(const Settings& settings) {
   InstallResult result{.generation = summary->generation,
                        .signer_key_id = summary->signer_key_id,
                        .files_hashed = summary->files_hashed,
-                       .files_reused = summary->files_reused};
+                       .files_reused = summary->files_reused,
+                       .untrusted_writable = summary->untrusted_writable,
+                       .untrusted_writable_total = summary->untrusted_writable_total};
   auto reloaded = request_reload(settings);
   if (reloaded) {
     result.reloaded = true;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "policy/compiler.h"
 #include "tools/admin.h"
 
 namespace tollgate::tools {
@@ -18,6 +19,9 @@ struct InstallResult {
   uint64_t files_hashed = 0, files_reused = 0;
   bool reloaded = false;
   std::string reload_note;  // why the daemon did not reload, when it did not
+  // Files the compile left untrusted under the ownership rule (policy/compiler.h).
+  std::vector<policy::WritableFile> untrusted_writable;
+  uint64_t untrusted_writable_total = 0;
 };
 
 // Compiles settings.manifest into settings.database (signed with

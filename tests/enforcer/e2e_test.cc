@@ -427,15 +427,8 @@ TEST_SUITE("enforcer.e2e") {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     int ok = 0;
     for (pid_t pid : pids) {
-      int status = 0;
-      while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      int status = testing::wait_child(pid, static_cast<int>(std::max<int64_t>(0, left.count())));
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ok;
     }
     CHECK(ok == 4);

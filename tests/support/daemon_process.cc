@@ -63,16 +63,7 @@ std::string DaemonProcess::start(const std::vector<std::string>& argv, const std
 int DaemonProcess::stop(int sig) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, sig);
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  int status = wait_child(pid_, 15000);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

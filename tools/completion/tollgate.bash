@@ -34,9 +34,9 @@ _tollgate() {
     mode)
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
       opts="--force --since --db --log --socket" ;;
-    refresh) opts="--pre --db --socket" ;;
+    refresh) opts="--pre --syslog --db --socket" ;;
     status)  opts="--socket --json" ;;
-    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir" ;;
+    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --strict" ;;
     db)
       if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump" -- "$cur")); return; fi
       opts="--pubkey --json" ;;
