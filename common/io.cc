@@ -18,6 +18,40 @@ Result<UniqueFd> open_fd(const std::string& path, int flags, mode_t mode) {
   return UniqueFd(fd);
 }
 
+std::string_view file_kind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
+Result<UniqueFd> open_regular(const std::string& path, int flags, mode_t mode) {
+  auto not_regular = [&](mode_t m) {
+    if (S_ISLNK(m)) return fail(ErrorCode::kInvalidInput, path + ": is a symbolic link (refusing to follow it)");
+    return fail(ErrorCode::kInvalidInput, path + ": not a regular file (" + std::string(file_kind(m)) + ")");
+  };
+  struct stat before {};
+  bool existed = ::lstat(path.c_str(), &before) == 0;
+  if (!existed && (errno != ENOENT || !(flags & O_CREAT))) return fail_errno(errno, path, "cannot open");
+  if (existed && !S_ISREG(before.st_mode)) return not_regular(before.st_mode);
+  auto fd = open_fd(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, mode);
+  if (!fd) {
+    // Something else appeared at the path between lstat and open.
+    struct stat now {};
+    if (::lstat(path.c_str(), &now) == 0 && !S_ISREG(now.st_mode)) return not_regular(now.st_mode);
+    return std::unexpected(fd.error());
+  }
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return fail_errno(errno, path, "cannot stat");
+  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
+  if (existed && (st.st_dev != before.st_dev || st.st_ino != before.st_ino))
+    return fail(ErrorCode::kUnavailable, path + ": replaced while being opened");
+  return fd;
+}
+
 Result<size_t> read_full(int fd, std::span<std::byte> buf, std::string_view name) {
   size_t done = 0;
   while (done < buf.size()) {

@@ -22,6 +22,25 @@ namespace tollgate {
 // open(2) with O_CLOEXEC added; errors name the path.
 Result<UniqueFd> open_fd(const std::string& path, int flags, mode_t mode = 0);
 
+// Opens `path` only if it is a regular file, never through a final symlink,
+// and never blocking: for paths an attacker may have planted something at
+// (paths read back from the event log, the event log itself). The path is
+// lstat'ed first, so a FIFO, socket or device is refused without being
+// opened (opening some devices has side effects); then open(2) with
+// O_NOFOLLOW|O_NONBLOCK|O_NOCTTY|O_CLOEXEC added (a FIFO swapped in cannot
+// hang the caller; O_NONBLOCK stays set, which regular files ignore), and
+// the fstat of the fd must again be a regular file, the same one lstat saw.
+// With O_CREAT a missing file is created. Errors name the path:
+//   "PATH: is a symbolic link (refusing to follow it)"     InvalidInput
+//   "PATH: not a regular file (a FIFO)"                     InvalidInput
+//   "PATH: replaced while being opened"                     Unavailable
+// and open(2)'s own errors as from_errno ("cannot open").
+Result<UniqueFd> open_regular(const std::string& path, int flags, mode_t mode = 0);
+
+// "a FIFO", "a directory", "a socket", "a device", "a symbolic link" for a
+// stat mode (used in "not a regular file" messages).
+std::string_view file_kind(mode_t mode);
+
 // read(2)/write(2) retried on EINTR and short counts. read_full returns the
 // number of bytes read (less than buf.size() only at end of file).
 Result<size_t> read_full(int fd, std::span<std::byte> buf, std::string_view name);

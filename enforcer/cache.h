@@ -16,6 +16,20 @@
 // A reload bumps the epoch, which empties every decision part at once while
 // the content part survives (content does not change with policy).
 //
+// Racy clean (git's rule, for kernels whose ctime is a jiffy coarse, like
+// Debian 12's 6.1): a rewrite of the same size within one timestamp tick of
+// the change before it leaves size and ctime equal, so validators alone
+// cannot tell the content hashed from the content now. Each entry therefore
+// records when hashing began (`hashed_at_ns`, CLOCK_REALTIME, the clock
+// ctime is stamped from). An entry whose ctime is not at least one
+// granularity older than that moment is "racy": lookup() does not trust it
+// and the caller hashes again; the re-hash begins later, so a file is
+// hashed at most a few times while it is younger than the granularity.
+// The granularity is the kernel's timestamp tick (twice
+// clock_getres(CLOCK_REALTIME_COARSE)), and 2 s for a ctime with no
+// sub-second part (whole-second filesystems: ext3, FAT). Tests inject it and
+// the clock through RacyClock.
+//
 // Bounded: when `capacity` entries are held, the cache is cleared before the
 // next insert (simple, O(1), and re-hashing a working set is cheap).
 // Thread-safe: one mutex, held only for map operations.
@@ -24,6 +38,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -50,6 +65,7 @@ Validators validators_of(const struct stat& st);
 
 struct CacheEntry {
   hashdb::Sha256 sha256{};
+  int64_t hashed_at_ns = 0;  // RacyClock::now_ns() when hashing began
   // Decision part, valid when epoch equals the policy epoch in force.
   uint64_t epoch = 0;  // 0 = no decision part
   std::optional<hashdb::HashRule> hash_rule;
@@ -59,18 +75,39 @@ struct CacheEntry {
 struct CacheStats {
   uint64_t entries = 0;
   uint64_t clears = 0;
+  uint64_t racy = 0;  // lookups refused because the entry was racy
+};
+
+// The clock and timestamp granularity of the racy-clean rule.
+struct RacyClock {
+  int64_t granularity_ns = default_ctime_granularity_ns();
+  std::function<int64_t()> now_ns = realtime_ns;  // CLOCK_REALTIME
+
+  static int64_t realtime_ns();
+  static int64_t default_ctime_granularity_ns();
+  // The granularity that applies to `ctime_ns`: 2 s when it has no
+  // sub-second part, else `granularity_ns`.
+  int64_t granularity_for(int64_t ctime_ns) const;
+  // Whether content with ctime `ctime_ns`, hashed from `hashed_at_ns` on, is
+  // racy (not to be trusted without hashing again).
+  bool racy(int64_t ctime_ns, int64_t hashed_at_ns) const;
 };
 
 class DecisionCache {
  public:
-  explicit DecisionCache(size_t capacity = 65536) : capacity_(capacity ? capacity : 1) {}
+  explicit DecisionCache(size_t capacity = 65536, RacyClock clock = {})
+      : capacity_(capacity ? capacity : 1), clock_(std::move(clock)) {}
 
-  // The entry for `key` when its validators equal `v`; nullopt otherwise.
+  // The entry for `key` when its validators equal `v` and it is not racy;
+  // nullopt otherwise (hash again, then store()).
   std::optional<CacheEntry> lookup(const FileKey& key, const Validators& v) const;
-  // Inserts or replaces.
+  // Inserts or replaces. entry.hashed_at_ns must be now_ns() read before the
+  // content was hashed (or the value of the entry the hash came from).
   void store(const FileKey& key, const Validators& v, const CacheEntry& entry);
   void clear();
   CacheStats stats() const;
+  // The racy-clean clock: read it just before hashing begins.
+  int64_t now_ns() const { return clock_.now_ns(); }
 
  private:
   struct Hash {
@@ -81,9 +118,11 @@ class DecisionCache {
     CacheEntry entry;
   };
   size_t capacity_;
+  RacyClock clock_;
   mutable std::mutex mu_;
   std::unordered_map<FileKey, Slot, Hash> map_;  // guarded by mu_
   uint64_t clears_ = 0;                          // guarded by mu_
+  mutable uint64_t racy_ = 0;                    // guarded by mu_
 };
 
 }  // namespace tollgate::enforcer

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include <charconv>
 #include <fstream>
 
 #include "common/io.h"
@@ -14,6 +15,22 @@ namespace {
 
 using policy::Diagnostics;
 
+
+// "2147483648", "2G", "2GiB", "512M": bytes, binary multiples.
+std::optional<uint64_t> parse_size(std::string_view text) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  std::string_view unit(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  if (unit.ends_with("iB")) unit.remove_suffix(2);
+  static constexpr std::string_view kUnits = "KMGT";
+  if (unit.empty()) return n;
+  auto shift = kUnits.find(unit);
+  if (unit.size() != 1 || shift == std::string_view::npos) return std::nullopt;
+  const unsigned bits = 10 * static_cast<unsigned>(shift + 1);
+  if (n > (UINT64_MAX >> bits)) return std::nullopt;
+  return n << bits;
+}
 
 bool is_path_key(std::string_view key) {
   return key == "database" || key == "public_key" || key == "event_log" || key == "socket" ||
@@ -53,7 +70,8 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
   if (!policy::check_keys(root, file,
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
-                           "log_allows", "manifest", "approvals", "signing_key", "must_allow", "state_dir"},
+                           "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
+                           "state_dir"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -78,6 +96,14 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
     } else if (key == "syslog" || key == "log_allows") {
       auto b = policy::read_bool(v, file, key, diag);
       if (b) (key == "syslog" ? c.syslog : c.log_allows) = *b;
+    } else if (key == "max_file_size") {
+      auto s = policy::read_string(v, file, key, diag);
+      if (!s) continue;
+      auto n = parse_size(*s);
+      if (n && *n >= (uint64_t{1} << 20) && *n <= (uint64_t{1} << 40)) c.max_file_size = *n;
+      else
+        diag.add(file, v.Mark(),
+                 "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
     } else if (key == "admin_group") {

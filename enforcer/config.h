@@ -9,6 +9,8 @@
 // the defaults below. Thread-safety: plain value type.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,12 @@ struct Config {
   bool syslog = false;
   std::string socket = "/run/tollgate/tollgate.sock";
   std::string admin_group;  // empty = root only
-  policy::Verdict on_error = policy::Verdict::kAllow;
+  // The answer when no decision is reached (timeout, too large, overload,
+  // internal error); unset = deny in enforce mode, allow in audit mode.
+  std::optional<policy::Verdict> on_error;
   int decision_timeout_ms = 2000;
+  // Larger files are never hashed (docs/configuration.md says why 2 GiB).
+  uint64_t max_file_size = uint64_t{2} << 30;
   std::string metrics_file;  // empty = no metrics file
   bool log_allows = false;
   std::string manifest = "/etc/tollgate/policy.yaml";

@@ -11,8 +11,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
-#include <sstream>
 
 #include "common/io.h"
 
@@ -128,21 +128,32 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
   return r;
 }
 
+Result<PeerCred> peer_credentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return fail_errno(errno, "control socket", "SO_PEERCRED");
+  PeerCred peer{cred.pid, cred.uid, cred.gid, {}};
+  // The groups as of the peer's connect(2); ERANGE tells the size needed.
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      peer.groups = std::move(groups);
+      return peer;
+    }
+    if (errno != ERANGE) break;  // ENOPROTOOPT: an old kernel; the primary group still counts
+    groups.resize(bytes / sizeof(gid_t) + 1);
+  }
+  return peer;
+}
+
 bool peer_is_admin(const PeerCred& peer, const std::string& admin_group) {
   if (peer.uid == 0) return true;
   if (admin_group.empty()) return false;
   auto gid = group_id(admin_group);
   if (!gid) return false;
-  if (peer.gid == *gid) return true;
-  auto status = read_file("/proc/" + std::to_string(peer.pid) + "/status", 64 * 1024);
-  if (!status) return false;
-  auto pos = status->find("\nGroups:");
-  if (pos == std::string::npos) return false;
-  std::istringstream groups(status->substr(pos + 8, status->find('\n', pos + 1) - pos - 8));
-  long g;
-  while (groups >> g)
-    if (static_cast<gid_t>(g) == *gid) return true;
-  return false;
+  return peer.gid == *gid || std::find(peer.groups.begin(), peer.groups.end(), *gid) != peer.groups.end();
 }
 
 Result<json> control_request(const std::string& socket_path, const json& request, int timeout_ms) {
@@ -201,6 +212,7 @@ Status ControlServer::start() {
     if (auto gid = group_id(admin_group_)) {
       if (::chown(path_.c_str(), 0, *gid) != 0)
         fmt::print(stderr, "tollgated: {}: cannot set group {}: {}\n", path_, admin_group_, std::strerror(errno));
+      share_runtime_directory(*gid);
     } else {
       fmt::print(stderr, "tollgated: admin_group '{}' does not exist; only root may use {}\n", admin_group_, path_);
     }
@@ -210,6 +222,28 @@ Status ControlServer::start() {
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   thread_ = std::thread([this] { run(); });
   return {};
+}
+
+void ControlServer::share_runtime_directory(gid_t gid) {
+  const std::string parent = parent_dir(path_);
+  bool ours = false;
+  for (size_t pos = 0; pos <= runtime_dirs_.size();) {
+    size_t end = runtime_dirs_.find(':', pos);
+    if (end == std::string::npos) end = runtime_dirs_.size();
+    std::string dir = runtime_dirs_.substr(pos, end - pos);
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    ours |= !dir.empty() && dir == parent;
+    pos = end + 1;
+  }
+  if (!ours) return;
+  UniqueFd dir(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (!dir || ::fstat(dir.get(), &st) != 0 || st.st_uid != 0) {
+    fmt::print(stderr, "tollgated: {}: not a root-owned directory; its group is left alone\n", parent);
+    return;
+  }
+  if (::fchown(dir.get(), 0, gid) != 0 || ::fchmod(dir.get(), (st.st_mode & 07777) | 0010) != 0)
+    fmt::print(stderr, "tollgated: {}: cannot give group {} access: {}\n", parent, admin_group_, std::strerror(errno));
 }
 
 void ControlServer::stop() {
@@ -229,17 +263,22 @@ void ControlServer::run() {
     if (fds[1].revents & POLLIN) break;
     if (!(fds[0].revents & POLLIN)) continue;
     UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!conn) continue;
+    if (!conn) {
+      // Out of fds or memory: the connection stays queued and the socket
+      // readable; pause instead of spinning until the shortage passes.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
     serve(conn.get());
   }
 }
 
 void ControlServer::serve(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
   auto deadline = Clock::now() + std::chrono::seconds(5);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
-  PeerCred peer{cred.pid, cred.uid, cred.gid};
+  auto cred = peer_credentials(fd);
+  if (!cred) return;
+  const PeerCred& peer = *cred;
   if (!peer_is_admin(peer, admin_group_)) {
     // Read the request first so the client sees the refusal, not a broken pipe.
     (void)read_line(fd, Clock::now() + std::chrono::seconds(1), path_);

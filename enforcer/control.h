@@ -5,16 +5,17 @@
 //   {"cmd":"reload"}
 //   {"cmd":"set_mode","mode":"enforce","by":"alice","forced":false}
 //   {"cmd":"install","candidate":"/var/lib/tollgate/policy.db.candidate","by":"alice"}
-//   {"cmd":"rollback","file":"/root/policy-gen6.db","by":"alice"}     (root only)
+//   {"cmd":"rollback","file":"/var/backups/tollgate/policy-gen6.db","by":"alice"}     (root only)
 //   -> {"ok":true, ...}  or  {"ok":false,"error":"one line"}
 //
 // Client (the CLI, tests):
 //   auto reply = control_request("/run/tollgate/tollgate.sock", {{"cmd", "status"}});
 //   if (!reply && reply.error().code() == ErrorCode::kUnavailable) ... daemon not running
 //
-// Server (tollgated): ControlServer binds the socket (mode 0660), checks the
-// peer's credentials (SO_PEERCRED: root, or a member of admin_group), parses
-// each request and hands it to the handler. Connections are served one at a
+// Server (tollgated): ControlServer binds the socket (mode 0660, group
+// admin_group), checks the peer's credentials (SO_PEERCRED uid and gid, and
+// its supplementary groups from SO_PEERGROUPS: root, or a member of
+// admin_group), parses each request and hands it to the handler. Connections are served one at a
 // time on the server's own thread, each with an I/O deadline, so a stuck
 // client cannot stall the daemon (the event loop never touches the socket).
 #pragma once
@@ -27,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -48,14 +50,22 @@ Result<ControlRequest> parse_control_request(std::string_view line);
 
 nlohmann::json control_error(const std::string& message);
 
+// Who is at the other end of a connection, as the kernel recorded it when
+// the peer called connect(2) (not what it claims in a request).
 struct PeerCred {
   pid_t pid = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups (SO_PEERGROUPS); empty when the kernel has none to give
 };
 
-// True when the peer is root or a member (primary or supplementary, read from
-// /proc/PID/status) of `admin_group`. An empty group admits root only.
+// SO_PEERCRED and SO_PEERGROUPS of a connected unix socket. A kernel without
+// SO_PEERGROUPS (before 4.13) leaves `groups` empty: only the primary group
+// then counts, never a guess from /proc (a pid can be reused).
+Result<PeerCred> peer_credentials(int fd);
+
+// True when the peer is root or a member (primary or supplementary group) of
+// `admin_group`. An empty or unknown group admits root only.
 bool peer_is_admin(const PeerCred& peer, const std::string& admin_group);
 
 // Sends one request and reads one response line. kUnavailable when nothing
@@ -75,17 +85,28 @@ class ControlServer {
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
+  // The directory systemd created for the socket (RuntimeDirectory=, given
+  // to the daemon as $RUNTIME_DIRECTORY, several joined by ':'). When it is
+  // the socket's parent, root-owned, and admin_group is set, start() gives
+  // it group admin_group and group search permission (RuntimeDirectoryMode=
+  // 0750 keeps others out), so members can reach the socket. Any other
+  // directory is never touched. Call before start().
+  void set_runtime_directory(std::string dirs) { runtime_dirs_ = std::move(dirs); }
+
   // Binds (replacing a stale socket file), chmod 0660 (group = admin_group
-  // when set), listens, starts the thread.
+  // when set), shares the runtime directory (above), listens, starts the
+  // thread.
   Status start();
   void stop();
 
  private:
   void run();
   void serve(int fd);
+  void share_runtime_directory(gid_t gid);
 
   std::string path_;
   std::string admin_group_;
+  std::string runtime_dirs_;
   Handler handler_;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;

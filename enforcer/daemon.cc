@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include "common/io.h"
+#include "common/text.h"
 #include "enforcer/lockout.h"
 #include "enforcer/version.h"
 #include "hashdb/keys.h"
@@ -152,7 +153,7 @@ Status Daemon::reload() {
 Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
   PolicyChange change{.type = "install", .database = config_.database, .file = candidate_path(config_.database),
-                      .by = by, .uid = uid, .from_generation = engine_.policy()->generation()};
+                      .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
   // Only the fixed name beside the live database: a request cannot make the
   // daemon read, rename or remove any other file.
   auto done = [&]() -> Result<Installed> {
@@ -167,7 +168,7 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
 
 Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .uid = uid,
+  PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .by_uid = uid,
                       .from_generation = engine_.policy()->generation()};
   auto done = install_rollback(gate_, file, admit_options(engine_.mode()));
   return finish_change(done, change);
@@ -176,7 +177,7 @@ Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by
 Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
-    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, change.by,
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, printable(change.by),
                change.error);
     log_.submit(policy_change_event(host_, change));
     return std::unexpected(done.error());
@@ -186,13 +187,13 @@ Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& ch
   change.ok = true;
   change.to_generation = done->admitted.floor.generation;
   change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, change.by, change.uid,
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, printable(change.by), change.by_uid,
              config_.database, change.from_generation, change.to_generation);
   log_.submit(policy_change_event(host_, change));
   return change.to_generation;
 }
 
-Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced) {
+Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid) {
   std::lock_guard lock(mu_);
   auto from = engine_.mode();
   if (mode == policy::Mode::kEnforce) {
@@ -204,8 +205,10 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced) {
                   "enforce mode refused: the policy would deny " + describe_lockouts(hits));
   }
   engine_.set_mode(mode);
-  if (from != mode) fmt::print(stderr, "tollgated: mode {} -> {} by {}\n", policy::to_string(from), policy::to_string(mode), by);
-  log_.submit(mode_event(host_, from, mode, by, forced));
+  if (from != mode)
+    fmt::print(stderr, "tollgated: mode {} -> {} by {} (uid {})\n", policy::to_string(from), policy::to_string(mode),
+               printable(by), by_uid);
+  log_.submit(mode_event(host_, from, mode, by, forced, by_uid));
   return {};
 }
 
@@ -271,7 +274,7 @@ json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
       return json{{"ok", true}, {"database", config_.database}, {"generation", state->generation()}};
     }
     case ControlRequest::Cmd::kSetMode: {
-      if (auto st = set_mode(request.mode, by, request.forced); !st) return control_error(st.error().message());
+      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st) return control_error(st.error().message());
       return json{{"ok", true}, {"mode", policy::to_string(engine_.mode())}};
     }
     case ControlRequest::Cmd::kInstall: {

@@ -60,7 +60,8 @@ class Daemon {
   Result<uint64_t> rollback(const std::string& file, const std::string& by, uid_t uid);
   // {"cmd":"set_mode"}. Enforce is refused while the policy would lock out a
   // must_allow executable (never overridable here), or without a database.
-  Status set_mode(policy::Mode mode, const std::string& by, bool forced);
+  // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
+  Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
   nlohmann::json status() const;
   nlohmann::json handle(const ControlRequest& request, const PeerCred& peer);
   Status write_metrics() const;

@@ -7,22 +7,44 @@
 //   ...
 //   engine.stop(); loop.join();        // answers everything pending first
 //
-// Threads: run() reads events on the calling thread. An event whose file is
-// in the decision cache for the policy in force (the warm, common case) is
-// decided right there: fstat, a cache lookup, readlink and the in-memory
-// path rules, no hashing and no database lookup, and no thread hand-off.
-// Every other event goes to a pool of workers that gather facts
-// (policy/facts.h, through the decision cache) and call policy::decide(). Every event has a deadline (decision_timeout_ms
-// from when it was read); the loop thread answers any event still unanswered
-// at its deadline with `on_error` and logs "error:timeout". An atomic flag per
-// event makes sure it is answered exactly once, by whoever comes first; the
-// event fd stays open until both the loop and the worker are done with it.
-// Events from the daemon's own pid are allowed at once on the loop thread.
-// The kernel is answered before anything that can block (logging, metrics).
+// Principle: in enforce mode a file runs only after the engine has decided
+// that it may. A deadline, a size, a flood or an internal error is answered
+// by `on_error` (default: deny in enforce, allow in audit, per the mode in
+// force when it happens) and logged with its reason (Failure, "error:...").
+//
+// Threads and lanes (docs/architecture.md, "Decisions under pressure"):
+// - run() reads events on the calling thread and triages each one there:
+//   a file in the decision cache for the policy in force (the warm, common
+//   case) is decided right away (fstat, a cache lookup, readlink and the
+//   in-memory path rules; no hashing, no database, no hand-off). So is a
+//   file over max_file_size (never hashed; only path rules can decide it,
+//   else error:too-large), and our own pid (allowed).
+// - Everything else goes to a lane: files up to large_file_bytes to the
+//   small lane (`workers` threads), bigger ones to the large lane
+//   (`large_workers` threads: the cap on concurrent large hashes). A small
+//   file or a cache hit therefore never waits behind a large hash.
+// - Bounded: when max_pending events are unanswered, or max_large_queued
+//   wait in the large lane, a new event that needs a lane is answered at
+//   once with error:overload instead of waiting.
+// - Deadline: decision_timeout_ms from when it was read, plus the time a
+//   file of its size takes to hash at a slow floor (hash_floor_bytes_per_s,
+//   at most max_hash_allowance_ms), so a large approved file under the cap
+//   gets the time it needs. The loop thread answers any event still
+//   unanswered at its deadline with error:timeout, and closes its fd at
+//   once when no worker holds it yet.
+// - Exactly once: an atomic flag per event; whoever sets it answers. The
+//   same flag cancels hashing (hashdb::sha256_fd), so a worker whose event
+//   was answered stops within one 1 MiB chunk. A second flag, `claimed`,
+//   gives the fd to one user: a worker claims it when it starts, the loop
+//   claims it to close a timed-out event's fd; the fd is never closed while
+//   a worker may read it.
+// - The kernel is answered before anything that can block (logging,
+//   metrics), and /proc facts are read before an allow lets the exec go on.
 //
 // set_policy/set_mode/policy/mode/stop are safe from any thread.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -32,6 +54,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <queue>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +65,7 @@
 #include "enforcer/cache.h"
 #include "enforcer/events.h"
 #include "enforcer/fanotify.h"
+#include "enforcer/fd_path.h"
 #include "enforcer/metrics.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
@@ -67,16 +92,45 @@ std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashd
 // No database: every file is default-deny (so run in audit mode).
 std::shared_ptr<const PolicyState> empty_policy_state(uint64_t epoch);
 
+// Why an event was answered without a policy decision; each has a stable
+// rule id in the event log (docs/events.md).
+enum class Failure {
+  kTimeout,   // "error:timeout": its deadline passed
+  kTooLarge,  // "error:too-large": over max_file_size, not hashed, no path rule decided it
+  kOverload,  // "error:overload": too many events waiting; not examined
+  kStat,      // "error:stat": fstat of the event fd failed
+  kLookup,    // "error:lookup": the database lookup failed
+  kInternal,  // "error:internal": an exception in the decision
+};
+std::string_view rule_id(Failure failure);
+
+inline constexpr uint64_t kMiB = uint64_t{1} << 20;
+
 struct EngineOptions {
-  int workers = 2;
+  int workers = 2;        // small lane
+  int large_workers = 1;  // large lane: at most this many large hashes at once
   int decision_timeout_ms = 2000;
-  policy::Verdict on_error = policy::Verdict::kAllow;
+  // The answer when no decision is reached; nullopt = deny in enforce, allow
+  // in audit (the mode in force when it happens).
+  std::optional<policy::Verdict> on_error;
   bool log_allows = false;
   std::string host;
   int tick_ms = 1000;
   size_t cache_capacity = 65536;
   pid_t self_pid = 0;  // 0 = getpid()
+  uint64_t max_file_size = 2048 * kMiB;     // larger: never hashed (error:too-large)
+  uint64_t large_file_bytes = 16 * kMiB;    // larger: the large lane
+  size_t max_pending = 4096;                // unanswered events; beyond: error:overload
+  size_t max_large_queued = 16;             // waiting in the large lane; beyond: error:overload
+  uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
+  int max_hash_allowance_ms = 60000;
+  RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
 };
+
+// max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:
+// every pending event holds one fd, and the daemon keeps a reserve for its
+// own files (database, log, sockets, /proc reads).
+size_t pending_bound_for_fd_limit(uint64_t nofile);
 
 class Engine {
  public:
@@ -95,29 +149,59 @@ class Engine {
 
   // The event loop; returns when stop() was called and every event read has
   // been answered, or with an error when the event source fails (pending
-  // events are answered first). `tick` runs at least every tick_ms.
+  // events are answered first). Transient read failures (EMFILE...) are
+  // counted, logged at most every 10 s, and reading resumes after a short
+  // pause. `tick` runs at least every tick_ms.
   Status run(const std::function<void()>& tick = {});
   void stop();
+  // The answer for a Failure under `mode`: on_error, or by mode when unset.
+  policy::Verdict error_verdict(policy::Mode mode) const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Pending {
     RawEvent event;
-    std::chrono::steady_clock::time_point received;
-    std::chrono::steady_clock::time_point deadline;
-    std::atomic<bool> answered{false};
+    Clock::time_point received;
+    Clock::time_point deadline;
+    struct stat st {};                  // the reading thread's fstat
+    std::atomic<bool> answered{false};  // also the hash's cancel flag
+    std::atomic<bool> claimed{false};   // a worker (or the loop, to close the fd) has the fd
   };
   using PendingPtr = std::shared_ptr<Pending>;
+  enum class Route { kDone, kSmall, kLarge };
+  struct Lane {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<PendingPtr> queue;  // guarded by mu
+    bool stop = false;             // guarded by mu
+    std::vector<std::thread> threads;
+  };
+  struct Deadline {
+    Clock::time_point at;
+    std::weak_ptr<Pending> pending;
+    bool operator>(const Deadline& o) const { return at > o.at; }
+  };
 
-  void worker_loop();
-  // Decides and answers `p`. With inline_only (the reading thread), gives up
-  // and returns false before anything that may be slow: hashing, a database
-  // lookup, the ownership chain; a worker then does the whole job.
-  bool process(const PendingPtr& p, bool inline_only);
+  void worker_loop(Lane& lane);
+  // Reading thread: decides what needs no hashing, no database lookup and
+  // no ownership chain; otherwise says which lane gets the event.
+  Route triage(const PendingPtr& p);
+  // A worker: the whole decision, hashing through the cache.
+  void decide(const PendingPtr& p);
+  // Decides a file over max_file_size from the rules that need no hash;
+  // `chain` is gathered when a path-allow rule matches (workers only).
+  void decide_too_large(const PendingPtr& p, const std::shared_ptr<const PolicyState>& state, const FdPath& path,
+                        bool chain);
+  // Answers, logs and counts a decision reached from `facts`.
+  void conclude(const PendingPtr& p, policy::Decision d, const FdPath& path, const policy::FileFacts& facts,
+                policy::Mode mode);
   bool answer(Pending& p, bool allow);
-  void answer_error(const PendingPtr& p, const std::string& rule, const std::string& reason);
-  void expire(std::chrono::steady_clock::time_point now);
+  void answer_error(const PendingPtr& p, Failure failure, const std::string& reason, const FdPath* path = nullptr);
+  bool enqueue(const PendingPtr& p, Route route);
+  void expire(Clock::time_point now);
   void submit(nlohmann::json event);
   void finish(Pending& p, const DecisionRecord& record, bool log);
+  void note_read_failures(const ReadNotes& notes, Clock::time_point now);
 
   EventSource& source_;
   EventLog* log_;
@@ -131,15 +215,16 @@ class Engine {
   mutable std::mutex policy_mu_;
   std::shared_ptr<const PolicyState> policy_;  // guarded by policy_mu_
 
-  std::mutex work_mu_;
-  std::condition_variable work_cv_;
-  std::deque<PendingPtr> work_;  // guarded by work_mu_
-  bool workers_stop_ = false;    // guarded by work_mu_
-  std::vector<std::thread> workers_;
+  Lane small_, large_;
 
-  std::deque<PendingPtr> pending_;  // loop thread only, in deadline order
-  UniqueFd wake_fd_;                // eventfd written by stop()
+  // Loop thread only: every event handed to a lane, earliest deadline first.
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+  UniqueFd wake_fd_;  // eventfd written by stop()
   std::atomic<bool> stopping_{false};
+  // Loop thread only: transient read failures not yet logged, and when the last line was written.
+  uint64_t unlogged_read_failures_ = 0;
+  int last_read_errno_ = 0;
+  Clock::time_point read_failure_logged_{};
 };
 
 }  // namespace tollgate::enforcer

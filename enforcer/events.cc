@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "common/io.h"
+#include "common/text.h"
 
 namespace tollgate::enforcer {
 
@@ -124,17 +125,19 @@ json policy_change_event(const std::string& host, const PolicyChange& c) {
   j["from_generation"] = c.from_generation;
   j["to_generation"] = c.to_generation;
   j["by"] = c.by;
-  j["uid"] = c.uid;
+  j["by_uid"] = c.by_uid;
   j["error"] = c.error;
   if (!c.degraded.empty()) j["degraded"] = c.degraded;
   return j;
 }
 
-json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by, bool forced) {
+json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by, bool forced,
+                uid_t by_uid) {
   json j = base(host, "mode");
   j["from"] = policy::to_string(from);
   j["to"] = policy::to_string(to);
   j["by"] = by;
+  j["by_uid"] = by_uid;
   j["forced"] = forced;
   return j;
 }
@@ -145,29 +148,41 @@ json overflow_event(const std::string& host, uint64_t count) {
   return j;
 }
 
+json read_error_event(const std::string& host, const std::string& error, uint64_t count) {
+  json j = base(host, "read_error");
+  j["error"] = error;
+  j["count"] = count;
+  return j;
+}
+
 std::string syslog_summary(const json& e) {
   auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
   std::string type = s("type");
   if (type == "decision") {
     std::string verdict = e.value("would_deny", false) ? "would deny" : s("decision");
-    return fmt::format("{} {} {} by pid {} ({}, uid {}): {}", verdict, s("event"), s("path"),
-                       e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule"));
+    return printable(fmt::format("{} {} {} by pid {} ({}, uid {}): {}", verdict, s("event"), s("path"),
+                                 e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule")));
   }
-  if (type == "mode") return fmt::format("mode {} -> {} by {}", s("from"), s("to"), s("by"));
+  if (type == "mode")
+    return printable(fmt::format("mode {} -> {} by {} (uid {})", s("from"), s("to"), s("by"), e.value("by_uid", -1)));
   if (type == "reload")
-    return e.value("ok", false) ? fmt::format("reloaded {} generation {}", s("database"), e.value("generation", 0))
-                                : fmt::format("reload refused: {}{}", s("error"),
-                                              s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded"));
+    return printable(e.value("ok", false)
+                         ? fmt::format("reloaded {} generation {}", s("database"), e.value("generation", 0))
+                         : fmt::format("reload refused: {}{}", s("error"),
+                                       s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded")));
   if (type == "start")
-    return fmt::format("started in {} mode, database {}{}", s("mode"), s("database"),
-                       s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded"));
+    return printable(fmt::format("started in {} mode, database {}{}", s("mode"), s("database"),
+                                 s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded")));
   if (type == "install" || type == "rollback")
-    return e.value("ok", false)
-               ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("uid", -1),
-                             s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
-               : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("uid", -1), s("error"));
+    return printable(e.value("ok", false)
+                         ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
+                                       s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
+                         : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
-  return e.dump();
+  if (type == "read_error")
+    return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),
+                       s("error"));
+  return e.dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
 EventLog::EventLog(EventLogOptions options, Metrics& metrics) : options_(std::move(options)), metrics_(metrics) {}
@@ -220,7 +235,9 @@ void EventLog::stop() {
 void EventLog::open_file() {
   fd_.reset();
   if (options_.path.empty()) return;
-  auto fd = open_fd(options_.path, O_WRONLY | O_APPEND | O_CREAT | O_NOCTTY, 0640);
+  // Never through a symlink (one planted at the path would have root append
+  // to any file) and never a FIFO or device.
+  auto fd = open_regular(options_.path, O_WRONLY | O_APPEND | O_CREAT, 0640);
   if (!fd) {
     if (!open_failed_reported_)
       fmt::print(stderr, "tollgated: event log: {} (events are not written until it can be opened)\n",
@@ -254,7 +271,9 @@ void EventLog::run() {
     for (const auto& event : batch) {
       if (!fd_ && !options_.path.empty()) open_file();
       if (fd_) {
-        std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        // ASCII-only JSON: a path's controls, C1 or bidi characters become
+        // \u escapes, so `tail` or `less` on the log shows them as text.
+        std::string line = event.dump(-1, ' ', true, json::error_handler_t::replace) + "\n";
         // One write(2) per line: with O_APPEND the line lands whole.
         if (!write_all(fd_.get(), line, options_.path)) fd_.reset();
       }

@@ -9,7 +9,10 @@
 // submit() only pushes onto a bounded queue and returns at once: a stalled
 // sink (full disk, blocked syslog) can never delay a verdict. When the queue
 // is full the line is dropped and counted (Metrics::log_dropped). The writer
-// thread appends whole lines with O_APPEND and one write(2) each.
+// thread appends whole lines with O_APPEND and one write(2) each, as
+// ASCII-only JSON (non-ASCII as \u escapes). The file is opened with
+// open_regular (common/io.h): a symlink or FIFO at the path is refused with a
+// clear error on stderr, and retried on the next event and on reopen().
 // Thread-safety: submit/reopen/dropped from any thread.
 #pragma once
 
@@ -65,22 +68,29 @@ nlohmann::json start_event(const std::string& host, policy::Mode mode, const std
                            const std::string& degraded = "");
 nlohmann::json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
                             const std::string& error, const std::string& degraded = "");
+// `by`: who the client says asked (a name, unverified); `by_uid`: the uid
+// that actually made the change (the control socket peer's SO_PEERCRED uid,
+// or the CLI's own uid when it writes the event itself).
+//
 // A staged install ({"cmd":"install"}) or a deliberate rollback (`tollgate db
-// rollback`): who asked (`by` as claimed, `uid` as the socket says), the file
-// handed in, the generation before and after.
+// rollback`): who asked, the file handed in, the generation before and after.
 struct PolicyChange {
   std::string type;  // "install" or "rollback"
   bool ok = false;
   std::string database, file, by, error, degraded;
-  int64_t uid = -1;
+  int64_t by_uid = -1;
   uint64_t from_generation = 0, to_generation = 0;
 };
 nlohmann::json policy_change_event(const std::string& host, const PolicyChange& change);
 nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by,
-                          bool forced);
+                          bool forced, uid_t by_uid);
 nlohmann::json overflow_event(const std::string& host, uint64_t count);
+// fanotify reads failed `count` times since the last such line (rate-limited);
+// `error` is the last failure. The kernel denied each event it could not pass on.
+nlohmann::json read_error_event(const std::string& host, const std::string& error, uint64_t count);
 
-// One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny").
+// One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny"),
+// made printable() (common/text.h).
 std::string syslog_summary(const nlohmann::json& event);
 
 struct EventLogOptions {

@@ -12,8 +12,16 @@
 
 namespace tollgate::enforcer {
 
+bool is_fatal_read_errno(int err) { return err == EBADF || err == EFAULT || err == EINVAL; }
+
 Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
-  int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  // FAN_UNLIMITED_QUEUE: a full queue (16384 events by default) makes the
+  // kernel drop permission events and *allow* them; unlimited, every event
+  // waits for our answer. FAN_UNLIMITED_MARKS: `watch: auto` on a host with
+  // many mounts never runs out of marks. Both need CAP_SYS_ADMIN, which
+  // fanotify permission events need anyway.
+  int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS,
+                           O_RDONLY | O_LARGEFILE | O_CLOEXEC);
   if (fd < 0) return fail_errno(errno, "fanotify", "fanotify_init failed (needs CAP_SYS_ADMIN)");
   return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd)));
 }
@@ -24,7 +32,7 @@ Status FanotifySource::mark_mount(const std::string& path) {
   return {};
 }
 
-Result<std::vector<RawEvent>> FanotifySource::read_events(uint64_t* overflows) {
+Result<std::vector<RawEvent>> FanotifySource::read_events(ReadNotes& notes) {
   std::vector<RawEvent> events;
   alignas(fanotify_event_metadata) std::array<char, 16384> buf;
   for (;;) {
@@ -32,7 +40,12 @@ Result<std::vector<RawEvent>> FanotifySource::read_events(uint64_t* overflows) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
-      return fail_errno(errno, "fanotify", "read failed");
+      if (is_fatal_read_errno(errno)) return fail_errno(errno, "fanotify", "read failed");
+      // The kernel could not pass the next event on (no fd, no memory, the
+      // file failed to open for us) and denied it. Return what we have.
+      ++notes.failed_reads;
+      notes.last_errno = errno;
+      break;
     }
     if (n == 0) break;
     auto* meta = reinterpret_cast<const fanotify_event_metadata*>(buf.data());
@@ -43,7 +56,7 @@ Result<std::vector<RawEvent>> FanotifySource::read_events(uint64_t* overflows) {
         return fail(ErrorCode::kIo, "fanotify: unexpected metadata version");
       }
       if (meta->mask & FAN_Q_OVERFLOW) {
-        if (overflows) ++*overflows;
+        ++notes.overflows;
       } else if (meta->fd >= 0) {
         events.push_back({UniqueFd(meta->fd), meta->pid, meta->mask});
       }

@@ -1,9 +1,10 @@
 // The kernel side of enforcement, behind a small interface so the event loop
 // is unit-tested with a fake (tests/enforcer/engine_test.cc).
 //
-//   auto source = FanotifySource::create();                  // FAN_CLASS_CONTENT
+//   auto source = FanotifySource::create();                  // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
 //   source->mark_mount("/srv");                              // FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM
-//   poll(source->poll_fd()) ... source->read_events(&overflows) ... source->respond(fd, true);
+//   ReadNotes notes;
+//   poll(source->poll_fd()) ... source->read_events(notes) ... source->respond(fd, true);
 //
 // SAFETY: only mount marks are ever placed (never a filesystem-wide mark), and
 // tests place them only on a tmpfs inside a private mount namespace.
@@ -30,14 +31,30 @@ struct RawEvent {
   uint64_t mask = 0;
 };
 
+// What a read_events() call met besides events.
+struct ReadNotes {
+  uint64_t overflows = 0;  // FAN_Q_OVERFLOW notifications
+  // Reads that failed for one event (EMFILE, ENFILE, ENOMEM, or any error
+  // opening the file for us): the kernel answered that event FAN_DENY
+  // itself. Transient: the caller keeps reading (after a short pause).
+  uint64_t failed_reads = 0;
+  int last_errno = 0;
+};
+
+// Whether a read(2) error of a fanotify group is fatal. Only a bad
+// descriptor, buffer or argument is; every other error is the kernel failing
+// to hand over one event (it denies that event) and reading goes on.
+bool is_fatal_read_errno(int err);
+
 class EventSource {
  public:
   virtual ~EventSource() = default;
   // Readable (POLLIN) when events are waiting.
   virtual int poll_fd() const = 0;
   // Reads whatever is waiting without blocking (empty when nothing is).
-  // Queue-overflow notifications are counted into *overflows, not returned.
-  virtual Result<std::vector<RawEvent>> read_events(uint64_t* overflows) = 0;
+  // Overflows and transient failures are added to `notes`, not returned;
+  // an error means the source is unusable.
+  virtual Result<std::vector<RawEvent>> read_events(ReadNotes& notes) = 0;
   // Answers the event whose fd is `event_fd`. Thread-safe.
   virtual Status respond(int event_fd, bool allow) = 0;
 };
@@ -49,7 +66,7 @@ class FanotifySource final : public EventSource {
   Status mark_mount(const std::string& path);
 
   int poll_fd() const override { return fd_.get(); }
-  Result<std::vector<RawEvent>> read_events(uint64_t* overflows) override;
+  Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;
   Status respond(int event_fd, bool allow) override;
 
  private:

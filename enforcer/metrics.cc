@@ -45,6 +45,14 @@ std::string Metrics::prometheus_text() const {
   out += fmt::format("tollgate_decisions_total{{verdict=\"would_deny\"}} {}\n", v(would_deny));
   out += fmt::format("tollgate_decisions_total{{verdict=\"error\"}} {}\n", v(errors));
   counter("tollgate_timeouts_total", "Events answered by on_error because the deadline passed.", v(timeouts));
+  counter("tollgate_too_large_total", "Events answered by on_error because the file is over max_file_size.",
+          v(too_large));
+  counter("tollgate_overloads_total", "Events answered by on_error because too many were waiting.", v(overloads));
+  counter("tollgate_hashes_cancelled_total", "Hashes stopped because their event was already answered.",
+          v(hashes_cancelled));
+  counter("tollgate_read_errors_total",
+          "fanotify reads that failed (EMFILE, ENFILE, ENOMEM...); the kernel denied the event it could not pass on.",
+          v(read_errors));
   counter("tollgate_cache_hits_total", "Decision cache hits.", v(cache_hits));
   counter("tollgate_cache_misses_total", "Decision cache misses.", v(cache_misses));
   counter("tollgate_hash_bytes_total", "Bytes hashed.", v(hash_bytes));

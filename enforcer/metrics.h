@@ -22,8 +22,12 @@ class Metrics {
   std::atomic<uint64_t> allowed{0};     // answered allow (including audit would-denies)
   std::atomic<uint64_t> denied{0};      // answered deny
   std::atomic<uint64_t> would_deny{0};  // audit mode allowed what enforce would deny
-  std::atomic<uint64_t> errors{0};      // answered by on_error (failure or timeout)
+  std::atomic<uint64_t> errors{0};      // answered by on_error (failure, timeout, size, overload)
   std::atomic<uint64_t> timeouts{0};    // of which: the deadline passed
+  std::atomic<uint64_t> too_large{0};   // of which: over max_file_size, not hashed
+  std::atomic<uint64_t> overloads{0};   // of which: too many events waiting, not examined
+  std::atomic<uint64_t> hashes_cancelled{0};  // hashing stopped: its event was already answered
+  std::atomic<uint64_t> read_errors{0};  // fanotify reads that failed (EMFILE...): the kernel denied that event
   std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
   std::atomic<uint64_t> cache_hits{0};
   std::atomic<uint64_t> cache_misses{0};

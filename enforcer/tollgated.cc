@@ -4,6 +4,7 @@
 // diagnostics go to stderr.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "common/io.h"
@@ -31,6 +34,24 @@ std::string hostname() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
   return buf;
+}
+
+// Every pending event holds an fd: run with the soft RLIMIT_NOFILE raised to
+// the hard limit (the unit sets LimitNOFILE). Returns the soft limit in force.
+uint64_t raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0) return 1024;
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit want = r;
+    want.rlim_cur = r.rlim_max;
+    // An unlimited hard limit is capped by fs.nr_open; try a high finite one.
+    if (::setrlimit(RLIMIT_NOFILE, &want) != 0 && r.rlim_max == RLIM_INFINITY) want.rlim_cur = 1 << 20;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) r = want;
+    else
+      fmt::print(stderr, "tollgated: cannot raise the open-file limit to {}: {}\n", want.rlim_cur,
+                 std::strerror(errno));
+  }
+  return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }
 
 Result<std::vector<std::string>> resolve_watch(const Config& config) {
@@ -101,16 +122,21 @@ int run(int argc, char** argv) {
   }
 
   const std::string host = hostname();
+  const uint64_t fd_limit = raise_fd_limit();
   Metrics metrics;
   EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);
   log.start();
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers = std::min(cores, 8);
   Engine engine(**source, &log, metrics,
-                {.workers = static_cast<int>(std::min(cores, 8u)),
+                {.workers = workers,
+                 .large_workers = std::max(1, workers / 4),
                  .decision_timeout_ms = config.decision_timeout_ms,
                  .on_error = config.on_error,
                  .log_allows = config.log_allows,
-                 .host = host});
+                 .host = host,
+                 .max_file_size = config.max_file_size,
+                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
   Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
@@ -138,6 +164,8 @@ int run(int argc, char** argv) {
   }
   ControlServer control(config.socket, config.admin_group,
                         [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  // systemd's RuntimeDirectory=: admin_group members must reach the socket.
+  if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {
     // Only now: a successful status request means every mark is in place.
     if (auto st = control.start(); !st) {

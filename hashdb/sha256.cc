@@ -80,7 +80,7 @@ Sha256 sha256_bytes(std::string_view data) {
   return sha256_bytes(std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
 
-Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read) {
+Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read, const std::atomic<bool>* cancel) {
   MdCtx ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
     return fail(ErrorCode::kIo, std::string(name) + ": cannot initialise SHA-256");
@@ -90,6 +90,8 @@ Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read) {
   thread_local std::unique_ptr<std::byte[]> buffer(new std::byte[kBufferSize]);
   uint64_t total = 0;
   for (;;) {
+    if (cancel && cancel->load(std::memory_order_relaxed))
+      return fail(ErrorCode::kUnavailable, std::string(name) + ": hashing cancelled");
     ssize_t n = ::read(fd, buffer.get(), kBufferSize);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -114,10 +116,10 @@ Result<Sha256> sha256_path(const std::string& path) {
   return sha256_fd(fd->get(), path);
 }
 
-Result<StableHash> sha256_fd_stable(int fd, std::string_view name) {
+Result<StableHash> sha256_fd_stable(int fd, std::string_view name, const std::atomic<bool>* cancel) {
   StableHash out{};
   if (::fstat(fd, &out.st) != 0) return fail_errno(errno, name, "cannot stat");
-  auto digest = sha256_fd(fd, name);
+  auto digest = sha256_fd(fd, name, nullptr, cancel);
   if (!digest) return std::unexpected(digest.error());
   struct stat after {};
   if (::fstat(fd, &after) != 0) return fail_errno(errno, name, "cannot stat");

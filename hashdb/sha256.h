@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -33,7 +34,14 @@ Sha256 sha256_bytes(std::string_view data);
 // Streams the file from its current offset to the end with pread-free
 // sequential reads (1 MiB buffer, EINTR retried). `name` only labels errors.
 // The fd is not closed.
-Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read = nullptr);
+//
+// Cancellable: when `cancel` is given it is read before every 1 MiB read,
+// and once it is true hashing stops with an ErrorCode::kUnavailable error
+// ("hashing cancelled"). The enforcer passes the "answered" flag of the
+// event, so a hash whose event was already answered (deadline) stops within
+// one buffer instead of holding a worker for the rest of the file.
+Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read = nullptr,
+                         const std::atomic<bool>* cancel = nullptr);
 
 // Opens (O_RDONLY|O_CLOEXEC|O_NOCTTY) and hashes a file.
 Result<Sha256> sha256_path(const std::string& path);
@@ -45,6 +53,7 @@ struct StableHash {
   Sha256 digest;
   struct stat st;  // the stat taken before hashing
 };
-Result<StableHash> sha256_fd_stable(int fd, std::string_view name);
+// `cancel` as for sha256_fd.
+Result<StableHash> sha256_fd_stable(int fd, std::string_view name, const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace tollgate::hashdb

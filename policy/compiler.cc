@@ -1,6 +1,7 @@
 #include "policy/compiler.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,11 +26,14 @@
 #include <fmt/core.h>
 
 #include "common/io.h"
+#include "common/text.h"
 #include "common/unique_fd.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
 #include "hashdb/writer.h"
+#include "policy/decision.h"
+#include "policy/facts.h"
 #include "policy/manifest.h"
 #include "policy/trust_sources.h"
 #include "policy/yaml_util.h"
@@ -56,6 +60,12 @@ struct Task {
   struct stat st {};
   std::string package;  // dpkg: the package, and its md5 ("" = none recorded)
   std::string md5;
+  // The ownership rule (allow file:/dir: entries): check that the file and
+  // every parent directory are root-owned and not group/world-writable. In a
+  // walk the directories were checked once each: `dir_unsafe` says why they
+  // fail ("" = they pass), and only the file itself is left to check.
+  bool check_owner = false;
+  std::string dir_unsafe;
 };
 
 // kPending: examined inside a directory job, needs hashing by a file job.
@@ -68,6 +78,7 @@ struct TaskResult {
   std::string actual_md5;  // modified
   hashdb::FileCacheEntry cache;
   uint64_t bytes = 0;
+  std::string unsafe;  // hashed/reused: why it fails the ownership rule ("" = passes or not checked)
 };
 
 struct Context {
@@ -92,6 +103,33 @@ std::string_view reason_for(int err) {
 bool same_state(const struct stat& a, const struct stat& b) {
   return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
          a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
+}
+
+// Why the file at `path` (whose own stat is `st`) fails the ownership rule
+// of policy::chain_is_safe, "" when it passes. The path is resolved first:
+// a `file:` or a walk's root may be a symlink (/bin -> usr/bin), and it is
+// where the content lives that matters.
+std::string chain_problem(const std::string& path, const struct stat& st) {
+  char resolved[PATH_MAX];
+  if (!::realpath(path.c_str(), resolved))
+    return "ownership unknown: " + Error::from_errno(errno, path, "cannot resolve").message();
+  auto chain = ownership_chain(resolved, st);
+  if (!chain) return "ownership unknown: " + chain.error().message();
+  std::string why;
+  return chain_is_safe(*chain, &why) ? std::string() : why;
+}
+
+// The same rule for one element (a file or directory of a walk whose
+// parents were checked already).
+std::string element_problem(const std::string& path, const struct stat& st) {
+  std::string why;
+  return chain_is_safe({{path, st.st_uid, st.st_mode}}, &why) ? std::string() : why;
+}
+
+std::string ownership_problem(const Task& t, const struct stat& st) {
+  if (!t.check_owner) return {};
+  if (t.follow) return chain_problem(t.path, st);  // a file: entry
+  return t.dir_unsafe.empty() ? element_problem(t.path, st) : t.dir_unsafe;
 }
 
 // SHA-256 and MD5 in one pass, with the before/after fstat check of
@@ -161,17 +199,18 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
     }
     return &c;
   };
-  auto reuse = [&](const hashdb::FileCacheEntry& c) {
+  auto reuse = [&](const hashdb::FileCacheEntry& c, const struct stat& st) {
     r.outcome = Outcome::kReused;
     r.sha = c.sha256;
     r.cache = c;
+    r.unsafe = ownership_problem(t, st);
     return r;
   };
 
   // Fast path: unchanged since the last compile and classified by metadata
   // alone, so the file is not even opened.
   if (t.have_stat && !(t.filter && match_needs_header(t.match, t.st.st_mode, t.path)))
-    if (const auto* c = cached(t.st)) return reuse(*c);
+    if (const auto* c = cached(t.st)) return reuse(*c, t.st);
 
   int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (t.follow ? 0 : O_NOFOLLOW);
   UniqueFd fd(::openat(dir_fd, name, flags));
@@ -214,7 +253,7 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
       return r;
     }
   }
-  if (const auto* c = cached(st)) return reuse(*c);
+  if (const auto* c = cached(st)) return reuse(*c, st);
   if (!may_hash) {
     r.outcome = Outcome::kPending;
     return r;
@@ -247,6 +286,7 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
   }
   r.outcome = Outcome::kHashed;
   r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
+  r.unsafe = ownership_problem(t, st);
   return r;
 }
 
@@ -265,6 +305,8 @@ struct DirJob {
   uint32_t entry = 0;
   DirChild dir;
   UniqueFd fd;  // the walk's root, opened while planning (it may be a symlink); empty for subdirectories
+  bool check_owner = false;
+  std::string unsafe;  // why this directory's chain fails the ownership rule ("" = passes)
 };
 
 struct Finished {
@@ -282,9 +324,9 @@ class Pool {
   Pool(const Context& ctx, const Manifest& m) : ctx_(ctx), m_(m) {}
 
   void add_file(Task t) { files_.push_back(std::move(t)); }
-  void add_root(uint32_t entry, DirChild dir, UniqueFd fd) {
-    visited_.insert({entry, dir.st.st_dev, dir.st.st_ino});
-    dirs_.push_back({entry, std::move(dir), std::move(fd)});
+  void add_root(DirJob job) {
+    visited_.insert({job.entry, job.dir.st.st_dev, job.dir.st.st_ino});
+    dirs_.push_back(std::move(job));
   }
 
   struct Output {
@@ -369,6 +411,8 @@ class Pool {
           t.match = e.match;
           t.have_stat = true;
           t.st = child.st;
+          t.check_owner = job.check_owner;
+          t.dir_unsafe = job.unsafe;
           TaskResult r = process(t, ctx_, fd.get(), child.name.c_str(), /*may_hash=*/false);
           discovered_.fetch_add(1, std::memory_order_relaxed);
           if (r.outcome == Outcome::kPending) {
@@ -380,7 +424,9 @@ class Pool {
           else out.finished.push_back({std::move(t), std::move(r)});
         },
         [&](DirChild&& child) {
-          if (e.recursive) subdirs.push_back({job.entry, std::move(child), UniqueFd()});
+          if (!e.recursive) return;
+          std::string unsafe = job.check_owner && job.unsafe.empty() ? element_problem(child.path, child.st) : job.unsafe;
+          subdirs.push_back({job.entry, std::move(child), UniqueFd(), job.check_owner, std::move(unsafe)});
         },
         [&](const std::string& path, std::string_view reason) { out.skipped.push_back({path, std::string(reason)}); });
   }
@@ -560,6 +606,7 @@ class Compiler {
           t.path = e.value;
           t.entry = i;
           t.follow = true;
+          t.check_owner = e.action == Action::kAllow;
           pool.add_file(std::move(t));
           break;
         }
@@ -572,7 +619,9 @@ class Compiler {
             break;
           }
           root.path = e.value;
-          pool.add_root(i, std::move(root), std::move(fd));
+          DirJob job{.entry = i, .dir = std::move(root), .fd = std::move(fd), .check_owner = e.action == Action::kAllow};
+          if (job.check_owner) job.unsafe = chain_problem(e.value, job.dir.st);
+          pool.add_root(std::move(job));
           break;
         }
         case EntryKind::kSha256: {
@@ -653,6 +702,15 @@ class Compiler {
           } else {
             ++summary_.files_reused;
           }
+          if (!r.unsafe.empty()) {
+            WritableFile w{t.path, r.unsafe, e.where.to_string()};
+            if (!e.allow_writable) {
+              // Not trusted, and not cached: the next compile looks again.
+              untrusted_.push_back(std::move(w));
+              break;
+            }
+            writable_allowed_.push_back(std::move(w));
+          }
           content_.file_cache.push_back(r.cache);
           Occurrence o;
           o.sha = r.sha;
@@ -685,6 +743,21 @@ class Compiler {
     summary_.skipped = std::move(skipped_);
     std::sort(summary_.modified_package_files.begin(), summary_.modified_package_files.end(),
               [](const auto& a, const auto& b) { return a.path < b.path; });
+    if (options_.strict) {
+      for (const auto& w : untrusted_)
+        diag_.add_plain(w.entry + ": " + printable(w.path) + " is not trusted (--strict): " + printable(w.why) +
+                        "; add 'allow_writable: true' and a 'reason:' to trust it anyway");
+    }
+    summary_.untrusted_writable_total = untrusted_.size();
+    summary_.untrusted_writable = listed(std::move(untrusted_));
+    summary_.writable_allowed_total = writable_allowed_.size();
+    summary_.writable_allowed = listed(std::move(writable_allowed_));
+  }
+
+  static std::vector<WritableFile> listed(std::vector<WritableFile> files) {
+    std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+    if (files.size() > CompileSummary::kMaxListed) files.resize(CompileSummary::kMaxListed);
+    return files;
   }
 
   std::string where_of(const Occurrence& o) const {
@@ -762,6 +835,7 @@ class Compiler {
   uint64_t generation_ = 1;
   std::vector<Occurrence> occurrences_;
   std::vector<SkippedFile> skipped_;
+  std::vector<WritableFile> untrusted_, writable_allowed_;
   hashdb::PolicyContent content_;
   CompileSummary summary_;
 };
@@ -772,6 +846,11 @@ nlohmann::json CompileSummary::to_json() const {
   using nlohmann::json;
   json skipped_list = json::array();
   for (const auto& s : skipped) skipped_list.push_back({{"path", s.path}, {"reason", s.reason}});
+  auto writable_list = [](const std::vector<WritableFile>& files) {
+    json out = json::array();
+    for (const auto& w : files) out.push_back({{"path", w.path}, {"why", w.why}, {"entry", w.entry}});
+    return out;
+  };
   json modified = json::array();
   for (const auto& m : modified_package_files)
     modified.push_back({{"package", m.package}, {"path", m.path}, {"expected_md5", m.expected_md5},
@@ -802,6 +881,11 @@ nlohmann::json CompileSummary::to_json() const {
         {"skipped_by_reason", skipped_by_reason},
         {"skipped_list", skipped_list}}},
       {"modified_package_files", modified},
+      {"writable",
+       {{"untrusted", untrusted_writable_total},
+        {"untrusted_list", writable_list(untrusted_writable)},
+        {"allowed", writable_allowed_total},
+        {"allowed_list", writable_list(writable_allowed)}}},
       {"expired_entries", expired_entries},
       {"warnings", warnings},
       {"seconds", seconds},
@@ -839,13 +923,30 @@ std::string CompileSummary::to_text() const {
     }
     out += "\n";
     size_t shown = std::min<size_t>(skipped.size(), 20);
-    for (size_t i = 0; i < shown; ++i) out += fmt::format("  {}: {}\n", skipped[i].path, skipped[i].reason);
+    for (size_t i = 0; i < shown; ++i) out += fmt::format("  {}: {}\n", printable(skipped[i].path), skipped[i].reason);
     if (skipped_total > shown) out += fmt::format("  ... {} more (see --json)\n", skipped_total - shown);
   }
   if (!modified_package_files.empty()) {
     out += fmt::format("modified package files (NOT trusted): {}\n", modified_package_files.size());
     for (const auto& m : modified_package_files)
-      out += fmt::format("  {} {}: md5 {} expected {}\n", m.package, m.path, m.actual_md5, m.expected_md5);
+      out += fmt::format("  {} {}: md5 {} expected {}\n", m.package, printable(m.path), m.actual_md5, m.expected_md5);
+  }
+  auto list_writable = [&out](const std::vector<WritableFile>& files, uint64_t total) {
+    size_t shown = std::min<size_t>(files.size(), 20);
+    for (size_t i = 0; i < shown; ++i)
+      out += fmt::format("  {}: {} ({})\n", printable(files[i].path), printable(files[i].why), files[i].entry);
+    if (total > shown) out += fmt::format("  ... {} more (see --json)\n", total - shown);
+  };
+  if (untrusted_writable_total) {
+    out += fmt::format(
+        "NOT trusted, an unprivileged user could have placed or changed them: {} (fix the ownership, or add "
+        "'allow_writable: true' and a 'reason:' to the entry)\n",
+        untrusted_writable_total);
+    list_writable(untrusted_writable, untrusted_writable_total);
+  }
+  if (writable_allowed_total) {
+    out += fmt::format("trusted although writable (allow_writable): {}\n", writable_allowed_total);
+    list_writable(writable_allowed, writable_allowed_total);
   }
   if (expired_entries) out += fmt::format("expired entries skipped: {}\n", expired_entries);
   for (const auto& w : warnings) out += "warning: " + w + "\n";

@@ -7,6 +7,17 @@
 //   if (!summary) { std::cerr << summary.error().message() << "\n"; return 4; }
 //   std::cout << summary->to_text();
 //
+// The ownership rule: a file found by an allow `file:` or `dir:` entry is
+// trusted only when it and every parent directory are root-owned and not
+// group/world-writable (policy::chain_is_safe, the rule `approve` and path
+// allow rules apply), because the apt hook recompiles unattended and would
+// otherwise approve whatever an unprivileged user dropped into a trusted
+// directory. A failing file is left out and listed (untrusted_writable);
+// `allow_writable: true` (with a `reason:`) on the entry trusts it anyway and
+// lists it under writable_allowed; `strict` makes it a compile error. Files
+// of `package_manager: dpkg` are exempt: their content is verified against
+// dpkg's md5sums wherever they sit. Deny entries are never checked.
+//
 // Steps: load and validate the manifests (policy/manifest.h); expand every
 // entry into files: `dir:` trees are walked, and their files classified and
 // hashed, by a pool of std::jthread workers (all cores by default) sharing
@@ -52,11 +63,21 @@ struct CompileOptions {
   bool dry_run = false;
   std::string dpkg_admindir = "/var/lib/dpkg";
   bool progress = false;
+  // Fail (kInvalidInput, one "FILE:LINE:COL: PATH is not trusted ..." line
+  // each, nothing written) when a file fails the ownership rule.
+  bool strict = false;
 };
 
 struct SkippedFile {
   std::string path;
   std::string reason;  // "unreadable", "vanished", "changed while hashing", "not a regular file", ...
+};
+
+// A file of an allow `file:`/`dir:` entry that fails the ownership rule.
+struct WritableFile {
+  std::string path;
+  std::string why;    // "/srv/drop is group- or world-writable", "... is owned by uid 1000, not root"
+  std::string entry;  // "FILE:LINE:COL" of the entry
 };
 
 struct ModifiedPackageFile {
@@ -88,6 +109,12 @@ struct CompileSummary {
   std::vector<SkippedFile> skipped;  // the first kMaxListed, sorted by path
   uint64_t skipped_total = 0;
   std::vector<ModifiedPackageFile> modified_package_files;  // sorted by path
+  // Files failing the ownership rule: not trusted (first kMaxListed, by path) ...
+  std::vector<WritableFile> untrusted_writable;
+  uint64_t untrusted_writable_total = 0;
+  // ... and trusted anyway by `allow_writable: true`.
+  std::vector<WritableFile> writable_allowed;
+  uint64_t writable_allowed_total = 0;
   uint64_t expired_entries = 0;
   std::vector<std::string> warnings;  // "FILE:LINE:COL: ..." lines
   double seconds = 0;

@@ -40,7 +40,7 @@ struct PathElement {
 };
 
 struct FileFacts {
-  std::string path;                       // resolved, absolute
+  std::string path;                       // resolved, absolute; empty = unknown (no path rule matches)
   std::optional<hashdb::Sha256> sha256;   // absent when the file could not be hashed
   std::vector<PathElement> chain;         // file first, then parents; empty = unknown
   // Key id of a trusted signer whose valid signature over sha256 the file
@@ -60,7 +60,7 @@ struct Decision {
 };
 
 // Whether `path` matches a rule (exact equality, or a prefix that ends in
-// "/" and covers the path).
+// "/" and covers the path). An empty path is unknown and matches nothing.
 bool path_matches(const hashdb::PathRule& rule, std::string_view path);
 
 // True when every element of the chain is root-owned and neither group- nor

@@ -169,6 +169,7 @@ Result<Event> parse_event(std::string_view line) {
       !get_int(obj, "pid", e.pid, error) || !get_int(obj, "ppid", e.ppid, error) ||
       !get_int(obj, "uid", e.uid, error) || !get_string(obj, "from", e.from, error) ||
       !get_string(obj, "to", e.to, error) || !get_string(obj, "by", e.by, error) ||
+      !get_int(obj, "by_uid", e.by_uid, error) ||
       !get_bool(obj, "forced", e.forced, error))
     return fail(ErrorCode::kInvalidInput, error);
   int64_t size = 0;
@@ -212,11 +213,8 @@ void parse_event_lines(std::string_view text, std::string_view file_name, EventL
 
 Status scan_event_log(const std::string& path, const std::function<void(Event&&)>& on_event,
                       const std::function<void(ParseProblem&&)>& on_problem) {
-  auto fd = open_fd(path, O_RDONLY | O_NOCTTY);
+  auto fd = open_regular(path, O_RDONLY);  // no symlink, no FIFO to hang on
   if (!fd) return std::unexpected(fd.error());
-  struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return fail_errno(errno, path, "cannot stat");
-  if (!S_ISREG(st.st_mode)) return fail(ErrorCode::kInvalidInput, path + ": not a regular file");
   std::string pending;
   std::vector<std::byte> buf(1 << 20);
   size_t line_no = 0;

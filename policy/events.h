@@ -49,7 +49,8 @@ struct Event {
   uint64_t size = 0;
   int64_t pid = -1, ppid = -1, uid = -1;
   // mode
-  std::string from, to, by;
+  std::string from, to, by;  // `by` as the client claimed it
+  int64_t by_uid = -1;       // the uid that made the change (-1: not logged)
   bool forced = false;
   // the line itself, for `tollgate log --json`
   std::string raw;

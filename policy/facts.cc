@@ -60,7 +60,7 @@ Result<CollectedFacts> collect_facts(int fd, const std::string& path, const std:
 Result<CollectedFacts> collect_path_facts(const std::string& path, const std::vector<hashdb::PublicKey>& trusted) {
   char resolved[PATH_MAX];
   if (!::realpath(path.c_str(), resolved)) return fail_errno(errno, path, "cannot resolve");
-  auto fd = open_fd(resolved, O_RDONLY | O_NOCTTY);
+  auto fd = open_regular(resolved, O_RDONLY);
   if (!fd) return std::unexpected(fd.error());
   return collect_facts(fd->get(), resolved, trusted);
 }

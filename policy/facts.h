@@ -50,8 +50,9 @@ struct CollectedFacts {
 Result<CollectedFacts> collect_facts(int fd, const std::string& path, const std::vector<hashdb::PublicKey>& trusted,
                                      const CollectOptions& options = {});
 
-// Opens `path` (O_RDONLY|O_CLOEXEC|O_NOCTTY) and collects its facts, with the
-// path resolved through realpath first.
+// Resolves `path` through realpath, opens it with open_regular (common/io.h:
+// a FIFO, device or socket is refused, never opened or waited on) and
+// collects its facts.
 Result<CollectedFacts> collect_path_facts(const std::string& path, const std::vector<hashdb::PublicKey>& trusted);
 
 }  // namespace tollgate::policy

@@ -51,6 +51,7 @@ std::optional<FileSignature> read_signature(int fd, const std::string& path) {
   if (n > 0) {
     if (auto sig = decode_signature(std::string_view(buf, static_cast<size_t>(n)))) return sig;
   }
+  if (path.empty()) return std::nullopt;  // unknown path: no sidecar to look for (not "./.sig")
   auto sidecar = open_fd(path + ".sig", O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (!sidecar) return std::nullopt;
   auto len = read_full(sidecar->get(), std::as_writable_bytes(std::span(buf)), path);

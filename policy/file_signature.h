@@ -41,7 +41,8 @@ Result<FileSignature> sign_digest(const hashdb::PrivateKey& key, const hashdb::S
 bool signature_valid(const hashdb::PublicKey& key, const hashdb::Sha256& digest, const FileSignature& sig);
 
 // The file's signature: the xattr on `fd` first, else the sidecar
-// `path + ".sig"`. nullopt when there is none or it is malformed.
+// `path + ".sig"` (none when `path` is empty, i.e. unknown). nullopt when
+// there is none or it is malformed.
 std::optional<FileSignature> read_signature(int fd, const std::string& path);
 
 Status write_xattr_signature(const std::string& path, const FileSignature& sig);

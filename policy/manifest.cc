@@ -25,12 +25,15 @@ const std::initializer_list<std::string_view> kIncludeKeys = {"path", "optional"
 const std::initializer_list<std::string_view> kMatchValues = {"executables", "elf", "all"};
 const std::initializer_list<std::string_view> kAllEntryKeys = {
     "file", "dir", "sha256", "path", "path_prefix", "package_manager", "signer", "optional", "recursive",
-    "match", "exclude", "packages", "origin", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
+    "match", "exclude", "packages", "origin", "label", "owner", "ticket", "expires", "approved_by", "approved_at",
+    "allow_writable", "reason"};
 // Keys valid per kind (the kind key first, then the common ones).
 const std::initializer_list<std::string_view> kFileKeys = {
-    "file", "optional", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
+    "file", "optional", "allow_writable", "reason", "label", "owner", "ticket", "expires", "approved_by",
+    "approved_at"};
 const std::initializer_list<std::string_view> kDirKeys = {
-    "dir", "recursive", "match", "exclude", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
+    "dir", "recursive", "match", "exclude", "allow_writable", "reason", "label", "owner", "ticket", "expires",
+    "approved_by", "approved_at"};
 const std::initializer_list<std::string_view> kSha256Keys = {
     "sha256", "origin", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
 const std::initializer_list<std::string_view> kPathKeys = {
@@ -353,6 +356,8 @@ class Loader {
 
     const auto& allowed = keys_for(*kind);
     std::set<std::string> seen;
+    // Where allow_writable / reason were written (null: absent).
+    std::optional<YAML::Node> writable_key, reason_key;
     for (const auto& item : node) {
       const std::string key = item.first.Scalar();
       const YAML::Node& v = item.second;
@@ -361,6 +366,8 @@ class Loader {
         bad = true;
         continue;
       }
+      if (key == "allow_writable") writable_key = item.first;
+      if (key == "reason") reason_key = item.first;
       if (!contains(allowed, key)) {
         bad = true;
         if (kind_from_key(key)) continue;  // reported above
@@ -376,7 +383,28 @@ class Loader {
       }
       if (!parse_value(e, key, v, file)) bad = true;
     }
+    if (!bad && !check_allow_writable(e, writable_key, reason_key, file)) bad = true;
     if (!bad) manifest_.entries.push_back(std::move(e));
+  }
+
+  // `allow_writable: true` trusts files an unprivileged user could change:
+  // only on allow entries, and only with a reason a reviewer can read.
+  bool check_allow_writable(const Entry& e, const std::optional<YAML::Node>& writable_key,
+                            const std::optional<YAML::Node>& reason_key, const std::string& file) {
+    if (writable_key && e.action == hashdb::Action::kDeny) {
+      error(file, *writable_key, "'allow_writable' applies to allow entries only (a deny needs no ownership check)");
+      return false;
+    }
+    if (e.allow_writable && e.writable_reason.empty()) {
+      error(file, *writable_key,
+            "'allow_writable: true' needs a 'reason:' saying why files an unprivileged user can change may be trusted");
+      return false;
+    }
+    if (reason_key && !e.allow_writable) {
+      error(file, *reason_key, "'reason' explains 'allow_writable: true'; add that, or remove 'reason'");
+      return false;
+    }
+    return true;
   }
 
   bool parse_value(Entry& e, const std::string& key, const YAML::Node& v, const std::string& file) {
@@ -427,10 +455,16 @@ class Loader {
       e.value = s->front() == '/' ? *s : display_path(parent_dir(file) + "/" + *s);
       return true;
     }
-    if (key == "optional" || key == "recursive") {
+    if (key == "optional" || key == "recursive" || key == "allow_writable") {
       auto b = read_bool(v, file, key, diag_);
-      if (b) (key == "optional" ? e.optional : e.recursive) = *b;
+      if (b) (key == "optional" ? e.optional : key == "recursive" ? e.recursive : e.allow_writable) = *b;
       return b.has_value();
+    }
+    if (key == "reason") {
+      if (!set_string(e.writable_reason)) return false;
+      if (e.writable_reason.find_first_not_of(" \t") != std::string::npos) return true;
+      error(file, v, "'reason' must not be empty");
+      return false;
     }
     if (key == "match") {
       auto s = read_string(v, file, key, diag_);

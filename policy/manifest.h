@@ -54,6 +54,11 @@ struct Entry {
 
   // file:
   bool optional = false;
+  // file: and dir: (allow only): trust files that fail the ownership rule
+  // (not root-owned, or under a group/world-writable directory), with the
+  // admin's reason, which is required. docs/manifest.md, "Ownership".
+  bool allow_writable = false;
+  std::string writable_reason;
   // dir:
   bool recursive = true;
   DirMatch match = DirMatch::kExecutables;

@@ -37,13 +37,6 @@ void merge(std::vector<T> a, std::vector<T> b, KeyFn key, std::vector<T>& added,
   }
 }
 
-Result<std::vector<hashdb::HashRule>> hash_rules(const hashdb::PolicyStore& s) {
-  std::vector<hashdb::HashRule> out;
-  auto st = s.for_each_hash_rule([&](const hashdb::HashRule& r) { out.push_back(r); });
-  if (!st) return std::unexpected(st.error());
-  return out;
-}
-
 std::string source_text(const hashdb::Source& s) {
   if (s.file.empty()) return "-";
   return s.line > 0 ? fmt::format("{}:{}", s.file, s.line) : s.file;
@@ -126,24 +119,35 @@ std::string PolicyDiff::to_text() const {
   return out;
 }
 
-Result<PolicyDiff> diff_policies(const std::string& old_path, const std::string& new_path) {
-  auto a = hashdb::PolicyStore::open(old_path);
-  if (!a) return std::unexpected(a.error());
-  auto b = hashdb::PolicyStore::open(new_path);
-  if (!b) return std::unexpected(b.error());
+Result<PolicyRules> read_policy_rules(const std::string& path) {
+  auto store = hashdb::PolicyStore::open(path);
+  if (!store) return std::unexpected(store.error());
+  PolicyRules out{.path = path, .generation = (*store)->generation()};
+  auto st = (*store)->for_each_hash_rule([&](const hashdb::HashRule& r) { out.hash_rules.push_back(r); });
+  if (!st) return std::unexpected(st.error());
+  out.path_rules = (*store)->path_rules();
+  out.signers = (*store)->signers();
+  return out;
+}
+
+PolicyDiff diff_rules(PolicyRules a, PolicyRules b) {
   PolicyDiff d;
-  d.old_path = old_path;
-  d.new_path = new_path;
-  d.old_generation = (*a)->generation();
-  d.new_generation = (*b)->generation();
-  auto ha = hash_rules(**a);
-  if (!ha) return std::unexpected(ha.error());
-  auto hb = hash_rules(**b);
-  if (!hb) return std::unexpected(hb.error());
-  merge(std::move(*ha), std::move(*hb), hash_key, d.hash_added, d.hash_removed, d.hash_changed);
-  merge((*a)->path_rules(), (*b)->path_rules(), path_key, d.path_added, d.path_removed, d.path_changed);
-  merge((*a)->signers(), (*b)->signers(), signer_key, d.signer_added, d.signer_removed, d.signer_changed);
+  d.old_path = std::move(a.path);
+  d.new_path = std::move(b.path);
+  d.old_generation = a.generation;
+  d.new_generation = b.generation;
+  merge(std::move(a.hash_rules), std::move(b.hash_rules), hash_key, d.hash_added, d.hash_removed, d.hash_changed);
+  merge(std::move(a.path_rules), std::move(b.path_rules), path_key, d.path_added, d.path_removed, d.path_changed);
+  merge(std::move(a.signers), std::move(b.signers), signer_key, d.signer_added, d.signer_removed, d.signer_changed);
   return d;
+}
+
+Result<PolicyDiff> diff_policies(const std::string& old_path, const std::string& new_path) {
+  auto a = read_policy_rules(old_path);
+  if (!a) return std::unexpected(a.error());
+  auto b = read_policy_rules(new_path);
+  if (!b) return std::unexpected(b.error());
+  return diff_rules(std::move(*a), std::move(*b));
 }
 
 }  // namespace tollgate::policy

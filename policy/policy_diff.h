@@ -36,4 +36,17 @@ struct PolicyDiff {
 
 Result<PolicyDiff> diff_policies(const std::string& old_path, const std::string& new_path);
 
+// Every rule of one database, read into memory: a snapshot that outlives the
+// file, so a diff can span an install that replaces it (`tollgate refresh`
+// lists what it newly trusts). Verified like diff_policies' inputs.
+struct PolicyRules {
+  std::string path;
+  uint64_t generation = 0;
+  std::vector<hashdb::HashRule> hash_rules;
+  std::vector<hashdb::PathRule> path_rules;
+  std::vector<hashdb::Signer> signers;
+};
+Result<PolicyRules> read_policy_rules(const std::string& path);
+PolicyDiff diff_rules(PolicyRules old_rules, PolicyRules new_rules);
+
 }  // namespace tollgate::policy

@@ -1,21 +1,42 @@
 #!/bin/bash
 # Reproduces the run pasted in docs/getting-started.md, safely: everything
-# happens inside a private mount namespace (unshare -m) on a tmpfs mounted
-# over /srv there; tollgated marks only that tmpfs. Needs root.
+# happens inside a private mount namespace on a tmpfs mounted over /srv
+# there; tollgated watches only that tmpfs. Needs root. It puts itself in
+# the namespace (unshare --mount --uts --propagation private) and refuses to
+# run in PID 1's.
 #
-#   sudo unshare -m --propagation private scripts/getting-started-run.sh BUILD_DIR > run.log 2>&1
+#   sudo scripts/getting-started-run.sh BUILD_DIR > run.log 2>&1
+#   scripts/getting-started-splice.py run.log docs/getting-started.md
+#
+# (make -f Makefile.dist getting-started does both.)
 set -u
 BUILD=${1:?usage: getting-started-run.sh BUILD_DIR}
-[ "$(cat /proc/self/mountinfo | wc -l)" -gt 0 ] || exit 1
+BUILD=$(cd "$BUILD" && pwd) || exit 1
+if [ -z "${TOLLGATE_GS_PRIVATE_NS:-}" ]; then
+  TOLLGATE_GS_PRIVATE_NS=1 exec timeout 900 unshare --mount --uts --propagation private "$0" "$BUILD"
+fi
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
+  echo "getting-started-run: not in a private mount namespace; refusing to mount over /srv" >&2
+  exit 1
+fi
 mount -t tmpfs -o mode=0755,size=256m tollgate-demo /srv || exit 1
+hostname vm   # in this UTS namespace only: the recorded events say "vm", not the recording machine's name
 D=/srv/demo
 mkdir -p -m 0755 $D
 step() { printf '\n$ %s\n' "$*"; "$@"; echo "[exit $?]"; }
+echo "[recorded $(date -u +%F) on Debian $(cat /etc/debian_version) with $("$BUILD/tools/tollgate" --version)]"
 
-step env DESTDIR=$D cmake --install "$BUILD"
+# Relative to the source tree, so the printed command names no path of the
+# machine that recorded it.
+cd "$(dirname "$BUILD")"
+step env DESTDIR=$D cmake --install "$(basename "$BUILD")"
 export PATH=$D/usr/local/sbin:$PATH
-E=$D/usr/local/etc/tollgate   # PREFIX=/usr/local: the config lands in PREFIX/etc
-C=$E/tollgate.yaml
+# make -f Makefile.dist build: PREFIX=/usr/local, the config in /etc/tollgate
+# (a plain CMake build would put it in PREFIX/etc/tollgate).
+C=$(find $D -path '*/tollgate/tollgate.yaml' | head -1)
+[ -n "$C" ] || { echo "getting-started-run: the install put no tollgate/tollgate.yaml under $D" >&2; exit 1; }
+E=$(dirname "$C")
+echo "[C=$C E=$E]"   # the doc writes these two as \$C and \$E in commands
 mkdir -p -m 0755 $D/var/lib/tollgate $D/var/log/tollgate $D/run/tollgate
 # The installed default config, pointed into $D and at the /srv tmpfs.
 sed -i -e "s|^database: .*|database: $D/var/lib/tollgate/policy.db|" \
@@ -27,6 +48,8 @@ sed -i -e "s|^database: .*|database: $D/var/lib/tollgate/policy.db|" \
        -e "s|^approvals: .*|approvals: $E/approvals.yaml|" \
        -e "s|^# public_key: .*|public_key: $E/signing.pub|" \
        -e "s|^# signing_key: .*|signing_key: $E/signing.key|" $C
+# Never `watch: auto`, even in this namespace: tollgated must mark only the tmpfs.
+grep -qx 'watch: \[/srv\]' $C || { echo "getting-started-run: could not point watch: at /srv in $C" >&2; exit 1; }
 cat > $E/policy.yaml <<YAML
 version: 1
 name: demo-server
@@ -48,7 +71,7 @@ chmod 0755 $D/opt/app/bin/report-gen $D/usr/local/bin/backup.sh $D/var/www/.cach
 step tollgate keygen --out $E/signing
 step tollgate compile $E/policy.yaml -o $D/var/lib/tollgate/policy.db --sign-key $E/signing.key --jobs 2
 
-timeout 600 tollgated --config $C 2>$D/tollgated.err &
+timeout 600 tollgated --config $C --watch /srv 2>$D/tollgated.err &
 DAEMON=$!
 for i in $(seq 50); do tollgate status --config $C >/dev/null 2>&1 && break; sleep 0.1; done
 step tollgate status --config $C

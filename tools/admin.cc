@@ -158,9 +158,9 @@ std::string host_name() {
 }
 
 Status append_event(const std::string& path, const nlohmann::json& event) {
-  auto fd = open_fd(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
+  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
   if (!fd) return std::unexpected(fd.error());
-  return write_all(fd->get(), event.dump() + "\n", path);
+  return write_all(fd->get(), event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n", path);
 }
 
 void print_would_deny(const std::vector<policy::ReplayItem>& items) {
@@ -168,7 +168,7 @@ void print_would_deny(const std::vector<policy::ReplayItem>& items) {
     fmt::print("  {}\n", printable(item.path));
     fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
                item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + printable(item.last_exe));
-    fmt::print("    {}: {}\n", item.decision.rule, item.decision.reason);
+    fmt::print("    {}: {}\n", printable(item.decision.rule), printable(item.decision.reason));
   }
 }
 

@@ -59,7 +59,10 @@ std::optional<size_t> allow_key_line(const std::vector<std::string>& lines) {
 }  // namespace
 
 std::string yaml_quote(const std::string& value) {
-  return nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // A JSON string is a YAML double-quoted scalar. Text with controls, bidi or
+  // invalid UTF-8 goes ASCII-only (\uNNNN), so what the reviewer sees in the
+  // manifest is what the compiler reads.
+  return nlohmann::json(value).dump(-1, ' ', has_unsafe_chars(value), nlohmann::json::error_handler_t::replace);
 }
 
 std::string render_approval(const Approval& a, size_t indent) {

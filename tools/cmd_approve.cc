@@ -14,6 +14,7 @@
 #include <set>
 
 #include "common/io.h"
+#include "common/text.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "policy/manifest.h"
@@ -62,12 +63,11 @@ Result<Candidate> examine(const std::string& path, bool force) {
   char resolved[PATH_MAX];
   if (!::realpath(path.c_str(), resolved)) return fail_errno(errno, path, "cannot resolve");
   std::string real = resolved;
-  auto fd = open_fd(real, O_RDONLY | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-  if (!fd) return std::unexpected(fd.error());
   struct stat st {};
-  if (::fstat(fd->get(), &st) != 0) return fail_errno(errno, real, "cannot stat");
-  if (!S_ISREG(st.st_mode))
+  if (::lstat(real.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
     return fail(ErrorCode::kInvalidInput, fmt::format("{}: refused: not a regular file", real));
+  auto fd = open_regular(real, O_RDONLY);
+  if (!fd) return std::unexpected(fd.error());
   std::string why;
   if (!policy::chain_is_safe(owner_chain(real), &why) && !force)
     return fail(ErrorCode::kPermission,
@@ -267,15 +267,15 @@ class ApproveCommand final : public Command {
     std::vector<Approval> entries;
     for (const auto& b : r.binaries) {
       if (b.sha256.empty()) {
-        fmt::print(stderr, "tollgate: {}: skipped, the daemon could not hash it\n", b.path);
+        fmt::print(stderr, "tollgate: {}: skipped, the daemon could not hash it\n", printable(b.path));
         continue;
       }
       Approval a = from_report_entry(b, by, at);
       if (interactive_) {
         fmt::print(stderr, "\n");
         for (const auto& c : a.comments)
-          if (!c.starts_with("left commented out")) fmt::print(stderr, "  {}\n", c);
-        fmt::print(stderr, "Approve {} ({})? [y/N] ", b.path, b.sha256.substr(0, 16));
+          if (!c.starts_with("left commented out")) fmt::print(stderr, "  {}\n", printable(c));
+        fmt::print(stderr, "Approve {} ({})? [y/N] ", printable(b.path), b.sha256.substr(0, 16));
         std::string answer;
         if (!std::getline(std::cin, answer)) {
           fmt::print(stderr, "\n");

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
@@ -50,11 +51,12 @@ class CheckCommand final : public Command {
                        {"label", d.label},
                        {"reason", d.reason}});
       } else {
-        fmt::print("{}: {} by {}{}\n  sha256 {}\n  {}\n", facts->path, allowed ? "allowed" : "DENIED", d.rule,
-                   source.empty() ? "" : " (" + source + ")", hashdb::to_hex(*facts->sha256), d.reason);
+        fmt::print("{}: {} by {}{}\n  sha256 {}\n  {}\n", printable(facts->path), allowed ? "allowed" : "DENIED",
+                   d.rule, source.empty() ? "" : " (" + printable(source) + ")", hashdb::to_hex(*facts->sha256),
+                   printable(d.reason));
       }
     }
-    if (json_) fmt::print("{}\n", out.dump(2));
+    if (json_) fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));  // ASCII-only
     return status;
   }
 

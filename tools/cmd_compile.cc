@@ -42,9 +42,12 @@ class CompileCommand final : public Command {
     app.add_flag("--dry-run", opts_.dry_run, "Validate and hash, but write nothing");
     app.add_flag("--json", json_, "Print the summary as JSON");
     app.add_option("--dpkg-admindir", opts_.dpkg_admindir, "dpkg database directory (default /var/lib/dpkg)");
-    app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message),\n"
-               "3 I/O error; with --install also 4 when tollgated (or the same check here) refuses the candidate,\n"
-               "6 not root or admin_group. A failed compile never touches the existing database.\n");
+    app.add_flag("--strict", opts_.strict,
+                 "Fail when a file: or dir: file is not trusted because an unprivileged user could change it");
+    app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message;\n"
+               "with --strict also every file that fails the ownership rule), 3 I/O error; with --install also\n"
+               "4 when tollgated (or the same check here) refuses the candidate, 6 not root or admin_group.\n"
+               "A failed compile never touches the existing database.\n");
   }
 
   int run() override {
@@ -92,7 +95,7 @@ class CompileCommand final : public Command {
       if (!acquired) return report(acquired.error());
       lock.emplace(std::move(*acquired));
     }
-    auto installed = compile_and_install(*settings, !json_ && ::isatty(STDERR_FILENO));
+    auto installed = compile_and_install(*settings, !json_ && ::isatty(STDERR_FILENO), opts_.strict);
     if (!installed) {
       if (json_) fmt::print("{}\n", json{{"ok", false}, {"errors", error_lines(installed.error())}}.dump(2));
       return report(installed.error());

@@ -44,7 +44,7 @@ class DbCommand final : public Command {
     rollback_ = app.add_subcommand("rollback", "Make an older policy database the live one on purpose (root)");
     rollback_->add_option("--to", db_path_, "The database to roll back to (left where it is)")->required();
     add_admin_options(*rollback_, admin_, kSocketOption);
-    rollback_->footer("Example:\n  sudo tollgate db rollback --to /root/policy-gen6.db\n"
+    rollback_->footer("Example:\n  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n"
                       "Exit status: 0 rolled back, 4 refused (signature, lockout; the reason is printed),\n"
                       "3 unreadable, 5 tollgated did not answer, 6 not root.\n");
   }
@@ -175,7 +175,7 @@ CommandSpec db_command() {
   return {.name = "db",
           .summary = "Verify, dump or deliberately roll back a policy database",
           .example = "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n"
-                     "  sudo tollgate db rollback --to /root/policy-gen6.db\n",
+                     "  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n",
           .make = [] { return std::make_unique<DbCommand>(); }};
 }
 

@@ -21,6 +21,8 @@ namespace {
 
 std::string short_hash(const std::string& hex) { return hex.size() > 12 ? hex.substr(0, 12) : hex; }
 
+// One readable line; the caller makes it printable() as a whole, so every
+// field (paths, a client-claimed `by`, fields of future types) is escaped.
 std::string format_event(const policy::Event& e) {
   std::string head = fmt::format("{} {}", e.ts, e.host.empty() ? "-" : e.host);
   if (e.type == "decision") {
@@ -28,12 +30,12 @@ std::string format_event(const policy::Event& e) {
     std::string user = user_name(e.uid);
     std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
     return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, e.event.empty() ? "exec" : e.event,
-                       printable(e.path), who, printable(e.exe.empty() ? e.comm : e.exe), short_hash(e.sha256), e.rule,
+                       e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
                        e.source.empty() ? "" : " (" + e.source + ")");
   }
   if (e.type == "mode")
-    return fmt::format("{} mode       {} -> {} by {}{}", head, e.from, e.to, e.by.empty() ? "?" : e.by,
-                       e.forced ? " (forced)" : "");
+    return fmt::format("{} mode       {} -> {} by {}{}{}", head, e.from, e.to, e.by.empty() ? "?" : e.by,
+                       e.by_uid >= 0 ? fmt::format(" (uid {})", e.by_uid) : "", e.forced ? " (forced)" : "");
   // start, reload, overflow and future types: their fields as key=value.
   std::string fields;
   auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);
@@ -44,6 +46,16 @@ std::string format_event(const policy::Event& e) {
     }
   }
   return fmt::format("{} {:<10}{}", head, e.type, fields);
+}
+
+// The line as logged; one carrying controls or bidi characters (a forged or
+// old log: tollgated writes ASCII-only JSON) is re-encoded with \u escapes,
+// the same JSON value.
+std::string json_line(const policy::Event& e) {
+  if (!has_unsafe_chars(e.raw)) return e.raw;
+  auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);
+  if (obj.is_discarded()) return printable(e.raw);
+  return obj.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 class LogCommand final : public Command {
@@ -90,7 +102,7 @@ class LogCommand final : public Command {
   // Prints one event; false once --max-events is reached.
   bool print(const policy::Event& e) {
     if (!filter_.matches(e)) return true;
-    fmt::print("{}\n", json_ ? e.raw : format_event(e));
+    fmt::print("{}\n", json_ ? json_line(e) : printable(format_event(e)));
     std::fflush(stdout);
     ++printed_;
     return max_events_ == 0 || printed_ < max_events_;
@@ -125,7 +137,8 @@ class LogCommand final : public Command {
     char buf[65536];
     for (;;) {
       if (!fd) {
-        auto opened = open_fd(path_, O_RDONLY);
+        auto opened = open_regular(path_, O_RDONLY);
+        if (!opened && opened.error().code() != ErrorCode::kNotFound) return report(opened.error());
         if (opened) {
           fd = std::move(*opened);
           struct stat st {};

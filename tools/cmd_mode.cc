@@ -65,7 +65,7 @@ class ModeCommand final : public Command {
     if (!daemon_running) {
       // Nobody else will record the switch.
       auto event = enforcer::mode_event(host_name(), *policy::parse_mode(settings->mode), *policy::parse_mode(mode_),
-                                        by, forced);
+                                        by, forced, ::getuid());
       if (auto st = append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }

@@ -6,11 +6,14 @@
 
 #include <fmt/core.h>
 
+#include <cerrno>
+
 #include "common/io.h"
 #include "enforcer/control.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
+#include "tools/trust_report.h"
 #include "tools/policy_install.h"
 
 namespace tollgate::tools {
@@ -37,6 +40,7 @@ class RefreshCommand final : public Command {
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
     app.add_flag("--pre", pre_, "Open the upgrade window (apt's DPkg::Pre-Invoke): enforce -> audit until refresh");
+    app.add_flag("--syslog", syslog_, "Also log the newly trusted rules to syslog (authpriv; the apt hook)");
   }
 
   int run() override {
@@ -69,16 +73,28 @@ class RefreshCommand final : public Command {
 
   int refresh(const Settings& s) {
     int status = kExitOk;
-    {
+    struct stat st {};
+    if (!s.manifest.empty() && ::stat(s.manifest.c_str(), &st) != 0 && errno == ENOENT) {
+      // The package's default config before the admin wrote a manifest, or a
+      // fleet host that installs a policy compiled and signed in CI: nothing
+      // to recompile, and the apt hook must stay quiet. The window still closes.
+      fmt::print(stderr, "tollgate: no manifest at {}: nothing to recompile, the installed policy stays\n", s.manifest);
+    } else {
       std::optional<ApprovalsLock> lock;
       if (!s.approvals.empty()) {
         auto acquired = ApprovalsLock::acquire(s.approvals);
         if (!acquired) return report(acquired.error());
         lock.emplace(std::move(*acquired));
       }
+      auto before = snapshot_before_install(s.database);  // to list what this install newly trusts
       auto installed = compile_and_install(s);
       if (installed) {
         fmt::print("tollgate: {}\n", describe_install(s, *installed));
+        auto added = before ? newly_trusted_lines(std::move(*before), s.database)
+                            : Result<std::vector<std::string>>(std::unexpected(before.error()));
+        if (added) report_newly_trusted(*added, syslog_);
+        else fmt::print(stderr, "tollgate: cannot list the newly trusted rules: {}\n", added.error().message());
+        report_untrusted(installed->summary.untrusted_writable, installed->summary.untrusted_writable_total, syslog_);
       } else {
         // Keep going: the window must close even when the compile fails
         // (the daemon keeps its previous policy).
@@ -87,7 +103,6 @@ class RefreshCommand final : public Command {
       }
     }
     std::string marker = window_marker(s);
-    struct stat st {};
     if (::stat(marker.c_str(), &st) != 0) return status;
     auto r = set_mode(s, "enforce");
     if (!r && r.error().code() != ErrorCode::kUnavailable) {
@@ -102,6 +117,7 @@ class RefreshCommand final : public Command {
 
   AdminOptions options_;
   bool pre_ = false;
+  bool syslog_ = false;
 };
 
 }  // namespace

@@ -62,7 +62,7 @@ class ReplayCommand final : public Command {
                   {"binaries", result->denied.size() + result->allowed.size()},
                   {"would_deny", json::array()}};
       for (const auto& item : result->denied) out["would_deny"].push_back(item_json(item));
-      fmt::print("{}\n", out.dump(2));
+      fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));  // ASCII-only
     } else {
       fmt::print("Replayed {} exec events ({} distinct binaries) {} against {} (generation {}).\n", result->events,
                  result->denied.size() + result->allowed.size(), window, settings->database,

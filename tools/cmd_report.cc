@@ -78,7 +78,7 @@ void print_human(const policy::Report& r, const std::string& log_path) {
     if (b.miner.suspect) {
       std::string reasons;
       for (const auto& reason : b.miner.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
-      fmt::print("  miner?    {}\n", reasons);
+      fmt::print("  miner?    {}\n", printable(reasons));  // reasons quote launcher paths
     }
   }
 }
@@ -112,9 +112,11 @@ class ReportCommand final : public Command {
     if (json_ || yaml_) {
       json out = report_json(r, settings->event_log, *malformed);
       if (json_) {
-        fmt::print("{}\n", out.dump(2));
+        // ASCII-only: a path's bidi or C1 characters arrive as \u escapes.
+        fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));
       } else {
         YAML::Emitter em;
+        em.SetOutputCharset(YAML::EscapeNonAscii);
         emit_yaml(em, out);
         fmt::print("{}\n", em.c_str());
       }

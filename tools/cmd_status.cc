@@ -78,12 +78,6 @@ class StatusCommand final : public Command {
     if (c.value("overflows", 0) || c.value("log_dropped", 0))
       fmt::print("WARNING:   {} kernel queue overflows, {} event log lines dropped\n", c.value("overflows", 0),
                  c.value("log_dropped", 0));
-    if (s.contains("integrity") && s["integrity"].is_object()) {
-      const json& i = s["integrity"];
-      fmt::print("integrity: rollback floor generation {}, state in {}{}{}\n", i.value("floor_generation", 0),
-                 i.value("state_dir", ""), i.value("state_usable", true) ? "" : " (UNUSABLE)",
-                 i.value("public_key_pinned", false) ? ", public key pinned" : ", no public key (unsigned accepted)");
-    }
     return code;
   }
 

@@ -21,7 +21,9 @@ policy::FileFacts recorded_facts(const std::string& path, const std::optional<ha
   policy::FileFacts facts{.path = path, .sha256 = sha256, .chain = owner_chain(path)};
   if (!sha256 || facts.chain.empty() || rules.signers().empty()) return facts;
   // The signer counts only while the file still has the recorded content.
-  auto fd = open_fd(path, O_RDONLY | O_NOCTTY | O_NOFOLLOW);
+  // The path comes from the event log: whatever sits there now may be a
+  // FIFO or a symlink planted to hang or mislead us.
+  auto fd = open_regular(path, O_RDONLY);
   if (!fd) return facts;
   auto now = policy::collect_facts(fd->get(), path, policy::signer_keys(rules), {.chain = false});
   if (now && now->facts.sha256 == sha256) facts.signed_by = now->facts.signed_by;

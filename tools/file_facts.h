@@ -20,7 +20,9 @@ std::vector<policy::PathElement> owner_chain(const std::string& path);
 
 // Facts for a recorded binary: the recorded hash and path, the owner chain
 // of the file as it is now (unknown when it is gone) and its signer when the
-// file still has the recorded content and carries a trusted signature.
+// file still has the recorded content and carries a trusted signature. The
+// path is opened only with open_regular (common/io.h): a FIFO or symlink
+// placed at a logged path is not followed and cannot block.
 policy::FileFacts recorded_facts(const std::string& path, const std::optional<hashdb::Sha256>& sha256,
                                  const hashdb::RuleSet& rules);
 

@@ -10,14 +10,12 @@ namespace {
 
 using namespace tollgate::tools;
 
-std::string overview() {
-  std::string text = "Commands:\n";
-  for (const auto& spec : all_commands()) text += fmt::format("  {:<14} {}\n", spec.name, spec.summary);
-  text += "\nRun 'tollgate help COMMAND' or 'tollgate COMMAND --help' for details.\n"
-          "Exit codes: 0 ok, 1 no/denied, 2 usage, 3 I/O, 4 invalid policy or signature,\n"
-          "5 daemon unavailable, 6 needs root or the admin group.\n";
-  return text;
-}
+// CLI11 lists the subcommands (name and summary) itself; the footer adds
+// only what that list cannot say.
+constexpr const char* kFooter =
+    "Run 'tollgate help COMMAND' or 'tollgate COMMAND --help' for details.\n"
+    "Exit codes: 0 ok, 1 no/denied, 2 usage, 3 I/O, 4 invalid policy or signature,\n"
+    "5 daemon unavailable, 6 needs root or the admin group.\n";
 
 }  // namespace
 
@@ -25,7 +23,6 @@ int main(int argc, char** argv) {
   CLI::App app("tollgate: application allowlisting for Linux servers", "tollgate");
   app.set_version_flag("--version", "tollgate " TOLLGATE_VERSION);
   app.require_subcommand(0, 1);
-  app.footer(overview());
 
   std::vector<std::string> help_topic;
   auto* help = app.add_subcommand("help", "Show help for a command");
@@ -48,6 +45,9 @@ int main(int argc, char** argv) {
     }
     entries.push_back({&spec, sub, std::move(command)});
   }
+  // Set after the subcommands exist: CLI11 copies a parent's footer into
+  // subcommands created later.
+  app.footer(kFooter);
 
   try {
     app.parse(argc, argv);
@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
 
   if (help->parsed()) {
     if (help_topic.empty()) {
-      fmt::print("{}", app.help());
+      // app.help() would describe the selected subcommand, `help` itself.
+      fmt::print("{}", app.get_formatter()->make_help(&app, app.get_name(), CLI::AppFormatMode::Normal));
       return kExitOk;
     }
     for (auto& entry : entries) {

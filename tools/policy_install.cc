@@ -128,7 +128,7 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
   enforcer::PolicyChange change{.type = "rollback", .database = s.database, .file = file, .by = by,
-                                .uid = static_cast<int64_t>(::getuid()),
+                                .by_uid = static_cast<int64_t>(::getuid()),
                                 .from_generation = enforcer::resolve_floor(gate).floor.generation};
   auto done = enforcer::install_rollback(gate, file, admit_options(s, gate));
   change.ok = done.has_value();
@@ -144,12 +144,13 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   return out;
 }
 
-Result<InstallResult> compile_and_install(const Settings& settings, bool progress) {
+Result<InstallResult> compile_and_install(const Settings& settings, bool progress, bool strict) {
   if (settings.manifest.empty())
     return fail(ErrorCode::kInvalidInput, settings.config_path + ": 'manifest' is not set; cannot recompile");
   const std::string candidate = enforcer::candidate_path(settings.database);
   if (auto st = stage_base(settings, candidate); !st) return std::unexpected(st.error());
   policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate, .progress = progress};
+  options.strict = strict;
   if (!settings.signing_key.empty()) options.signing_key_path = settings.signing_key;
   auto summary = policy::compile_policy(options);
   if (!summary) {
@@ -181,7 +182,7 @@ std::string describe_install(const Settings& settings, const InstallResult& r) {
   std::string out = fmt::format("{}: generation {}", settings.database, r.installation.generation);
   if (!s.signer_key_id.empty()) out += fmt::format(", signed by {}", s.signer_key_id.substr(0, 16));
   out += fmt::format(" ({} files hashed, {} reused)", s.files_hashed, s.files_reused);
-  out += r.installation.by_daemon ? "; verified and installed by tollgated, daemon reloaded"
+  out += r.installation.by_daemon ? "; daemon reloaded"
                                   : "; " + r.installation.note;
   return out;
 }

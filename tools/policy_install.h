@@ -38,8 +38,9 @@ struct InstallResult {
 // Compiles settings.manifest (signed with settings.signing_key when set)
 // into the candidate, starting from a copy of the newest of the live
 // database and the last-known-good copy so that the generation and the
-// file cache carry on, then installs it as above.
-Result<InstallResult> compile_and_install(const Settings& settings, bool progress = false);
+// file cache carry on, then installs it as above. `strict`: compile --strict
+// (policy/compiler.h).
+Result<InstallResult> compile_and_install(const Settings& settings, bool progress = false, bool strict = false);
 
 // Hands an already written candidate to the daemon, or runs the gate here
 // when the daemon is not running. `by` is recorded in the daemon's event.
@@ -59,7 +60,8 @@ Status check_approvals_included(const Settings& settings);
 // (the list tollgated recorded in state_dir), resolved; missing ones dropped.
 std::vector<std::string> cli_lockout_candidates(const Settings& settings, const std::vector<std::string>& extra = {});
 
-// "policy.db: generation 7, signed by 0123abcd... (3 files hashed, 9 reused); daemon reloaded" etc.
+// "policy.db: generation 7, signed by 0123abcd... (3 files hashed, 9 reused); daemon reloaded"
+// (the daemon verified and installed it) or the note of an install done here.
 std::string describe_install(const Settings& settings, const InstallResult& result);
 
 }  // namespace tollgate::tools

@@ -2,7 +2,12 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "tests/support/temp_dir.h"
 
@@ -60,5 +65,60 @@ TEST_SUITE("common.io") {
     CHECK(parent_dir("/a/b") == "/a");
     CHECK(parent_dir("/a") == "/");
     CHECK(parent_dir("a") == ".");
+  }
+
+  TEST_CASE("open_regular opens regular files and creates missing ones") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), "data");
+    auto fd = open_regular(dir.file("f"), O_RDONLY);
+    REQUIRE_MESSAGE(fd, fd.error().message());
+    char buf[8] = {};
+    CHECK(::read(fd->get(), buf, sizeof buf) == 4);
+    auto created = open_regular(dir.file("new"), O_WRONLY | O_APPEND | O_CREAT, 0640);
+    REQUIRE_MESSAGE(created, created.error().message());
+    struct stat st {};
+    REQUIRE(::stat(dir.file("new").c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    auto missing = open_regular(dir.file("absent"), O_RDONLY);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == ErrorCode::kNotFound);
+  }
+
+  TEST_CASE("open_regular refuses a FIFO without blocking, a symlink, a directory and a socket") {
+    testing::TempDir dir;
+    REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0666) == 0);
+    testing::write_text(dir.file("target"), "secret");
+    REQUIRE(::symlink(dir.file("target").c_str(), dir.file("link").c_str()) == 0);
+    REQUIRE(::mkdir(dir.file("dir").c_str(), 0755) == 0);
+    int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(sock >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, dir.file("sock").c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    struct Case {
+      std::string name;
+      int flags;
+      std::string message;
+    };
+    const Case cases[] = {
+        // No reader on the FIFO: a blocking open would hang this test.
+        {"fifo", O_RDONLY, ": not a regular file (a FIFO)"},
+        {"fifo", O_WRONLY | O_APPEND | O_CREAT, ": not a regular file (a FIFO)"},
+        {"link", O_RDONLY, ": is a symbolic link (refusing to follow it)"},
+        {"link", O_WRONLY | O_APPEND | O_CREAT, ": is a symbolic link (refusing to follow it)"},
+        {"dir", O_RDONLY, ": not a regular file (a directory)"},
+        {"sock", O_RDONLY, ": not a regular file (a socket)"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      CAPTURE(c.flags);
+      auto fd = open_regular(dir.file(c.name), c.flags, 0640);
+      REQUIRE_FALSE(fd);
+      CHECK(fd.error().code() == ErrorCode::kInvalidInput);
+      CHECK(fd.error().message() == dir.file(c.name) + c.message);
+    }
+    CHECK(testing::read_text(dir.file("target")) == "secret");  // never written through the link
+    ::close(sock);
   }
 }

@@ -21,7 +21,9 @@ TEST_SUITE("enforcer.config") {
     CHECK(c->manifest == "/etc/tollgate/policy.yaml");
     CHECK(c->state_dir == "/var/lib/tollgate");
     CHECK(c->watch == std::vector<std::string>{"auto"});
-    CHECK(c->on_error == policy::Verdict::kAllow);
+    // on_error unset: deny in enforce mode, allow in audit mode (issue 8: fail closed).
+    CHECK_FALSE(c->on_error.has_value());
+    CHECK(c->max_file_size == uint64_t{2} << 30);
     CHECK_FALSE(c->syslog);
   }
 
@@ -30,7 +32,7 @@ TEST_SUITE("enforcer.config") {
         "mode: enforce\ncoverage: exec\ndatabase: /d/p.db\npublic_key: /d/k.pub\nwatch: [/srv, /opt]\n"
         "event_log: /d/e.jsonl\nsyslog: true\nsocket: /d/s.sock\nadmin_group: wheel\non_error: deny\n"
         "decision_timeout_ms: 500\nmetrics_file: /d/m.prom\nlog_allows: yes\nmanifest: /d/m.yaml\n"
-        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nstate_dir: /d/state\n",
+        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\nstate_dir: /d/state\n",
         "t.yaml");
     REQUIRE(c);
     CHECK(c->mode == policy::Mode::kEnforce);
@@ -50,6 +52,31 @@ TEST_SUITE("enforcer.config") {
     CHECK(c->signing_key == "/d/k.key");
     CHECK(c->must_allow == std::vector<std::string>{"/bin/sh"});
     CHECK(c->state_dir == "/d/state");
+    CHECK(c->max_file_size == uint64_t{512} << 20);
+  }
+
+  TEST_CASE("max_file_size takes bytes or K, M, G, T multiples (with or without iB)") {
+    struct Case {
+      const char* value;
+      uint64_t bytes;
+    };
+    const Case cases[] = {
+        {"1048576", uint64_t{1} << 20}, {"3G", uint64_t{3} << 30}, {"3GiB", uint64_t{3} << 30},
+        {"2048K", uint64_t{2} << 20},   {"1T", uint64_t{1} << 40}, {"100MiB", uint64_t{100} << 20},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.value);
+      auto r = parse_config(std::string("max_file_size: ") + c.value + "\n", "t.yaml");
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
+      CHECK(r->max_file_size == c.bytes);
+    }
+    for (const char* bad : {"1023K", "2T", "2X", "G", "-1", "2 G", "1.5G", "99999999999999999999"}) {
+      CAPTURE(bad);
+      auto r = parse_config(std::string("max_file_size: ") + bad + "\n", "t.yaml");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message() == std::string("t.yaml:1:16: 'max_file_size' must be a size from 1M to 1T (bytes, or "
+                                               "with K, M, G or T), got '") + bad + "'");
+    }
   }
 
   TEST_CASE("bad keys and values are reported at FILE:LINE:COL") {
@@ -107,5 +134,7 @@ TEST_SUITE("enforcer.config") {
     auto c = load_config(testing::source_path("enforcer/tollgate.yaml"));
     REQUIRE_MESSAGE(c, (c ? "" : c.error().message()));
     CHECK(c->mode == policy::Mode::kAudit);
+    CHECK_FALSE(c->on_error.has_value());  // the shipped file leaves the fail-closed default in place
+    CHECK(c->max_file_size == uint64_t{2} << 30);
   }
 }

@@ -1,6 +1,9 @@
 #include "enforcer/control.h"
 
 #include <doctest/doctest.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/support/temp_dir.h"
@@ -31,10 +34,10 @@ TEST_SUITE("enforcer.control") {
     auto bare = parse_control_request(R"({"cmd":"install"})");
     REQUIRE(bare);
     CHECK(bare->path.empty());
-    auto back = parse_control_request(R"({"cmd":"rollback","file":"/root/gen6.db"})");
+    auto back = parse_control_request(R"({"cmd":"rollback","file":"/var/backups/tollgate/policy-gen6.db"})");
     REQUIRE(back);
     CHECK(back->cmd == ControlRequest::Cmd::kRollback);
-    CHECK(back->path == "/root/gen6.db");
+    CHECK(back->path == "/var/backups/tollgate/policy-gen6.db");
   }
 
   TEST_CASE("bad requests get one-line errors") {
@@ -63,10 +66,16 @@ TEST_SUITE("enforcer.control") {
     }
   }
 
-  TEST_CASE("root is admin; others need the admin group") {
-    CHECK(peer_is_admin({1, 0, 0}, ""));
-    CHECK_FALSE(peer_is_admin({1, 1000, 1000}, ""));
-    CHECK_FALSE(peer_is_admin({1, 1000, 1000}, "no-such-group-tollgate"));
+  TEST_CASE("root is admin; others need the admin group, as primary or supplementary group") {
+    CHECK(peer_is_admin({1, 0, 0, {}}, ""));
+    CHECK_FALSE(peer_is_admin({1, 1000, 1000, {}}, ""));
+    CHECK_FALSE(peer_is_admin({1, 1000, 1000, {}}, "no-such-group-tollgate"));
+    group* g = ::getgrnam("root");
+    REQUIRE(g);
+    const gid_t root_gid = g->gr_gid;
+    CHECK(peer_is_admin({1, 1000, root_gid, {}}, "root"));
+    CHECK(peer_is_admin({1, 1000, 1000, {5, root_gid}}, "root"));
+    CHECK_FALSE(peer_is_admin({1, 1000, 1000, {5, 6}}, "root"));
   }
 
   TEST_CASE("a client talks to the server over the socket; no server means unavailable") {
@@ -97,5 +106,107 @@ TEST_SUITE("enforcer.control") {
     }
     server.stop();
     CHECK(::access(path.c_str(), F_OK) != 0);
+  }
+}
+
+namespace {
+
+// A group that exists and that nobody (uid 65534) is not in.
+std::string some_group(gid_t& gid) {
+  ::setgrent();
+  std::string name;
+  while (group* g = ::getgrent()) {
+    if (g->gr_gid == 0 || g->gr_gid == 65534) continue;
+    name = g->gr_name;
+    gid = g->gr_gid;
+    break;
+  }
+  ::endgrent();
+  return name;
+}
+
+// Forks a child that becomes uid/gid 65534 with the supplementary `groups`
+// and asks `path` for its status. Exit 0: answered ok; 1: refused by the
+// daemon; 2: could not talk to it (e.g. the socket's mode refused connect).
+int status_as_nobody(const std::string& path, std::vector<gid_t> groups, gid_t gid = 65534) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    auto reply = control_request(path, {{"cmd", "status"}}, 3000);
+    ::_exit(!reply ? 2 : (*reply)["ok"] == true ? 0 : 1);
+  }
+  int status = testing::wait_child(pid, 20000);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+// Needs root (setuid to nobody in a child): run with the root label.
+TEST_SUITE("enforcer.control.root") {
+  TEST_CASE("admin_group membership comes from SO_PEERGROUPS: a supplementary group admits, its absence refuses") {
+    REQUIRE(::geteuid() == 0);
+    gid_t gid = 0;
+    const std::string name = some_group(gid);
+    REQUIRE_MESSAGE(!name.empty(), "no group besides root and nogroup");
+    testing::TempDir dir;
+    ::chmod(dir.path().c_str(), 0711);  // nobody may traverse to the socket
+    const std::string path = dir.file("t.sock");
+    std::vector<PeerCred> seen;
+    ControlServer server(path, name, [&](const ControlRequest&, const PeerCred& peer) {
+      seen.push_back(peer);
+      return json{{"ok", true}};
+    });
+    REQUIRE(server.start());
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(st.st_gid == gid);
+    CHECK((st.st_mode & 0777) == 0660);
+
+    CHECK(status_as_nobody(path, {gid}) == 0);          // supplementary group
+    CHECK(status_as_nobody(path, {}, gid) == 0);        // primary group
+    CHECK(status_as_nobody(path, {65534}) == 2);        // the socket's mode refuses connect(2)
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0].uid == 65534);
+    CHECK(seen[0].groups == std::vector<gid_t>{gid});
+    CHECK(seen[1].gid == gid);
+
+    // With the socket opened to everyone, the daemon's own check still refuses.
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    CHECK(status_as_nobody(path, {65534}) == 1);
+    CHECK(seen.size() == 2);
+    server.stop();
+  }
+
+  TEST_CASE("the runtime directory systemd made for the socket is shared with admin_group, nothing else is") {
+    REQUIRE(::geteuid() == 0);
+    gid_t gid = 0;
+    const std::string name = some_group(gid);
+    REQUIRE(!name.empty());
+    testing::TempDir dir;
+    ::chmod(dir.path().c_str(), 0711);
+    const std::string run = dir.file("run"), other = dir.file("other");
+    REQUIRE(::mkdir(run.c_str(), 0750) == 0);   // RuntimeDirectoryMode=0750, root:root
+    REQUIRE(::mkdir(other.c_str(), 0750) == 0);
+    auto handler = [](const ControlRequest&, const PeerCred&) { return json{{"ok", true}}; };
+
+    ControlServer shared(run + "/t.sock", name, handler);
+    shared.set_runtime_directory("/run/elsewhere:" + run + "/");
+    REQUIRE(shared.start());
+    struct stat st {};
+    REQUIRE(::stat(run.c_str(), &st) == 0);
+    CHECK(st.st_uid == 0);
+    CHECK(st.st_gid == gid);
+    CHECK((st.st_mode & 0777) == 0750);
+    CHECK(status_as_nobody(run + "/t.sock", {gid}) == 0);
+
+    ControlServer unrelated(other + "/t.sock", name, handler);
+    unrelated.set_runtime_directory(run);  // not the socket's directory
+    REQUIRE(unrelated.start());
+    REQUIRE(::stat(other.c_str(), &st) == 0);
+    CHECK(st.st_gid == 0);
+    CHECK(status_as_nobody(other + "/t.sock", {gid}) == 2);  // 0750 root:root keeps the member out
+    shared.stop();
+    unrelated.stop();
   }
 }

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <latch>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -71,12 +74,16 @@ struct Fixture {
   testing::DaemonProcess process;
   pid_t daemon = -1;  // process.pid() while running
   hashdb::KeyPair key = *hashdb::generate_keypair();
+  // Written into every config; the issue 8 tests clear it to run with the
+  // default deadline and on_error.
+  std::string timing = "decision_timeout_ms: 5000\n";
 
-  Fixture() {
+  explicit Fixture(const std::string& tmpfs_size = "64m") {
     enter_private_namespace();
     mnt = dir.file("mnt");
     REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    REQUIRE(::mount("tollgate-test", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m") == 0);
+    REQUIRE(::mount("tollgate-test", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                    ("mode=0755,size=" + tmpfs_size).c_str()) == 0);
     db = dir.file("policy.db");
     config = dir.file("tollgate.yaml");
     events = dir.file("events.jsonl");
@@ -94,9 +101,8 @@ struct Fixture {
 
   void write_config(const std::string& mode, const std::string& extra = "") {
     testing::write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events +
-                                    "\nsocket: " + socket + "\nwatch: [" + mnt + "]\n" +
-                                    "decision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " + dir.file("state") +
-                                    "\n" + extra);
+                                    "\nsocket: " + socket + "\nwatch: [" + mnt + "]\n" + timing +
+                                    "must_allow: []\nstate_dir: " + dir.file("state") + "\n" + extra);
   }
 
   // Rules every enforcing test needs: the daemon's own binary (anti-lockout
@@ -421,15 +427,8 @@ TEST_SUITE("enforcer.e2e") {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     int ok = 0;
     for (pid_t pid : pids) {
-      int status = 0;
-      while (::waitpid(pid, &status, WNOHANG) == 0) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          ::kill(pid, SIGKILL);
-          ::waitpid(pid, &status, 0);
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      int status = testing::wait_child(pid, static_cast<int>(std::max<int64_t>(0, left.count())));
       if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ok;
     }
     CHECK(ok == 4);
@@ -492,5 +491,161 @@ TEST_SUITE("enforcer.e2e") {
     auto down = f.request({{"cmd", "status"}});
     REQUIRE_FALSE(down);
     CHECK(down.error().code() == ErrorCode::kUnavailable);
+  }
+}
+
+// Issue 8: fail closed under attack. Enforce mode with the DEFAULT deadline,
+// on_error and max_file_size (the config sets none of them).
+namespace {
+
+// A copy of /bin/false made distinct by `tag`: a new hash, never approved.
+std::string unapproved_copy(const Fixture& f, const std::string& name, const std::string& tag) {
+  std::string path = f.mnt + "/" + name;
+  fs::copy_file("/bin/false", path);
+  std::ofstream(path, std::ios::app | std::ios::binary) << tag;
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+// A copy of /bin/false whose size is `size` bytes: sparse, costs nothing.
+std::string sparse_giant(const Fixture& f, const std::string& name, off_t size) {
+  std::string path = f.mnt + "/" + name;
+  fs::copy_file("/bin/false", path);
+  REQUIRE(::truncate(path.c_str(), size) == 0);
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+struct Launch {
+  std::string path;
+  int delay_ms = 0;  // after the common start
+};
+
+// Spawns every path from its own thread, all released at once, and returns
+// each exec errno (0 = ran, EPERM = denied). Bounded: when not all are back
+// within `limit`, the daemon is killed (which releases every pending exec)
+// and the test fails with how many hung.
+std::vector<int> exec_all(Fixture& f, const std::vector<Launch>& launches, std::chrono::seconds limit) {
+  std::vector<int> results(launches.size(), -1);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0;
+  std::latch go(1);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < launches.size(); ++i) {
+    threads.emplace_back([&, i] {
+      go.wait();
+      if (launches[i].delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(launches[i].delay_ms));
+      int r = exec_errno(launches[i].path);
+      std::lock_guard lock(mu);
+      results[i] = r;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  go.count_down();
+  size_t finished = 0;
+  {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, limit, [&] { return done == launches.size(); });
+    finished = done;
+  }
+  if (finished != launches.size()) f.stop_daemon(SIGKILL);
+  for (auto& t : threads) t.join();
+  CHECK_MESSAGE(finished == launches.size(), (launches.size() - finished) << " execs hung past the limit");
+  return results;
+}
+
+}  // namespace
+
+TEST_SUITE("enforcer.e2e.pressure") {
+  TEST_CASE("sparse giant: a 40 GiB sparse unapproved binary is denied within its deadline") {
+    Fixture f;
+    f.timing.clear();
+    f.start_with_base_policy("enforce", 1);
+    auto giant = sparse_giant(f, "giant", off_t{40} << 30);
+    auto started = std::chrono::steady_clock::now();
+    CHECK(exec_errno(giant) == EPERM);
+    // The default deadline is 2 s; it is not even needed: the size alone decides.
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(3));
+    auto denies = f.wait_events("decision", 1);
+    REQUIRE(denies.size() == 1);
+    CHECK(denies[0]["rule"] == "error:too-large");
+    CHECK(denies[0]["decision"] == "deny");
+    CHECK(denies[0]["size"] == uint64_t{40} << 30);
+    CHECK(denies[0]["path"] == giant);
+  }
+
+  TEST_CASE("flood: three 40 GiB sparse files and 60 small unapproved binaries at once are all denied; an "
+            "approved binary started during the flood runs") {
+    Fixture f;
+    f.timing.clear();
+    f.start_with_base_policy("enforce", 1);
+    REQUIRE(exec_errno(f.mnt + "/approved") == 0);  // in the decision cache now
+    std::vector<Launch> flood;
+    for (int i = 0; i < 3; ++i) flood.push_back({sparse_giant(f, "giant" + std::to_string(i), off_t{40} << 30)});
+    for (int i = 0; i < 60; ++i) flood.push_back({unapproved_copy(f, "small" + std::to_string(i), std::to_string(i))});
+    flood.push_back({f.mnt + "/approved", 20});
+    auto results = exec_all(f, flood, std::chrono::seconds(60));
+    for (size_t i = 0; i + 1 < flood.size(); ++i) {
+      CAPTURE(flood[i].path);
+      CHECK(results[i] == EPERM);
+    }
+    CHECK(results.back() == 0);
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["counters"]["denied"] == 63);
+    CHECK((*status)["counters"]["queue_depth"] == 0);
+  }
+
+  TEST_CASE("fd shortage: under ulimit -n 64, 150 concurrent unapproved execs are denied, none hangs, the daemon "
+            "stays up and an approved binary runs afterwards") {
+    Fixture f;
+    f.timing.clear();
+    f.write_db(f.base_rules(), 1);
+    f.write_config("enforce");
+    f.process.set_fd_limit(64);
+    f.start_daemon();
+    std::vector<Launch> flood;
+    for (int i = 0; i < 150; ++i) flood.push_back({unapproved_copy(f, "u" + std::to_string(i), std::to_string(i))});
+    auto results = exec_all(f, flood, std::chrono::seconds(60));
+    int denied = 0;
+    for (int r : results) denied += r == EPERM;
+    CHECK(denied == 150);
+    REQUIRE(f.daemon > 0);
+    CHECK(::kill(f.daemon, 0) == 0);  // still up
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["ok"] == true);
+    CHECK(exec_errno(f.mnt + "/approved") == 0);
+  }
+
+  TEST_CASE("large approved file: an approved 1 GiB binary runs on its first exec") {
+    Fixture f("1100m");
+    f.timing.clear();
+    // An ELF followed by 1 GiB of real (not sparse) data: the loader maps
+    // the headers and ignores what follows, the hash covers every byte.
+    const std::string large = f.mnt + "/large";
+    fs::copy_file("/bin/true", large);
+    {
+      std::ofstream out(large, std::ios::app | std::ios::binary);
+      std::string chunk(1 << 20, '\0');
+      for (int i = 0; i < 1024; ++i) {
+        for (size_t j = 0; j < chunk.size(); j += 64) chunk[j] = static_cast<char>(i * 131 + static_cast<int>(j) + 1);
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      }
+      REQUIRE(out);
+    }
+    ::chmod(large.c_str(), 0755);
+    auto rules = f.base_rules();
+    rules.hash_rules.push_back(hash_allow(large));
+    f.write_db(rules, 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    CHECK(exec_errno(large) == 0);
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["counters"]["errors"] == 0);
+    CHECK((*status)["counters"]["hash_bytes"].get<uint64_t>() >= uint64_t{1} << 30);
   }
 }

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -33,12 +36,30 @@ class FakeSource final : public EventSource {
   void push(const std::string& path, pid_t pid) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
+    push_fd(UniqueFd(fd), pid);
+  }
+  // An event for a file already open (e.g. since deleted).
+  void push_fd(UniqueFd fd, pid_t pid) {
     {
       std::lock_guard lock(mu_);
-      queued_.push_back({UniqueFd(fd), pid, 0});
+      queued_.push_back({std::move(fd), pid, 0});
     }
     char b = 1;
     REQUIRE(::write(write_end_.get(), &b, 1) == 1);
+  }
+  // The next read fails once with `err`, as the kernel's read does when it
+  // has no fd or memory for an event (it denies that event itself).
+  void push_read_failure(int err) {
+    {
+      std::lock_guard lock(mu_);
+      read_failures_.push_back(err);
+    }
+    char b = 1;
+    REQUIRE(::write(write_end_.get(), &b, 1) == 1);
+  }
+  size_t reads_attempted() {
+    std::lock_guard lock(mu_);
+    return reads_;
   }
   void push_overflow(uint64_t n) {
     {
@@ -49,14 +70,22 @@ class FakeSource final : public EventSource {
     REQUIRE(::write(write_end_.get(), &b, 1) == 1);
   }
   int poll_fd() const override { return read_end_.get(); }
-  Result<std::vector<RawEvent>> read_events(uint64_t* overflows) override {
+  Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override {
+    std::lock_guard lock(mu_);
+    ++reads_;
+    std::vector<RawEvent> out;
+    if (!read_failures_.empty()) {
+      // Fails for one read, and stays readable: the reader must come back.
+      notes.failed_reads += 1;
+      notes.last_errno = read_failures_.front();
+      read_failures_.erase(read_failures_.begin());
+      return out;
+    }
     char buf[256];
     while (::read(read_end_.get(), buf, sizeof buf) > 0) {
     }
-    std::lock_guard lock(mu_);
-    std::vector<RawEvent> out;
     out.swap(queued_);
-    *overflows = std::exchange(overflows_, 0);
+    notes.overflows += std::exchange(overflows_, 0);
     return out;
   }
   Status respond(int event_fd, bool allow) override {
@@ -85,6 +114,8 @@ class FakeSource final : public EventSource {
   std::condition_variable cv_;
   std::vector<RawEvent> queued_;
   uint64_t overflows_ = 0;
+  std::vector<int> read_failures_;
+  size_t reads_ = 0;
   std::vector<std::pair<std::string, bool>> responses_;
 };
 
@@ -139,9 +170,12 @@ struct Harness {
   Engine& engine;
   std::thread loop;
 
-  explicit Harness(EngineOptions options = {})
+  // Files here are written a moment before their first event, which the
+  // racy-clean rule would hash again at the next one; tests of that rule
+  // pass racy_clean = true (and usually their own clock).
+  explicit Harness(EngineOptions options = {}, bool racy_clean = false)
       : log({.path = dir.file("events.jsonl")}, metrics),
-        engine_slot(std::in_place, source, &log, metrics, with_host(options)),
+        engine_slot(std::in_place, source, &log, metrics, with_host(options, racy_clean)),
         engine(*engine_slot) {
     log.start();
   }
@@ -153,8 +187,9 @@ struct Harness {
     engine_slot.reset();
     log.flush();
   }
-  static EngineOptions with_host(EngineOptions o) {
+  static EngineOptions with_host(EngineOptions o, bool racy_clean) {
     o.host = "test";
+    if (!racy_clean) o.racy.granularity_ns = 0;
     return o;
   }
   void start() {
@@ -164,6 +199,19 @@ struct Harness {
   std::string file(const std::string& name, const std::string& content) {
     testing::write_text(dir.file(name), content, 0755);
     return real(dir.file(name));
+  }
+  // A sparse file of `size` bytes (all zeros, costs no disk).
+  std::string sparse(const std::string& name, off_t size) {
+    UniqueFd fd(::open(dir.file(name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755));
+    REQUIRE(fd);
+    REQUIRE(::ftruncate(fd.get(), size) == 0);
+    return real(dir.file(name));
+  }
+  // Puts `rules` in force in `mode` and starts the loop.
+  void start_with(std::shared_ptr<const hashdb::RuleSet> rules, policy::Mode mode) {
+    engine.set_policy(make_policy_state(std::move(rules), nullptr, engine.next_epoch()));
+    engine.set_mode(mode);
+    start();
   }
   void rules(const hashdb::PolicyContent& content) {
     auto set = std::make_shared<hashdb::MemoryRuleSet>(content);
@@ -390,5 +438,353 @@ TEST_SUITE("enforcer.engine") {
     CHECK(text.find("tollgate_decisions_total{verdict=\"allow\"} 3\n") != std::string::npos);
     CHECK(text.find("tollgate_decision_latency_seconds_bucket{le=\"+Inf\"} 3\n") != std::string::npos);
     CHECK(text.find("tollgate_decision_latency_seconds_count 3\n") != std::string::npos);
+  }
+}
+
+// Issue 8: decisions under pressure. Every case runs with the default
+// on_error (unset: deny in enforce, allow in audit) unless it says otherwise.
+namespace {
+
+// Open fds of this process that point at `path` (the engine's event fds).
+int open_fds_to(const std::string& path) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    char target[PATH_MAX];
+    ssize_t len = ::readlink(entry.path().c_str(), target, sizeof target - 1);
+    if (len > 0 && std::string(target, static_cast<size_t>(len)) == path) ++n;
+  }
+  return n;
+}
+
+// Polls `done` every 5 ms for up to 10 s.
+bool eventually(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+json only_decision(const std::vector<json>& events, const std::string& path) {
+  for (const auto& e : events)
+    if (e["type"] == "decision" && e["path"] == path) return e;
+  FAIL("no decision logged for " << path);
+  return {};
+}
+
+}  // namespace
+
+TEST_SUITE("enforcer.engine.pressure") {
+  TEST_CASE("a missed deadline is denied in enforce and allowed in audit, following the mode at that moment") {
+    auto rules = std::make_shared<BlockingRules>();
+    Harness h({.workers = 1, .decision_timeout_ms = 50});
+    h.start_with(rules, policy::Mode::kEnforce);
+    auto a = h.file("a", "a");
+    auto b = h.file("b", "b");
+    h.source.push(a, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0] == std::pair<std::string, bool>{a, false});
+    h.engine.set_mode(policy::Mode::kAudit);  // switched at runtime
+    h.source.push(b, ::getppid());
+    responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK(responses[1] == std::pair<std::string, bool>{b, true});
+    rules->release();
+    auto events = h.events();
+    auto ea = only_decision(events, a), eb = only_decision(events, b);
+    CHECK(ea["rule"] == "error:timeout");
+    CHECK(ea["decision"] == "deny");
+    CHECK(ea["mode"] == "enforce");
+    CHECK(ea["would_deny"] == false);
+    CHECK(ea["reason"].get<std::string>().find("(on_error default in enforce mode: deny)") != std::string::npos);
+    CHECK(eb["rule"] == "error:timeout");
+    CHECK(eb["decision"] == "allow");
+    CHECK(eb["would_deny"] == true);
+    CHECK(h.metrics.timeouts == 2);
+    CHECK(h.metrics.errors == 2);
+  }
+
+  TEST_CASE("a file over max_file_size is never hashed: error:too-large in enforce, would-deny in audit") {
+    // Every hash lookup would block: the answer must come without one.
+    auto rules = std::make_shared<BlockingRules>();
+    Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_file_size = 1 * kMiB});
+    h.start_with(rules, policy::Mode::kEnforce);
+    auto big = h.sparse("big", 2 * kMiB);
+    h.source.push(big, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    h.engine.set_mode(policy::Mode::kAudit);
+    h.source.push(big, ::getppid());
+    responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK(responses[1].second == true);
+    auto events = h.events();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0]["rule"] == "error:too-large");
+    CHECK(events[0]["decision"] == "deny");
+    CHECK(events[0]["size"] == 2 * kMiB);
+    CHECK(events[0]["sha256"] == "");
+    CHECK(events[1]["rule"] == "error:too-large");
+    CHECK(events[1]["decision"] == "allow");
+    CHECK(events[1]["would_deny"] == true);
+    CHECK(h.metrics.too_large == 2);
+    CHECK(h.metrics.hash_bytes == 0);
+    CHECK(h.metrics.cache_misses == 0);
+  }
+
+  TEST_CASE("a 40 GiB sparse file is denied at once with the default max_file_size") {
+    Harness h;
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    auto giant = h.sparse("giant", off_t{40} << 30);
+    auto started = std::chrono::steady_clock::now();
+    h.source.push(giant, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));  // far below any hash of 40 GiB
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["rule"] == "error:too-large");
+    CHECK(h.metrics.hash_bytes == 0);
+  }
+
+  TEST_CASE("a file over max_file_size is still decided by a path-deny rule") {
+    Harness h({.max_file_size = 1 * kMiB});
+    auto big = h.sparse("big", 2 * kMiB);
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({real(h.dir.path()) + "/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    h.source.push(big, ::getppid());
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["decision"] == "deny");
+    CHECK(events[0]["rule"] == "path-deny:" + real(h.dir.path()) + "/");
+    CHECK(events[0]["reason"].get<std::string>().find("not hashed") != std::string::npos);
+    CHECK(h.metrics.too_large == 0);
+  }
+
+  TEST_CASE("a large file under the cap gets the time hashing it takes, beyond decision_timeout_ms") {
+    // 512 MiB of zeros: hashing takes about half a second, far beyond the
+    // 10 ms base deadline; the size allowance (1 s per 128 MiB) covers it.
+    Harness h({.decision_timeout_ms = 10});
+    auto big = h.sparse("big", off_t{512} << 20);
+    auto digest = hashdb::sha256_path(big);
+    REQUIRE(digest);
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back({.sha256 = *digest, .action = hashdb::Action::kAllow});
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    h.source.push(big, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == true);
+    CHECK(h.metrics.timeouts == 0);
+    CHECK(h.metrics.hash_bytes == 512 * kMiB);
+  }
+
+  TEST_CASE("a hash whose event was answered stops, and its worker is free again") {
+    // 16 GiB of zeros would take many seconds; the deadline (50 ms, no size
+    // allowance here) answers it and must cancel the hash.
+    Harness h({.workers = 1, .large_workers = 1, .decision_timeout_ms = 50, .max_file_size = uint64_t{32} << 30,
+               .max_hash_allowance_ms = 0});
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    auto huge = h.sparse("huge", off_t{16} << 30);
+    auto small = h.file("small", "small");
+    h.source.push(huge, ::getppid());
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    CHECK(eventually([&] { return h.metrics.hashes_cancelled == 1; }));
+    h.source.push(huge, ::getppid());  // the large lane's only worker is free again
+    auto responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK(eventually([&] { return h.metrics.hashes_cancelled == 2; }));
+    h.source.push(small, ::getppid());
+    responses = h.source.wait_responses(3);
+    REQUIRE(responses.size() == 3);
+    CHECK(responses[2] == std::pair<std::string, bool>{small, false});
+    CHECK(h.metrics.timeouts == 2);
+  }
+
+  TEST_CASE("lanes: small files and cache hits are decided while every large-lane worker is stuck") {
+    const std::string big_content(4096, 'B');
+    auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(big_content));
+    Harness h({.workers = 1, .large_workers = 1, .decision_timeout_ms = 20000, .large_file_bytes = 1024});
+    h.start_with(rules, policy::Mode::kEnforce);
+    auto warm = h.file("warm", "warm");
+    auto big = h.file("big", big_content);
+    auto big2 = h.file("big2", big_content + "2");
+    auto small = h.file("small", "small");
+    h.source.push(warm, ::getppid());  // cached
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    h.source.push(big, ::getppid());  // the large lane's only worker is stuck on it
+    rules->wait_entered();
+    h.source.push(big2, ::getppid());  // waits in the large lane
+    h.source.push(small, ::getppid());
+    h.source.push(warm, ::getppid());
+    auto responses = h.source.wait_responses(3);
+    REQUIRE(responses.size() == 3);
+    std::map<std::string, bool> answered(responses.begin() + 1, responses.end());
+    CHECK(answered.contains(small));
+    CHECK(answered.contains(warm));
+    CHECK_FALSE(answered.contains(big));
+    CHECK_FALSE(answered.contains(big2));  // at most large_workers large hashes at once
+    rules->release();
+    CHECK(h.source.wait_responses(5).size() == 5);
+  }
+
+  TEST_CASE("overload: past max_pending unanswered events a new one is denied at once; a cache hit is still decided") {
+    auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("stuck")));
+    Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_pending = 1});
+    h.start_with(rules, policy::Mode::kEnforce);
+    auto warm = h.file("warm", "warm");
+    auto stuck = h.file("stuck", "stuck");
+    auto extra = h.file("extra", "extra");
+    h.source.push(warm, ::getppid());
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    h.source.push(stuck, ::getppid());
+    rules->wait_entered();
+    h.source.push(extra, ::getppid());
+    h.source.push(warm, ::getppid());
+    auto responses = h.source.wait_responses(3);
+    REQUIRE(responses.size() == 3);
+    std::map<std::string, bool> answered(responses.begin() + 1, responses.end());
+    REQUIRE(answered.contains(extra));
+    CHECK(answered[extra] == false);
+    CHECK(answered.contains(warm));  // the warm path takes no slot
+    rules->release();
+    REQUIRE(h.source.wait_responses(4).size() == 4);
+    auto e = only_decision(h.events(), extra);
+    CHECK(e["rule"] == "error:overload");
+    CHECK(e["decision"] == "deny");
+    CHECK(h.metrics.overloads == 1);
+  }
+
+  TEST_CASE("overload: the large lane holds at most max_large_queued waiting files") {
+    const std::string big_content(4096, 'B');
+    auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(big_content));
+    Harness h({.large_workers = 1, .decision_timeout_ms = 20000, .large_file_bytes = 1024, .max_large_queued = 1});
+    h.start_with(rules, policy::Mode::kAudit);
+    auto big = h.file("big", big_content);
+    auto queued = h.file("queued", big_content + "q");
+    auto refused = h.file("refused", big_content + "r");
+    h.source.push(big, ::getppid());
+    rules->wait_entered();
+    h.source.push(queued, ::getppid());
+    h.source.push(refused, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0] == std::pair<std::string, bool>{refused, true});  // audit: allowed, logged
+    rules->release();
+    REQUIRE(h.source.wait_responses(3).size() == 3);
+    auto e = only_decision(h.events(), refused);
+    CHECK(e["rule"] == "error:overload");
+    CHECK(e["would_deny"] == true);
+  }
+
+  TEST_CASE("a timed-out event still waiting for a worker has its fd closed at once") {
+    auto rules = std::make_shared<BlockingRules>(hashdb::sha256_bytes(std::string("stuck")));
+    Harness h({.workers = 1, .decision_timeout_ms = 100});
+    h.start_with(rules, policy::Mode::kEnforce);
+    auto stuck = h.file("stuck", "stuck");
+    auto waiting = h.file("waiting", "waiting");
+    h.source.push(stuck, ::getppid());
+    rules->wait_entered();
+    h.source.push(waiting, ::getppid());  // queued behind the stuck one
+    REQUIRE(h.source.wait_responses(2).size() == 2);  // both time out
+    // The only worker is still stuck, yet the waiting event's fd is gone.
+    CHECK(eventually([&] { return open_fds_to(waiting) == 0; }));
+    CHECK(open_fds_to(stuck) == 1);  // held by the worker that reads it
+    rules->release();
+    CHECK(eventually([&] { return open_fds_to(stuck) == 0; }));
+  }
+
+  TEST_CASE("a failed fanotify read is counted, logged once per interval, and reading goes on") {
+    Harness h;
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    h.source.push_read_failure(EMFILE);
+    h.source.push_read_failure(ENOMEM);
+    auto path = h.file("x", "x");
+    h.source.push(path, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    CHECK(h.metrics.read_errors == 2);
+    CHECK(h.source.reads_attempted() >= 3);
+    auto events = h.events();
+    std::vector<json> read_errors;
+    for (const auto& e : events)
+      if (e["type"] == "read_error") read_errors.push_back(e);
+    REQUIRE(read_errors.size() == 1);  // the second is held back for 10 s
+    CHECK(read_errors[0]["count"] == 1);
+    CHECK(read_errors[0]["error"].get<std::string>().starts_with("EMFILE"));
+  }
+
+  TEST_CASE("a deleted file is decided under its last name by path-deny rules, never by path-allow") {
+    Harness h;
+    auto tool = h.file("tool", "approved");
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("approved"));
+    c.path_rules.push_back({tool, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    UniqueFd fd(::open(tool.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    REQUIRE(::unlink(tool.c_str()) == 0);
+    h.source.push_fd(std::move(fd), ::getppid());  // fexecve of a deleted file
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["rule"] == "path-deny:" + tool);
+    CHECK(events[0]["path"] == tool + " (deleted)");
+  }
+
+  TEST_CASE("racy clean: a file hashed within a tick of its change is hashed again at its next event") {
+    std::atomic<int64_t> now{0};  // hashing "began" at the epoch: long before any ctime, so racy
+    Harness h({.racy = {.granularity_ns = 4'000'000, .now_ns = [&] { return now.load(); }}}, true);
+    auto path = h.file("tool", "approved");
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("approved"));
+    h.rules(c);
+    h.start();
+    h.source.push(path, ::getppid());
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    h.source.push(path, ::getppid());
+    REQUIRE(h.source.wait_responses(2).size() == 2);
+    CHECK(h.metrics.cache_misses == 2);  // racy: re-validated, not trusted
+    now = RacyClock::realtime_ns() + 1'000'000'000;
+    h.source.push(path, ::getppid());
+    REQUIRE(h.source.wait_responses(3).size() == 3);
+    CHECK(h.metrics.cache_misses == 3);  // the stored entry was still racy: hashed once more...
+    h.source.push(path, ::getppid());
+    auto responses = h.source.wait_responses(4);
+    REQUIRE(responses.size() == 4);
+    CHECK(h.metrics.cache_misses == 3);  // ...and now trusted
+    CHECK(h.metrics.cache_hits == 1);
+    for (const auto& r : responses) CHECK(r.second == true);
+    // Two racy events, each looked up by the reading thread and again by the worker.
+    CHECK(h.engine.cache().stats().racy == 4);
+  }
+
+  TEST_CASE("max_pending leaves a reserve of the fd limit for the daemon's own files") {
+    struct Case {
+      uint64_t nofile;
+      size_t bound;
+    };
+    for (auto c : {Case{64, 16}, Case{1024, 896}, Case{524288, 16384}, Case{8, 8}, Case{0, 8}}) {
+      CAPTURE(c.nofile);
+      CHECK(pending_bound_for_fd_limit(c.nofile) == c.bound);
+    }
   }
 }

@@ -1,6 +1,7 @@
 #include "enforcer/events.h"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sstream>
@@ -39,7 +40,7 @@ TEST_SUITE("enforcer.events") {
       "size":8400312,"event":"exec","pid":4242,"ppid":4100,"uid":33,"exe":"/usr/bin/bash","comm":"bash","latency_us":812})"));
   }
 
-  TEST_CASE("start, reload, mode and overflow events have their documented fields") {
+  TEST_CASE("start, reload, mode, overflow and read_error events have their documented fields") {
     struct Case {
       json event;
       const char* type;
@@ -48,8 +49,10 @@ TEST_SUITE("enforcer.events") {
     const Case cases[] = {
         {start_event("h", policy::Mode::kEnforce, "/p.db", 3, "0.1.0"), "start", {"mode", "database", "generation", "version"}},
         {reload_event("h", false, "/p.db", 3, "bad"), "reload", {"ok", "database", "generation", "error"}},
-        {mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", false), "mode", {"from", "to", "by", "forced"}},
+        {mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", false, 1000), "mode",
+         {"from", "to", "by", "by_uid", "forced"}},
         {overflow_event("h", 5), "overflow", {"count"}},
+        {read_error_event("h", "Too many open files", 2), "read_error", {"error", "count"}},
     };
     for (const auto& c : cases) {
       CAPTURE(c.type);
@@ -58,7 +61,9 @@ TEST_SUITE("enforcer.events") {
       CHECK(c.event["ts"].get<std::string>().size() == 27);
       for (const auto& f : c.fields) CHECK_MESSAGE(c.event.contains(f), f);
     }
-    json m = mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", true);
+    json m = mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", true, 1000);
+    CHECK(m["by"] == "alice");
+    CHECK(m["by_uid"] == 1000);
     CHECK(m["from"] == "audit");
     CHECK(m["to"] == "enforce");
     CHECK(m["forced"] == true);
@@ -110,5 +115,52 @@ TEST_SUITE("enforcer.events") {
               {"path", "/tmp/x"},   {"pid", 42},          {"comm", "bash"},     {"uid", 1000},
               {"rule", "default-deny"}};
     CHECK(syslog_summary(e) == "deny exec /tmp/x by pid 42 (bash, uid 1000): default-deny");
+  }
+
+  TEST_CASE("syslog summaries escape controls and bidi characters from paths and claimed names") {
+    json d = {{"type", "decision"}, {"decision", "deny"}, {"event", "exec"}, {"path", "/tmp/\xe2\x80\xaegnp.x\n"},
+              {"pid", 42},          {"comm", "sh"},        {"uid", 0},        {"rule", "default-deny"}};
+    CHECK(syslog_summary(d) == "deny exec /tmp/\\u202egnp.x\\x0a by pid 42 (sh, uid 0): default-deny");
+    json m = mode_event("h", policy::Mode::kEnforce, policy::Mode::kAudit, "ali\x1b[2Jce", false, 1000);
+    CHECK(syslog_summary(m) == "mode enforce -> audit by ali\\x1b[2Jce (uid 1000)");
+  }
+
+  TEST_CASE("the event log is written as ASCII-only JSON, the same values") {
+    testing::TempDir dir;
+    Metrics metrics;
+    const std::string path = dir.file("events.jsonl");
+    const std::string name = "/srv/caf\xc3\xa9/\xe2\x80\xae" "gnp.x\xc2\x9b";
+    {
+      EventLog log({.path = path}, metrics);
+      log.start();
+      json e = overflow_event("h", 1);
+      e["path"] = name;
+      CHECK(log.submit(e));
+      log.flush();
+    }
+    std::string line = testing::read_text(path);
+    for (char c : line) CHECK(static_cast<unsigned char>(c) < 0x80);
+    CHECK(line.find("\\u202e") != std::string::npos);
+    CHECK(json::parse(line)["path"] == name);
+  }
+
+  TEST_CASE("a symlink or FIFO at the event log path is refused, never written through or waited on") {
+    testing::TempDir dir;
+    Metrics metrics;
+    testing::write_text(dir.file("shadow"), "root:x:0:\n");
+    REQUIRE(::symlink(dir.file("shadow").c_str(), dir.file("events.jsonl").c_str()) == 0);
+    REQUIRE(::mkfifo(dir.file("fifo.jsonl").c_str(), 0600) == 0);
+    for (const char* name : {"events.jsonl", "fifo.jsonl"}) {
+      CAPTURE(name);
+      EventLog log({.path = dir.file(name)}, metrics);
+      log.start();
+      CHECK(log.submit(overflow_event("h", 1)));
+      log.flush(std::chrono::milliseconds(5000));
+      log.stop();  // returns: the writer never blocked on the FIFO
+    }
+    CHECK(testing::read_text(dir.file("shadow")) == "root:x:0:\n");
+    struct stat st {};
+    REQUIRE(::lstat(dir.file("events.jsonl").c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
   }
 }

@@ -195,7 +195,7 @@ TEST_SUITE("enforcer.integrity") {
     CHECK(rollbacks[0]["ok"] == true);
     CHECK(rollbacks[0]["from_generation"] == 2);
     CHECK(rollbacks[0]["to_generation"] == 1);
-    CHECK(rollbacks[0]["uid"] == 0);
+    CHECK(rollbacks[0]["by_uid"] == 0);
     CHECK(rollbacks[0]["file"] == site.dir.file("gen1.db"));
     CHECK_FALSE(rollbacks[0]["by"].get<std::string>().empty());
     site.restart();  // the lowered floor was persisted
@@ -223,7 +223,9 @@ TEST_SUITE("enforcer.integrity") {
     Site site;
     const std::string approved_daemon =
         "  - file: " + testing::built_binary("tollgated") + "\n    label: tollgated\n";
-    const std::string approved_tool = "  - file: " + site.tool + "\n    label: tool\n";
+    // The tmpfs sits under the world-writable /tmp: the ownership rule needs the opt-in.
+    const std::string approved_tool = "  - file: " + site.tool +
+                                      "\n    label: tool\n    allow_writable: true\n    reason: test tmpfs under /tmp\n";
     auto manifest = [&](const std::string& entries) {
       testing::write_text(site.dir.file("policy.yaml"), "version: 1\nname: integrity\nallow:\n" + entries);
     };
@@ -240,7 +242,7 @@ TEST_SUITE("enforcer.integrity") {
     CHECK(exec_errno(site.fresh) == EPERM);
     auto second = site.tg({"compile", "--install"});
     REQUIRE_MESSAGE(second.exit_code == 0, second.err);
-    CHECK(second.out.find("verified and installed by tollgated") != std::string::npos);
+    CHECK(second.out.find("daemon reloaded") != std::string::npos);
     CHECK(site.status()["database"]["generation"] == 2);
     const std::string accepted = testing::read_text(site.db);
 

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "common/io.h"
 #include "tests/support/temp_dir.h"
@@ -66,5 +68,49 @@ TEST_SUITE("hashdb.sha256") {
     REQUIRE(h);
     CHECK(h->st.st_size == 5);
     CHECK(h->digest == sha256_bytes(std::string("hello")));
+  }
+
+  TEST_CASE("hashing stops once its cancel flag is set") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), std::string(3 << 20, 'x'));
+    auto fd = open_fd(dir.file("f"), O_RDONLY);
+    REQUIRE(fd);
+    std::atomic<bool> cancel{true};
+    uint64_t read = 99;
+    auto h = sha256_fd(fd->get(), dir.file("f"), &read, &cancel);
+    REQUIRE_FALSE(h);
+    CHECK(h.error().code() == ErrorCode::kUnavailable);
+    CHECK(h.error().message() == dir.file("f") + ": hashing cancelled");
+    CHECK(read == 99);  // nothing read, nothing reported
+
+    cancel = false;
+    REQUIRE(::lseek(fd->get(), 0, SEEK_SET) == 0);
+    auto whole = sha256_fd_stable(fd->get(), dir.file("f"), &cancel);
+    REQUIRE(whole);
+    CHECK(whole->digest == sha256_bytes(std::string(3 << 20, 'x')));
+  }
+
+  TEST_CASE("a hash cancelled midway stops before the end of the file") {
+    // 8 GiB, sparse: costs no disk, and hashing it takes seconds, so the
+    // flag set after the first chunk always lands mid-file.
+    testing::TempDir dir;
+    const std::string path = dir.file("sparse");
+    {
+      auto fd = open_fd(path, O_WRONLY | O_CREAT, 0644);
+      REQUIRE(fd);
+      REQUIRE(::ftruncate(fd->get(), off_t{8} << 30) == 0);
+    }
+    auto fd = open_fd(path, O_RDONLY);
+    REQUIRE(fd);
+    std::atomic<bool> cancel{false};
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      cancel = true;
+    });
+    auto h = sha256_fd_stable(fd->get(), path, &cancel);
+    canceller.join();
+    REQUIRE_FALSE(h);
+    CHECK(h.error().message() == path + ": hashing cancelled");
+    CHECK(::lseek(fd->get(), 0, SEEK_CUR) < (off_t{8} << 30));
   }
 }

@@ -38,6 +38,11 @@ std::string sha_hex(const std::string& path) {
 
 void mkdirs(const std::string& p) { fs::create_directories(p); }
 
+// Fixtures live in a temporary directory, which fails the ownership rule
+// (/tmp is world-writable, and for a non-root test run nothing in it is
+// root-owned): entries whose files must be trusted opt in, as an admin would.
+const std::string kWritable = "    allow_writable: true\n    reason: test fixture in a temporary directory\n";
+
 // A fake dpkg database under `root`: package "good" (installed) with an
 // executable, a shared library without exec bit, a documentation file and a
 // tampered executable; package "gone" (removed, config files left) whose
@@ -140,9 +145,9 @@ TEST_SUITE("policy.compiler") {
                         "name: done-when\n"
                         "allow:\n"
                         "  - package_manager: dpkg\n"
-                        "  - dir: " + dir.file("local/bin") + "\n"
+                        "  - dir: " + dir.file("local/bin") + "\n" + kWritable +
                         "  - file: " + dir.file("pinned") + "\n"
-                        "    label: pinned\n"
+                        "    label: pinned\n" + kWritable +
                         "  - signer: release.pub\n"
                         "    label: release\n"
                         "deny:\n"
@@ -181,7 +186,7 @@ TEST_SUITE("policy.compiler") {
     auto pinned = rule_for(*store, sha_hex(dir.file("pinned")));
     REQUIRE(pinned);
     CHECK(pinned->label == "pinned");
-    CHECK(pinned->source.line == 6);
+    CHECK(pinned->source.line == 8);
     auto deny = rule_for(*store, miner);
     REQUIRE(deny);
     CHECK(deny->action == hashdb::Action::kDeny);
@@ -238,8 +243,8 @@ TEST_SUITE("policy.compiler") {
     mkdirs(dir.file("bin"));
     for (int i = 0; i < 20; ++i)
       testing::write_text(dir.file("bin/p" + std::to_string(i)), "#!/bin/sh\necho " + std::to_string(i) + "\n", 0755);
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") +
-                                                "\n  - package_manager: dpkg\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") + "\n" + kWritable +
+                                                "  - package_manager: dpkg\n");
     const std::string db = dir.file("p.db");
     auto first = compile(dir.file("m.yaml"), db, dpkg.admindir);
     REQUIRE_MESSAGE(first, first.error().message());
@@ -269,7 +274,7 @@ TEST_SUITE("policy.compiler") {
     for (int i = 0; i < 50; ++i)
       testing::write_text(dir.file((i % 2 ? "bin/a/b/x" : "bin/y") + std::to_string(i)),
                           "#!/bin/sh\necho " + std::to_string(i % 7) + "\n", 0755);  // duplicate contents too
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") + "\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("bin") + "\n" + kWritable);
     auto a = compile(dir.file("m.yaml"), dir.file("a.db"), "", 1);
     auto b = compile(dir.file("m.yaml"), dir.file("b.db"), "", 4);
     REQUIRE(a);
@@ -301,11 +306,11 @@ TEST_SUITE("policy.compiler") {
     CHECK(testing::read_text(db) == before);
 
     // A conflict found only after hashing: the file's hash is also denied.
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") +
-                                                "\ndeny:\n  - sha256: " + sha_hex(dir.file("tool")) + "\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n" + kWritable +
+                                                "deny:\n  - sha256: " + sha_hex(dir.file("tool")) + "\n");
     auto conflict = compile(dir.file("m.yaml"), db);
     REQUIRE_FALSE(conflict);
-    CHECK(conflict.error().message() == dir.file("m.yaml") + ":5:5: hash " + sha_hex(dir.file("tool")) +
+    CHECK(conflict.error().message() == dir.file("m.yaml") + ":7:5: hash " + sha_hex(dir.file("tool")) +
                                             " is denied here but allowed at " + dir.file("m.yaml") + ":3:5 (" +
                                             dir.file("tool") + ")");
     CHECK(testing::read_text(db) == before);
@@ -378,6 +383,7 @@ TEST_SUITE("policy.compiler") {
       CAPTURE(c.opts);
       std::string text = "version: 1\nallow:\n  - dir: " + dir.file("t") + c.opts + "\n";
       if (std::string(c.opts).find("exclude") == std::string::npos) text += "    exclude: ['*.bak']\n";
+      text += kWritable;
       testing::write_text(dir.file("m.yaml"), text);
       CompileOptions o{.manifest_path = dir.file("m.yaml"), .dry_run = true};
       auto dry = compile_policy(o);
@@ -396,8 +402,8 @@ TEST_SUITE("policy.compiler") {
     // An allow of usr (every file) around an allow of usr/bin (ELF only):
     // the outer walk must not stop at the inner entry's root.
     testing::write_text(dir.file("allow.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr") +
-                                                     "\n    match: all\n  - dir: " + dir.file("usr/bin") +
-                                                     "\n    match: elf\n");
+                                                     "\n    match: all\n" + kWritable + "  - dir: " +
+                                                     dir.file("usr/bin") + "\n    match: elf\n" + kWritable);
     auto both = compile(dir.file("allow.yaml"), dir.file("allow.db"));
     REQUIRE_MESSAGE(both, both.error().message());
     CHECK(rule_for(*open_db(dir.file("allow.db")), script_hex).has_value());
@@ -405,8 +411,8 @@ TEST_SUITE("policy.compiler") {
     // A deny of usr around an allow of usr/bin: the script is both allowed and
     // denied, which is a conflict, not a silent allow.
     testing::write_text(dir.file("conflict.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr/bin") +
-                                                        "\n    match: all\ndeny:\n  - dir: " + dir.file("usr") +
-                                                        "\n    match: all\n");
+                                                        "\n    match: all\n" + kWritable + "deny:\n  - dir: " +
+                                                        dir.file("usr") + "\n    match: all\n");
     auto conflict = compile(dir.file("conflict.yaml"), dir.file("conflict.db"));
     REQUIRE_FALSE(conflict);
     CHECK(conflict.error().message().find(script_hex) != std::string::npos);
@@ -449,7 +455,7 @@ TEST_SUITE("policy.compiler") {
                         "    approved_by: alice\n"
                         "    approved_at: 2026-12-01T10:00:00Z\n");
     testing::write_text(dir.file("m.yaml"), "version: 1\ninclude: [approvals.yaml, approvals.d/*.yaml]\nallow:\n"
-                                            "  - file: " + dir.file("tool") + "\n");
+                                            "  - file: " + dir.file("tool") + "\n" + kWritable);
     auto s = compile(dir.file("m.yaml"), dir.file("p.db"));
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->rules.hash_allow == 1);
@@ -488,7 +494,7 @@ TEST_SUITE("policy.compiler") {
     testing::TempDir dir;
     Keys k(dir, "k");
     testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n" + kWritable);
     const std::string db = dir.file("p.db");
     REQUIRE(compile(dir.file("m.yaml"), db));
     CompileOptions signed_opts{.manifest_path = dir.file("m.yaml"), .output_path = db, .signing_key_path = k.key_path};
@@ -517,7 +523,7 @@ TEST_SUITE("policy.compiler") {
     testing::TempDir dir;
     fs::create_directories(dir.file("t/a/b/c"));
     testing::write_text(dir.file("t/a/b/c/x"), "#!/bin/sh\n", 0755);
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("t") + "\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("t") + "\n" + kWritable);
     CompileOptions o{.manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true, .progress = true};
     auto a = compile_policy(o);
     REQUIRE_MESSAGE(a, a.error().message());
@@ -532,16 +538,226 @@ TEST_SUITE("policy.compiler") {
   TEST_CASE("a file both in a dir entry and in dpkg keeps the dpkg rule, so the next compile reuses it") {
     testing::TempDir dir;
     FakeDpkg dpkg(dir.path());
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + parent_dir(dpkg.good_bin) +
-                                                "\n  - package_manager: dpkg\n    packages: [good]\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + parent_dir(dpkg.good_bin) + "\n" +
+                                                kWritable + "  - package_manager: dpkg\n    packages: [good]\n");
     const std::string db = dir.file("p.db");
     REQUIRE(compile(dir.file("m.yaml"), db, dpkg.admindir));
     auto r = rule_for(*open_db(db), sha_hex(dpkg.good_bin));
     REQUIRE(r);
     CHECK(r->label == "dpkg:good");
-    CHECK(r->source.line == 4);
+    CHECK(r->source.line == 6);
     auto again = compile(dir.file("m.yaml"), db, dpkg.admindir);
     REQUIRE(again);
     CHECK(again->files_hashed == 1);  // only the tampered file, verified every time
+  }
+}
+
+// The compile-time ownership rule (issue 8): what the apt hook recompiles
+// unattended must not approve a file an unprivileged user dropped.
+TEST_SUITE("policy.compiler") {
+  TEST_CASE("files in a temporary directory are not trusted, unless the entry opts in with a reason") {
+    testing::TempDir dir;  // under /tmp: world-writable, whoever runs the test
+    mkdirs(dir.file("drop"));
+    testing::write_text(dir.file("drop/tool"), "#!/bin/sh\necho dropped\n", 0755);
+    testing::write_text(dir.file("pinned"), "#!/bin/sh\necho pinned\n", 0755);
+    const std::string hex = sha_hex(dir.file("drop/tool"));
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("drop") + "\n  - file: " +
+                                                dir.file("pinned") + "\n");
+    auto s = compile(dir.file("m.yaml"), dir.file("p.db"));
+    REQUIRE_MESSAGE(s, s.error().message());  // listed, not an error
+    CHECK(s->rules.hash_allow == 0);
+    CHECK(s->files_hashed == 2);
+    REQUIRE(s->untrusted_writable_total == 2);
+    REQUIRE(s->untrusted_writable.size() == 2);
+    CHECK(s->untrusted_writable[0].path == dir.file("drop/tool"));
+    CHECK(s->untrusted_writable[0].entry == dir.file("m.yaml") + ":3:5");
+    CHECK_FALSE(s->untrusted_writable[0].why.empty());
+    CHECK(s->untrusted_writable[1].path == dir.file("pinned"));
+    CHECK(s->untrusted_writable[1].entry == dir.file("m.yaml") + ":4:5");
+    CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), hex));
+    CHECK(s->to_text().find("NOT trusted, an unprivileged user could have placed or changed them: 2") !=
+          std::string::npos);
+    CHECK(s->to_json()["writable"]["untrusted"] == 2);
+    CHECK(s->to_json()["writable"]["untrusted_list"][0]["path"] == dir.file("drop/tool"));
+
+    // Not cached either: the next compile looks at them again.
+    auto again = compile(dir.file("m.yaml"), dir.file("p.db"));
+    REQUIRE(again);
+    CHECK(again->files_reused == 0);
+    CHECK(again->untrusted_writable_total == 2);
+
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("drop") + "\n" + kWritable +
+                                                "  - file: " + dir.file("pinned") + "\n");
+    auto opted = compile(dir.file("m.yaml"), dir.file("p.db"));
+    REQUIRE_MESSAGE(opted, opted.error().message());
+    CHECK(opted->rules.hash_allow == 1);
+    CHECK(rule_for(*open_db(dir.file("p.db")), hex));
+    CHECK(opted->writable_allowed_total == 1);
+    CHECK(opted->writable_allowed[0].path == dir.file("drop/tool"));
+    CHECK(opted->untrusted_writable_total == 1);  // pinned: its entry did not opt in
+    CHECK(opted->to_text().find("trusted although writable (allow_writable): 1") != std::string::npos);
+  }
+
+  TEST_CASE("--strict fails on a file that is not trusted, naming the entry, and writes nothing") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("tool"), "#!/bin/sh\n", 0755);
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n");
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"), .strict = true};
+    auto strict = compile_policy(o);
+    REQUIRE_FALSE(strict);
+    CHECK(strict.error().code() == ErrorCode::kInvalidInput);
+    const std::string prefix = dir.file("m.yaml") + ":3:5: " + dir.file("tool") + " is not trusted (--strict): ";
+    CHECK(strict.error().message().starts_with(prefix));
+    CHECK(strict.error().message().ends_with("; add 'allow_writable: true' and a 'reason:' to trust it anyway"));
+    CHECK_FALSE(fs::exists(dir.file("p.db")));
+
+    // Opted in: --strict has nothing to object to.
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - file: " + dir.file("tool") + "\n" + kWritable);
+    auto ok = compile_policy(o);
+    REQUIRE_MESSAGE(ok, ok.error().message());
+    CHECK(ok->rules.hash_allow == 1);
+    // And deny entries are never checked.
+    testing::write_text(dir.file("m.yaml"), "version: 1\ndeny:\n  - file: " + dir.file("tool") + "\n");
+    auto deny = compile_policy(o);
+    REQUIRE_MESSAGE(deny, deny.error().message());
+    CHECK(deny->rules.hash_deny == 1);
+    CHECK(deny->untrusted_writable_total == 0);
+  }
+
+  TEST_CASE("dpkg files are exempt from the ownership rule: their md5 is verified wherever they sit") {
+    testing::TempDir dir;  // world-writable /tmp above the fake package files
+    FakeDpkg dpkg(dir.path());
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [good]\n");
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"),
+                     .dpkg_admindir = dpkg.admindir, .strict = true};
+    auto s = compile_policy(o);
+    REQUIRE_MESSAGE(s, s.error().message());
+    CHECK(s->untrusted_writable_total == 0);
+    CHECK(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.good_bin)));
+    CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.tampered)));  // its md5 still decides
+  }}
+
+namespace {
+
+// A root-owned directory outside /tmp, so that its chain passes the
+// ownership rule: /run/tollgate-test.XXXXXX (root-only tests).
+struct RootOwnedDir {
+  std::string path;
+  RootOwnedDir() {
+    std::string tmpl = "/run/tollgate-test.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl.data()));
+    path = tmpl;
+    ::chmod(path.c_str(), 0755);
+  }
+  ~RootOwnedDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+}  // namespace
+
+// Needs root (chown, a root-owned tree): run by the `compiler_root_test`
+// ctest entry, labelled root.
+TEST_SUITE("policy.compiler.root") {
+  TEST_CASE("the ownership rule: world-writable dir, group-writable file, non-root owner; allow_writable; --strict") {
+    REQUIRE(::geteuid() == 0);
+    RootOwnedDir root;
+    mkdirs(root.file("bin/sub"));
+    mkdirs(root.file("drop"));
+    ::chmod(root.file("drop").c_str(), 01777);  // like /tmp
+    for (const char* f : {"bin/ok", "bin/gw", "bin/nobody", "bin/sub/inner", "drop/tool", "pinned"})
+      testing::write_text(root.file(f), std::string("#!/bin/sh\necho ") + f + "\n", 0755);
+    ::chmod(root.file("bin/gw").c_str(), 0775);
+    REQUIRE(::chown(root.file("bin/nobody").c_str(), 65534, 65534) == 0);
+    REQUIRE(::chown(root.file("bin/sub").c_str(), 65534, 65534) == 0);
+    fs::create_directory_symlink(root.file("bin"), root.file("link"));  // like /bin -> usr/bin
+    const std::string m = root.file("m.yaml");
+    testing::write_text(m, "version: 1\nallow:\n  - dir: " + root.file("bin") + "\n  - dir: " + root.file("drop") +
+                               "\n  - file: " + root.file("pinned") + "\n  - dir: " + root.file("link") +
+                               "\n    recursive: false\n");
+    const std::string db = root.file("p.db");
+    auto s = compile(m, db);
+    REQUIRE_MESSAGE(s, s.error().message());
+    struct Want {
+      std::string path, why, entry;
+    };
+    const std::vector<Want> want = {
+        {root.file("bin/gw"), root.file("bin/gw") + " is group- or world-writable", m + ":3:5"},
+        {root.file("bin/nobody"), root.file("bin/nobody") + " is owned by uid 65534, not root", m + ":3:5"},
+        {root.file("bin/sub/inner"), root.file("bin/sub") + " is owned by uid 65534, not root", m + ":3:5"},
+        {root.file("drop/tool"), root.file("drop") + " is group- or world-writable", m + ":4:5"},
+        // The symlinked root's own files, judged one by one like any other.
+        {root.file("link/gw"), root.file("link/gw") + " is group- or world-writable", m + ":6:5"},
+        {root.file("link/nobody"), root.file("link/nobody") + " is owned by uid 65534, not root", m + ":6:5"},
+    };
+    REQUIRE(s->untrusted_writable.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      CAPTURE(i);
+      CHECK(s->untrusted_writable[i].path == want[i].path);
+      CHECK(s->untrusted_writable[i].why == want[i].why);
+      CHECK(s->untrusted_writable[i].entry == want[i].entry);
+    }
+    auto store = open_db(db);
+    CHECK(rule_for(*store, sha_hex(root.file("bin/ok"))));
+    CHECK(rule_for(*store, sha_hex(root.file("pinned"))));
+    for (const auto& w : want) CHECK_FALSE_MESSAGE(rule_for(*store, sha_hex(w.path)), w.path);
+    // The walk through the symlinked root is judged where the files live.
+    auto via_link = rule_for(*store, sha_hex(root.file("bin/ok")));
+    REQUIRE(via_link);
+
+    // The cache does not bypass the rule: unchanged files are reused, and a
+    // directory that became writable since the last compile is caught.
+    auto reused = compile(m, db);
+    REQUIRE(reused);
+    CHECK(reused->files_reused > 0);
+    CHECK(reused->untrusted_writable_total == want.size());
+    CHECK(reused->rules.hash_allow == s->rules.hash_allow);
+    ::chmod(root.file("bin").c_str(), 0777);
+    auto opened_up = compile(m, db);
+    REQUIRE(opened_up);
+    CHECK(opened_up->files_reused > 0);
+    CHECK_FALSE(rule_for(*open_db(db), sha_hex(root.file("bin/ok"))));
+    bool ok_listed = false;
+    for (const auto& w : opened_up->untrusted_writable)
+      ok_listed |= w.path == root.file("bin/ok") && w.why == root.file("bin") + " is group- or world-writable";
+    CHECK(ok_listed);
+    ::chmod(root.file("bin").c_str(), 0755);
+
+    // allow_writable trusts them, and lists them.
+    testing::write_text(m, "version: 1\nallow:\n  - dir: " + root.file("bin") +
+                               "\n    allow_writable: true\n    reason: vendor updater runs as nobody (OPS-7)\n"
+                               "  - dir: " + root.file("drop") + "\n");
+    auto opted = compile(m, db);
+    REQUIRE_MESSAGE(opted, opted.error().message());
+    CHECK(opted->writable_allowed_total == 3);
+    CHECK(opted->untrusted_writable_total == 1);
+    CHECK(rule_for(*open_db(db), sha_hex(root.file("bin/nobody"))));
+    CHECK_FALSE(rule_for(*open_db(db), sha_hex(root.file("drop/tool"))));
+
+    // tollgate compile: listed without --strict (exit 0), exit 4 with it.
+    const std::string tool = testing::built_binary("tollgate");
+    const std::string before = testing::read_text(db);
+    auto lax = testing::run({tool, "compile", m, "-o", root.file("cli.db")});
+    CHECK_MESSAGE(lax.exit_code == 0, lax.err);
+    CHECK(lax.out.find("NOT trusted, an unprivileged user could have placed or changed them: 1") != std::string::npos);
+    CHECK(lax.out.find("  " + root.file("drop/tool") + ": " + root.file("drop") + " is group- or world-writable (" +
+                       m + ":6:5)") != std::string::npos);
+    CHECK(lax.out.find("trusted although writable (allow_writable): 3") != std::string::npos);
+    auto strict = testing::run({tool, "compile", m, "-o", db, "--strict"});
+    CHECK(strict.exit_code == 4);
+    CHECK(strict.err.find(m + ":6:5: " + root.file("drop/tool") + " is not trusted (--strict): " + root.file("drop") +
+                          " is group- or world-writable") != std::string::npos);
+    CHECK(testing::read_text(db) == before);
+    auto strict_json = testing::run({tool, "compile", m, "-o", db, "--strict", "--json"});
+    CHECK(strict_json.exit_code == 4);
+    CHECK(nlohmann::json::parse(strict_json.out)["ok"] == false);
+    auto lax_json = testing::run({tool, "compile", m, "--dry-run", "--json"});
+    REQUIRE(lax_json.exit_code == 0);
+    auto j = nlohmann::json::parse(lax_json.out);
+    CHECK(j["writable"]["untrusted"] == 1);
+    CHECK(j["writable"]["untrusted_list"][0]["why"] == root.file("drop") + " is group- or world-writable");
+    CHECK(j["writable"]["allowed"] == 3);
   }
 }

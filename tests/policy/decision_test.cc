@@ -103,6 +103,10 @@ TEST_SUITE("policy.decision") {
     hashdb::PathRule exact{"/usr/bin/ls", PathMatch::kExact, Action::kAllow, "", {}};
     CHECK(path_matches(exact, "/usr/bin/ls"));
     CHECK_FALSE(path_matches(exact, "/usr/bin/ls2"));
+    // An unknown path (too long, unresolvable: empty) matches no rule at all.
+    for (const auto& rule : {prefix, exact, hashdb::PathRule{"", PathMatch::kExact, Action::kDeny, "", {}},
+                             hashdb::PathRule{"/", PathMatch::kPrefix, Action::kDeny, "", {}}})
+      CHECK_FALSE(path_matches(rule, ""));
   }
 
   TEST_CASE("a chain is safe only when every element is root-owned and not group/world-writable") {

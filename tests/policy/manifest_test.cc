@@ -48,6 +48,8 @@ TEST_SUITE("policy.manifest") {
                         "    ticket: OPS-1\n"
                         "    expires: 2999-01-01\n"
                         "  - dir: /usr/local/bin/\n"
+                        "    allow_writable: true\n"
+                        "    reason: the vendor's updater writes here as uid vendor (OPS-7)\n"
                         "    recursive: false\n"
                         "    match: elf\n"
                         "    exclude: ['*.bak', tmp/*]\n"
@@ -86,6 +88,9 @@ TEST_SUITE("policy.manifest") {
     CHECK_FALSE(e[1].recursive);
     CHECK(e[1].match == DirMatch::kElf);
     CHECK(e[1].exclude == std::vector<std::string>{"*.bak", "tmp/*"});
+    CHECK(e[1].allow_writable);
+    CHECK(e[1].writable_reason == "the vendor's updater writes here as uid vendor (OPS-7)");
+    CHECK_FALSE(e[0].allow_writable);
     CHECK(e[2].kind == EntryKind::kSha256);
     CHECK(e[2].value == std::string(64, 'b'));
     CHECK(e[2].origin == "/opt/app/bin/tool");
@@ -102,7 +107,7 @@ TEST_SUITE("policy.manifest") {
     CHECK(e[7].action == hashdb::Action::kDeny);
     CHECK(e[7].value == "/tmp/");
     CHECK(e[8].action == hashdb::Action::kDeny);
-    CHECK(e[8].where.line == 27);
+    CHECK(e[8].where.line == 29);
   }
 
   TEST_CASE("every validation error carries FILE:LINE:COL") {
@@ -148,6 +153,22 @@ TEST_SUITE("policy.manifest") {
         {"match typo", "version: 1\nallow:\n  - dir: /usr/bin\n    match: executable\n",
          "4:12: 'match' must be executables, elf or all (got 'executable'); did you mean 'executables'?"},
         {"duplicate key", "version: 1\nallow:\n  - path: /a\n    label: x\n    label: y\n", "5:5: duplicate key 'label'"},
+        {"allow_writable without a reason", "version: 1\nallow:\n  - dir: /srv/drop\n    allow_writable: true\n",
+         "4:5: 'allow_writable: true' needs a 'reason:' saying why files an unprivileged user can change may be "
+         "trusted"},
+        {"allow_writable with an empty reason", "version: 1\nallow:\n  - file: /srv/x\n    allow_writable: true\n"
+         "    reason: ' '\n",
+         "5:13: 'reason' must not be empty"},
+        {"a reason without allow_writable", "version: 1\nallow:\n  - dir: /srv/drop\n    reason: vendor drops here\n",
+         "4:5: 'reason' explains 'allow_writable: true'; add that, or remove 'reason'"},
+        {"allow_writable on a deny", "version: 1\ndeny:\n  - dir: /srv/drop\n    allow_writable: true\n"
+         "    reason: x\n",
+         "4:5: 'allow_writable' applies to allow entries only (a deny needs no ownership check)"},
+        {"allow_writable on a hash", "version: 1\nallow:\n  - sha256: " + kHashA + "\n    allow_writable: true\n",
+         "4:5: 'allow_writable' does not apply to a 'sha256' entry"},
+        {"allow_writable not a bool", "version: 1\nallow:\n  - dir: /srv/drop\n    allow_writable: yes please\n"
+         "    reason: x\n",
+         "4:21: 'allow_writable' must be true or false"},
         {"hash allowed and denied", "version: 1\nallow:\n  - sha256: " + kHashA + "\ndeny:\n  - sha256: " + kHashA + "\n",
          "5:5: hash " + kHashA + " is denied here but allowed at FILE:3:5"},
         {"yaml syntax error", "version: 1\nallow: [\n", "3:1: end of sequence flow not found"},

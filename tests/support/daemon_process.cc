@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +37,10 @@ std::string DaemonProcess::start(const std::vector<std::string>& argv, const std
     if (::getppid() != parent) ::_exit(99);
     int fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) ::dup2(fd, 2);
+    if (fd_limit_) {
+      rlimit limit{fd_limit_, fd_limit_};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(98);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -58,16 +63,7 @@ std::string DaemonProcess::start(const std::vector<std::string>& argv, const std
 int DaemonProcess::stop(int sig) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, sig);
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (::waitpid(pid_, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  int status = wait_child(pid_, 15000);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

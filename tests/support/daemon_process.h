@@ -32,9 +32,13 @@ class DaemonProcess {
   // or -1 when not running.
   int stop(int sig = 15);
   pid_t pid() const { return pid_; }
+  // RLIMIT_NOFILE (soft and hard) for the next start(), like `ulimit -n N`
+  // in the child before exec; 0 = inherit.
+  void set_fd_limit(unsigned long limit) { fd_limit_ = limit; }
 
  private:
   pid_t pid_ = -1;
+  unsigned long fd_limit_ = 0;
 };
 
 }  // namespace tollgate::testing

@@ -35,6 +35,10 @@ struct CommandResult {
 // when the limit passes and reports exit code 124.
 CommandResult run(const std::vector<std::string>& argv, int timeout_seconds = 60, const std::string& stdin_text = "");
 
+// Waits for the child `pid` for up to `limit_ms`; past that it is killed
+// (SIGKILL, by pid) and reaped. Returns waitpid's status.
+int wait_child(pid_t pid, int limit_ms);
+
 // Path of a built binary ("tollgate", "tollgated") from TOLLGATE_BUILD_DIR.
 std::string built_binary(const std::string& name);
 // Path under the source tree (fixtures) from TOLLGATE_SOURCE_DIR.

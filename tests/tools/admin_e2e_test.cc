@@ -143,6 +143,11 @@ TEST_SUITE("tools.e2e") {
     CHECK(denied.out.find("DENY       exec " + fresh) != std::string::npos);
     auto mode_events = tg({"log", "--since", "1h"});
     CHECK(mode_events.out.find("mode       audit -> enforce by ") != std::string::npos);
+    // The daemon logs the peer's uid (SO_PEERCRED) beside the claimed name.
+    auto mode_json = tg({"log", "--since", "1h", "--type", "mode", "--json"});
+    auto first_mode = nlohmann::json::parse(mode_json.out.substr(0, mode_json.out.find('\n')));
+    CHECK(first_mode["by_uid"] == 0);
+    CHECK(first_mode["by"].is_string());
 
     // 6. The apt hook around a dpkg run: --pre opens the upgrade window
     //    (audit: the unapproved binary runs and is logged), refresh

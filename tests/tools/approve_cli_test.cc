@@ -381,6 +381,71 @@ TEST_SUITE("tools.mode") {
   }
 }
 
+TEST_SUITE("tools.mode") {
+  TEST_CASE("a FIFO or a symlink at a logged path neither hangs mode enforce nor lends its target's signature") {
+    Site site;
+    auto keygen = run({tollgate_bin(), "keygen", "--out", site.dir.file("release")});
+    REQUIRE_MESSAGE(keygen.exit_code == 0, keygen.err);
+    std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - signer: release.pub\n");
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);  // creates the database, with the signer
+    std::string real = site.dir.file("real-tool");
+    testing::write_text(real, "#!/bin/sh\nexit 0\n", 0755);
+    auto sign = run({tollgate_bin(), "sign", real, "--key", site.dir.file("release.key"), "--sidecar"});
+    REQUIRE_MESSAGE(sign.exit_code == 0, sign.err);
+    std::string fifo = site.dir.file("fifo-tool"), link = site.dir.file("link-tool");
+    REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
+    REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
+    auto logged = [&](const std::string& path, const std::string& sha) {
+      nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+                          {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
+                          {"rule", "default-deny"}, {"path", path}, {"sha256", sha}, {"uid", 0},
+                          {"exe", "/usr/bin/bash"}};
+      std::ofstream(site.log, std::ios::app) << e.dump() << "\n";
+    };
+    // The signed file itself is allowed by its signature...
+    logged(real, hex_of(real));
+    auto alone = site.tg({"replay", "--since", "1h"});
+    CHECK_MESSAGE(alone.exit_code == 0, alone.out << alone.err);
+    // ...the same content recorded at a symlink is not (the link is never
+    // followed), and a FIFO there is never opened (a blocking open would hang).
+    logged(link, hex_of(real));
+    logged(fifo, std::string(64, 'f'));
+    auto refused = site.tg({"mode", "enforce"});
+    CHECK(refused.exit_code == 1);  // not 124: nothing hung
+    CHECK(refused.out.find("Enforce mode refused: 2 binaries") != std::string::npos);
+    CHECK(refused.out.find("  " + link + "\n") != std::string::npos);
+    CHECK(refused.out.find("  " + fifo + "\n") != std::string::npos);
+    CHECK(refused.out.find("  " + real + "\n") == std::string::npos);
+    auto check = site.tg({"check", fifo});
+    CHECK(check.exit_code == 4);
+    CHECK(check.err.find(fifo + ": not a regular file (a FIFO)") != std::string::npos);
+  }
+
+  TEST_CASE("a FIFO or a symlink at the event log path is refused with a clear error, without hanging") {
+    Site site;
+    REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
+    REQUIRE(::mkfifo(site.log.c_str(), 0640) == 0);
+    for (auto args : {std::vector<std::string>{"mode", "enforce"}, {"report"}, {"log"}, {"log", "--follow"}}) {
+      CAPTURE(args[0]);
+      auto r = site.tg(args);
+      CHECK(r.exit_code == 4);
+      CHECK(r.err.find(site.log + ": not a regular file (a FIFO)") != std::string::npos);
+    }
+    ::unlink(site.log.c_str());
+    testing::write_text(site.dir.file("elsewhere"), "");
+    REQUIRE(::symlink(site.dir.file("elsewhere").c_str(), site.log.c_str()) == 0);
+    auto followed = site.tg({"log", "--log", site.log});
+    CHECK(followed.exit_code == 4);
+    CHECK(followed.err.find(site.log + ": is a symbolic link (refusing to follow it)") != std::string::npos);
+    // With the daemon down, `mode` appends the mode event itself: never through the link.
+    auto audit = site.tg({"mode", "audit"});
+    CHECK(audit.exit_code == 0);
+    CHECK(audit.err.find("could not record the switch: " + site.log + ": is a symbolic link") != std::string::npos);
+    CHECK(testing::read_text(site.dir.file("elsewhere")).empty());
+  }
+}
+
 TEST_SUITE("tools.refresh") {
   TEST_CASE("refresh recompiles the configured manifest; --pre without a daemon changes nothing") {
     Site site;
@@ -388,10 +453,16 @@ TEST_SUITE("tools.refresh") {
     std::string tool = site.dir.file("bin/tool");
     testing::write_text(tool, "#!/bin/sh\necho v1\n", 0755);
     std::string manifest = testing::read_text(site.dir.file("policy.yaml"));
-    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") +
+                                                          "\n    allow_writable: true\n    reason: test fixture\n");
     auto first = site.tg({"refresh"});
     REQUIRE_MESSAGE(first.exit_code == 0, first.err);
     CHECK(first.out.find("generation 1") != std::string::npos);
+    // Everything the first install trusts is new.
+    const std::string v1 = hex_of(tool);
+    CHECK(first.out.find("  + sha256 " + v1 + " " + tool + "\n") != std::string::npos);
+    CHECK(first.out.find("  + sha256 " + std::string(64, '0') + " (by hash) (label placeholder)\n") !=
+          std::string::npos);
     CHECK(site.tg({"check", tool}).exit_code == 0);
     // An "upgrade" changes the file: denied until the next refresh.
     testing::write_text(tool, "#!/bin/sh\necho v2\n", 0755);
@@ -399,11 +470,49 @@ TEST_SUITE("tools.refresh") {
     auto pre = site.tg({"refresh", "--pre"});
     CHECK(pre.exit_code == 0);
     CHECK(pre.out.empty());
-    auto second = site.tg({"refresh"});
+    auto second = site.tg({"refresh", "--syslog"});
     REQUIRE_MESSAGE(second.exit_code == 0, second.err);
     CHECK(second.out.find("generation 2") != std::string::npos);
+    // Exactly the upgraded file's new hash, not what was trusted before.
+    CHECK(second.out.find("tollgate: newly trusted: 1 rule\n  + sha256 " + hex_of(tool) + " " + tool + "\n") !=
+          std::string::npos);
+    CHECK(second.out.find(v1) == std::string::npos);
     CHECK(site.tg({"check", tool}).exit_code == 0);
+    auto unchanged = site.tg({"refresh"});
+    REQUIRE_MESSAGE(unchanged.exit_code == 0, unchanged.err);
+    CHECK(unchanged.out.find("tollgate: newly trusted: 0 rules\n") != std::string::npos);
+    // A file someone drops into the directory later is hashed but not
+    // trusted without the entry's allow_writable: listed by the compile,
+    // absent from the newly trusted rules.
+    testing::write_text(site.dir.file("policy.yaml"), manifest + "  - dir: " + site.dir.file("bin") + "\n");
+    testing::write_text(site.dir.file("bin/dropped"), "#!/bin/sh\necho dropped\n", 0755);
+    auto dropped = site.tg({"refresh"});
+    REQUIRE_MESSAGE(dropped.exit_code == 0, dropped.err);
+    CHECK(dropped.out.find("tollgate: newly trusted: 0 rules\n") != std::string::npos);
+    CHECK(dropped.out.find("tollgate: NOT trusted (an unprivileged user could have placed or changed them): 2\n") !=
+          std::string::npos);
+    CHECK(dropped.out.find("  - " + site.dir.file("bin/dropped") + ": ") != std::string::npos);
+    CHECK(site.tg({"check", site.dir.file("bin/dropped")}).exit_code == 1);
     auto unconfigured = run({tollgate_bin(), "refresh", "--config", site.dir.file("missing.yaml")});
     CHECK(unconfigured.exit_code != 0);  // an explicit --config must exist
+  }
+
+  TEST_CASE("refresh without a manifest (package default, fleet host) leaves the installed policy alone, exit 0") {
+    Site site;
+    auto first = site.tg({"refresh"});
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    std::string before = testing::read_text(site.db);
+    ::unlink(site.dir.file("policy.yaml").c_str());
+    ::unlink((site.approvals + ".lock").c_str());
+    auto second = site.tg({"refresh"});
+    CHECK(second.exit_code == 0);
+    CHECK(second.err.find("no manifest at " + site.dir.file("policy.yaml")) != std::string::npos);
+    CHECK(testing::read_text(site.db) == before);
+    CHECK_FALSE(site.exists(site.approvals + ".lock"));
+    // Anything else wrong with the manifest is still an error.
+    testing::write_text(site.dir.file("policy.yaml"), "version: 1\nname: [broken\n");
+    auto broken = site.tg({"refresh"});
+    CHECK(broken.exit_code == 4);
+    CHECK(testing::read_text(site.db) == before);
   }
 }

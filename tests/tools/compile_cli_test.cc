@@ -15,8 +15,10 @@ TEST_SUITE("tools.compile") {
     testing::TempDir dir;
     const std::string bin = testing::built_binary("tollgate");
     testing::write_text(dir.file("tool"), "#!/bin/sh\necho tool\n", 0755);
-    testing::write_text(dir.file("m.yaml"), "version: 1\nname: cli\nallow:\n  - file: " + dir.file("tool") +
-                                                "\ndeny:\n  - path_prefix: /tmp\n");
+    // The temp dir fails the ownership rule: the entry opts in.
+    const std::string writable = "    allow_writable: true\n    reason: test fixture\n";
+    testing::write_text(dir.file("m.yaml"), "version: 1\nname: cli\nallow:\n  - file: " + dir.file("tool") + "\n" +
+                                                writable + "deny:\n  - path_prefix: /tmp\n");
     auto first = run({bin, "compile", dir.file("m.yaml"), "-o", dir.file("a.db"), "--json", "--jobs", "2"});
     REQUIRE_MESSAGE(first.exit_code == 0, first.err);
     CHECK(first.err.empty());  // no progress line when stderr is not a terminal
@@ -32,8 +34,8 @@ TEST_SUITE("tools.compile") {
     auto same = run({bin, "diff", dir.file("old.db"), dir.file("a.db")});
     CHECK(same.exit_code == 0);
 
-    testing::write_text(dir.file("m.yaml"), "version: 1\nname: cli\nallow:\n  - file: " + dir.file("tool") +
-                                                "\n  - path: /usr/sbin/sshd\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nname: cli\nallow:\n  - file: " + dir.file("tool") + "\n" +
+                                                writable + "  - path: /usr/sbin/sshd\n");
     auto second = run({bin, "compile", dir.file("m.yaml"), "-o", dir.file("a.db")});
     REQUIRE_MESSAGE(second.exit_code == 0, second.err);
     CHECK(second.out.find("generation 2") != std::string::npos);

@@ -35,9 +35,9 @@ _tollgate() {
     mode)
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
       opts="--force --since --db --log --socket" ;;
-    refresh) opts="--pre --db --socket" ;;
+    refresh) opts="--pre --syslog --db --socket" ;;
     status)  opts="--socket --json" ;;
-    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --install --socket" ;;
+    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --strict --install --socket" ;;
     db)
       if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump rollback" -- "$cur")); return; fi
       if [[ ${words[2]} == rollback ]]; then opts="--to --socket"; else opts="--pubkey --json"; fi ;;
