@@ -98,6 +98,16 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   return out;
 }
 
+Status copy_fd(int from, int to, std::string_view name) {
+  char buf[1 << 16];
+  for (;;) {
+    auto n = read_full(from, std::as_writable_bytes(std::span(buf)), name);
+    if (!n) return std::unexpected(n.error());
+    if (auto st = write_all(to, std::string_view(buf, *n), name); !st) return st;
+    if (*n < sizeof buf) return {};
+  }
+}
+
 std::string parent_dir(const std::string& path) {
   auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";

@@ -52,6 +52,10 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes = 64u <<
 // Replaces `path` with `data` (mode applied before the rename).
 Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
 
+// Copies everything readable from `from` (from its current offset) to `to`;
+// `name` labels errors. For staging a file into an AtomicFile.
+Status copy_fd(int from, int to, std::string_view name);
+
 // fsync of the directory holding `path`, so a rename in it is durable.
 Status fsync_parent_dir(const std::string& path);
 

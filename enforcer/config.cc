@@ -34,7 +34,8 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 
 bool is_path_key(std::string_view key) {
   return key == "database" || key == "public_key" || key == "event_log" || key == "socket" ||
-         key == "metrics_file" || key == "manifest" || key == "approvals" || key == "signing_key";
+         key == "metrics_file" || key == "manifest" || key == "approvals" || key == "signing_key" ||
+         key == "state_dir";
 }
 
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node, const std::string& file,
@@ -69,7 +70,8 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
   if (!policy::check_keys(root, file,
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
-                           "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size"},
+                           "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
+                           "state_dir"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -138,9 +140,11 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       else if (key == "manifest") c.manifest = *s;
       else if (key == "approvals") c.approvals = *s;
       else if (key == "signing_key") c.signing_key = *s;
+      else if (key == "state_dir") c.state_dir = *s;
     }
   }
   if (c.socket.empty()) diag.add_plain(file + ": 'socket' must not be empty");
+  if (c.state_dir.empty()) diag.add_plain(file + ": 'state_dir' must not be empty");
 }
 
 }  // namespace

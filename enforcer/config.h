@@ -29,6 +29,9 @@ struct Config {
   policy::Mode mode = policy::Mode::kAudit;
   Coverage coverage = Coverage::kExec;
   std::string database = "/var/lib/tollgate/policy.db";
+  // Root-only home of the anti-rollback floor and the last-known-good copy
+  // (enforcer/state_store.h).
+  std::string state_dir = "/var/lib/tollgate";
   std::string public_key;  // empty = signature not required
   // "auto" (one element) = every local, exec-capable, non-pseudo filesystem
   // in /proc/self/mountinfo; otherwise paths whose mounts are marked.

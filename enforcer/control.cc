@@ -94,9 +94,20 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
   if (!j.contains("cmd") || !j["cmd"].is_string()) return fail(ErrorCode::kInvalidInput, "request has no \"cmd\" string");
   const std::string cmd = j["cmd"].get<std::string>();
   ControlRequest r;
+  auto text = [&](const char* key, std::string& out) -> Status {
+    if (!j.contains(key)) return {};
+    if (!j[key].is_string()) return fail(ErrorCode::kInvalidInput, fmt::format("\"{}\" must be a string", key));
+    out = j[key].get<std::string>();
+    return {};
+  };
   if (cmd == "status") r.cmd = ControlRequest::Cmd::kStatus;
   else if (cmd == "reload") r.cmd = ControlRequest::Cmd::kReload;
-  else if (cmd == "set_mode") {
+  else if (cmd == "install" || cmd == "rollback") {
+    r.cmd = cmd == "install" ? ControlRequest::Cmd::kInstall : ControlRequest::Cmd::kRollback;
+    if (auto st = text(cmd == "install" ? "candidate" : "file", r.path); !st) return std::unexpected(st.error());
+    if (cmd == "rollback" && r.path.empty()) return fail(ErrorCode::kInvalidInput, "rollback needs \"file\": PATH");
+    if (auto st = text("by", r.by); !st) return std::unexpected(st.error());
+  } else if (cmd == "set_mode") {
     r.cmd = ControlRequest::Cmd::kSetMode;
     if (!j.contains("mode") || !j["mode"].is_string())
       return fail(ErrorCode::kInvalidInput, "set_mode needs \"mode\": \"audit\" or \"enforce\"");
@@ -112,7 +123,7 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
       r.forced = j["forced"].get<bool>();
     }
   } else {
-    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd + "'; use status, reload or set_mode");
+    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd + "'; use status, reload, set_mode, install or rollback");
   }
   return r;
 }
@@ -167,6 +178,13 @@ Result<json> control_request(const std::string& socket_path, const json& request
   if (reply.is_discarded() || !reply.is_object())
     return fail(ErrorCode::kUnavailable, socket_path + ": the daemon's reply is not JSON");
   return reply;
+}
+
+bool control_listening(const std::string& socket_path) {
+  auto addr = socket_address(socket_path);
+  if (!addr) return false;
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0;
 }
 
 ControlServer::ControlServer(std::string path, std::string admin_group, Handler handler)

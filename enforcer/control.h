@@ -4,6 +4,8 @@
 //   {"cmd":"status"}
 //   {"cmd":"reload"}
 //   {"cmd":"set_mode","mode":"enforce","by":"alice","forced":false}
+//   {"cmd":"install","candidate":"/var/lib/tollgate/policy.db.candidate","by":"alice"}
+//   {"cmd":"rollback","file":"/var/backups/tollgate/policy-gen6.db","by":"alice"}     (root only)
 //   -> {"ok":true, ...}  or  {"ok":false,"error":"one line"}
 //
 // Client (the CLI, tests):
@@ -35,11 +37,12 @@
 namespace tollgate::enforcer {
 
 struct ControlRequest {
-  enum class Cmd { kStatus, kReload, kSetMode };
+  enum class Cmd { kStatus, kReload, kSetMode, kInstall, kRollback };
   Cmd cmd = Cmd::kStatus;
   policy::Mode mode = policy::Mode::kAudit;  // set_mode only
-  std::string by;                            // set_mode: who asked
+  std::string by;                            // set_mode, install, rollback: who asked
   bool forced = false;                       // set_mode: recorded in the mode event
+  std::string path;                          // install: "candidate" (optional); rollback: "file"
 };
 
 // Parses one request line; errors are one line for the {"ok":false} reply.
@@ -70,6 +73,9 @@ bool peer_is_admin(const PeerCred& peer, const std::string& admin_group);
 // time; kPermission when the socket refuses us.
 Result<nlohmann::json> control_request(const std::string& socket_path, const nlohmann::json& request,
                                        int timeout_ms = 5000);
+// True when something accepts connections on the socket (the daemon runs,
+// even if it is too busy to answer): a CLI must not then act in its place.
+bool control_listening(const std::string& socket_path);
 
 class ControlServer {
  public:

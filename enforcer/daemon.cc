@@ -16,78 +16,181 @@ namespace tollgate::enforcer {
 
 using nlohmann::json;
 
-Result<std::shared_ptr<const PolicyState>> load_policy(const Config& config, uint64_t min_generation,
-                                                       policy::Mode mode, uint64_t epoch) {
-  std::optional<hashdb::PublicKey> key;
-  if (!config.public_key.empty()) {
-    auto loaded = hashdb::load_public_key(config.public_key);
-    if (!loaded) return std::unexpected(loaded.error());
-    key = std::move(*loaded);
-  }
-  auto store = hashdb::PolicyStore::open(config.database, {.public_key = key ? &*key : nullptr});
-  if (!store) return std::unexpected(store.error());
-  if ((*store)->generation() < min_generation)
-    return fail(ErrorCode::kInvalidInput,
-                fmt::format("{}: generation {} is older than generation {} in force (rollback refused)",
-                            config.database, (*store)->generation(), min_generation));
-  auto state = make_policy_state(*store, *store, epoch);
-  if (mode == policy::Mode::kEnforce) {
-    auto hits = find_lockouts(*state->rules, state->signer_keys, lockout_candidates(config.must_allow));
-    if (!hits.empty())
-      return fail(ErrorCode::kInvalidInput,
-                  fmt::format("{}: refused in enforce mode: it would deny {}", config.database,
-                              describe_lockouts(hits)));
-  }
-  return state;
+namespace {
+
+void warn_degraded(const std::string& reason) {
+  if (!reason.empty()) fmt::print(stderr, "tollgated: DEGRADED: {}\n", reason);
 }
 
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts)
+    if (!p.empty()) out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
+}  // namespace
+
 Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
-               std::string host)
+               std::string host, bool mode_pinned)
     : config_(std::move(config)),
       engine_(engine),
       log_(log),
       metrics_(metrics),
       watched_(std::move(watched)),
       host_(std::move(host)),
-      started_(std::chrono::steady_clock::now()) {}
+      mode_pinned_(mode_pinned),
+      started_(std::chrono::steady_clock::now()),
+      gate_(PolicyGate::make(config_.database, config_.state_dir, config_.public_key)) {}
+
+policy::Mode Daemon::restart_mode() const {
+  if (mode_pinned_ || config_.path.empty()) return config_.mode;
+  // `tollgate mode` persists the mode in the file; unreadable: assume the strict one.
+  auto file = load_config(config_.path);
+  return file ? file->mode : policy::Mode::kEnforce;
+}
+
+AdmitOptions Daemon::admit_options(policy::Mode now) const {
+  AdmitOptions options;
+  options.check_lockout = now == policy::Mode::kEnforce || restart_mode() == policy::Mode::kEnforce;
+  if (options.check_lockout) options.lockout_candidates = lockout_candidates(config_.must_allow);
+  return options;
+}
+
+Result<Admitted> Daemon::admit_live(const AdmitOptions& options) const {
+  return gate_.state_usable() ? gate_.admit(config_.database, floor_, options)
+                              : gate_.admit_in_place(config_.database, floor_, options);
+}
+
+std::string Daemon::enforce(Admitted& admitted, const std::string& source, bool persist) {
+  std::string problem;
+  if (persist) {
+    if (auto st = gate_.commit(admitted); !st)
+      problem = fmt::format("generation {} is in force but could not be persisted: {}", admitted.floor.generation,
+                            st.error().message());
+  }
+  engine_.set_policy(make_policy_state(admitted.store, admitted.store, engine_.next_epoch()));
+  floor_ = admitted.floor;
+  source_ = source;
+  return problem;
+}
 
 void Daemon::initial_load() {
   std::lock_guard lock(mu_);
-  std::string note;
   auto mode = config_.mode;
+  auto floor = resolve_floor(gate_);
+  floor_ = floor.floor;
+  if (gate_.state_usable()) {
+    if (auto st = gate_.state().save_lockout_candidates(lockout_candidates(config_.must_allow)); !st)
+      fmt::print(stderr, "tollgated: warning: {}\n", st.error().message());
+  }
+  auto options = admit_options(mode);
+  std::string live_error, lkg_error, persisted, fallback;
+  bool loaded = false;
   if (::access(config_.database.c_str(), F_OK) != 0) {
-    note = fmt::format("no policy database at {}: running in AUDIT mode, nothing is denied", config_.database);
-    mode = policy::Mode::kAudit;
-  } else if (auto state = load_policy(config_, 0, mode, engine_.next_epoch())) {
-    engine_.set_policy(*state);
+    live_error = fmt::format("no policy database at {}", config_.database);
+  } else if (auto admitted = admit_live(options)) {
+    persisted = enforce(*admitted, config_.database, true);
+    loaded = true;
   } else {
-    note = fmt::format("policy refused: {}; running in AUDIT mode without a policy, nothing is denied",
-                       state.error().message());
+    live_error = admitted.error().message();
+  }
+  const std::string lkg = gate_.state().lkg_file();
+  if (!loaded && gate_.state_usable() && ::access(lkg.c_str(), F_OK) == 0) {
+    if (auto admitted = gate_.admit_in_place(lkg, floor_, options)) {
+      enforce(*admitted, lkg, false);
+      loaded = true;
+      fallback = fmt::format("{} was refused ({}); enforcing the last-known-good copy {} (generation {})",
+                             config_.database, live_error, lkg, admitted->floor.generation);
+    } else {
+      lkg_error = admitted.error().message();
+    }
+  }
+  std::string note;
+  if (!loaded) {
+    note = live_error.starts_with("no policy database")
+               ? live_error + ": running in AUDIT mode, nothing is denied"
+               : fmt::format("policy refused: {}; running in AUDIT mode without a policy, nothing is denied",
+                             live_error);
+    if (!lkg_error.empty()) note += fmt::format(" (last-known-good copy refused too: {})", lkg_error);
+    fmt::print(stderr, "tollgated: WARNING: {}\n", note);
     mode = policy::Mode::kAudit;
   }
-  if (!note.empty()) fmt::print(stderr, "tollgated: WARNING: {}\n", note);
+  degraded_ = join({loaded ? fallback : note, floor.problem, persisted});
+  warn_degraded(degraded_);
   engine_.set_mode(mode);
   auto policy = engine_.policy();
-  log_.submit(start_event(host_, mode, policy->database(), policy->generation(), version(), note));
+  log_.submit(start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(), version(),
+                          note, degraded_));
   fmt::print(stderr, "tollgated: {} mode, database {} generation {}\n", policy::to_string(mode),
-             policy->store ? policy->database() : "(none)", policy->generation());
+             policy->store ? source_ : "(none)", policy->generation());
 }
 
 Status Daemon::reload() {
   std::lock_guard lock(mu_);
   auto current = engine_.policy();
-  auto state = load_policy(config_, current->generation(), engine_.mode(), engine_.next_epoch());
-  if (!state) {
+  auto admitted = admit_live(admit_options(engine_.mode()));
+  if (!admitted) {
     metrics_.reloads_failed.fetch_add(1);
-    fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", state.error().message());
-    log_.submit(reload_event(host_, false, config_.database, current->generation(), state.error().message()));
-    return std::unexpected(state.error());
+    degraded_ = current->store ? fmt::format("the live database was refused on reload ({}); generation {} from {} "
+                                             "stays in force",
+                                             admitted.error().message(), current->generation(), source_)
+                               : fmt::format("the live database was refused on reload ({}); no policy is in force",
+                                             admitted.error().message());
+    fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", admitted.error().message());
+    log_.submit(reload_event(host_, false, config_.database, current->generation(), admitted.error().message(),
+                             degraded_));
+    return std::unexpected(admitted.error());
   }
-  engine_.set_policy(*state);
+  degraded_ = enforce(*admitted, config_.database, true);
+  warn_degraded(degraded_);
   metrics_.reloads_ok.fetch_add(1);
-  fmt::print(stderr, "tollgated: reloaded {} generation {}\n", (*state)->database(), (*state)->generation());
-  log_.submit(reload_event(host_, true, (*state)->database(), (*state)->generation(), ""));
+  fmt::print(stderr, "tollgated: reloaded {} generation {}\n", config_.database, admitted->floor.generation);
+  log_.submit(reload_event(host_, true, config_.database, admitted->floor.generation, "", degraded_));
   return {};
+}
+
+Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
+  std::lock_guard lock(mu_);
+  PolicyChange change{.type = "install", .database = config_.database, .file = candidate_path(config_.database),
+                      .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
+  // Only the fixed name beside the live database: a request cannot make the
+  // daemon read, rename or remove any other file.
+  auto done = [&]() -> Result<Installed> {
+    if (!candidate.empty() && candidate != change.file)
+      return fail(ErrorCode::kInvalidInput,
+                  fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
+    return install_candidate(gate_, floor_, admit_options(engine_.mode()));
+  }();
+  (done ? metrics_.reloads_ok : metrics_.reloads_failed).fetch_add(1);
+  return finish_change(done, change);
+}
+
+Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
+  std::lock_guard lock(mu_);
+  PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .by_uid = uid,
+                      .from_generation = engine_.policy()->generation()};
+  auto done = install_rollback(gate_, file, admit_options(engine_.mode()));
+  return finish_change(done, change);
+}
+
+Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& change) {
+  if (!done) {
+    change.error = done.error().message();
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, printable(change.by),
+               change.error);
+    log_.submit(policy_change_event(host_, change));
+    return std::unexpected(done.error());
+  }
+  degraded_ = join({done->warning, enforce(done->admitted, config_.database, false)});
+  warn_degraded(degraded_);
+  change.ok = true;
+  change.to_generation = done->admitted.floor.generation;
+  change.degraded = degraded_;
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, printable(change.by), change.by_uid,
+             config_.database, change.from_generation, change.to_generation);
+  log_.submit(policy_change_event(host_, change));
+  return change.to_generation;
 }
 
 Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid) {
@@ -109,9 +212,15 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   return {};
 }
 
+json Daemon::health() const {
+  if (degraded_.empty()) return {{"status", "OK"}, {"reason", ""}};
+  return {{"status", "DEGRADED"}, {"reason", degraded_}};
+}
+
 json Daemon::status() const {
+  std::lock_guard lock(mu_);
   auto state = engine_.policy();
-  json db = {{"path", state->store ? state->database() : config_.database},
+  json db = {{"path", state->store ? source_ : config_.database},
              {"loaded", state->store != nullptr},
              {"generation", state->generation()}};
   if (state->store) {
@@ -121,6 +230,13 @@ json Daemon::status() const {
     db["counts"] = {{"hash_allow", c.hash_allow}, {"hash_deny", c.hash_deny}, {"path_allow", c.path_allow},
                     {"path_deny", c.path_deny},   {"signers", c.signers}};
   }
+  json integrity = {{"live_database", config_.database},
+                    {"state_dir", gate_.state().dir()},
+                    {"state_usable", gate_.state_usable()},
+                    {"last_known_good", gate_.state().lkg_file()},
+                    {"floor_generation", floor_.generation},
+                    {"floor_content_digest", floor_.content_digest},
+                    {"public_key_pinned", gate_.key_pinned()}};
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   return json{{"ok", true},
@@ -129,7 +245,9 @@ json Daemon::status() const {
               {"mode", policy::to_string(engine_.mode())},
               {"coverage", to_string(config_.coverage)},
               {"uptime_s", uptime},
+              {"health", health()},
               {"database", db},
+              {"integrity", integrity},
               {"watched", watched_},
               {"counters",
                {{"allowed", v(metrics_.allowed)},
@@ -147,17 +265,29 @@ json Daemon::status() const {
 }
 
 json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
+  std::string by = request.by.empty() ? fmt::format("uid {}", peer.uid) : request.by;
   switch (request.cmd) {
     case ControlRequest::Cmd::kStatus: return status();
     case ControlRequest::Cmd::kReload: {
       if (auto st = reload(); !st) return control_error(st.error().message());
       auto state = engine_.policy();
-      return json{{"ok", true}, {"database", state->database()}, {"generation", state->generation()}};
+      return json{{"ok", true}, {"database", config_.database}, {"generation", state->generation()}};
     }
     case ControlRequest::Cmd::kSetMode: {
-      std::string by = request.by.empty() ? fmt::format("uid {}", peer.uid) : request.by;
       if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st) return control_error(st.error().message());
       return json{{"ok", true}, {"mode", policy::to_string(engine_.mode())}};
+    }
+    case ControlRequest::Cmd::kInstall: {
+      auto generation = install(request.path, by, peer.uid);
+      if (!generation) return control_error(generation.error().message());
+      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
+    }
+    case ControlRequest::Cmd::kRollback: {
+      // Lowering the floor is root's decision alone, never admin_group's.
+      if (peer.uid != 0) return control_error(fmt::format("permission denied: rollback needs root (uid {})", peer.uid));
+      auto generation = rollback(request.path, by, peer.uid);
+      if (!generation) return control_error(generation.error().message());
+      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
     }
   }
   return control_error("unknown command");
@@ -165,7 +295,18 @@ json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
 
 Status Daemon::write_metrics() const {
   if (config_.metrics_file.empty()) return {};
-  return write_file_atomic(config_.metrics_file, metrics_.prometheus_text(), 0644);
+  bool degraded;
+  {
+    std::lock_guard lock(mu_);
+    degraded = !degraded_.empty();
+  }
+  return write_file_atomic(config_.metrics_file,
+                           metrics_.prometheus_text() +
+                               "# HELP tollgate_policy_degraded 1 while the policy in force is not the live database "
+                               "as configured (tollgate status says why).\n"
+                               "# TYPE tollgate_policy_degraded gauge\n" +
+                               fmt::format("tollgate_policy_degraded {}\n", degraded ? 1 : 0),
+                           0644);
 }
 
 }  // namespace tollgate::enforcer

@@ -95,23 +95,39 @@ json decision_event(const std::string& host, const DecisionRecord& r) {
 }
 
 json start_event(const std::string& host, policy::Mode mode, const std::string& database, uint64_t generation,
-                 const std::string& version, const std::string& note) {
+                 const std::string& version, const std::string& note, const std::string& degraded) {
   json j = base(host, "start");
   j["mode"] = policy::to_string(mode);
   j["database"] = database;
   j["generation"] = generation;
   j["version"] = version;
   if (!note.empty()) j["note"] = note;
+  if (!degraded.empty()) j["degraded"] = degraded;
   return j;
 }
 
 json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
-                  const std::string& error) {
+                  const std::string& error, const std::string& degraded) {
   json j = base(host, "reload");
   j["ok"] = ok;
   j["database"] = database;
   j["generation"] = generation;
   j["error"] = error;
+  if (!degraded.empty()) j["degraded"] = degraded;
+  return j;
+}
+
+json policy_change_event(const std::string& host, const PolicyChange& c) {
+  json j = base(host, c.type == "rollback" ? "rollback" : "install");
+  j["ok"] = c.ok;
+  j["database"] = c.database;
+  j["file"] = c.file;
+  j["from_generation"] = c.from_generation;
+  j["to_generation"] = c.to_generation;
+  j["by"] = c.by;
+  j["by_uid"] = c.by_uid;
+  j["error"] = c.error;
+  if (!c.degraded.empty()) j["degraded"] = c.degraded;
   return j;
 }
 
@@ -152,8 +168,16 @@ std::string syslog_summary(const json& e) {
   if (type == "reload")
     return printable(e.value("ok", false)
                          ? fmt::format("reloaded {} generation {}", s("database"), e.value("generation", 0))
-                         : fmt::format("reload refused: {}", s("error")));
-  if (type == "start") return printable(fmt::format("started in {} mode, database {}", s("mode"), s("database")));
+                         : fmt::format("reload refused: {}{}", s("error"),
+                                       s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded")));
+  if (type == "start")
+    return printable(fmt::format("started in {} mode, database {}{}", s("mode"), s("database"),
+                                 s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded")));
+  if (type == "install" || type == "rollback")
+    return printable(e.value("ok", false)
+                         ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
+                                       s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
+                         : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),
@@ -254,7 +278,9 @@ void EventLog::run() {
         if (!write_all(fd_.get(), line, options_.path)) fd_.reset();
       }
       if (options_.syslog) {
-        int prio = event.value("decision", "") == "deny" ? LOG_WARNING : LOG_NOTICE;
+        int prio = event.contains("degraded")                ? LOG_ERR
+                   : event.value("decision", "") == "deny" ? LOG_WARNING
+                                                            : LOG_NOTICE;
         ::syslog(prio, "%s", syslog_summary(event).c_str());
       }
     }

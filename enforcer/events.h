@@ -60,13 +60,28 @@ struct DecisionRecord {
 };
 
 nlohmann::json decision_event(const std::string& host, const DecisionRecord& r);
+// `degraded` (start, reload, install, rollback): why the policy in force is
+// not simply the live database as configured (docs/events.md); the field is
+// written only when non-empty.
 nlohmann::json start_event(const std::string& host, policy::Mode mode, const std::string& database,
-                           uint64_t generation, const std::string& version, const std::string& note = "");
+                           uint64_t generation, const std::string& version, const std::string& note = "",
+                           const std::string& degraded = "");
 nlohmann::json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
-                            const std::string& error);
+                            const std::string& error, const std::string& degraded = "");
 // `by`: who the client says asked (a name, unverified); `by_uid`: the uid
 // that actually made the change (the control socket peer's SO_PEERCRED uid,
 // or the CLI's own uid when it writes the event itself).
+//
+// A staged install ({"cmd":"install"}) or a deliberate rollback (`tollgate db
+// rollback`): who asked, the file handed in, the generation before and after.
+struct PolicyChange {
+  std::string type;  // "install" or "rollback"
+  bool ok = false;
+  std::string database, file, by, error, degraded;
+  int64_t by_uid = -1;
+  uint64_t from_generation = 0, to_generation = 0;
+};
+nlohmann::json policy_change_event(const std::string& host, const PolicyChange& change);
 nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by,
                           bool forced, uid_t by_uid);
 nlohmann::json overflow_event(const std::string& host, uint64_t count);

@@ -137,7 +137,7 @@ int run(int argc, char** argv) {
                  .host = host,
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit)});
-  Daemon daemon(config, engine, log, metrics, *watched, host);
+  Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
   // The watchdog is pinged from the event loop itself, so a stalled loop is

@@ -30,6 +30,7 @@ cat > "$config" <<YAML
 # Written by scripts/demo.sh. Every path points into $STATE.
 mode: audit
 database: $STATE/policy.db
+state_dir: $STATE/state
 public_key: $STATE/signing.pub
 watch: auto
 event_log: $STATE/events.jsonl

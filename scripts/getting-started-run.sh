@@ -40,6 +40,7 @@ echo "[C=$C E=$E]"   # the doc writes these two as \$C and \$E in commands
 mkdir -p -m 0755 $D/var/lib/tollgate $D/var/log/tollgate $D/run/tollgate
 # The installed default config, pointed into $D and at the /srv tmpfs.
 sed -i -e "s|^database: .*|database: $D/var/lib/tollgate/policy.db|" \
+       -e "s|^state_dir: .*|state_dir: $D/var/lib/tollgate|" \
        -e "s|^event_log: .*|event_log: $D/var/log/tollgate/events.jsonl|" \
        -e "s|^socket: .*|socket: $D/run/tollgate/tollgate.sock|" \
        -e "s|^watch: .*|watch: [/srv]|" \

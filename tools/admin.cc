@@ -1,5 +1,6 @@
 #include "tools/admin.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 
 #include <cstdlib>
 
+#include "common/io.h"
 #include "common/text.h"
 #include "enforcer/config.h"
 #include "tools/file_facts.h"
@@ -40,6 +42,7 @@ Result<Settings> resolve_settings(const AdminOptions& options) {
              .manifest = config->manifest,
              .approvals = config->approvals,
              .signing_key = config->signing_key,
+             .state_dir = config->state_dir,
              .must_allow = config->must_allow};
   if (!options.db.empty()) s.database = options.db;
   if (!options.log.empty()) s.event_log = options.log;
@@ -146,6 +149,18 @@ std::string join_users(const std::vector<policy::UserCount>& users) {
 std::string denial_split(const policy::BinaryReport& b) {
   if (b.denied && b.would_deny) return fmt::format("{} denied, {} would-deny", b.denied, b.would_deny);
   return b.denied ? "denied" : "would-deny";
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+Status append_event(const std::string& path, const nlohmann::json& event) {
+  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
+  if (!fd) return std::unexpected(fd.error());
+  return write_all(fd->get(), event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n", path);
 }
 
 void print_would_deny(const std::vector<policy::ReplayItem>& items) {

@@ -21,6 +21,8 @@
 #include "common/error.h"
 #include "enforcer/config.h"
 #include "policy/events.h"
+#include <nlohmann/json.hpp>
+
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
 #include "policy/replay.h"
@@ -59,6 +61,7 @@ struct Settings {
   std::string manifest;
   std::string approvals;
   std::string signing_key;
+  std::string state_dir;
   std::vector<std::string> must_allow;
 };
 
@@ -104,6 +107,13 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 // `rules` (tools/file_facts.h supplies the current owner chains).
 Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
                                             std::optional<policy::TimeUs> since_us);
+
+// This machine's name for events the CLI writes ("localhost" when unknown).
+std::string host_name();
+
+// Appends one event line to the event log, for changes the daemon is not
+// running to record itself (mode, rollback).
+Status append_event(const std::string& path, const nlohmann::json& event);
 
 // "  PATH\n    sha256 ..., seen N times, last ..., launched by EXE\n    RULE: REASON"
 // for each binary the replay would deny.

@@ -120,7 +120,7 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
   if (!text) return report(text.error());
   if (auto st = write_approvals(settings.approvals, *text); !st) return report(st.error());
   auto included = check_approvals_included(settings);
-  auto installed = included ? compile_and_reload(settings) : Result<InstallResult>(std::unexpected(included.error()));
+  auto installed = included ? compile_and_install(settings) : Result<InstallResult>(std::unexpected(included.error()));
   if (!installed) {
     // Put the manifest back so it matches the installed database.
     Status restored = doc->exists ? write_approvals(settings.approvals, doc->text)
@@ -373,7 +373,7 @@ class RevokeCommand final : public Command {
     }
     std::string text = remove_approvals(doc->text, remove);
     if (auto st = write_approvals(settings->approvals, text); !st) return report(st.error());
-    auto installed = compile_and_reload(*settings);
+    auto installed = compile_and_install(*settings);
     if (!installed) {
       auto restored = write_approvals(settings->approvals, doc->text);
       fmt::print(stderr, "tollgate: nothing was revoked: {}\n", installed.error().message());

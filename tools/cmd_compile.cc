@@ -6,7 +6,10 @@
 
 #include "policy/compiler.h"
 #include "policy/policy_diff.h"
+#include "tools/admin.h"
+#include "tools/approvals.h"
 #include "tools/command.h"
+#include "tools/policy_install.h"
 
 namespace tollgate::tools {
 namespace {
@@ -29,8 +32,11 @@ json error_lines(const Error& e) {
 class CompileCommand final : public Command {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("manifest", opts_.manifest_path, "Root manifest (YAML)")->required();
+    app.add_option("manifest", opts_.manifest_path, "Root manifest (YAML; with --install: default 'manifest' of the config)");
     app.add_option("-o,--output", opts_.output_path, "Policy database to write (replaced atomically)");
+    app.add_flag("--install", install_,
+                 "Stage the result beside the configured database and have tollgated verify and install it");
+    add_admin_options(app, admin_, kSocketOption);
     app.add_option("--sign-key", key_, "Ed25519 private key (PEM) to sign the database with");
     app.add_option("--jobs,-j", opts_.jobs, "Hashing threads (default: all cores)");
     app.add_flag("--dry-run", opts_.dry_run, "Validate and hash, but write nothing");
@@ -39,11 +45,17 @@ class CompileCommand final : public Command {
     app.add_flag("--strict", opts_.strict,
                  "Fail when a file: or dir: file is not trusted because an unprivileged user could change it");
     app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message;\n"
-               "with --strict also every file that fails the ownership rule), 3 I/O error.\n"
+               "with --strict also every file that fails the ownership rule), 3 I/O error; with --install also\n"
+               "4 when tollgated (or the same check here) refuses the candidate, 6 not root or admin_group.\n"
                "A failed compile never touches the existing database.\n");
   }
 
   int run() override {
+    if (install_) return run_install();
+    if (opts_.manifest_path.empty()) {
+      fmt::print(stderr, "tollgate: compile: MANIFEST is required (or pass --install to use the configured one)\n");
+      return kExitUsage;
+    }
     if (opts_.output_path.empty() && !opts_.dry_run) {
       fmt::print(stderr, "tollgate: compile: -o DB is required (or pass --dry-run)\n");
       return kExitUsage;
@@ -66,9 +78,46 @@ class CompileCommand final : public Command {
   }
 
  private:
+  // compile --install: the configured database's staged path (policy_install.h).
+  int run_install() {
+    if (!opts_.output_path.empty() || opts_.dry_run) {
+      fmt::print(stderr, "tollgate: compile --install writes the configured database; drop -o/--dry-run\n");
+      return kExitUsage;
+    }
+    auto settings = resolve_settings(admin_);
+    if (!settings) return report(settings.error());
+    if (auto ok = check_admin(*settings, "compile --install"); !ok) return report(ok.error());
+    if (!opts_.manifest_path.empty()) settings->manifest = opts_.manifest_path;
+    if (!key_.empty()) settings->signing_key = key_;
+    std::optional<ApprovalsLock> lock;
+    if (!settings->approvals.empty()) {
+      auto acquired = ApprovalsLock::acquire(settings->approvals);
+      if (!acquired) return report(acquired.error());
+      lock.emplace(std::move(*acquired));
+    }
+    auto installed = compile_and_install(*settings, !json_ && ::isatty(STDERR_FILENO), opts_.strict);
+    if (!installed) {
+      if (json_) fmt::print("{}\n", json{{"ok", false}, {"errors", error_lines(installed.error())}}.dump(2));
+      return report(installed.error());
+    }
+    if (json_) {
+      json out = installed->summary.to_json();
+      out["ok"] = true;
+      out["installed"] = {{"database", settings->database},
+                          {"generation", installed->installation.generation},
+                          {"by_daemon", installed->installation.by_daemon},
+                          {"note", installed->installation.note}};
+      fmt::print("{}\n", out.dump(2));
+    } else {
+      fmt::print("{}installed {}\n", installed->summary.to_text(), describe_install(*settings, *installed));
+    }
+    return kExitOk;
+  }
+
   policy::CompileOptions opts_;
+  AdminOptions admin_;
   std::string key_;
-  bool json_ = false;
+  bool json_ = false, install_ = false;
 };
 
 class DiffCommand final : public Command {
@@ -98,8 +147,8 @@ class DiffCommand final : public Command {
 CommandSpec compile_command() {
   return {.name = "compile",
           .summary = "Compile YAML manifests into a signed policy database",
-          .example = "  tollgate compile /etc/tollgate/policy.yaml -o /var/lib/tollgate/policy.db \\\n"
-                     "      --sign-key /etc/tollgate/signing.key\n",
+          .example = "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/policy.db --sign-key /etc/tollgate/signing.key\n"
+                     "  sudo tollgate compile --install      # the configured manifest, staged and verified\n",
           .make = [] { return std::make_unique<CompileCommand>(); }};
 }
 

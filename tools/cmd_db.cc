@@ -1,10 +1,18 @@
 // tollgate db verify|dump: inspect a compiled policy database.
+#include <unistd.h>
+
 #include <fmt/core.h>
+
+#include <climits>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
+#include "tools/admin.h"
+#include "tools/approvals.h"
 #include "tools/command.h"
+#include "tools/policy_install.h"
 
 namespace tollgate::tools {
 namespace {
@@ -32,11 +40,48 @@ class DbCommand final : public Command {
     dump_ = app.add_subcommand("dump", "Print the meta values and every rule");
     dump_->add_option("db", db_path_, "Policy database")->required();
     dump_->add_flag("--json", json_, "Machine-readable output");
+
+    rollback_ = app.add_subcommand("rollback", "Make an older policy database the live one on purpose (root)");
+    rollback_->add_option("--to", db_path_, "The database to roll back to (left where it is)")->required();
+    add_admin_options(*rollback_, admin_, kSocketOption);
+    rollback_->footer("Example:\n  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n"
+                      "Exit status: 0 rolled back, 4 refused (signature, lockout; the reason is printed),\n"
+                      "3 unreadable, 5 tollgated did not answer, 6 not root.\n");
   }
 
-  int run() override { return verify_->parsed() ? run_verify() : run_dump(); }
+  int run() override {
+    if (rollback_->parsed()) return run_rollback();
+    return verify_->parsed() ? run_verify() : run_dump();
+  }
 
  private:
+  // The anti-rollback floor refuses older generations; this is the one
+  // deliberate way past it, recorded in the event log with who asked.
+  int run_rollback() {
+    auto settings = resolve_settings(admin_);
+    if (!settings) return report(settings.error());
+    if (::geteuid() != 0) {
+      fmt::print(stderr, "tollgate: 'db rollback' needs root (it lowers the rollback floor); run it with sudo\n");
+      return kExitPermission;
+    }
+    char resolved[PATH_MAX];
+    if (!::realpath(db_path_.c_str(), resolved)) return report(Error::from_errno(errno, db_path_, "cannot resolve"));
+    // Serialise with approve/refresh; an emergency rollback does not need
+    // the approvals manifest's directory to exist.
+    std::optional<ApprovalsLock> lock;
+    if (!settings->approvals.empty()) {
+      auto acquired = ApprovalsLock::acquire(settings->approvals);
+      if (acquired) lock.emplace(std::move(*acquired));
+      else if (acquired.error().code() != ErrorCode::kNotFound) return report(acquired.error());
+    }
+    auto done = rollback_to(*settings, resolved, invoking_user());
+    if (!done) return report(done.error());
+    fmt::print("rolled back {} to {} (generation {}); the rollback floor is now generation {}; {}\n",
+               settings->database, resolved, done->generation, done->generation,
+               done->by_daemon ? "tollgated enforces it" : done->note);
+    return kExitOk;
+  }
+
   int run_verify() {
     std::optional<hashdb::PublicKey> key;
     if (!pubkey_.empty()) {
@@ -117,6 +162,8 @@ class DbCommand final : public Command {
 
   CLI::App* verify_ = nullptr;
   CLI::App* dump_ = nullptr;
+  CLI::App* rollback_ = nullptr;
+  AdminOptions admin_;
   std::string db_path_;
   std::string pubkey_;
   bool json_ = false;
@@ -126,8 +173,9 @@ class DbCommand final : public Command {
 
 CommandSpec db_command() {
   return {.name = "db",
-          .summary = "Verify or dump a compiled policy database",
-          .example = "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n",
+          .summary = "Verify, dump or deliberately roll back a policy database",
+          .example = "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n"
+                     "  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n",
           .make = [] { return std::make_unique<DbCommand>(); }};
 }
 

@@ -18,32 +18,10 @@
 #include "tools/approvals.h"
 #include "tools/command.h"
 #include "tools/config_edit.h"
+#include "tools/policy_install.h"
 
 namespace tollgate::tools {
 namespace {
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-
-// tollgated beside this tollgate binary (/usr/sbin/tollgated), if present:
-// the daemon refuses a policy that would deny itself, so check it here too.
-std::string sibling_daemon() {
-  char self[PATH_MAX];
-  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return {};
-  std::string path(self, static_cast<size_t>(n));
-  path = path.substr(0, path.rfind('/') + 1) + "tollgated";
-  return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
-}
-
-Status append_event(const std::string& path, const nlohmann::json& event) {
-  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
-  if (!fd) return std::unexpected(fd.error());
-  return write_all(fd->get(), event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n", path);
-}
 
 class ModeCommand final : public Command {
  public:
@@ -117,11 +95,7 @@ class ModeCommand final : public Command {
       fmt::print(stderr, "tollgate: enforce mode refused: {}\n", db.error().message());
       return exit_code_for(db.error());
     }
-    std::vector<std::string> must = settings.must_allow;
-    must.push_back("/proc/1/exe");
-    if (auto daemon = sibling_daemon(); !daemon.empty()) must.push_back(daemon);
-    auto hits = enforcer::find_lockouts(**db, policy::signer_keys(**db),
-                                        enforcer::lockout_candidates(must, /*include_self=*/false));
+    auto hits = enforcer::find_lockouts(**db, policy::signer_keys(**db), cli_lockout_candidates(settings));
     if (!hits.empty()) {
       fmt::print(stderr,
                  "tollgate: enforce mode refused: {} would deny {} (must_allow; --force cannot override this)\n",

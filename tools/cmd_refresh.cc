@@ -87,14 +87,14 @@ class RefreshCommand final : public Command {
         lock.emplace(std::move(*acquired));
       }
       auto before = snapshot_before_install(s.database);  // to list what this install newly trusts
-      auto installed = compile_and_reload(s);
+      auto installed = compile_and_install(s);
       if (installed) {
         fmt::print("tollgate: {}\n", describe_install(s, *installed));
         auto added = before ? newly_trusted_lines(std::move(*before), s.database)
                             : Result<std::vector<std::string>>(std::unexpected(before.error()));
         if (added) report_newly_trusted(*added, syslog_);
         else fmt::print(stderr, "tollgate: cannot list the newly trusted rules: {}\n", added.error().message());
-        report_untrusted(installed->untrusted_writable, installed->untrusted_writable_total, syslog_);
+        report_untrusted(installed->summary.untrusted_writable, installed->summary.untrusted_writable_total, syslog_);
       } else {
         // Keep going: the window must close even when the compile fails
         // (the daemon keeps its previous policy).

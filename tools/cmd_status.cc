@@ -18,7 +18,8 @@ class StatusCommand final : public Command {
     app.add_option("--config", config_, "Configuration file (default /etc/tollgate/tollgate.yaml)");
     app.add_option("--socket", socket_, "Control socket (overrides the config)");
     app.add_flag("--json", json_, "Print the daemon's status object");
-    app.footer("Exit status: 0 the daemon answered, 5 it is not running or did not answer,\n"
+    app.footer("Exit status: 0 the daemon answered and is not DEGRADED, 1 it answered and its health is\n"
+               "DEGRADED (the reason is the first line), 5 it is not running or did not answer,\n"
                "6 the socket refused us (needs root or the admin group).\n");
   }
 
@@ -42,13 +43,15 @@ class StatusCommand final : public Command {
       fmt::print(stderr, "tollgate: {}\n", error);
       return error.starts_with("permission denied") ? kExitPermission : kExitDaemon;
     }
+    const std::string verdict = health_verdict(s);
+    const int code = is_degraded(verdict) ? kExitNo : kExitOk;
     if (json_) {
       fmt::print("{}\n", s.dump(2));
-      return kExitOk;
+      return code;
     }
     const json& db = s["database"];
     const json& c = s["counters"];
-    fmt::print("{}\n", health_verdict(s));
+    fmt::print("{}\n", verdict);
     fmt::print("tollgated {} (pid {}), up {}s\n", s.value("version", "?"), s.value("pid", 0), s.value("uptime_s", 0));
     fmt::print("mode:      {}{}\n", s.value("mode", "?"),
                s.value("mode", "") == "audit" ? " (nothing is denied; would-denies are logged)" : "");
@@ -75,7 +78,7 @@ class StatusCommand final : public Command {
     if (c.value("overflows", 0) || c.value("log_dropped", 0))
       fmt::print("WARNING:   {} kernel queue overflows, {} event log lines dropped\n", c.value("overflows", 0),
                  c.value("log_dropped", 0));
-    return kExitOk;
+    return code;
   }
 
  private:

@@ -4,12 +4,17 @@
 
 namespace tollgate::tools {
 
+bool is_degraded(const std::string& verdict) { return verdict.starts_with("health: DEGRADED"); }
+
 std::string health_verdict(const nlohmann::json& s) {
   const auto empty = nlohmann::json::object();
   const auto& db = s.contains("database") && s["database"].is_object() ? s["database"] : empty;
   const auto& c = s.contains("counters") && s["counters"].is_object() ? s["counters"] : empty;
   auto n = [&](const char* key) { return c.value(key, uint64_t{0}); };
   std::string mode = s.value("mode", "?");
+  // The daemon's own finding about the policy in force comes first.
+  if (s.contains("health") && s["health"].is_object() && s["health"].value("status", "") == "DEGRADED")
+    return "health: DEGRADED: " + s["health"].value("reason", std::string("(no reason given)"));
   if (!db.value("loaded", false))
     return "health: DEGRADED: no policy database is loaded, so nothing can be enforced; run 'tollgate compile' "
            "and 'systemctl reload tollgated'";

@@ -9,9 +9,13 @@
 namespace tollgate::tools {
 
 // "health: OK ...", "health: WARNING ..." or "health: DEGRADED ...": the
-// worst finding, in this order: no database loaded, kernel queue overflows,
+// worst finding, in this order: the daemon's own DEGRADED health (the policy
+// in force is not the live database as configured: its reason is quoted),
+// no database loaded, kernel queue overflows,
 // event-log lines dropped, decisions answered by on_error (errors,
 // timeouts); otherwise what the mode means for the admin right now.
 std::string health_verdict(const nlohmann::json& status);
+// True for a "health: DEGRADED" verdict (`tollgate status` then exits 1).
+bool is_degraded(const std::string& verdict);
 
 }  // namespace tollgate::tools

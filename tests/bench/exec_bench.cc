@@ -198,8 +198,8 @@ int main(int argc, char** argv) {
                     const std::string& mnt) {
     std::string path = dir + "/" + name + ".yaml";
     if (auto st = write_file_atomic(path, fmt::format("mode: {}\ndatabase: {}\nevent_log: {}/{}.jsonl\n"
-                                                      "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\n",
-                                                      mode, database, dir, name, dir, name, mnt));
+                                                      "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\nstate_dir: {}/{}.state\n",
+                                                      mode, database, dir, name, dir, name, mnt, dir, name));
         !st)
       die(st.error().message());
     return path;

@@ -19,6 +19,7 @@ TEST_SUITE("enforcer.config") {
     CHECK(c->socket == "/run/tollgate/tollgate.sock");
     CHECK(c->approvals == "/etc/tollgate/approvals.yaml");
     CHECK(c->manifest == "/etc/tollgate/policy.yaml");
+    CHECK(c->state_dir == "/var/lib/tollgate");
     CHECK(c->watch == std::vector<std::string>{"auto"});
     // on_error unset: deny in enforce mode, allow in audit mode (issue 8: fail closed).
     CHECK_FALSE(c->on_error.has_value());
@@ -31,7 +32,7 @@ TEST_SUITE("enforcer.config") {
         "mode: enforce\ncoverage: exec\ndatabase: /d/p.db\npublic_key: /d/k.pub\nwatch: [/srv, /opt]\n"
         "event_log: /d/e.jsonl\nsyslog: true\nsocket: /d/s.sock\nadmin_group: wheel\non_error: deny\n"
         "decision_timeout_ms: 500\nmetrics_file: /d/m.prom\nlog_allows: yes\nmanifest: /d/m.yaml\n"
-        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\n",
+        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\nstate_dir: /d/state\n",
         "t.yaml");
     REQUIRE(c);
     CHECK(c->mode == policy::Mode::kEnforce);
@@ -50,6 +51,7 @@ TEST_SUITE("enforcer.config") {
     CHECK(c->approvals == "/d/a.yaml");
     CHECK(c->signing_key == "/d/k.key");
     CHECK(c->must_allow == std::vector<std::string>{"/bin/sh"});
+    CHECK(c->state_dir == "/d/state");
     CHECK(c->max_file_size == uint64_t{512} << 20);
   }
 
@@ -90,6 +92,8 @@ TEST_SUITE("enforcer.config") {
         {"syslog: 3\n", "t.yaml:1:9: 'syslog' must be true or false"},
         {"decision_timeout_ms: 0\n", "t.yaml:1:22: 'decision_timeout_ms' must be a whole number from 10 to 60000"},
         {"database: relative.db\n", "t.yaml:1:11: 'database' must be an absolute path, got 'relative.db'"},
+        {"state_dir: var/lib\n", "t.yaml:1:12: 'state_dir' must be an absolute path, got 'var/lib'"},
+        {"state_dir: ''\n", "t.yaml: 'state_dir' must not be empty"},
         {"watch: [auto, /srv]\n", "t.yaml:1:8: 'watch' is either 'auto' or a list of paths, not both"},
         {"watch: {a: 1}\n", "t.yaml:1:8: 'watch' must be a string or a list of strings"},
         {"- a\n- b\n", "t.yaml:1:1: expected a mapping of keys to values"},

@@ -26,6 +26,18 @@ TEST_SUITE("enforcer.control") {
     CHECK(m->mode == policy::Mode::kEnforce);
     CHECK(m->by == "alice");
     CHECK(m->forced);
+    auto i = parse_control_request(R"({"cmd":"install","candidate":"/d/policy.db.candidate","by":"bob"})");
+    REQUIRE(i);
+    CHECK(i->cmd == ControlRequest::Cmd::kInstall);
+    CHECK(i->path == "/d/policy.db.candidate");
+    CHECK(i->by == "bob");
+    auto bare = parse_control_request(R"({"cmd":"install"})");
+    REQUIRE(bare);
+    CHECK(bare->path.empty());
+    auto back = parse_control_request(R"({"cmd":"rollback","file":"/var/backups/tollgate/policy-gen6.db"})");
+    REQUIRE(back);
+    CHECK(back->cmd == ControlRequest::Cmd::kRollback);
+    CHECK(back->path == "/var/backups/tollgate/policy-gen6.db");
   }
 
   TEST_CASE("bad requests get one-line errors") {
@@ -37,11 +49,14 @@ TEST_SUITE("enforcer.control") {
         {"not json", "request is not a JSON object"},
         {"[1]", "request is not a JSON object"},
         {R"({"command":"status"})", "request has no \"cmd\" string"},
-        {R"({"cmd":"shutdown"})", "unknown command 'shutdown'; use status, reload or set_mode"},
+        {R"({"cmd":"shutdown"})", "unknown command 'shutdown'; use status, reload, set_mode, install or rollback"},
         {R"({"cmd":"set_mode"})", "set_mode needs \"mode\": \"audit\" or \"enforce\""},
         {R"({"cmd":"set_mode","mode":"strict"})", "unknown mode 'strict'; use audit or enforce"},
         {R"({"cmd":"set_mode","mode":"audit","forced":"yes"})", "\"forced\" must be true or false"},
         {R"({"cmd":"set_mode","mode":"audit","by":3})", "\"by\" must be a string"},
+        {R"({"cmd":"install","candidate":1})", "\"candidate\" must be a string"},
+        {R"({"cmd":"rollback"})", "rollback needs \"file\": PATH"},
+        {R"({"cmd":"rollback","file":"/x","by":false})", "\"by\" must be a string"},
     };
     for (const auto& c : cases) {
       CAPTURE(c.line);
@@ -85,7 +100,7 @@ TEST_SUITE("enforcer.control") {
       auto bad = control_request(path, {{"cmd", "nope"}}, 5000);
       REQUIRE(bad);
       CHECK((*bad)["ok"] == false);
-      CHECK((*bad)["error"] == "unknown command 'nope'; use status, reload or set_mode");
+      CHECK((*bad)["error"] == "unknown command 'nope'; use status, reload, set_mode, install or rollback");
     } else {
       CHECK((*up)["ok"] == false);
     }

@@ -57,7 +57,8 @@ struct Site {
     testing::write_text(config, "# site config\nmode: audit   # start safe\ndatabase: " + db + "\nevent_log: " + log +
                                     "\nsocket: " + dir.file("tollgate.sock") + "\nmanifest: " +
                                     dir.file("policy.yaml") + "\napprovals: " + approvals + "\nadmin_group: " +
-                                    own_group() + "\nmust_allow: " + must_allow + "\n");
+                                    own_group() + "\nmust_allow: " + must_allow + "\nstate_dir: " +
+                                    dir.file("state") + "\n");
   }
   testing::CommandResult tg(std::vector<std::string> args, const std::string& input = "") const {
     args.insert(args.begin(), {tollgate_bin()});

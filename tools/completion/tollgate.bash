@@ -20,7 +20,8 @@ _tollgate() {
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --since) COMPREPLY=($(compgen -W "30m 1h 24h 7d 30d all" -- "$cur")); return ;;
-    --type) COMPREPLY=($(compgen -W "decision start reload mode overflow" -- "$cur")); return ;;
+    --type) COMPREPLY=($(compgen -W "decision start reload install rollback mode overflow" -- "$cur")); return ;;
+    --to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j) return ;;
   esac
   local opts=""
@@ -36,10 +37,10 @@ _tollgate() {
       opts="--force --since --db --log --socket" ;;
     refresh) opts="--pre --syslog --db --socket" ;;
     status)  opts="--socket --json" ;;
-    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --strict" ;;
+    compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --strict --install --socket" ;;
     db)
-      if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump" -- "$cur")); return; fi
-      opts="--pubkey --json" ;;
+      if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump rollback" -- "$cur")); return; fi
+      if [[ ${words[2]} == rollback ]]; then opts="--to --socket"; else opts="--pubkey --json"; fi ;;
     diff)    opts="--json" ;;
     sign)    opts="--key --sidecar" ;;
     verify-sig) opts="--pubkey" ;;
