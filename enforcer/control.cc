@@ -1,7 +1,6 @@
 #include "enforcer/control.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -14,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/host.h"
 #include "common/io.h"
 
 namespace tollgate::enforcer {
@@ -74,14 +74,6 @@ Status write_line(int fd, const std::string& text, Clock::time_point deadline, s
     off += static_cast<size_t>(n);
   }
   return {};
-}
-
-std::optional<gid_t> group_id(const std::string& name) {
-  struct group gr;
-  struct group* out = nullptr;
-  std::vector<char> buf(16384);
-  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &out) != 0 || !out) return std::nullopt;
-  return out->gr_gid;
 }
 
 }  // namespace

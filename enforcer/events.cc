@@ -6,29 +6,13 @@
 
 #include <fmt/core.h>
 
-#include <ctime>
-
 #include "common/io.h"
 #include "common/text.h"
+#include "common/time.h"
 
 namespace tollgate::enforcer {
 
 using nlohmann::json;
-
-std::string rfc3339_us(std::chrono::system_clock::time_point t) {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  time_t secs = static_cast<time_t>(us / 1'000'000);
-  long frac = static_cast<long>(us % 1'000'000);
-  if (frac < 0) {
-    frac += 1'000'000;
-    --secs;
-  }
-  struct tm tm {};
-  ::gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:06d}Z", buf, frac);
-}
 
 namespace {
 
@@ -38,7 +22,7 @@ std::string read_small(const std::string& path) {
 }
 
 json base(const std::string& host, const char* type) {
-  return json{{"ts", rfc3339_us(std::chrono::system_clock::now())}, {"host", host}, {"type", type}};
+  return json{{"ts", format_rfc3339_us(std::chrono::system_clock::now())}, {"host", host}, {"type", type}};
 }
 
 }  // namespace
@@ -73,7 +57,7 @@ json decision_event(const std::string& host, const DecisionRecord& r) {
   std::string source;
   if (!d.source.file.empty())
     source = d.source.line > 0 ? fmt::format("{}:{}", d.source.file, d.source.line) : d.source.file;
-  return json{{"ts", rfc3339_us(r.ts)},
+  return json{{"ts", format_rfc3339_us(r.ts)},
               {"host", host},
               {"type", "decision"},
               {"mode", policy::to_string(r.mode)},

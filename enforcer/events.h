@@ -33,9 +33,6 @@
 
 namespace tollgate::enforcer {
 
-// RFC 3339 UTC with microseconds: "2026-12-01T03:44:35.123456Z".
-std::string rfc3339_us(std::chrono::system_clock::time_point t);
-
 // What /proc says about the process that triggered an event.
 struct ProcessInfo {
   pid_t pid = 0;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 
@@ -64,7 +65,7 @@ Status StateStore::save(const Floor& floor, const std::string& source) const {
                       {"generation", floor.generation},
                       {"content_digest", floor.content_digest},
                       {"source", source},
-                      {"accepted_at", hashdb::utc_now_rfc3339()}};
+                      {"accepted_at", utc_now_rfc3339()}};
   return write_file_atomic(state_file(), j.dump(2) + "\n", 0600);
 }
 

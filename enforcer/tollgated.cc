@@ -16,6 +16,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/host.h"
 #include "common/io.h"
 #include "enforcer/config.h"
 #include "enforcer/control.h"
@@ -29,12 +30,6 @@ using namespace tollgate;
 using namespace tollgate::enforcer;
 
 namespace {
-
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
 
 // Every pending event holds an fd: run with the soft RLIMIT_NOFILE raised to
 // the hard limit (the unit sets LimitNOFILE). Returns the soft limit in force.
@@ -121,7 +116,7 @@ int run(int argc, char** argv) {
     return 1;
   }
 
-  const std::string host = hostname();
+  const std::string host = host_name();
   const uint64_t fd_limit = raise_fd_limit();
   Metrics metrics;
   EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);

@@ -2,11 +2,10 @@
 
 #include <fmt/core.h>
 
-#include <charconv>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
+#include "common/time.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,17 +14,6 @@ namespace tollgate::policy {
 namespace {
 
 using nlohmann::json;
-
-bool digits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  out = v;
-  return true;
-}
 
 // Reads an optional string field; a present field of another type is an error.
 bool get_string(const json& obj, const char* key, std::string& out, std::string& error) {
@@ -65,94 +53,6 @@ bool get_bool(const json& obj, const char* key, bool& out, std::string& error) {
 
 std::string ParseProblem::where() const { return fmt::format("{}:{}", file, line); }
 
-std::optional<TimeUs> parse_event_time(std::string_view s) {
-  int y, mo, d, h, mi, sec;
-  if (!digits(s, 0, 4, y) || s.size() < 19 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, h) ||
-      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec))
-    return std::nullopt;
-  if (h > 23 || mi > 59 || sec > 60) return std::nullopt;
-  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
-                                  std::chrono::day(static_cast<unsigned>(d))};
-  if (!ymd.ok()) return std::nullopt;
-  size_t pos = 19;
-  int64_t frac_us = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    int64_t scale = 100000;
-    size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      frac_us += (s[pos] - '0') * scale;
-      scale /= 10;
-      ++pos;
-    }
-    if (pos == start) return std::nullopt;
-  }
-  int64_t offset_s = 0;
-  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-    ++pos;
-  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int oh, om;
-    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om))
-      return std::nullopt;
-    offset_s = (oh * 3600 + om * 60) * (s[pos] == '+' ? 1 : -1);
-    pos += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (pos != s.size()) return std::nullopt;
-  auto days = std::chrono::sys_days(ymd).time_since_epoch().count();
-  int64_t seconds = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-  return seconds * 1000000 + frac_us;
-}
-
-namespace {
-std::string format_with(TimeUs t, bool micros) {
-  int64_t secs = t >= 0 ? t / 1000000 : (t - 999999) / 1000000;
-  int64_t us = t - secs * 1000000;
-  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-  int64_t rem = secs - days * 86400;
-  std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(days))};
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), rem / 3600,
-                                (rem / 60) % 60, rem % 60);
-  if (micros) out += fmt::format(".{:06}", us);
-  return out + "Z";
-}
-}  // namespace
-
-std::string format_rfc3339(TimeUs t) { return format_with(t, false); }
-std::string format_rfc3339_us(TimeUs t) { return format_with(t, true); }
-
-TimeUs now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-Result<std::chrono::seconds> parse_duration(std::string_view text) {
-  auto bad = [&](std::string_view why) {
-    return fail(ErrorCode::kInvalidInput,
-                fmt::format("invalid duration '{}': {} (use e.g. 30m, 24h, 7d)", text, why));
-  };
-  if (text.empty()) return bad("empty");
-  size_t end = 0;
-  while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
-  if (end == 0) return bad("it must start with a number");
-  int64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + end, value);
-  if (ec != std::errc() || ptr != text.data() + end) return bad("number out of range");
-  std::string_view unit = text.substr(end);
-  int64_t mult = 0;
-  if (unit.empty() || unit == "s") mult = 1;
-  else if (unit == "m" || unit == "min") mult = 60;
-  else if (unit == "h") mult = 3600;
-  else if (unit == "d") mult = 86400;
-  else if (unit == "w") mult = 7 * 86400;
-  else return bad(fmt::format("unknown unit '{}'", unit));
-  if (value > std::numeric_limits<int64_t>::max() / mult / 1000000) return bad("too long");
-  return std::chrono::seconds(value * mult);
-}
-
 Result<Event> parse_event(std::string_view line) {
   json obj = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (obj.is_discarded()) return fail(ErrorCode::kInvalidInput, "not valid JSON");
@@ -178,7 +78,7 @@ Result<Event> parse_event(std::string_view line) {
   e.size = static_cast<uint64_t>(size);
   if (e.type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
   if (e.ts.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'ts'");
-  auto ts = parse_event_time(e.ts);
+  auto ts = parse_rfc3339_us(e.ts);
   if (!ts) return fail(ErrorCode::kInvalidInput, fmt::format("field 'ts' is not an RFC 3339 time: '{}'", e.ts));
   e.ts_us = *ts;
   if (e.type == "decision") {

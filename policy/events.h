@@ -28,11 +28,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/time.h"
 
 namespace tollgate::policy {
-
-// Microseconds since the Unix epoch (UTC).
-using TimeUs = int64_t;
 
 // One line of the event log. Fields absent from the line keep their defaults.
 struct Event {
@@ -88,18 +86,6 @@ Status scan_event_log(const std::string& path, const std::function<void(Event&&)
 // Reads and parses a whole log file into memory (tests, small logs). Only an
 // unreadable file is an error.
 Result<EventLog> read_event_log(const std::string& path);
-
-// "2026-12-01T03:44:35.123456Z", "...35Z" or with a "+01:00" offset.
-std::optional<TimeUs> parse_event_time(std::string_view text);
-// RFC 3339 UTC with seconds: "2026-12-01T03:44:35Z".
-std::string format_rfc3339(TimeUs t);
-// RFC 3339 UTC with microseconds, the daemon's own format.
-std::string format_rfc3339_us(TimeUs t);
-TimeUs now_us();
-
-// "30m", "24h", "7d", "90s", "2w" (a bare number is seconds). Rejects
-// negative, empty, overflowing or unknown units with a message naming it.
-Result<std::chrono::seconds> parse_duration(std::string_view text);
 
 struct EventFilter {
   std::optional<TimeUs> since_us;  // keep events at or after this time

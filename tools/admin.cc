@@ -1,7 +1,6 @@
 #include "tools/admin.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 
 #include <cstdlib>
 
+#include "common/host.h"
 #include "common/io.h"
 #include "common/text.h"
 #include "enforcer/config.h"
@@ -57,19 +57,9 @@ Status check_admin(const Settings& settings, std::string_view command) {
                 fmt::format("'{}' needs root (no admin_group is configured in {}); run it with sudo", command,
                             settings.config_path));
   std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
-  group grp {};
-  group* found = nullptr;
-  std::vector<char> buf(16384);
-  if (::getgrnam_r(settings.admin_group.c_str(), &grp, buf.data(), buf.size(), &found) != 0 || !found)
-    return fail(ErrorCode::kPermission, why + " (the group does not exist)");
-  gid_t gid = found->gr_gid;
-  if (::getgid() == gid || ::getegid() == gid) return {};
-  int n = ::getgroups(0, nullptr);
-  std::vector<gid_t> groups(static_cast<size_t>(n > 0 ? n : 0));
-  if (n > 0 && ::getgroups(n, groups.data()) == n) {
-    for (gid_t g : groups)
-      if (g == gid) return {};
-  }
+  auto gid = group_id(settings.admin_group);
+  if (!gid) return fail(ErrorCode::kPermission, why + " (the group does not exist)");
+  if (process_in_group(*gid)) return {};
   return fail(ErrorCode::kPermission, why);
 }
 
@@ -101,10 +91,10 @@ Result<size_t> scan_events(const std::string& path, const std::function<void(pol
   return problems;
 }
 
-Result<policy::TimeUs> since_cutoff(const std::string& duration) {
-  auto d = policy::parse_duration(duration);
+Result<TimeUs> since_cutoff(const std::string& duration) {
+  auto d = parse_duration(duration);
   if (!d) return std::unexpected(d.error().with_prefix("--since"));
-  return policy::now_us() - static_cast<int64_t>(d->count()) * 1000000;
+  return now_us() - static_cast<int64_t>(d->count()) * 1000000;
 }
 
 std::string describe_user(const policy::UserCount& user) {
@@ -124,7 +114,7 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 }
 
 Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
-                                            std::optional<policy::TimeUs> since_us) {
+                                            std::optional<TimeUs> since_us) {
   policy::ReplayHistory history({.since_us = since_us});
   auto scanned = scan_events(log_path, [&](policy::Event&& e) { history.add(e); });
   if (!scanned) return std::unexpected(scanned.error());
@@ -149,12 +139,6 @@ std::string join_users(const std::vector<policy::UserCount>& users) {
 std::string denial_split(const policy::BinaryReport& b) {
   if (b.denied && b.would_deny) return fmt::format("{} denied, {} would-deny", b.denied, b.would_deny);
   return b.denied ? "denied" : "would-deny";
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
 }
 
 Status append_event(const std::string& path, const nlohmann::json& event) {

@@ -88,7 +88,7 @@ std::string user_name(int64_t uid);
 Result<size_t> scan_events(const std::string& path, const std::function<void(policy::Event&&)>& on_event);
 
 // --since DURATION -> the cut-off time (now - duration).
-Result<policy::TimeUs> since_cutoff(const std::string& duration);
+Result<TimeUs> since_cutoff(const std::string& duration);
 
 // "alice (1000)" / "uid 1000".
 std::string describe_user(const policy::UserCount& user);
@@ -106,10 +106,7 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 // Replays the decision events of `log_path` newer than `since_us` against
 // `rules` (tools/file_facts.h supplies the current owner chains).
 Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
-                                            std::optional<policy::TimeUs> since_us);
-
-// This machine's name for events the CLI writes ("localhost" when unknown).
-std::string host_name();
+                                            std::optional<TimeUs> since_us);
 
 // Appends one event line to the event log, for changes the daemon is not
 // running to record itself (mode, rollback).

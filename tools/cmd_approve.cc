@@ -15,6 +15,7 @@
 
 #include "common/io.h"
 #include "common/text.h"
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "policy/manifest.h"
@@ -182,7 +183,7 @@ class ApproveCommand final : public Command {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
     // Accept exactly what the compiler accepts for `expires:`.
-    if (!expires_.empty() && !policy::parse_rfc3339(expires_)) {
+    if (!expires_.empty() && !parse_rfc3339(expires_)) {
       fmt::print(stderr, "tollgate: --expires '{}': use a date like 2027-01-01 or an RFC 3339 time\n", expires_);
       return kExitUsage;
     }
@@ -198,7 +199,7 @@ class ApproveCommand final : public Command {
     if (auto ok = check_admin(*settings, "approve"); !ok) return report(ok.error());
 
     std::vector<Approval> approvals;
-    std::string by = invoking_user(), at = hashdb::utc_now_rfc3339();
+    std::string by = invoking_user(), at = utc_now_rfc3339();
     for (const auto& hex : hashes_) {
       auto digest = hashdb::sha256_from_hex(hex);
       if (!digest) {
@@ -263,7 +264,7 @@ class ApproveCommand final : public Command {
     auto scanned = scan_events(settings.event_log, [&](policy::Event&& e) { builder.add(e); });
     if (!scanned) return report(scanned.error());
     auto r = std::move(builder).finish();
-    std::string by = invoking_user(), at = hashdb::utc_now_rfc3339();
+    std::string by = invoking_user(), at = utc_now_rfc3339();
     std::vector<Approval> entries;
     for (const auto& b : r.binaries) {
       if (b.sha256.empty()) {

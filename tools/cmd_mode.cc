@@ -9,6 +9,7 @@
 
 #include <climits>
 
+#include "common/host.h"
 #include "common/io.h"
 #include "enforcer/control.h"
 #include "enforcer/events.h"
@@ -123,12 +124,12 @@ class ModeCommand final : public Command {
     if (!replayed) return report(replayed.error());
     if (replayed->denied.empty()) {
       fmt::print("Replayed {} exec events since {}: nothing would be denied.\n", replayed->events,
-                 policy::format_rfc3339(*cutoff));
+                 format_rfc3339(*cutoff));
       return kExitOk;
     }
     if (!force_) {
       fmt::print("Enforce mode refused: {} binaries ran since {} that {} would deny:\n", replayed->denied.size(),
-                 policy::format_rfc3339(*cutoff), settings.database);
+                 format_rfc3339(*cutoff), settings.database);
       print_would_deny(replayed->denied);
       fmt::print("Approve them (tollgate approve PATH, or tollgate approve --from-report --interactive), or pass "
                  "--force to deny them from now on.\n");

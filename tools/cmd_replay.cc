@@ -37,7 +37,7 @@ class ReplayCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    std::optional<policy::TimeUs> since;
+    std::optional<TimeUs> since;
     if (since_ != "all") {
       auto cutoff = since_cutoff(since_);
       if (!cutoff) {
@@ -52,12 +52,12 @@ class ReplayCommand final : public Command {
     if (!db) return report(db.error());
     auto result = replay_history(settings->event_log, **db, since);
     if (!result) return report(result.error());
-    std::string window = since ? "since " + policy::format_rfc3339(*since) : "in the whole log";
+    std::string window = since ? "since " + format_rfc3339(*since) : "in the whole log";
     if (json_) {
       json out = {{"database", settings->database},
                   {"generation", (*db)->generation()},
                   {"event_log", settings->event_log},
-                  {"since", since ? json(policy::format_rfc3339(*since)) : json(nullptr)},
+                  {"since", since ? json(format_rfc3339(*since)) : json(nullptr)},
                   {"events", result->events},
                   {"binaries", result->denied.size() + result->allowed.size()},
                   {"would_deny", json::array()}};

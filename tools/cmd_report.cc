@@ -15,7 +15,7 @@ using json = nlohmann::ordered_json;
 
 json report_json(const policy::Report& r, const std::string& log_path, size_t malformed) {
   json out = {{"event_log", log_path},
-              {"since", r.since_us ? json(policy::format_rfc3339(*r.since_us)) : json(nullptr)},
+              {"since", r.since_us ? json(format_rfc3339(*r.since_us)) : json(nullptr)},
               {"decisions", r.decisions},
               {"malformed_lines", malformed},
               {"binaries", json::array()}};
@@ -62,7 +62,7 @@ void emit_yaml(YAML::Emitter& em, const json& value) {
 }
 
 void print_human(const policy::Report& r, const std::string& log_path) {
-  std::string window = r.since_us ? fmt::format("since {}", policy::format_rfc3339(*r.since_us)) : "in the whole log";
+  std::string window = r.since_us ? fmt::format("since {}", format_rfc3339(*r.since_us)) : "in the whole log";
   if (r.binaries.empty()) {
     fmt::print("No binary was denied or would have been denied {} ({}).\n", window, log_path);
     return;

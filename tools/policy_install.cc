@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 
+#include "common/host.h"
 #include "common/io.h"
 #include "enforcer/control.h"
 #include "enforcer/events.h"

@@ -7,7 +7,7 @@ using namespace tollgate::policy;
 
 namespace {
 Event exec(const std::string& ts, const std::string& path, const hashdb::Sha256& sha, const std::string& exe = "/bin/sh") {
-  Event e{.ts = ts, .ts_us = *parse_event_time(ts), .type = "decision", .decision = "allow", .would_deny = true};
+  Event e{.ts = ts, .ts_us = *parse_rfc3339_us(ts), .type = "decision", .decision = "allow", .would_deny = true};
   e.path = path;
   e.sha256 = hashdb::to_hex(sha);
   e.exe = exe;
@@ -27,7 +27,7 @@ TEST_SUITE("policy.replay") {
         exec("2026-11-30T05:00:00Z", "/opt/b", b, "/usr/bin/bash"),
         exec("2026-11-30T06:00:00Z", "/opt/b", b, "/usr/bin/bash"),
     };
-    events.push_back(Event{.ts = "2026-11-30T07:00:00Z", .ts_us = *parse_event_time("2026-11-30T07:00:00Z"), .type = "mode"});
+    events.push_back(Event{.ts = "2026-11-30T07:00:00Z", .ts_us = *parse_rfc3339_us("2026-11-30T07:00:00Z"), .type = "mode"});
     hashdb::PolicyContent content;
     content.hash_rules.push_back({.sha256 = c, .action = hashdb::Action::kAllow, .label = "c", .source = {"m.yaml", 4}});
     hashdb::MemoryRuleSet rules(content);
@@ -43,7 +43,7 @@ TEST_SUITE("policy.replay") {
     REQUIRE(r.allowed.size() == 1);
     CHECK(r.allowed[0].decision.source.line == 4);
 
-    auto recent = replay(events, {.since_us = *parse_event_time("2026-11-30T03:30:00Z")}, rules, recorded_only);
+    auto recent = replay(events, {.since_us = *parse_rfc3339_us("2026-11-30T03:30:00Z")}, rules, recorded_only);
     CHECK(recent.events == 3);
     REQUIRE(recent.denied.size() == 1);
     CHECK(recent.denied[0].count == 2);

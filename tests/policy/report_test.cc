@@ -65,7 +65,7 @@ TEST_SUITE("policy.report") {
   TEST_CASE("the since cut-off drops older events") {
     auto log = read_event_log(testing::source_path("tests/fixtures/events/week.jsonl"));
     REQUIRE(log);
-    auto r = build_report(log->events, {.since_us = *parse_event_time("2026-11-29T00:00:00Z")});
+    auto r = build_report(log->events, {.since_us = *parse_rfc3339_us("2026-11-29T00:00:00Z")});
     REQUIRE(r.binaries.size() == 3);
     CHECK(r.binaries[0].path == "/usr/local/bin/backup");
     CHECK(r.decisions == 4);

@@ -243,11 +243,11 @@ TEST_SUITE("tools.approve") {
     // The log names them under /opt (a temp dir would trip the "runs from
     // /tmp" miner heuristic); the hashes are the real files'.
     auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
-    auto now = policy::now_us();
+    auto now = now_us();
     std::ofstream log(site.log);
     for (size_t i = 0; i < files.size(); ++i) {
       for (size_t n = 0; n <= i; ++n) {
-        nlohmann::json e = {{"ts", policy::format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
+        nlohmann::json e = {{"ts", format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
                             {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                             {"rule", "default-deny"}, {"path", logged(i)}, {"sha256", hex_of(files[i])},
                             {"uid", 0}, {"exe", "/usr/sbin/cron"}};
@@ -299,7 +299,7 @@ TEST_SUITE("tools.approve") {
 
 namespace {
 void log_exec(const std::string& log, const std::string& path) {
-  nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
                       {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                       {"rule", "default-deny"}, {"path", path}, {"sha256", hex_of(path)}, {"uid", 0},
                       {"exe", "/usr/bin/bash"}};
@@ -397,7 +397,7 @@ TEST_SUITE("tools.mode") {
     REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
     REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
     auto logged = [&](const std::string& path, const std::string& sha) {
-      nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+      nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
                           {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                           {"rule", "default-deny"}, {"path", path}, {"sha256", sha}, {"uid", 0},
                           {"exe", "/usr/bin/bash"}};
