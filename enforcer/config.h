@@ -30,7 +30,7 @@ struct Config {
   Coverage coverage = Coverage::kExec;
   std::string database = "/var/lib/tollgate/policy.db";
   // Root-only home of the anti-rollback floor and the last-known-good copy
-  // (enforcer/state_store.h).
+  // (policy/state_store.h).
   std::string state_dir = "/var/lib/tollgate";
   std::string public_key;  // empty = signature not required
   // "auto" (one element) = every local, exec-capable, non-pseudo filesystem

@@ -6,7 +6,7 @@
 
 #include "common/io.h"
 #include "common/text.h"
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 #include "enforcer/version.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
@@ -41,7 +41,7 @@ Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, s
       host_(std::move(host)),
       mode_pinned_(mode_pinned),
       started_(std::chrono::steady_clock::now()),
-      gate_(PolicyGate::make(config_.database, config_.state_dir, config_.public_key)) {}
+      gate_(policy::PolicyGate::make(config_.database, config_.state_dir, config_.public_key)) {}
 
 policy::Mode Daemon::restart_mode() const {
   if (mode_pinned_ || config_.path.empty()) return config_.mode;
@@ -50,19 +50,19 @@ policy::Mode Daemon::restart_mode() const {
   return file ? file->mode : policy::Mode::kEnforce;
 }
 
-AdmitOptions Daemon::admit_options(policy::Mode now) const {
-  AdmitOptions options;
+policy::AdmitOptions Daemon::admit_options(policy::Mode now) const {
+  policy::AdmitOptions options;
   options.check_lockout = now == policy::Mode::kEnforce || restart_mode() == policy::Mode::kEnforce;
-  if (options.check_lockout) options.lockout_candidates = lockout_candidates(config_.must_allow);
+  if (options.check_lockout) options.lockout_candidates = policy::lockout_candidates(config_.must_allow);
   return options;
 }
 
-Result<Admitted> Daemon::admit_live(const AdmitOptions& options) const {
+Result<policy::Admitted> Daemon::admit_live(const policy::AdmitOptions& options) const {
   return gate_.state_usable() ? gate_.admit(config_.database, floor_, options)
                               : gate_.admit_in_place(config_.database, floor_, options);
 }
 
-std::string Daemon::enforce(Admitted& admitted, const std::string& source, bool persist) {
+std::string Daemon::enforce(policy::Admitted& admitted, const std::string& source, bool persist) {
   std::string problem;
   if (persist) {
     if (auto st = gate_.commit(admitted); !st)
@@ -78,10 +78,10 @@ std::string Daemon::enforce(Admitted& admitted, const std::string& source, bool 
 void Daemon::initial_load() {
   std::lock_guard lock(mu_);
   auto mode = config_.mode;
-  auto floor = resolve_floor(gate_);
+  auto floor = policy::resolve_floor(gate_);
   floor_ = floor.floor;
   if (gate_.state_usable()) {
-    if (auto st = gate_.state().save_lockout_candidates(lockout_candidates(config_.must_allow)); !st)
+    if (auto st = gate_.state().save_lockout_candidates(policy::lockout_candidates(config_.must_allow)); !st)
       fmt::print(stderr, "tollgated: warning: {}\n", st.error().message());
   }
   auto options = admit_options(mode);
@@ -152,15 +152,15 @@ Status Daemon::reload() {
 
 Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "install", .database = config_.database, .file = candidate_path(config_.database),
+  PolicyChange change{.type = "install", .database = config_.database, .file = policy::candidate_path(config_.database),
                       .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
   // Only the fixed name beside the live database: a request cannot make the
   // daemon read, rename or remove any other file.
-  auto done = [&]() -> Result<Installed> {
+  auto done = [&]() -> Result<policy::Installed> {
     if (!candidate.empty() && candidate != change.file)
       return fail(ErrorCode::kInvalidInput,
                   fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
-    return install_candidate(gate_, floor_, admit_options(engine_.mode()));
+    return policy::install_candidate(gate_, floor_, admit_options(engine_.mode()));
   }();
   (done ? metrics_.reloads_ok : metrics_.reloads_failed).fetch_add(1);
   return finish_change(done, change);
@@ -170,11 +170,11 @@ Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by
   std::lock_guard lock(mu_);
   PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .by_uid = uid,
                       .from_generation = engine_.policy()->generation()};
-  auto done = install_rollback(gate_, file, admit_options(engine_.mode()));
+  auto done = policy::install_rollback(gate_, file, admit_options(engine_.mode()));
   return finish_change(done, change);
 }
 
-Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& change) {
+Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
     fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, printable(change.by),
@@ -199,10 +199,10 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   if (mode == policy::Mode::kEnforce) {
     auto state = engine_.policy();
     if (!state->store) return fail(ErrorCode::kInvalidInput, "no policy database is loaded; enforce mode refused");
-    auto hits = find_lockouts(*state->rules, state->signer_keys, lockout_candidates(config_.must_allow));
+    auto hits = policy::find_lockouts(*state->rules, state->signer_keys, policy::lockout_candidates(config_.must_allow));
     if (!hits.empty())
       return fail(ErrorCode::kInvalidInput,
-                  "enforce mode refused: the policy would deny " + describe_lockouts(hits));
+                  "enforce mode refused: the policy would deny " + policy::describe_lockouts(hits));
   }
   engine_.set_mode(mode);
   if (from != mode)

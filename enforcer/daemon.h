@@ -33,7 +33,7 @@
 #include "enforcer/engine.h"
 #include "enforcer/events.h"
 #include "enforcer/metrics.h"
-#include "enforcer/policy_gate.h"
+#include "policy/policy_gate.h"
 
 namespace tollgate::enforcer {
 
@@ -70,16 +70,16 @@ class Daemon {
  private:
   // Lockout is checked when the daemon enforces now, or would after a
   // restart (the upgrade window audits while the config says enforce).
-  AdmitOptions admit_options(policy::Mode now) const;
+  policy::AdmitOptions admit_options(policy::Mode now) const;
   policy::Mode restart_mode() const;
   // The live database through the gate (copied when state_dir is usable).
-  Result<Admitted> admit_live(const AdmitOptions& options) const;
+  Result<policy::Admitted> admit_live(const policy::AdmitOptions& options) const;
   // Puts an admitted database in force; `persist` commits it first.
   // Returns the commit problem, if any.
-  std::string enforce(Admitted& admitted, const std::string& source, bool persist);
+  std::string enforce(policy::Admitted& admitted, const std::string& source, bool persist);
   // Puts an installed database in force (or reports the refusal): stderr,
   // the install/rollback event, DEGRADED state. Returns the generation.
-  Result<uint64_t> finish_change(Result<Installed>& done, PolicyChange& change);
+  Result<uint64_t> finish_change(Result<policy::Installed>& done, PolicyChange& change);
   nlohmann::json health() const;
 
   Config config_;
@@ -90,9 +90,9 @@ class Daemon {
   std::string host_;
   bool mode_pinned_;
   std::chrono::steady_clock::time_point started_;
-  PolicyGate gate_;            // the public key, pinned at construction
+  policy::PolicyGate gate_;    // the public key, pinned at construction
   mutable std::mutex mu_;      // serializes loads, installs and mode changes
-  Floor floor_;                // guarded by mu_
+  policy::Floor floor_;        // guarded by mu_
   std::string source_;         // guarded by mu_: the file the policy in force came from
   std::string degraded_;       // guarded by mu_: empty = healthy
 };

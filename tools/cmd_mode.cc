@@ -13,7 +13,7 @@
 #include "common/io.h"
 #include "enforcer/control.h"
 #include "enforcer/events.h"
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 #include "policy/facts.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
@@ -96,11 +96,11 @@ class ModeCommand final : public Command {
       fmt::print(stderr, "tollgate: enforce mode refused: {}\n", db.error().message());
       return exit_code_for(db.error());
     }
-    auto hits = enforcer::find_lockouts(**db, policy::signer_keys(**db), cli_lockout_candidates(settings));
+    auto hits = policy::find_lockouts(**db, policy::signer_keys(**db), cli_lockout_candidates(settings));
     if (!hits.empty()) {
       fmt::print(stderr,
                  "tollgate: enforce mode refused: {} would deny {} (must_allow; --force cannot override this)\n",
-                 settings.database, enforcer::describe_lockouts(hits));
+                 settings.database, policy::describe_lockouts(hits));
       return kExitNo;
     }
     auto cutoff = since_cutoff(since_);

@@ -1,4 +1,4 @@
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 
 #include "policy/facts.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 std::vector<std::string> lockout_candidates(const std::vector<std::string>& must_allow, bool include_self) {
   std::vector<std::string> out;
@@ -30,13 +30,13 @@ std::vector<LockoutHit> find_lockouts(const hashdb::RuleSet& rules, const std::v
                                       const std::vector<std::string>& candidates) {
   std::vector<LockoutHit> hits;
   for (const auto& path : candidates) {
-    auto facts = policy::collect_path_facts(path, trusted);
+    auto facts = collect_path_facts(path, trusted);
     if (!facts) {
       hits.push_back({path, "error:" + facts.error().message()});
       continue;
     }
-    auto d = policy::decide_policy(facts->facts, rules);
-    if (d.verdict == policy::Verdict::kDeny) hits.push_back({facts->facts.path, d.rule});
+    auto d = decide_policy(facts->facts, rules);
+    if (d.verdict == Verdict::kDeny) hits.push_back({facts->facts.path, d.rule});
   }
   return hits;
 }
@@ -50,4 +50,4 @@ std::string describe_lockouts(const std::vector<LockoutHit>& hits) {
   return out;
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

@@ -1,4 +1,4 @@
-#include "enforcer/policy_gate.h"
+#include "policy/policy_gate.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -10,13 +10,13 @@
 #include <chrono>
 #include <string>
 
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::policy;
 
 namespace {
 
@@ -54,7 +54,7 @@ struct Site {
 
 }  // namespace
 
-TEST_SUITE("enforcer.policy_gate") {
+TEST_SUITE("policy.policy_gate") {
   TEST_CASE("the floor and the lockout check, table-driven") {
     Site site;
     std::string digest_a = site.write(site.db, 5, true, "a");

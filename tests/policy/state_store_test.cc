@@ -1,4 +1,4 @@
-#include "enforcer/state_store.h"
+#include "policy/state_store.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -6,13 +6,13 @@
 
 #include <string>
 
-#include "enforcer/policy_gate.h"
+#include "policy/policy_gate.h"
 #include "hashdb/keys.h"
 #include "hashdb/writer.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::policy;
 
 namespace {
 
@@ -26,7 +26,7 @@ const std::string kDigest(64, 'a');
 
 }  // namespace
 
-TEST_SUITE("enforcer.state_store") {
+TEST_SUITE("policy.state_store") {
   TEST_CASE("prepare creates a root-only directory and refuses one others could write or a symlink") {
     testing::TempDir dir;
     StateStore fresh(dir.file("state"));
@@ -96,7 +96,7 @@ TEST_SUITE("enforcer.state_store") {
   }
 }
 
-TEST_SUITE("enforcer.policy_gate.floor") {
+TEST_SUITE("policy.policy_gate.floor") {
   // A state dir with a signed last-known-good copy at `generation`.
   struct Site {
     testing::TempDir dir;

@@ -29,7 +29,7 @@
 
 #include "common/error.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 // The anti-rollback floor. A database is accepted when its generation is
 // higher, or equal with the same content digest (the same rules: a
@@ -71,4 +71,4 @@ class StateStore {
   std::string dir_;
 };
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

@@ -1,4 +1,4 @@
-#include "enforcer/policy_gate.h"
+#include "policy/policy_gate.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,10 +6,10 @@
 
 #include <fmt/core.h>
 
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 #include "policy/facts.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 namespace {
 
 // Errors from opening the private copy name its temporary path; say which
@@ -39,7 +39,7 @@ Status check_admissible(const hashdb::PolicyStore& store, std::string_view name,
                               name, gen, floor.content_digest.substr(0, 16), digest.substr(0, 16)));
   }
   if (options.check_lockout) {
-    auto hits = find_lockouts(store, policy::signer_keys(store), options.lockout_candidates);
+    auto hits = find_lockouts(store, signer_keys(store), options.lockout_candidates);
     if (!hits.empty())
       return fail(ErrorCode::kInvalidInput,
                   fmt::format("{}: refused in enforce mode: it would deny {}", name, describe_lockouts(hits)));
@@ -165,4 +165,4 @@ Result<Installed> install_rollback(const PolicyGate& gate, const std::string& fi
   return out;
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

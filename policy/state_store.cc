@@ -1,4 +1,4 @@
-#include "enforcer/state_store.h"
+#include "policy/state_store.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 namespace {
 
 constexpr int kFormat = 1;
@@ -91,4 +91,4 @@ Status StateStore::set_aside() const {
   return {};
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

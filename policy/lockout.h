@@ -15,7 +15,7 @@
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 struct LockoutHit {
   std::string path;  // the executable, resolved
@@ -35,4 +35,4 @@ std::vector<LockoutHit> find_lockouts(const hashdb::RuleSet& rules, const std::v
 // "/usr/sbin/sshd (default-deny), /bin/bash (path-deny:/bin/)".
 std::string describe_lockouts(const std::vector<LockoutHit>& hits);
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

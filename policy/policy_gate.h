@@ -33,11 +33,11 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "enforcer/state_store.h"
+#include "policy/state_store.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 struct AdmitOptions {
   bool allow_older = false;    // deliberate rollback: the floor does not apply
@@ -128,4 +128,4 @@ Result<Installed> install_candidate(const PolicyGate& gate, const Floor& floor, 
 // its generation).
 Result<Installed> install_rollback(const PolicyGate& gate, const std::string& file, AdmitOptions options);
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

@@ -1,4 +1,4 @@
-#include "enforcer/lockout.h"
+#include "policy/lockout.h"
 
 #include <doctest/doctest.h>
 #include <limits.h>
@@ -11,9 +11,9 @@
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::policy;
 
-TEST_SUITE("enforcer.lockout") {
+TEST_SUITE("policy.lockout") {
   TEST_CASE("must_allow executables the policy denies are reported with the rule") {
     testing::TempDir dir;
     testing::write_text(dir.file("shell"), "shell", 0755);
