@@ -31,7 +31,7 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
+Daemon::Daemon(config::Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
                std::string host, bool mode_pinned)
     : config_(std::move(config)),
       engine_(engine),
@@ -46,7 +46,7 @@ Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, s
 policy::Mode Daemon::restart_mode() const {
   if (mode_pinned_ || config_.path.empty()) return config_.mode;
   // `tollgate mode` persists the mode in the file; unreadable: assume the strict one.
-  auto file = load_config(config_.path);
+  auto file = config::load_config(config_.path);
   return file ? file->mode : policy::Mode::kEnforce;
 }
 

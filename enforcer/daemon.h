@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "enforcer/config.h"
+#include "config/config.h"
 #include "enforcer/control.h"
 #include "enforcer/engine.h"
 #include "enforcer/events.h"
@@ -41,7 +41,7 @@ class Daemon {
  public:
   // `mode_pinned`: the mode came from the command line (--mode), so a
   // restart comes up in config.mode whatever the file says.
-  Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
+  Daemon(config::Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
          std::string host, bool mode_pinned = false);
 
   // First load at start: the live database, else (refused or missing) the
@@ -65,7 +65,7 @@ class Daemon {
   nlohmann::json status() const;
   nlohmann::json handle(const ControlRequest& request, const PeerCred& peer);
   Status write_metrics() const;
-  const Config& config() const { return config_; }
+  const config::Config& config() const { return config_; }
 
  private:
   // Lockout is checked when the daemon enforces now, or would after a
@@ -82,7 +82,7 @@ class Daemon {
   Result<uint64_t> finish_change(Result<policy::Installed>& done, PolicyChange& change);
   nlohmann::json health() const;
 
-  Config config_;
+  config::Config config_;
   Engine& engine_;
   EventLog& log_;
   Metrics& metrics_;

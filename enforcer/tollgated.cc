@@ -18,7 +18,7 @@
 
 #include "common/host.h"
 #include "common/io.h"
-#include "enforcer/config.h"
+#include "config/config.h"
 #include "enforcer/control.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
@@ -49,7 +49,7 @@ uint64_t raise_fd_limit() {
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }
 
-Result<std::vector<std::string>> resolve_watch(const Config& config) {
+Result<std::vector<std::string>> resolve_watch(const config::Config& config) {
   if (config.watch.size() == 1 && config.watch.front() == "auto") {
     auto text = read_file("/proc/self/mountinfo");
     if (!text) return std::unexpected(text.error());
@@ -84,12 +84,12 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  auto loaded = load_config_or_default(config_path, "tollgated");
+  auto loaded = config::load_config_or_default(config_path, "tollgated");
   if (!loaded) {
     fmt::print(stderr, "tollgated: {}\n", loaded.error().message());
     return 2;
   }
-  Config config = std::move(*loaded);
+  config::Config config = std::move(*loaded);
   if (!mode.empty()) config.mode = *policy::parse_mode(mode);
   if (!db.empty()) config.database = db;
   if (!pubkey.empty()) config.public_key = pubkey;

@@ -12,7 +12,7 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "common/text.h"
-#include "enforcer/config.h"
+#include "config/config.h"
 #include "tools/file_facts.h"
 
 namespace tollgate::tools {
@@ -27,23 +27,11 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
 
 Result<Settings> resolve_settings(const AdminOptions& options) {
   const bool given = options.config_option ? options.config_option->count() > 0
-                                           : options.config != enforcer::kDefaultConfigPath;
+                                           : options.config != config::kDefaultConfigPath;
   std::string explicit_path = given ? options.config : "";
-  auto config = enforcer::load_config_or_default(explicit_path, "tollgate");
+  auto config = config::load_config_or_default(explicit_path, "tollgate");
   if (!config) return std::unexpected(config.error());
-  Settings s{.config_path = options.config,
-             .config_found = !config->path.empty(),
-             .mode = std::string(policy::to_string(config->mode)),
-             .database = config->database,
-             .public_key = config->public_key,
-             .event_log = config->event_log,
-             .socket = config->socket,
-             .admin_group = config->admin_group,
-             .manifest = config->manifest,
-             .approvals = config->approvals,
-             .signing_key = config->signing_key,
-             .state_dir = config->state_dir,
-             .must_allow = config->must_allow};
+  Settings s = std::move(*config);
   if (!options.db.empty()) s.database = options.db;
   if (!options.log.empty()) s.event_log = options.log;
   if (!options.socket.empty()) s.socket = options.socket;
@@ -55,7 +43,7 @@ Status check_admin(const Settings& settings, std::string_view command) {
   if (settings.admin_group.empty())
     return fail(ErrorCode::kPermission,
                 fmt::format("'{}' needs root (no admin_group is configured in {}); run it with sudo", command,
-                            settings.config_path));
+                            settings.file_name()));
   std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
   auto gid = group_id(settings.admin_group);
   if (!gid) return fail(ErrorCode::kPermission, why + " (the group does not exist)");

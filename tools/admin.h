@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "enforcer/config.h"
+#include "config/config.h"
 #include "policy/events.h"
 #include <nlohmann/json.hpp>
 
@@ -38,7 +38,7 @@ enum AdminOptionSet : unsigned {
 };
 
 struct AdminOptions {
-  std::string config = enforcer::kDefaultConfigPath;
+  std::string config = config::kDefaultConfigPath;
   std::string db, log, socket;
   // Set by add_admin_options; a --config given on the command line must
   // exist, even when it names the default path.
@@ -47,27 +47,14 @@ struct AdminOptions {
 
 void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
 
-// The subset of the daemon's configuration (enforcer/config.h) the CLI
-// needs, with the command line's overrides applied.
-struct Settings {
-  std::string config_path;
-  bool config_found = false;
-  std::string mode;
-  std::string database;
-  std::string public_key;
-  std::string event_log;
-  std::string socket;
-  std::string admin_group;  // empty = root only
-  std::string manifest;
-  std::string approvals;
-  std::string signing_key;
-  std::string state_dir;
-  std::vector<std::string> must_allow;
-};
+// The CLI's settings are the configuration itself (config/config.h, the
+// model tollgated loads), with the command line's --db/--log/--socket
+// overrides applied; nothing is copied field by field.
+using Settings = config::Config;
 
-// Loads the config file with enforcer::load_config_or_default: a missing
+// Loads the config file with config::load_config_or_default: a missing
 // file is an error only when --config was given explicitly; otherwise the
-// built-in defaults apply.
+// built-in defaults apply (Settings::from_file() is false).
 Result<Settings> resolve_settings(const AdminOptions& options);
 
 // Ok for root and members of `admin_group` (real or supplementary groups);

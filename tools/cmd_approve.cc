@@ -96,7 +96,7 @@ std::string approval_line(const Approval& a, const std::string& file, size_t lin
 int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
   if (settings.approvals.empty()) {
     fmt::print(stderr, "tollgate: {}: 'approvals' is not set; it names the manifest tollgate approve writes to\n",
-               settings.config_path);
+               settings.file_name());
     return kExitPolicy;
   }
   auto lock = ApprovalsLock::acquire(settings.approvals);
@@ -335,7 +335,7 @@ class RevokeCommand final : public Command {
     if (!settings) return report(settings.error());
     if (auto ok = check_admin(*settings, "revoke"); !ok) return report(ok.error());
     if (settings->approvals.empty()) {
-      fmt::print(stderr, "tollgate: {}: 'approvals' is not set\n", settings->config_path);
+      fmt::print(stderr, "tollgate: {}: 'approvals' is not set\n", settings->file_name());
       return kExitPolicy;
     }
     auto lock = ApprovalsLock::acquire(settings->approvals);

@@ -65,24 +65,24 @@ class ModeCommand final : public Command {
     }
     if (!daemon_running) {
       // Nobody else will record the switch.
-      auto event = enforcer::mode_event(host_name(), *policy::parse_mode(settings->mode), *policy::parse_mode(mode_),
+      auto event = enforcer::mode_event(host_name(), settings->mode, *policy::parse_mode(mode_),
                                         by, forced, ::getuid());
       if (auto st = append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }
     std::string persisted;
-    if (settings->config_found) {
-      auto text = read_file(settings->config_path);
+    if (settings->from_file()) {
+      auto text = read_file(settings->file_name());
       if (!text) return report(text.error());
       struct stat st {};
-      mode_t perms = ::stat(settings->config_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-      if (auto w = write_file_atomic(settings->config_path, set_config_mode(*text, mode_), perms); !w)
+      mode_t perms = ::stat(settings->file_name().c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+      if (auto w = write_file_atomic(settings->file_name(), set_config_mode(*text, mode_), perms); !w)
         return report(w.error());
-      persisted = "persisted in " + settings->config_path;
+      persisted = "persisted in " + settings->file_name();
     } else {
-      persisted = "NOT persisted: " + settings->config_path + " does not exist";
+      persisted = "NOT persisted: " + settings->file_name() + " does not exist";
     }
-    fmt::print("mode {} -> {}{} by {}; {}; {}\n", settings->mode, mode_, forced ? " (forced)" : "", by,
+    fmt::print("mode {} -> {}{} by {}; {}; {}\n", policy::to_string(settings->mode), mode_, forced ? " (forced)" : "", by,
                daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
                persisted);
     return kExitOk;

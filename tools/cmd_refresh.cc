@@ -46,9 +46,9 @@ class RefreshCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    if (!settings->config_found) {
+    if (!settings->from_file()) {
       // Installed but not set up yet: the apt hook must stay quiet.
-      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings->config_path);
+      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings->file_name());
       return kExitOk;
     }
     if (auto ok = check_admin(*settings, "refresh"); !ok) return report(ok.error());

@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "enforcer/config.h"
+#include "config/config.h"
 #include "enforcer/control.h"
 #include "tools/command.h"
 #include "tools/status_verdict.h"
@@ -26,7 +26,7 @@ class StatusCommand final : public Command {
   int run() override {
     std::string socket = socket_;
     if (socket.empty()) {
-      auto config = enforcer::load_config_or_default(config_, "tollgate");
+      auto config = config::load_config_or_default(config_, "tollgate");
       if (!config) return report(config.error());
       socket = config->socket;
     }

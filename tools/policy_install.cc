@@ -53,7 +53,7 @@ Status stage_base(const Settings& s, const std::string& candidate) {
 // recorded in state_dir at its last start (itself among them), and ours.
 policy::AdmitOptions admit_options(const Settings& s, const policy::PolicyGate& gate) {
   policy::AdmitOptions options;
-  options.check_lockout = s.mode == "enforce";
+  options.check_lockout = s.mode == policy::Mode::kEnforce;
   if (!options.check_lockout) return options;
   options.lockout_candidates = cli_lockout_candidates(s, gate.state().load_lockout_candidates());
   return options;
@@ -147,7 +147,7 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
 
 Result<InstallResult> compile_and_install(const Settings& settings, bool progress, bool strict) {
   if (settings.manifest.empty())
-    return fail(ErrorCode::kInvalidInput, settings.config_path + ": 'manifest' is not set; cannot recompile");
+    return fail(ErrorCode::kInvalidInput, settings.file_name() + ": 'manifest' is not set; cannot recompile");
   const std::string candidate = policy::candidate_path(settings.database);
   if (auto st = stage_base(settings, candidate); !st) return std::unexpected(st.error());
   policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate, .progress = progress};

@@ -1,4 +1,4 @@
-#include "enforcer/config.h"
+#include "config/config.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include "common/io.h"
 #include "policy/yaml_util.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::config {
 namespace {
 
 using policy::Diagnostics;
@@ -191,4 +191,4 @@ Result<Config> load_config_or_default(const std::string& explicit_path, std::str
   return Config{};
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::config

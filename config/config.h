@@ -1,7 +1,7 @@
 // The configuration file shared by tollgated and the tollgate CLI
 // (docs/configuration.md documents every key).
 //
-//   auto config = enforcer::load_config("/etc/tollgate/tollgate.yaml");
+//   auto config = config::load_config("/etc/tollgate/tollgate.yaml");
 //   if (!config) { fmt::print(stderr, "{}\n", config.error().message()); return 2; }
 //
 // Strict: an unknown key or a bad value is an error "FILE:LINE:COL: ...",
@@ -17,7 +17,7 @@
 #include "common/error.h"
 #include "policy/decision.h"
 
-namespace tollgate::enforcer {
+namespace tollgate::config {
 
 inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";
 
@@ -56,6 +56,13 @@ struct Config {
   std::vector<std::string> must_allow = default_must_allow();
 
   static std::vector<std::string> default_must_allow();
+
+  // Loaded from a file (false: the default file does not exist and the
+  // built-in defaults apply).
+  bool from_file() const { return !path.empty(); }
+  // The file it was loaded from, else the default path (for messages, and
+  // for `tollgate mode`, which persists the mode there).
+  std::string file_name() const { return path.empty() ? kDefaultConfigPath : path; }
 };
 
 // Loads and validates `path`. A missing file is kNotFound (callers decide
@@ -70,4 +77,4 @@ Result<Config> parse_config(const std::string& text, const std::string& name);
 // note on stderr when that file does not exist.
 Result<Config> load_config_or_default(const std::string& explicit_path, std::string_view program);
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::config

@@ -1,4 +1,4 @@
-#include "enforcer/config.h"
+#include "config/config.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -6,9 +6,9 @@
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::config;
 
-TEST_SUITE("enforcer.config") {
+TEST_SUITE("config") {
   TEST_CASE("an empty file gives every default") {
     auto c = parse_config("", "t.yaml");
     REQUIRE(c);
