@@ -31,7 +31,7 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-Daemon::Daemon(config::Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
+Daemon::Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics, std::vector<std::string> watched,
                std::string host, bool mode_pinned)
     : config_(std::move(config)),
       engine_(engine),
@@ -120,7 +120,7 @@ void Daemon::initial_load() {
   warn_degraded(degraded_);
   engine_.set_mode(mode);
   auto policy = engine_.policy();
-  log_.submit(start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(), version(),
+  log_.submit(eventlog::start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(), version(),
                           note, degraded_));
   fmt::print(stderr, "tollgated: {} mode, database {} generation {}\n", policy::to_string(mode),
              policy->store ? source_ : "(none)", policy->generation());
@@ -138,7 +138,7 @@ Status Daemon::reload() {
                                : fmt::format("the live database was refused on reload ({}); no policy is in force",
                                              admitted.error().message());
     fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", admitted.error().message());
-    log_.submit(reload_event(host_, false, config_.database, current->generation(), admitted.error().message(),
+    log_.submit(eventlog::reload_event(host_, false, config_.database, current->generation(), admitted.error().message(),
                              degraded_));
     return std::unexpected(admitted.error());
   }
@@ -146,13 +146,13 @@ Status Daemon::reload() {
   warn_degraded(degraded_);
   metrics_.reloads_ok.fetch_add(1);
   fmt::print(stderr, "tollgated: reloaded {} generation {}\n", config_.database, admitted->floor.generation);
-  log_.submit(reload_event(host_, true, config_.database, admitted->floor.generation, "", degraded_));
+  log_.submit(eventlog::reload_event(host_, true, config_.database, admitted->floor.generation, "", degraded_));
   return {};
 }
 
 Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "install", .database = config_.database, .file = policy::candidate_path(config_.database),
+  eventlog::PolicyChange change{.type = eventlog::EventType::kInstall, .database = config_.database, .file = policy::candidate_path(config_.database),
                       .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
   // Only the fixed name beside the live database: a request cannot make the
   // daemon read, rename or remove any other file.
@@ -168,18 +168,18 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
 
 Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .by_uid = uid,
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback, .database = config_.database, .file = file, .by = by, .by_uid = uid,
                       .from_generation = engine_.policy()->generation()};
   auto done = policy::install_rollback(gate_, file, admit_options(engine_.mode()));
   return finish_change(done, change);
 }
 
-Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, PolicyChange& change) {
+Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
-    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, printable(change.by),
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", eventlog::to_string(change.type), printable(change.by),
                change.error);
-    log_.submit(policy_change_event(host_, change));
+    log_.submit(eventlog::policy_change_event(host_, change));
     return std::unexpected(done.error());
   }
   degraded_ = join({done->warning, enforce(done->admitted, config_.database, false)});
@@ -187,9 +187,9 @@ Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, PolicyCh
   change.ok = true;
   change.to_generation = done->admitted.floor.generation;
   change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, printable(change.by), change.by_uid,
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", eventlog::to_string(change.type), printable(change.by), change.by_uid,
              config_.database, change.from_generation, change.to_generation);
-  log_.submit(policy_change_event(host_, change));
+  log_.submit(eventlog::policy_change_event(host_, change));
   return change.to_generation;
 }
 
@@ -208,7 +208,7 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   if (from != mode)
     fmt::print(stderr, "tollgated: mode {} -> {} by {} (uid {})\n", policy::to_string(from), policy::to_string(mode),
                printable(by), by_uid);
-  log_.submit(mode_event(host_, from, mode, by, forced, by_uid));
+  log_.submit(eventlog::mode_event(host_, from, mode, by, forced, by_uid));
   return {};
 }
 

@@ -31,8 +31,9 @@
 #include "config/config.h"
 #include "enforcer/control.h"
 #include "enforcer/engine.h"
-#include "enforcer/events.h"
 #include "enforcer/metrics.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "policy/policy_gate.h"
 
 namespace tollgate::enforcer {
@@ -41,7 +42,7 @@ class Daemon {
  public:
   // `mode_pinned`: the mode came from the command line (--mode), so a
   // restart comes up in config.mode whatever the file says.
-  Daemon(config::Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
+  Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics, std::vector<std::string> watched,
          std::string host, bool mode_pinned = false);
 
   // First load at start: the live database, else (refused or missing) the
@@ -79,12 +80,12 @@ class Daemon {
   std::string enforce(policy::Admitted& admitted, const std::string& source, bool persist);
   // Puts an installed database in force (or reports the refusal): stderr,
   // the install/rollback event, DEGRADED state. Returns the generation.
-  Result<uint64_t> finish_change(Result<policy::Installed>& done, PolicyChange& change);
+  Result<uint64_t> finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change);
   nlohmann::json health() const;
 
   config::Config config_;
   Engine& engine_;
-  EventLog& log_;
+  eventlog::EventLog& log_;
   Metrics& metrics_;
   std::vector<std::string> watched_;
   std::string host_;

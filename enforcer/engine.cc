@@ -11,10 +11,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "eventlog/builders.h"
 #include "policy/facts.h"
 #include "policy/file_signature.h"
 
 namespace tollgate::enforcer {
+
+using eventlog::overflow_event;
+using eventlog::read_error_event;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

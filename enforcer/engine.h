@@ -63,16 +63,22 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "enforcer/cache.h"
-#include "enforcer/events.h"
 #include "enforcer/fanotify.h"
 #include "enforcer/fd_path.h"
 #include "enforcer/metrics.h"
+#include "enforcer/process_info.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
 #include "policy/decision.h"
 
 namespace tollgate::enforcer {
+
+// The event log (eventlog/) the engine writes its decisions to.
+using eventlog::DecisionRecord;
+using eventlog::EventLog;
 
 // The policy in force. Immutable once built; swapped whole on reload.
 struct PolicyState {

@@ -22,9 +22,9 @@
 #include "enforcer/control.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
-#include "enforcer/events.h"
 #include "enforcer/fanotify.h"
 #include "enforcer/version.h"
+#include "eventlog/writer.h"
 
 using namespace tollgate;
 using namespace tollgate::enforcer;
@@ -119,7 +119,7 @@ int run(int argc, char** argv) {
   const std::string host = host_name();
   const uint64_t fd_limit = raise_fd_limit();
   Metrics metrics;
-  EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);
+  eventlog::EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics.log_dropped);
   log.start();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min(cores, 8);

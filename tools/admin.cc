@@ -66,10 +66,10 @@ std::string invoking_user() {
   return name.empty() ? fmt::format("uid {}", ::getuid()) : name;
 }
 
-Result<size_t> scan_events(const std::string& path, const std::function<void(policy::Event&&)>& on_event) {
+Result<size_t> scan_events(const std::string& path, const std::function<void(eventlog::Event&&)>& on_event) {
   constexpr size_t kShown = 10;
   size_t problems = 0;
-  auto scanned = policy::scan_event_log(path, on_event, [&](policy::ParseProblem&& p) {
+  auto scanned = eventlog::scan_event_log(path, on_event, [&](eventlog::ParseProblem&& p) {
     if (problems++ < kShown)
       fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
   });
@@ -85,7 +85,7 @@ Result<TimeUs> since_cutoff(const std::string& duration) {
   return now_us() - static_cast<int64_t>(d->count()) * 1000000;
 }
 
-std::string describe_user(const policy::UserCount& user) {
+std::string describe_user(const eventlog::UserCount& user) {
   if (user.name.empty()) return fmt::format("uid {}", user.uid);
   return fmt::format("{} ({})", user.name, user.uid);
 }
@@ -101,10 +101,10 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
   return hashdb::PolicyStore::open(settings.database, {.public_key = key ? &*key : nullptr});
 }
 
-Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+Result<eventlog::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
                                             std::optional<TimeUs> since_us) {
-  policy::ReplayHistory history({.since_us = since_us});
-  auto scanned = scan_events(log_path, [&](policy::Event&& e) { history.add(e); });
+  eventlog::ReplayHistory history({.since_us = since_us});
+  auto scanned = scan_events(log_path, [&](eventlog::Event&& e) { history.add(e); });
   if (!scanned) return std::unexpected(scanned.error());
   auto facts = [&rules](const std::string& path, const std::optional<hashdb::Sha256>& sha) {
     return recorded_facts(path, sha, rules);
@@ -112,30 +112,24 @@ Result<policy::ReplayResult> replay_history(const std::string& log_path, const h
   return std::move(history).decide(rules, facts);
 }
 
-std::string join_launchers(const std::vector<policy::LauncherCount>& launchers) {
+std::string join_launchers(const std::vector<eventlog::LauncherCount>& launchers) {
   std::string out;
   for (const auto& l : launchers) out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", printable(l.exe), l.count);
   return out.empty() ? "-" : out;
 }
 
-std::string join_users(const std::vector<policy::UserCount>& users) {
+std::string join_users(const std::vector<eventlog::UserCount>& users) {
   std::string out;
   for (const auto& u : users) out += fmt::format("{}{} x{}", out.empty() ? "" : ", ", describe_user(u), u.count);
   return out.empty() ? "-" : out;
 }
 
-std::string denial_split(const policy::BinaryReport& b) {
+std::string denial_split(const eventlog::BinaryReport& b) {
   if (b.denied && b.would_deny) return fmt::format("{} denied, {} would-deny", b.denied, b.would_deny);
   return b.denied ? "denied" : "would-deny";
 }
 
-Status append_event(const std::string& path, const nlohmann::json& event) {
-  auto fd = open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
-  if (!fd) return std::unexpected(fd.error());
-  return write_all(fd->get(), event.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "\n", path);
-}
-
-void print_would_deny(const std::vector<policy::ReplayItem>& items) {
+void print_would_deny(const std::vector<eventlog::ReplayItem>& items) {
   for (const auto& item : items) {
     fmt::print("  {}\n", printable(item.path));
     fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,

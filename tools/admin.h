@@ -20,13 +20,13 @@
 
 #include "common/error.h"
 #include "config/config.h"
-#include "policy/events.h"
+#include "eventlog/reader.h"
 #include <nlohmann/json.hpp>
 
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
-#include "policy/replay.h"
-#include "policy/report.h"
+#include "eventlog/replay.h"
+#include "eventlog/report.h"
 
 namespace tollgate::tools {
 
@@ -72,19 +72,19 @@ std::string user_name(int64_t uid);
 // Streams the event log through on_event, printing each malformed line as
 // "tollgate: FILE:LINE: skipped malformed event: WHY" on stderr (the first
 // 10, then a count). Returns the number of malformed lines.
-Result<size_t> scan_events(const std::string& path, const std::function<void(policy::Event&&)>& on_event);
+Result<size_t> scan_events(const std::string& path, const std::function<void(eventlog::Event&&)>& on_event);
 
 // --since DURATION -> the cut-off time (now - duration).
 Result<TimeUs> since_cutoff(const std::string& duration);
 
 // "alice (1000)" / "uid 1000".
-std::string describe_user(const policy::UserCount& user);
+std::string describe_user(const eventlog::UserCount& user);
 // One line each for a reported binary: "a (3), b (1)" / "root (0) x4", or "-".
 // Launcher paths come from the event log and are made printable.
-std::string join_launchers(const std::vector<policy::LauncherCount>& launchers);
-std::string join_users(const std::vector<policy::UserCount>& users);
+std::string join_launchers(const std::vector<eventlog::LauncherCount>& launchers);
+std::string join_users(const std::vector<eventlog::UserCount>& users);
 // "denied", "would-deny" or "2 denied, 3 would-deny".
-std::string denial_split(const policy::BinaryReport& binary);
+std::string denial_split(const eventlog::BinaryReport& binary);
 
 // Opens the policy database of `settings` (verifying its signature with
 // `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).
@@ -92,15 +92,11 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 
 // Replays the decision events of `log_path` newer than `since_us` against
 // `rules` (tools/file_facts.h supplies the current owner chains).
-Result<policy::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
+Result<eventlog::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
                                             std::optional<TimeUs> since_us);
-
-// Appends one event line to the event log, for changes the daemon is not
-// running to record itself (mode, rollback).
-Status append_event(const std::string& path, const nlohmann::json& event);
 
 // "  PATH\n    sha256 ..., seen N times, last ..., launched by EXE\n    RULE: REASON"
 // for each binary the replay would deny.
-void print_would_deny(const std::vector<policy::ReplayItem>& items);
+void print_would_deny(const std::vector<eventlog::ReplayItem>& items);
 
 }  // namespace tollgate::tools

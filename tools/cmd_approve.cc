@@ -147,7 +147,7 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
 }
 
 // One reviewable entry per reported binary.
-Approval from_report_entry(const policy::BinaryReport& b, const std::string& by, const std::string& at) {
+Approval from_report_entry(const eventlog::BinaryReport& b, const std::string& by, const std::string& at) {
   Approval a{.sha256 = b.sha256, .origin = b.path, .label = base_name(b.path), .approved_by = by, .approved_at = at};
   a.comments.push_back(fmt::format("{}: seen {} times ({}), first {}, last {}", b.path, b.count, denial_split(b),
                                    b.first_seen, b.last_seen));
@@ -260,8 +260,8 @@ class ApproveCommand final : public Command {
     if (installs) {
       if (auto ok = check_admin(settings, "approve"); !ok) return report(ok.error());
     }
-    policy::ReportBuilder builder({.since_us = *cutoff, .user_name = user_name});
-    auto scanned = scan_events(settings.event_log, [&](policy::Event&& e) { builder.add(e); });
+    eventlog::ReportBuilder builder({.since_us = *cutoff, .user_name = user_name});
+    auto scanned = scan_events(settings.event_log, [&](eventlog::Event&& e) { builder.add(e); });
     if (!scanned) return report(scanned.error());
     auto r = std::move(builder).finish();
     std::string by = invoking_user(), at = utc_now_rfc3339();

@@ -12,8 +12,9 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "enforcer/control.h"
-#include "enforcer/events.h"
 #include "policy/lockout.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "policy/facts.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
@@ -65,9 +66,9 @@ class ModeCommand final : public Command {
     }
     if (!daemon_running) {
       // Nobody else will record the switch.
-      auto event = enforcer::mode_event(host_name(), settings->mode, *policy::parse_mode(mode_),
+      auto event = eventlog::mode_event(host_name(), settings->mode, *policy::parse_mode(mode_),
                                         by, forced, ::getuid());
-      if (auto st = append_event(settings->event_log, event); !st)
+      if (auto st = eventlog::append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }
     std::string persisted;

@@ -12,7 +12,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json item_json(const policy::ReplayItem& item) {
+json item_json(const eventlog::ReplayItem& item) {
   return {{"path", item.path},
           {"sha256", item.sha256},
           {"count", item.count},

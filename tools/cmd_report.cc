@@ -13,7 +13,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json report_json(const policy::Report& r, const std::string& log_path, size_t malformed) {
+json report_json(const eventlog::Report& r, const std::string& log_path, size_t malformed) {
   json out = {{"event_log", log_path},
               {"since", r.since_us ? json(format_rfc3339(*r.since_us)) : json(nullptr)},
               {"decisions", r.decisions},
@@ -61,7 +61,7 @@ void emit_yaml(YAML::Emitter& em, const json& value) {
   }
 }
 
-void print_human(const policy::Report& r, const std::string& log_path) {
+void print_human(const eventlog::Report& r, const std::string& log_path) {
   std::string window = r.since_us ? fmt::format("since {}", format_rfc3339(*r.since_us)) : "in the whole log";
   if (r.binaries.empty()) {
     fmt::print("No binary was denied or would have been denied {} ({}).\n", window, log_path);
@@ -96,7 +96,7 @@ class ReportCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    policy::ReportOptions opts{.user_name = user_name};
+    eventlog::ReportOptions opts{.user_name = user_name};
     if (since_ != "all") {
       auto cutoff = since_cutoff(since_);
       if (!cutoff) {
@@ -105,8 +105,8 @@ class ReportCommand final : public Command {
       }
       opts.since_us = *cutoff;
     }
-    policy::ReportBuilder builder(opts);
-    auto malformed = scan_events(settings->event_log, [&](policy::Event&& e) { builder.add(e); });
+    eventlog::ReportBuilder builder(opts);
+    auto malformed = scan_events(settings->event_log, [&](eventlog::Event&& e) { builder.add(e); });
     if (!malformed) return report(malformed.error());
     auto r = std::move(builder).finish();
     if (json_ || yaml_) {

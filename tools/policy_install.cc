@@ -11,9 +11,10 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "enforcer/control.h"
-#include "enforcer/events.h"
 #include "policy/lockout.h"
 #include "policy/policy_gate.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "hashdb/store.h"
 #include "policy/manifest.h"
 
@@ -128,7 +129,7 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
-  enforcer::PolicyChange change{.type = "rollback", .database = s.database, .file = file, .by = by,
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback, .database = s.database, .file = file, .by = by,
                                 .by_uid = static_cast<int64_t>(::getuid()),
                                 .from_generation = policy::resolve_floor(gate).floor.generation};
   auto done = policy::install_rollback(gate, file, admit_options(s, gate));
@@ -136,7 +137,7 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   if (done) change.to_generation = done->admitted.floor.generation;
   else change.error = done.error().message();
   // The admin's intent is recorded whether or not it went through.
-  auto logged = append_event(s.event_log, enforcer::policy_change_event(host_name(), change));
+  auto logged = eventlog::append_event(s.event_log, eventlog::policy_change_event(host_name(), change));
   if (!done) return std::unexpected(done.error());
   Installation out{.generation = change.to_generation, .from_generation = change.from_generation,
                    .note = not_running(s) + "; rolled back here, it is loaded when tollgated starts"};

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
-#include "policy/events.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;

@@ -11,10 +11,10 @@
 #include <string>
 #include <thread>
 
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
 #include "policy/compiler.h"
-#include "policy/events.h"
 #include "policy/manifest.h"
 #include "tests/support/temp_dir.h"
 

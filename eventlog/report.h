@@ -2,9 +2,9 @@
 // in enforce mode, aggregated from event-log decisions. Pure: events in,
 // report out; the caller supplies the uid -> name lookup.
 //
-//   auto log = policy::read_event_log(path);
-//   policy::ReportOptions opts{.since_us = policy::now_us() - 24h_in_us, .user_name = passwd_lookup};
-//   policy::Report r = policy::build_report(log->events, opts);
+//   auto log = eventlog::read_event_log(path);
+//   eventlog::ReportOptions opts{.since_us = now_us() - 24h_in_us, .user_name = passwd_lookup};
+//   eventlog::Report r = eventlog::build_report(log->events, opts);
 //   for (const auto& b : r.binaries) ...   // most frequent first
 //
 // A binary is identified by sha256 + path: the same file content at two
@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "policy/events.h"
+#include "eventlog/reader.h"
 
-namespace tollgate::policy {
+namespace tollgate::eventlog {
 
 struct MinerAssessment {
   bool suspect = false;
@@ -98,4 +98,4 @@ Report build_report(const std::vector<Event>& events, const ReportOptions& optio
 // wget. Any one reason makes it a suspect.
 MinerAssessment assess_miner(const BinaryReport& binary);
 
-}  // namespace tollgate::policy
+}  // namespace tollgate::eventlog

@@ -1,4 +1,4 @@
-#include "policy/report.h"
+#include "eventlog/report.h"
 
 #include <fmt/core.h>
 
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <tuple>
 
-namespace tollgate::policy {
+namespace tollgate::eventlog {
 namespace {
 
 constexpr std::array<std::string_view, 16> kMinerNames = {
@@ -101,7 +101,7 @@ void ReportBuilder::add(const Event& e) {
     r.first_seen = r.last_seen = e.ts;
   }
   ++r.count;
-  if (e.decision == "deny") ++r.denied;
+  if (e.decision == policy::Verdict::kDeny) ++r.denied;
   else ++r.would_deny;
   if (e.size) r.size = e.size;
   if (e.ts_us < r.first_us) {
@@ -145,4 +145,4 @@ Report build_report(const std::vector<Event>& events, const ReportOptions& optio
   return std::move(builder).finish();
 }
 
-}  // namespace tollgate::policy
+}  // namespace tollgate::eventlog

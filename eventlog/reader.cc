@@ -1,16 +1,14 @@
-#include "policy/events.h"
+#include "eventlog/reader.h"
+
+#include <fcntl.h>
 
 #include <fmt/core.h>
-
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
 #include "common/time.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
-namespace tollgate::policy {
+namespace tollgate::eventlog {
 namespace {
 
 using nlohmann::json;
@@ -49,6 +47,53 @@ bool get_bool(const json& obj, const char* key, bool& out, std::string& error) {
   return true;
 }
 
+std::optional<policy::Verdict> parse_verdict(std::string_view text) {
+  for (auto v : {policy::Verdict::kAllow, policy::Verdict::kDeny})
+    if (policy::to_string(v) == text) return v;
+  return std::nullopt;
+}
+
+// A mode field of the types that carry one: absent stays unset, anything
+// but audit/enforce is an error.
+bool get_mode(const std::string& text, const char* key, std::optional<policy::Mode>& out, std::string& error) {
+  if (text.empty()) return true;
+  out = policy::parse_mode(text);
+  if (!out) error = fmt::format("field '{}' must be audit or enforce, got '{}'", key, text);
+  return out.has_value();
+}
+
+// The typed fields, on the types the schema gives them (docs/events.md);
+// other types may use the same names for something else.
+bool set_typed_fields(Event& e, const json& obj, std::string& error) {
+  std::string mode, decision, event, from, to;
+  if (!get_string(obj, "mode", mode, error) || !get_string(obj, "decision", decision, error) ||
+      !get_string(obj, "event", event, error) || !get_string(obj, "from", from, error) ||
+      !get_string(obj, "to", to, error))
+    return false;
+  if (e.type == EventType::kDecision) {
+    e.decision = parse_verdict(decision);
+    if (!e.decision) {
+      error = "decision event needs 'decision' allow or deny";
+      return false;
+    }
+    if (e.path.empty()) {
+      error = "decision event without 'path'";
+      return false;
+    }
+    if (!event.empty()) {
+      auto kind = parse_access_kind(event);
+      if (!kind) {
+        error = fmt::format("field 'event' must be exec or open, got '{}'", event);
+        return false;
+      }
+      e.event = *kind;
+    }
+  }
+  if (e.type == EventType::kDecision || e.type == EventType::kStart) return get_mode(mode, "mode", e.mode, error);
+  if (e.type == EventType::kMode) return get_mode(from, "from", e.from, error) && get_mode(to, "to", e.to, error);
+  return true;
+}
+
 }  // namespace
 
 std::string ParseProblem::where() const { return fmt::format("{}:{}", file, line); }
@@ -58,57 +103,30 @@ Result<Event> parse_event(std::string_view line) {
   if (obj.is_discarded()) return fail(ErrorCode::kInvalidInput, "not valid JSON");
   if (!obj.is_object()) return fail(ErrorCode::kInvalidInput, "not a JSON object");
   Event e;
-  std::string error;
-  if (!get_string(obj, "ts", e.ts, error) || !get_string(obj, "type", e.type, error) ||
-      !get_string(obj, "host", e.host, error) || !get_string(obj, "mode", e.mode, error) ||
-      !get_string(obj, "decision", e.decision, error) || !get_bool(obj, "would_deny", e.would_deny, error) ||
+  std::string error, type;
+  if (!get_string(obj, "ts", e.ts, error) || !get_string(obj, "type", type, error) ||
+      !get_string(obj, "host", e.host, error) || !get_bool(obj, "would_deny", e.would_deny, error) ||
       !get_string(obj, "rule", e.rule, error) || !get_string(obj, "reason", e.reason, error) ||
       !get_string(obj, "source", e.source, error) || !get_string(obj, "path", e.path, error) ||
-      !get_string(obj, "sha256", e.sha256, error) || !get_string(obj, "event", e.event, error) ||
-      !get_string(obj, "exe", e.exe, error) || !get_string(obj, "comm", e.comm, error) ||
-      !get_int(obj, "pid", e.pid, error) || !get_int(obj, "ppid", e.ppid, error) ||
-      !get_int(obj, "uid", e.uid, error) || !get_string(obj, "from", e.from, error) ||
-      !get_string(obj, "to", e.to, error) || !get_string(obj, "by", e.by, error) ||
-      !get_int(obj, "by_uid", e.by_uid, error) ||
+      !get_string(obj, "sha256", e.sha256, error) || !get_string(obj, "exe", e.exe, error) ||
+      !get_string(obj, "comm", e.comm, error) || !get_int(obj, "pid", e.pid, error) ||
+      !get_int(obj, "ppid", e.ppid, error) || !get_int(obj, "uid", e.uid, error) ||
+      !get_string(obj, "by", e.by, error) || !get_int(obj, "by_uid", e.by_uid, error) ||
       !get_bool(obj, "forced", e.forced, error))
     return fail(ErrorCode::kInvalidInput, error);
   int64_t size = 0;
   if (!get_int(obj, "size", size, error)) return fail(ErrorCode::kInvalidInput, error);
   if (size < 0) return fail(ErrorCode::kInvalidInput, "field 'size' must not be negative");
   e.size = static_cast<uint64_t>(size);
-  if (e.type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
+  if (type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
+  e.type = TypeField(type);
   if (e.ts.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'ts'");
   auto ts = parse_rfc3339_us(e.ts);
   if (!ts) return fail(ErrorCode::kInvalidInput, fmt::format("field 'ts' is not an RFC 3339 time: '{}'", e.ts));
   e.ts_us = *ts;
-  if (e.type == "decision") {
-    if (e.decision != "allow" && e.decision != "deny")
-      return fail(ErrorCode::kInvalidInput, "decision event needs 'decision' allow or deny");
-    if (e.path.empty()) return fail(ErrorCode::kInvalidInput, "decision event without 'path'");
-  }
+  if (!set_typed_fields(e, obj, error)) return fail(ErrorCode::kInvalidInput, error);
   e.raw = std::string(line);
   return e;
-}
-
-void parse_event_lines(std::string_view text, std::string_view file_name, EventLog& out, size_t first_line) {
-  size_t line_no = first_line;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    size_t this_line = line_no++;
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
-    ++out.lines;
-    auto event = parse_event(line);
-    if (!event) {
-      out.problems.push_back({std::string(file_name), this_line, event.error().message()});
-      continue;
-    }
-    event->line = this_line;
-    out.events.push_back(std::move(*event));
-  }
 }
 
 Status scan_event_log(const std::string& path, const std::function<void(Event&&)>& on_event,
@@ -145,8 +163,8 @@ Status scan_event_log(const std::string& path, const std::function<void(Event&&)
   return {};
 }
 
-Result<EventLog> read_event_log(const std::string& path) {
-  EventLog log;
+Result<ParsedLog> read_event_log(const std::string& path) {
+  ParsedLog log;
   auto scanned = scan_event_log(
       path,
       [&](Event&& e) {
@@ -163,9 +181,9 @@ Result<EventLog> read_event_log(const std::string& path) {
 
 bool EventFilter::matches(const Event& event) const {
   if (since_us && event.ts_us < *since_us) return false;
-  if (!types.empty() && !types.contains(event.type)) return false;
+  if (!types.empty() && !types.contains(event.type.name())) return false;
   if (denied_only && !event.denied_or_would()) return false;
   return true;
 }
 
-}  // namespace tollgate::policy
+}  // namespace tollgate::eventlog

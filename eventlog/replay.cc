@@ -1,13 +1,13 @@
-#include "policy/replay.h"
+#include "eventlog/replay.h"
 
 #include <algorithm>
 #include <map>
 #include <tuple>
 
-namespace tollgate::policy {
+namespace tollgate::eventlog {
 
 void ReplayHistory::add(const Event& e) {
-  if (e.type != "decision") return;
+  if (e.type != EventType::kDecision) return;
   if (options_.since_us && e.ts_us < *options_.since_us) return;
   ++events_;
   auto& [item, last] = by_key_[{e.path, e.sha256}];
@@ -28,7 +28,7 @@ ReplayResult ReplayHistory::decide(const hashdb::RuleSet& rules, const FactsLook
   for (auto& [key, entry] : by_key_) {
     auto& item = entry.first;
     std::optional<hashdb::Sha256> sha = hashdb::sha256_from_hex(item.sha256);
-    item.decision = decide_policy(facts(item.path, sha), rules);
+    item.decision = policy::decide_policy(facts(item.path, sha), rules);
     (item.decision.policy_denies() ? result.denied : result.allowed).push_back(std::move(item));
   }
   auto order = [](const ReplayItem& a, const ReplayItem& b) {
@@ -46,4 +46,4 @@ ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& optio
   return std::move(history).decide(rules, facts);
 }
 
-}  // namespace tollgate::policy
+}  // namespace tollgate::eventlog

@@ -1,10 +1,10 @@
 #include <doctest/doctest.h>
 
-#include "policy/report.h"
+#include "eventlog/report.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::policy;
+using namespace tollgate::eventlog;
 
 namespace {
 std::string fake_user(int64_t uid) {
@@ -20,7 +20,7 @@ const char* kTool2 = "bde325dcd55de3033b7add427a1e81af9174dd3cbdd57eac47bc55a441
 const char* kMiner = "77862efd76591a786f99d400c0f97633e2bfb2bbd18b09dd6bf33ebe49f40f07";
 }  // namespace
 
-TEST_SUITE("policy.report") {
+TEST_SUITE("eventlog.report") {
   TEST_CASE("the fixture week aggregates to distinct binaries, most frequent first") {
     auto log = read_event_log(testing::source_path("tests/fixtures/events/week.jsonl"));
     REQUIRE(log);

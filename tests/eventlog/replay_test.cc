@@ -1,13 +1,15 @@
 #include <doctest/doctest.h>
 
-#include "policy/replay.h"
+#include "eventlog/replay.h"
 
 using namespace tollgate;
-using namespace tollgate::policy;
+using namespace tollgate::eventlog;
+using tollgate::policy::FileFacts;
 
 namespace {
 Event exec(const std::string& ts, const std::string& path, const hashdb::Sha256& sha, const std::string& exe = "/bin/sh") {
-  Event e{.ts = ts, .ts_us = *parse_rfc3339_us(ts), .type = "decision", .decision = "allow", .would_deny = true};
+  Event e{.ts = ts, .ts_us = *parse_rfc3339_us(ts), .type = "decision", .decision = policy::Verdict::kAllow,
+          .would_deny = true};
   e.path = path;
   e.sha256 = hashdb::to_hex(sha);
   e.exe = exe;
@@ -18,7 +20,7 @@ FileFacts recorded_only(const std::string& path, const std::optional<hashdb::Sha
 }
 }  // namespace
 
-TEST_SUITE("policy.replay") {
+TEST_SUITE("eventlog.replay") {
   TEST_CASE("replay lists exactly the distinct binaries the candidate denies") {
     auto a = hashdb::sha256_bytes("a"), b = hashdb::sha256_bytes("b"), c = hashdb::sha256_bytes("c");
     std::vector<Event> events = {
@@ -50,7 +52,7 @@ TEST_SUITE("policy.replay") {
   }
 
   TEST_CASE("a recorded event without a hash can only be allowed by a safe path rule") {
-    Event e{.ts = "2026-11-30T01:00:00Z", .ts_us = 1, .type = "decision", .decision = "deny"};
+    Event e{.ts = "2026-11-30T01:00:00Z", .ts_us = 1, .type = "decision", .decision = policy::Verdict::kDeny};
     e.path = "/usr/bin/thing";
     hashdb::PolicyContent content;
     content.path_rules.push_back({.path = "/usr/bin/", .match = hashdb::PathMatch::kPrefix});

@@ -1,4 +1,4 @@
-#include "enforcer/events.h"
+#include "eventlog/builders.h"
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
@@ -9,10 +9,10 @@
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::eventlog;
 using nlohmann::json;
 
-TEST_SUITE("enforcer.events") {
+TEST_SUITE("eventlog.builders") {
   TEST_CASE("a decision event carries every documented field") {
     DecisionRecord r;
     r.ts = std::chrono::system_clock::time_point{std::chrono::microseconds(1'796'096'675'123'456LL)};
@@ -63,47 +63,6 @@ TEST_SUITE("enforcer.events") {
     CHECK(m["forced"] == true);
   }
 
-  TEST_CASE("process info is read from /proc") {
-    auto info = read_process_info(::getpid());
-    CHECK(info.pid == ::getpid());
-    CHECK(info.ppid == ::getppid());
-    CHECK(info.uid == ::getuid());
-    CHECK_FALSE(info.exe.empty());
-    CHECK_FALSE(info.comm.empty());
-  }
-
-  TEST_CASE("the event log appends whole JSON lines and reopens on request") {
-    testing::TempDir dir;
-    Metrics metrics;
-    const std::string path = dir.file("events.jsonl");
-    {
-      EventLog log({.path = path}, metrics);
-      log.start();
-      for (int i = 0; i < 100; ++i) CHECK(log.submit(overflow_event("h", static_cast<uint64_t>(i))));
-      log.flush();
-      REQUIRE(::rename(path.c_str(), dir.file("rotated.jsonl").c_str()) == 0);
-      log.reopen();
-      CHECK(log.submit(overflow_event("h", 1000)));
-      log.flush();
-    }
-    std::istringstream rotated(testing::read_text(dir.file("rotated.jsonl")));
-    std::string line;
-    int n = 0;
-    while (std::getline(rotated, line)) CHECK(json::parse(line)["count"] == n++);
-    CHECK(n == 100);
-    CHECK(json::parse(testing::read_text(path))["count"] == 1000);
-    CHECK(metrics.log_dropped == 0);
-  }
-
-  TEST_CASE("a full queue drops and counts instead of blocking") {
-    Metrics metrics;
-    EventLog log({.path = "", .queue_capacity = 2}, metrics);  // not started: nothing drains
-    CHECK(log.submit(overflow_event("h", 1)));
-    CHECK(log.submit(overflow_event("h", 2)));
-    CHECK_FALSE(log.submit(overflow_event("h", 3)));
-    CHECK(metrics.log_dropped == 1);
-  }
-
   TEST_CASE("syslog summaries are one line") {
     json e = {{"type", "decision"}, {"decision", "deny"}, {"would_deny", false}, {"event", "exec"},
               {"path", "/tmp/x"},   {"pid", 42},          {"comm", "bash"},     {"uid", 1000},
@@ -119,42 +78,20 @@ TEST_SUITE("enforcer.events") {
     CHECK(syslog_summary(m) == "mode enforce -> audit by ali\\x1b[2Jce (uid 1000)");
   }
 
-  TEST_CASE("the event log is written as ASCII-only JSON, the same values") {
-    testing::TempDir dir;
-    Metrics metrics;
-    const std::string path = dir.file("events.jsonl");
-    const std::string name = "/srv/caf\xc3\xa9/\xe2\x80\xae" "gnp.x\xc2\x9b";
-    {
-      EventLog log({.path = path}, metrics);
-      log.start();
-      json e = overflow_event("h", 1);
-      e["path"] = name;
-      CHECK(log.submit(e));
-      log.flush();
-    }
-    std::string line = testing::read_text(path);
-    for (char c : line) CHECK(static_cast<unsigned char>(c) < 0x80);
-    CHECK(line.find("\\u202e") != std::string::npos);
-    CHECK(json::parse(line)["path"] == name);
-  }
-
-  TEST_CASE("a symlink or FIFO at the event log path is refused, never written through or waited on") {
-    testing::TempDir dir;
-    Metrics metrics;
-    testing::write_text(dir.file("shadow"), "root:x:0:\n");
-    REQUIRE(::symlink(dir.file("shadow").c_str(), dir.file("events.jsonl").c_str()) == 0);
-    REQUIRE(::mkfifo(dir.file("fifo.jsonl").c_str(), 0600) == 0);
-    for (const char* name : {"events.jsonl", "fifo.jsonl"}) {
-      CAPTURE(name);
-      EventLog log({.path = dir.file(name)}, metrics);
-      log.start();
-      CHECK(log.submit(overflow_event("h", 1)));
-      log.flush(std::chrono::milliseconds(5000));
-      log.stop();  // returns: the writer never blocked on the FIFO
-    }
-    CHECK(testing::read_text(dir.file("shadow")) == "root:x:0:\n");
-    struct stat st {};
-    REQUIRE(::lstat(dir.file("events.jsonl").c_str(), &st) == 0);
-    CHECK(S_ISLNK(st.st_mode));
+  TEST_CASE("install and rollback events carry who asked and the generations") {
+    PolicyChange c{.type = EventType::kRollback, .ok = true, .database = "/p.db", .file = "/b/gen6.db", .by = "alice",
+                   .by_uid = 0, .from_generation = 9, .to_generation = 6};
+    json j = policy_change_event("h", c);
+    CHECK(j["type"] == "rollback");
+    for (const char* f : {"ok", "database", "file", "from_generation", "to_generation", "by", "by_uid", "error"})
+      CHECK_MESSAGE(j.contains(f), f);
+    CHECK_FALSE(j.contains("degraded"));
+    CHECK(j["to_generation"] == 6);
+    c.type = EventType::kInstall;
+    c.degraded = "why";
+    j = policy_change_event("h", c);
+    CHECK(j["type"] == "install");
+    CHECK(j["degraded"] == "why");
+    CHECK(syslog_summary(j) == "install by alice (uid 0): /p.db generation 9 -> 6");
   }
 }

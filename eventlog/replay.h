@@ -4,7 +4,7 @@
 // a facts lookup in, findings out.
 //
 //   auto facts = [](const std::string& path, std::optional<hashdb::Sha256> sha) {
-//     return FileFacts{.path = path, .sha256 = sha, .chain = chain_if_file_exists(path)};
+//     return policy::FileFacts{.path = path, .sha256 = sha, .chain = chain_if_file_exists(path)};
 //   };
 //   ReplayResult r = replay(log.events, {.since_us = cutoff}, *candidate_db, facts);
 //   if (!r.denied.empty()) ...   // exit 1
@@ -25,9 +25,9 @@
 
 #include "hashdb/rule_set.h"
 #include "policy/decision.h"
-#include "policy/events.h"
+#include "eventlog/reader.h"
 
-namespace tollgate::policy {
+namespace tollgate::eventlog {
 
 struct ReplayItem {
   std::string path;
@@ -35,7 +35,7 @@ struct ReplayItem {
   uint64_t count = 0;  // events for this binary in the window
   std::string last_seen;
   std::string last_exe;
-  Decision decision;   // the candidate's verdict
+  policy::Decision decision;  // the candidate's verdict
 };
 
 struct ReplayResult {
@@ -50,7 +50,7 @@ struct ReplayOptions {
 
 // Builds the facts for one recorded binary (the caller adds the current owner
 // chain when the file still exists, and a signer if it can check one).
-using FactsLookup = std::function<FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
+using FactsLookup = std::function<policy::FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
 
 // Collects the distinct binaries of a history one event at a time (so a log
 // of any size streams through scan_event_log); decide() then runs each one
@@ -71,4 +71,4 @@ class ReplayHistory {
 ReplayResult replay(const std::vector<Event>& events, const ReplayOptions& options, const hashdb::RuleSet& rules,
                     const FactsLookup& facts);
 
-}  // namespace tollgate::policy
+}  // namespace tollgate::eventlog
