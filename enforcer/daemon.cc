@@ -212,85 +212,76 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   return {};
 }
 
-json Daemon::health() const {
-  if (degraded_.empty()) return {{"status", "OK"}, {"reason", ""}};
-  return {{"status", "DEGRADED"}, {"reason", degraded_}};
+control::StatusReply::Health Daemon::health() const {
+  if (degraded_.empty()) return {"OK", ""};
+  return {"DEGRADED", degraded_};
 }
 
-json Daemon::status() const {
+control::StatusReply Daemon::status() const {
   std::lock_guard lock(mu_);
   auto state = engine_.policy();
-  json db = {{"path", state->store ? source_ : config_.database},
-             {"loaded", state->store != nullptr},
-             {"generation", state->generation()}};
+  control::StatusReply s;
+  s.database = {.path = state->store ? source_ : config_.database,
+                .loaded = state->store != nullptr,
+                .generation = state->generation()};
   if (state->store) {
     const auto& c = state->store->counts();
-    db["content_digest"] = state->store->meta_value("content_digest");
-    db["signed"] = state->store->is_signed();
-    db["counts"] = {{"hash_allow", c.hash_allow}, {"hash_deny", c.hash_deny}, {"path_allow", c.path_allow},
-                    {"path_deny", c.path_deny},   {"signers", c.signers}};
+    s.database.content_digest = state->store->meta_value("content_digest");
+    s.database.is_signed = state->store->is_signed();
+    s.database.counts = {c.hash_allow, c.hash_deny, c.path_allow, c.path_deny, c.signers};
   }
-  json integrity = {{"live_database", config_.database},
-                    {"state_dir", gate_.state().dir()},
-                    {"state_usable", gate_.state_usable()},
-                    {"last_known_good", gate_.state().lkg_file()},
-                    {"floor_generation", floor_.generation},
-                    {"floor_content_digest", floor_.content_digest},
-                    {"public_key_pinned", gate_.key_pinned()}};
+  s.integrity = {.live_database = config_.database,
+                 .state_dir = gate_.state().dir(),
+                 .last_known_good = gate_.state().lkg_file(),
+                 .state_usable = gate_.state_usable(),
+                 .floor_generation = floor_.generation,
+                 .floor_content_digest = floor_.content_digest,
+                 .public_key_pinned = gate_.key_pinned()};
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
-  return json{{"ok", true},
-              {"version", version()},
-              {"pid", ::getpid()},
-              {"mode", policy::to_string(engine_.mode())},
-              {"coverage", to_string(config_.coverage)},
-              {"uptime_s", uptime},
-              {"health", health()},
-              {"database", db},
-              {"integrity", integrity},
-              {"watched", watched_},
-              {"counters",
-               {{"allowed", v(metrics_.allowed)},
-                {"denied", v(metrics_.denied)},
-                {"would_deny", v(metrics_.would_deny)},
-                {"errors", v(metrics_.errors)},
-                {"timeouts", v(metrics_.timeouts)},
-                {"cache_hits", v(metrics_.cache_hits)},
-                {"cache_misses", v(metrics_.cache_misses)},
-                {"hash_bytes", v(metrics_.hash_bytes)},
-                {"overflows", v(metrics_.overflows)},
-                {"log_dropped", v(metrics_.log_dropped)},
-                {"queue_depth", v(metrics_.queue_depth)}}},
-              {"latency_us", {{"p50", metrics_.latency_percentile_us(0.5)}, {"p99", metrics_.latency_percentile_us(0.99)}}}};
+  s.version = version();
+  s.pid = ::getpid();
+  s.mode = engine_.mode();
+  s.coverage = std::string(config::to_string(config_.coverage));
+  s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  s.health = health();
+  s.watched = watched_;
+  s.counters = {v(metrics_.allowed),   v(metrics_.denied),      v(metrics_.would_deny),   v(metrics_.errors),
+                v(metrics_.timeouts),  v(metrics_.cache_hits),  v(metrics_.cache_misses), v(metrics_.hash_bytes),
+                v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.queue_depth)};
+  s.latency_p50_us = metrics_.latency_percentile_us(0.5);
+  s.latency_p99_us = metrics_.latency_percentile_us(0.99);
+  return s;
 }
 
-json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
+json Daemon::handle(const control::ControlRequest& request, const control::PeerCred& peer) {
+  using Cmd = control::ControlRequest::Cmd;
   std::string by = request.by.empty() ? fmt::format("uid {}", peer.uid) : request.by;
   switch (request.cmd) {
-    case ControlRequest::Cmd::kStatus: return status();
-    case ControlRequest::Cmd::kReload: {
-      if (auto st = reload(); !st) return control_error(st.error().message());
-      auto state = engine_.policy();
-      return json{{"ok", true}, {"database", config_.database}, {"generation", state->generation()}};
+    case Cmd::kStatus: return control::to_json(status());
+    case Cmd::kReload: {
+      if (auto st = reload(); !st) return control::control_error(st.error().message());
+      return control::to_json(control::GenerationReply{config_.database, engine_.policy()->generation()});
     }
-    case ControlRequest::Cmd::kSetMode: {
-      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st) return control_error(st.error().message());
-      return json{{"ok", true}, {"mode", policy::to_string(engine_.mode())}};
+    case Cmd::kSetMode: {
+      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st)
+        return control::control_error(st.error().message());
+      return control::to_json(control::ModeReply{engine_.mode()});
     }
-    case ControlRequest::Cmd::kInstall: {
+    case Cmd::kInstall: {
       auto generation = install(request.path, by, peer.uid);
-      if (!generation) return control_error(generation.error().message());
-      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
+      if (!generation) return control::control_error(generation.error().message());
+      return control::to_json(control::GenerationReply{config_.database, *generation});
     }
-    case ControlRequest::Cmd::kRollback: {
+    case Cmd::kRollback: {
       // Lowering the floor is root's decision alone, never admin_group's.
-      if (peer.uid != 0) return control_error(fmt::format("permission denied: rollback needs root (uid {})", peer.uid));
+      if (peer.uid != 0)
+        return control::control_error(fmt::format("permission denied: rollback needs root (uid {})", peer.uid));
       auto generation = rollback(request.path, by, peer.uid);
-      if (!generation) return control_error(generation.error().message());
-      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
+      if (!generation) return control::control_error(generation.error().message());
+      return control::to_json(control::GenerationReply{config_.database, *generation});
     }
   }
-  return control_error("unknown command");
+  return control::control_error("unknown command");
 }
 
 Status Daemon::write_metrics() const {

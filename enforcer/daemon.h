@@ -29,7 +29,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "enforcer/control.h"
+#include "control/protocol.h"
+#include "control/server.h"
 #include "enforcer/engine.h"
 #include "enforcer/metrics.h"
 #include "eventlog/builders.h"
@@ -63,8 +64,9 @@ class Daemon {
   // must_allow executable (never overridable here), or without a database.
   // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
   Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
-  nlohmann::json status() const;
-  nlohmann::json handle(const ControlRequest& request, const PeerCred& peer);
+  control::StatusReply status() const;
+  // One control request (the ControlServer's handler): the reply as JSON.
+  nlohmann::json handle(const control::ControlRequest& request, const control::PeerCred& peer);
   Status write_metrics() const;
   const config::Config& config() const { return config_; }
 
@@ -81,7 +83,7 @@ class Daemon {
   // Puts an installed database in force (or reports the refusal): stderr,
   // the install/rollback event, DEGRADED state. Returns the generation.
   Result<uint64_t> finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change);
-  nlohmann::json health() const;
+  control::StatusReply::Health health() const;
 
   config::Config config_;
   Engine& engine_;

@@ -19,7 +19,7 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "config/config.h"
-#include "enforcer/control.h"
+#include "control/server.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
 #include "enforcer/fanotify.h"
@@ -157,8 +157,9 @@ int run(int argc, char** argv) {
     }
     fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
   }
-  ControlServer control(config.socket, config.admin_group,
-                        [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  control::ControlServer control(
+      config.socket, config.admin_group,
+      [&](const control::ControlRequest& r, const control::PeerCred& p) { return daemon.handle(r, p); });
   // systemd's RuntimeDirectory=: admin_group members must reach the socket.
   if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {

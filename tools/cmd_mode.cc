@@ -11,7 +11,7 @@
 
 #include "common/host.h"
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "policy/lockout.h"
 #include "eventlog/builders.h"
 #include "eventlog/writer.h"
@@ -54,20 +54,19 @@ class ModeCommand final : public Command {
       if (preflight != kExitOk) return preflight;
     }
     std::string by = invoking_user();
-    auto reply = enforcer::control_request(settings->socket,
-                                           {{"cmd", "set_mode"}, {"mode", mode_}, {"by", by}, {"forced", forced}});
+    const policy::Mode to = *policy::parse_mode(mode_);
+    auto answer = control::Client(settings->socket).set_mode(to, by, forced);
     bool daemon_running = true;
-    if (!reply) {
-      if (reply.error().code() != ErrorCode::kUnavailable) return report(reply.error());
+    if (!answer) {
+      if (answer.error().code() != ErrorCode::kUnavailable) return report(answer.error());
       daemon_running = false;
-    } else if (!reply->value("ok", false)) {
-      fmt::print(stderr, "tollgate: tollgated refused: {}\n", reply->value("error", std::string("no reason given")));
+    } else if (!*answer) {
+      fmt::print(stderr, "tollgate: {}\n", answer->error().to_error().message());
       return kExitNo;
     }
     if (!daemon_running) {
       // Nobody else will record the switch.
-      auto event = eventlog::mode_event(host_name(), settings->mode, *policy::parse_mode(mode_),
-                                        by, forced, ::getuid());
+      auto event = eventlog::mode_event(host_name(), settings->mode, to, by, forced, ::getuid());
       if (auto st = eventlog::append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }

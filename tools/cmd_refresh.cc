@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
@@ -26,13 +26,9 @@ constexpr const char* kHookUser = "apt-hook";
 // configured mode.
 std::string window_marker(const Settings& s) { return parent_dir(s.socket) + "/upgrade-window"; }
 
-Result<nlohmann::json> set_mode(const Settings& s, const char* mode) {
-  auto reply = enforcer::control_request(s.socket, {{"cmd", "set_mode"}, {"mode", mode}, {"by", kHookUser}, {"forced", false}});
-  if (!reply) return reply;
-  if (!reply->value("ok", false))
-    return fail(ErrorCode::kInvalidInput, "tollgated refused " + std::string(mode) + " mode: " +
-                                              reply->value("error", std::string("no reason given")));
-  return reply;
+Result<control::ModeReply> set_mode(const Settings& s, policy::Mode mode) {
+  return control::accepted(control::Client(s.socket).set_mode(mode, kHookUser, /*forced=*/false),
+                           fmt::format("tollgated refused {} mode", policy::to_string(mode)));
 }
 
 class RefreshCommand final : public Command {
@@ -57,16 +53,16 @@ class RefreshCommand final : public Command {
 
  private:
   int open_window(const Settings& s) {
-    auto status = enforcer::control_request(s.socket, {{"cmd", "status"}});
+    auto status = control::Client(s.socket).status();
     if (!status) {
       if (status.error().code() == ErrorCode::kUnavailable) return kExitOk;  // nothing to open
       return report(status.error());
     }
-    if (status->value("mode", "") != "enforce") return kExitOk;
+    if (!*status || (*status)->mode != policy::Mode::kEnforce) return kExitOk;
     // The marker first: if the switch below succeeds and we crash, the
     // Post-Invoke still knows to switch back.
     if (auto st = write_file_atomic(window_marker(s), "enforce\n", 0600); !st) return report(st.error());
-    if (auto r = set_mode(s, "audit"); !r) return report(r.error());
+    if (auto r = set_mode(s, policy::Mode::kAudit); !r) return report(r.error());
     fmt::print("tollgate: upgrade window open: tollgated audits (logs, does not deny) until 'tollgate refresh'\n");
     return kExitOk;
   }
@@ -104,7 +100,7 @@ class RefreshCommand final : public Command {
     }
     std::string marker = window_marker(s);
     if (::stat(marker.c_str(), &st) != 0) return status;
-    auto r = set_mode(s, "enforce");
+    auto r = set_mode(s, policy::Mode::kEnforce);
     if (!r && r.error().code() != ErrorCode::kUnavailable) {
       // E.g. the new policy would lock out sshd: stay in audit, loudly.
       fmt::print(stderr, "tollgate: upgrade window NOT closed, tollgated stays in audit: {}\n", r.error().message());

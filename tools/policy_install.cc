@@ -10,7 +10,7 @@
 
 #include "common/host.h"
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "policy/lockout.h"
 #include "policy/policy_gate.h"
 #include "eventlog/builders.h"
@@ -71,15 +71,13 @@ struct Route {
   std::optional<policy::PolicyGate> here;
 };
 
-Result<Route> route(const Settings& s, const nlohmann::json& request) {
-  auto reply = enforcer::control_request(s.socket, request, kInstallTimeoutMs);
-  if (reply) {
-    if (!reply->value("ok", false))
-      return fail(ErrorCode::kInvalidInput, "tollgated refused: " + reply->value("error", std::string("no reason given")));
-    return Route{Installation{.generation = reply->value("generation", uint64_t{0}), .by_daemon = true}, {}};
-  }
-  if (reply.error().code() != ErrorCode::kUnavailable || enforcer::control_listening(s.socket))
-    return std::unexpected(reply.error());
+// `ask` sends the request (control::Client::install or ::rollback).
+template <typename Ask>
+Result<Route> route(const Settings& s, Ask ask) {
+  const control::Client daemon(s.socket, kInstallTimeoutMs);
+  auto reply = control::accepted(ask(daemon));
+  if (reply) return Route{Installation{.generation = reply->generation, .by_daemon = true}, {}};
+  if (reply.error().code() != ErrorCode::kUnavailable || daemon.reachable()) return std::unexpected(reply.error());
   auto gate = policy::PolicyGate::make(s.database, s.state_dir, s.public_key);
   if (!gate.state_usable())
     return fail(ErrorCode::kPermission,
@@ -109,7 +107,7 @@ std::vector<std::string> cli_lockout_candidates(const Settings& settings, const 
 
 Result<Installation> install_staged(const Settings& s, const std::string& by) {
   const std::string candidate = policy::candidate_path(s.database);
-  auto r = route(s, {{"cmd", "install"}, {"candidate", candidate}, {"by", by}});
+  auto r = route(s, [&](const control::Client& daemon) { return daemon.install(candidate, by); });
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
@@ -125,7 +123,7 @@ Result<Installation> install_staged(const Settings& s, const std::string& by) {
 }
 
 Result<Installation> rollback_to(const Settings& s, const std::string& file, const std::string& by) {
-  auto r = route(s, {{"cmd", "rollback"}, {"file", file}, {"by", by}});
+  auto r = route(s, [&](const control::Client& daemon) { return daemon.rollback(file, by); });
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;

@@ -1,11 +1,10 @@
-#include "enforcer/control.h"
+#include "control/server.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -15,110 +14,11 @@
 
 #include "common/host.h"
 #include "common/io.h"
+#include "control/line_io.h"
 
-namespace tollgate::enforcer {
-namespace {
+namespace tollgate::control {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxLine = 64 * 1024;
-
-Result<sockaddr_un> socket_address(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path)
-    return fail(ErrorCode::kInvalidInput, path + ": socket path is empty or too long");
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  return addr;
-}
-
-int remaining_ms(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
-}
-
-// Reads up to and including '\n' before the deadline.
-Result<std::string> read_line(int fd, Clock::time_point deadline, std::string_view name) {
-  std::string line;
-  char buf[4096];
-  for (;;) {
-    auto nl = line.find('\n');
-    if (nl != std::string::npos) return line.substr(0, nl);
-    if (line.size() > kMaxLine) return fail(ErrorCode::kInvalidInput, std::string(name) + ": line too long");
-    pollfd p{fd, POLLIN, 0};
-    int rc = ::poll(&p, 1, remaining_ms(deadline));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return fail(ErrorCode::kUnavailable, std::string(name) + ": no answer in time");
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) return fail_errno(errno, name, "read failed");
-    if (n == 0) {
-      if (line.empty()) return fail(ErrorCode::kUnavailable, std::string(name) + ": connection closed");
-      return line;
-    }
-    line.append(buf, static_cast<size_t>(n));
-  }
-}
-
-Status write_line(int fd, const std::string& text, Clock::time_point deadline, std::string_view name) {
-  std::string data = text + "\n";
-  size_t off = 0;
-  while (off < data.size()) {
-    pollfd p{fd, POLLOUT, 0};
-    int rc = ::poll(&p, 1, remaining_ms(deadline));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) return fail(ErrorCode::kUnavailable, std::string(name) + ": write timed out");
-    ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n < 0) return fail_errno(errno, name, "write failed");
-    off += static_cast<size_t>(n);
-  }
-  return {};
-}
-
-}  // namespace
-
-json control_error(const std::string& message) { return json{{"ok", false}, {"error", message}}; }
-
-Result<ControlRequest> parse_control_request(std::string_view line) {
-  json j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kInvalidInput, "request is not a JSON object");
-  if (!j.contains("cmd") || !j["cmd"].is_string()) return fail(ErrorCode::kInvalidInput, "request has no \"cmd\" string");
-  const std::string cmd = j["cmd"].get<std::string>();
-  ControlRequest r;
-  auto text = [&](const char* key, std::string& out) -> Status {
-    if (!j.contains(key)) return {};
-    if (!j[key].is_string()) return fail(ErrorCode::kInvalidInput, fmt::format("\"{}\" must be a string", key));
-    out = j[key].get<std::string>();
-    return {};
-  };
-  if (cmd == "status") r.cmd = ControlRequest::Cmd::kStatus;
-  else if (cmd == "reload") r.cmd = ControlRequest::Cmd::kReload;
-  else if (cmd == "install" || cmd == "rollback") {
-    r.cmd = cmd == "install" ? ControlRequest::Cmd::kInstall : ControlRequest::Cmd::kRollback;
-    if (auto st = text(cmd == "install" ? "candidate" : "file", r.path); !st) return std::unexpected(st.error());
-    if (cmd == "rollback" && r.path.empty()) return fail(ErrorCode::kInvalidInput, "rollback needs \"file\": PATH");
-    if (auto st = text("by", r.by); !st) return std::unexpected(st.error());
-  } else if (cmd == "set_mode") {
-    r.cmd = ControlRequest::Cmd::kSetMode;
-    if (!j.contains("mode") || !j["mode"].is_string())
-      return fail(ErrorCode::kInvalidInput, "set_mode needs \"mode\": \"audit\" or \"enforce\"");
-    auto mode = policy::parse_mode(j["mode"].get<std::string>());
-    if (!mode) return fail(ErrorCode::kInvalidInput, "unknown mode '" + j["mode"].get<std::string>() + "'; use audit or enforce");
-    r.mode = *mode;
-    if (j.contains("by")) {
-      if (!j["by"].is_string()) return fail(ErrorCode::kInvalidInput, "\"by\" must be a string");
-      r.by = j["by"].get<std::string>();
-    }
-    if (j.contains("forced")) {
-      if (!j["forced"].is_boolean()) return fail(ErrorCode::kInvalidInput, "\"forced\" must be true or false");
-      r.forced = j["forced"].get<bool>();
-    }
-  } else {
-    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd + "'; use status, reload, set_mode, install or rollback");
-  }
-  return r;
-}
 
 Result<PeerCred> peer_credentials(int fd) {
   ucred cred{};
@@ -146,37 +46,6 @@ bool peer_is_admin(const PeerCred& peer, const std::string& admin_group) {
   auto gid = group_id(admin_group);
   if (!gid) return false;
   return peer.gid == *gid || std::find(peer.groups.begin(), peer.groups.end(), *gid) != peer.groups.end();
-}
-
-Result<json> control_request(const std::string& socket_path, const json& request, int timeout_ms) {
-  auto addr = socket_address(socket_path);
-  if (!addr) return std::unexpected(addr.error());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fail_errno(errno, socket_path, "cannot create socket");
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
-    int err = errno;
-    if (err == EACCES || err == EPERM)
-      return fail(ErrorCode::kPermission,
-                  fmt::format("{}: permission denied (needs root or the admin group)", socket_path));
-    return fail(ErrorCode::kUnavailable,
-                fmt::format("{}: tollgated is not running ({})", socket_path, std::strerror(err)));
-  }
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto sent = write_line(fd.get(), request.dump(), deadline, socket_path);
-  // Even when the write failed the server may have said why before closing.
-  auto line = read_line(fd.get(), sent ? deadline : Clock::now() + std::chrono::milliseconds(200), socket_path);
-  if (!line) return fail(ErrorCode::kUnavailable, (sent ? line.error() : sent.error()).message());
-  json reply = json::parse(*line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object())
-    return fail(ErrorCode::kUnavailable, socket_path + ": the daemon's reply is not JSON");
-  return reply;
-}
-
-bool control_listening(const std::string& socket_path) {
-  auto addr = socket_address(socket_path);
-  if (!addr) return false;
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  return fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0;
 }
 
 ControlServer::ControlServer(std::string path, std::string admin_group, Handler handler)
@@ -300,4 +169,4 @@ void ControlServer::serve(int fd) {
   }
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::control

@@ -1,4 +1,4 @@
-#include "enforcer/control.h"
+#include "control/server.h"
 
 #include <doctest/doctest.h>
 #include <grp.h>
@@ -6,13 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control/client.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::control;
 using nlohmann::json;
 
-TEST_SUITE("enforcer.control") {
+TEST_SUITE("control") {
   TEST_CASE("requests parse into commands") {
     auto s = parse_control_request(R"({"cmd":"status"})");
     REQUIRE(s);
@@ -107,6 +108,114 @@ TEST_SUITE("enforcer.control") {
     server.stop();
     CHECK(::access(path.c_str(), F_OK) != 0);
   }
+
+  TEST_CASE("typed requests are sent as the lines the server parses back") {
+    const ControlRequest requests[] = {
+        ControlRequest::status(),
+        ControlRequest::reload(),
+        ControlRequest::set_mode(policy::Mode::kEnforce, "alice", true),
+        ControlRequest::install("/d/policy.db.candidate", "bob"),
+        ControlRequest::rollback("/b/gen6.db", "root"),
+    };
+    for (const auto& want : requests) {
+      const std::string line = to_json(want).dump();
+      CAPTURE(line);
+      auto got = parse_control_request(line);
+      REQUIRE(got);
+      CHECK(got->cmd == want.cmd);
+      CHECK(got->by == want.by);
+      CHECK(got->path == want.path);
+      CHECK(got->forced == want.forced);
+      if (want.cmd == ControlRequest::Cmd::kSetMode) CHECK(got->mode == want.mode);
+    }
+    CHECK(to_json(ControlRequest::set_mode(policy::Mode::kAudit, "apt-hook", false)) ==
+          json::parse(R"({"cmd":"set_mode","mode":"audit","by":"apt-hook","forced":false})"));
+  }
+
+  TEST_CASE("a status reply round-trips through its JSON, and a reply missing fields keeps the defaults") {
+    StatusReply s;
+    s.version = "0.1.0";
+    s.pid = 42;
+    s.mode = policy::Mode::kEnforce;
+    s.coverage = "exec";
+    s.uptime_s = 7;
+    s.health = {"DEGRADED", "why"};
+    s.database = {.path = "/p.db", .loaded = true, .generation = 3, .content_digest = std::string(64, 'a'),
+                  .is_signed = true, .counts = {1, 2, 3, 4, 5}};
+    s.integrity = {.live_database = "/p.db", .state_dir = "/s", .last_known_good = "/s/last-known-good.db",
+                   .state_usable = true, .floor_generation = 3, .floor_content_digest = "ab",
+                   .public_key_pinned = true};
+    s.watched = {"/", "/srv"};
+    s.counters = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    s.latency_p50_us = 100;
+    s.latency_p99_us = 900;
+    const json j = to_json(s);
+    CHECK(j["ok"] == true);
+    CHECK(j["database"]["signed"] == true);
+    CHECK(j["database"]["counts"]["signers"] == 5);
+    CHECK(j["latency_us"]["p99"] == 900);
+    auto back = status_from_json(j);
+    REQUIRE(back);
+    CHECK(to_json(*back) == j);
+    CHECK(back->raw == j);
+
+    s.database = {.path = "/p.db"};  // nothing loaded: no digest, signature or counts
+    CHECK_FALSE(to_json(s)["database"].contains("counts"));
+    CHECK_FALSE(to_json(s)["database"].contains("signed"));
+
+    auto sparse = status_from_json(json{{"ok", true}, {"mode", "sideways"}, {"counters", {{"denied", "x"}}}});
+    REQUIRE(sparse);
+    CHECK_FALSE(sparse->mode);
+    CHECK(sparse->counters.denied == 0);
+    CHECK(sparse->version.empty());
+    CHECK_FALSE(status_from_json(json::array()));
+  }
+
+  TEST_CASE("the client tells a refusal from a daemon that is not running, and reads typed replies") {
+    testing::TempDir dir;
+    group* own = ::getgrgid(::getgid());  // admin_group = our own group: admitted as root or not
+    REQUIRE(own);
+    const std::string path = dir.file("t.sock");
+    Client client(path, 2000);
+    auto down = client.set_mode(policy::Mode::kEnforce, "alice", false);
+    REQUIRE_FALSE(down);
+    CHECK(down.error().code() == ErrorCode::kUnavailable);
+    CHECK(down.error().message().find("tollgated is not running") != std::string::npos);
+    CHECK_FALSE(client.reachable());
+
+    ControlServer server(path, own->gr_name, [](const ControlRequest& r, const PeerCred&) -> json {
+      switch (r.cmd) {
+        case ControlRequest::Cmd::kSetMode:
+          if (r.mode == policy::Mode::kEnforce) return control_error("enforce mode refused: it would deny /bin/sh");
+          return to_json(ModeReply{r.mode});
+        case ControlRequest::Cmd::kInstall: return to_json(GenerationReply{"/p.db", 8});
+        default: return control_error("permission denied: uid 5 is not root");
+      }
+    });
+    REQUIRE(server.start());
+    CHECK(client.reachable());
+    auto refused = client.set_mode(policy::Mode::kEnforce, "alice", false);
+    REQUIRE(refused);
+    REQUIRE_FALSE(*refused);
+    CHECK(refused->error().reason == "enforce mode refused: it would deny /bin/sh");
+    CHECK_FALSE(refused->error().permission_denied());
+    auto folded = accepted(client.set_mode(policy::Mode::kEnforce, "alice", false));
+    REQUIRE_FALSE(folded);
+    CHECK(folded.error().code() == ErrorCode::kInvalidInput);
+    CHECK(folded.error().message() == "tollgated refused: enforce mode refused: it would deny /bin/sh");
+    auto audit = accepted(client.set_mode(policy::Mode::kAudit, "alice", false));
+    REQUIRE(audit);
+    CHECK(audit->mode == policy::Mode::kAudit);
+    auto installed = accepted(client.install("/p.db.candidate", "bob"));
+    REQUIRE(installed);
+    CHECK(installed->generation == 8);
+    CHECK(installed->database == "/p.db");
+    auto status = client.status();
+    REQUIRE(status);
+    REQUIRE_FALSE(*status);
+    CHECK(status->error().permission_denied());
+    server.stop();
+  }
 }
 
 namespace {
@@ -143,7 +252,7 @@ int status_as_nobody(const std::string& path, std::vector<gid_t> groups, gid_t g
 }  // namespace
 
 // Needs root (setuid to nobody in a child): run with the root label.
-TEST_SUITE("enforcer.control.root") {
+TEST_SUITE("control.root") {
   TEST_CASE("admin_group membership comes from SO_PEERGROUPS: a supplementary group admits, its absence refuses") {
     REQUIRE(::geteuid() == 0);
     gid_t gid = 0;
