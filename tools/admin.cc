@@ -38,17 +38,11 @@ Result<Settings> resolve_settings(const AdminOptions& options) {
   return s;
 }
 
-Status check_admin(const Settings& settings, std::string_view command) {
-  if (::geteuid() == 0) return {};
-  if (settings.admin_group.empty())
-    return fail(ErrorCode::kPermission,
-                fmt::format("'{}' needs root (no admin_group is configured in {}); run it with sudo", command,
-                            settings.file_name()));
-  std::string why = fmt::format("'{}' needs root or group {}", command, settings.admin_group);
-  auto gid = group_id(settings.admin_group);
-  if (!gid) return fail(ErrorCode::kPermission, why + " (the group does not exist)");
-  if (process_in_group(*gid)) return {};
-  return fail(ErrorCode::kPermission, why);
+int ConfiguredCommand::prepare() {
+  auto resolved = resolve_settings(options_);
+  if (!resolved) return report(resolved.error());
+  settings_ = std::move(*resolved);
+  return kExitOk;
 }
 
 std::string user_name(int64_t uid) {
@@ -85,20 +79,32 @@ Result<TimeUs> since_cutoff(const std::string& duration) {
   return now_us() - static_cast<int64_t>(d->count()) * 1000000;
 }
 
+Result<std::optional<TimeUs>> since_window(const std::string& duration) {
+  if (duration == "all") return std::optional<TimeUs>();
+  return since_cutoff(duration);
+}
+
+int usage_error(const Error& error) {
+  fmt::print(stderr, "tollgate: {}\n", error.message());
+  return kExitUsage;
+}
+
 std::string describe_user(const eventlog::UserCount& user) {
   if (user.name.empty()) return fmt::format("uid {}", user.uid);
   return fmt::format("{} ({})", user.name, user.uid);
 }
 
+Result<std::optional<hashdb::PublicKey>> load_pinned_key(const std::string& path) {
+  if (path.empty()) return std::optional<hashdb::PublicKey>();
+  auto key = hashdb::load_public_key(path);
+  if (!key) return std::unexpected(key.error());
+  return std::optional<hashdb::PublicKey>(std::move(*key));
+}
+
 Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey) {
-  std::string key_path = pubkey.empty() ? settings.public_key : pubkey;
-  std::optional<hashdb::PublicKey> key;
-  if (!key_path.empty()) {
-    auto loaded = hashdb::load_public_key(key_path);
-    if (!loaded) return std::unexpected(loaded.error());
-    key = std::move(*loaded);
-  }
-  return hashdb::PolicyStore::open(settings.database, {.public_key = key ? &*key : nullptr});
+  auto key = load_pinned_key(pubkey.empty() ? settings.public_key : pubkey);
+  if (!key) return std::unexpected(key.error());
+  return hashdb::PolicyStore::open(settings.database, {.public_key = *key ? &**key : nullptr});
 }
 
 Result<eventlog::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,

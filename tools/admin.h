@@ -1,12 +1,15 @@
 // Shared plumbing of the admin subcommands (report, log, replay, approve,
-// revoke, check, mode): the common --config/--db/--log/--socket options, the
-// settings they resolve to, the admin permission check and event-log loading
-// with malformed lines reported on stderr.
+// revoke, check, mode, refresh, compile --install, db rollback): the common
+// --config/--db/--log/--socket options and the settings they resolve to
+// (ConfiguredCommand), the one --since parser, event-log streaming with
+// malformed lines reported on stderr, opening the policy database with its
+// pinned key, and the text the report and replay print. Permissions are
+// not checked here: main.cc does that (tools/access.h).
 //
-//   AdminOptions opts;                         // member of the Command
-//   add_admin_options(app, opts, kLogOption);  // in setup()
-//   auto settings = resolve_settings(opts);    // in run()
-//   if (!settings) return report(settings.error());
+//   class ReportCommand final : public ConfiguredCommand {
+//     void setup(CLI::App& app) override { add_admin_options(app, options_, kLogOption); }
+//     int run() override { ... settings_->event_log ... }
+//   };
 //
 // Not thread-safe (CLI, single thread).
 #pragma once
@@ -19,14 +22,14 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/time.h"
 #include "config/config.h"
 #include "eventlog/reader.h"
-#include <nlohmann/json.hpp>
-
-#include "hashdb/rule_set.h"
-#include "hashdb/store.h"
 #include "eventlog/replay.h"
 #include "eventlog/report.h"
+#include "hashdb/rule_set.h"
+#include "hashdb/store.h"
+#include "tools/command.h"
 
 namespace tollgate::tools {
 
@@ -52,15 +55,23 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which);
 // overrides applied; nothing is copied field by field.
 using Settings = config::Config;
 
+// A Command that reads the configuration (the options add_admin_options
+// adds in setup()): prepare() resolves it, settings() hands it to main.cc's
+// permission and daemon checks, run() uses it as settings_.
+class ConfiguredCommand : public Command {
+ public:
+  int prepare() override;
+  const config::Config* settings() const override { return settings_ ? &*settings_ : nullptr; }
+
+ protected:
+  AdminOptions options_;
+  std::optional<Settings> settings_;  // set by prepare()
+};
+
 // Loads the config file with config::load_config_or_default: a missing
 // file is an error only when --config was given explicitly; otherwise the
 // built-in defaults apply (Settings::from_file() is false).
 Result<Settings> resolve_settings(const AdminOptions& options);
-
-// Ok for root and members of `admin_group` (real or supplementary groups);
-// Permission error "needs root or group G" otherwise ("needs root" when no
-// group is configured).
-Status check_admin(const Settings& settings, std::string_view command);
 
 // The invoking human: SUDO_USER when run through sudo, else the login name
 // of the real uid, else "uid N".
@@ -74,8 +85,17 @@ std::string user_name(int64_t uid);
 // 10, then a count). Returns the number of malformed lines.
 Result<size_t> scan_events(const std::string& path, const std::function<void(eventlog::Event&&)>& on_event);
 
-// --since DURATION -> the cut-off time (now - duration).
+// --since DURATION (common/time.h, parse_duration) -> the cut-off time
+// (now - DURATION); InvalidInput "--since: invalid duration ..." otherwise.
+// The one --since parser of report, log, replay, approve --from-report and
+// mode.
 Result<TimeUs> since_cutoff(const std::string& duration);
+// The same, where "all" means the whole log (no cut-off).
+Result<std::optional<TimeUs>> since_window(const std::string& duration);
+
+// Prints "tollgate: MESSAGE" on stderr and returns kExitUsage: a bad
+// command-line value (as opposed to report(), whose code follows the error).
+int usage_error(const Error& error);
 
 // "alice (1000)" / "uid 1000".
 std::string describe_user(const eventlog::UserCount& user);
@@ -85,6 +105,10 @@ std::string join_launchers(const std::vector<eventlog::LauncherCount>& launchers
 std::string join_users(const std::vector<eventlog::UserCount>& users);
 // "denied", "would-deny" or "2 denied, 3 would-deny".
 std::string denial_split(const eventlog::BinaryReport& binary);
+
+// The public key a database must be signed by: nullopt for an empty path
+// (no signature required), an error naming the file when it cannot be loaded.
+Result<std::optional<hashdb::PublicKey>> load_pinned_key(const std::string& path);
 
 // Opens the policy database of `settings` (verifying its signature with
 // `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).

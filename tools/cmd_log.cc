@@ -80,10 +80,7 @@ class LogCommand final : public Command {
     if (!settings) return report(settings.error());
     if (!since_.empty()) {
       auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
+      if (!cutoff) return usage_error(cutoff.error());
       filter_.since_us = *cutoff;
     }
     filter_.denied_only = denied_only_;

@@ -25,7 +25,7 @@
 namespace tollgate::tools {
 namespace {
 
-class ModeCommand final : public Command {
+class ModeCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kLogOption | kSocketOption);
@@ -37,9 +37,7 @@ class ModeCommand final : public Command {
   }
 
   int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
-    if (auto ok = check_admin(*settings, "mode"); !ok) return report(ok.error());
+    auto& settings = settings_;
     // Serialise with approve/revoke: the database must not change between
     // the pre-flight and the switch.
     std::optional<ApprovalsLock> lock;
@@ -104,10 +102,7 @@ class ModeCommand final : public Command {
       return kExitNo;
     }
     auto cutoff = since_cutoff(since_);
-    if (!cutoff) {
-      fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-      return kExitUsage;
-    }
+    if (!cutoff) return usage_error(cutoff.error());
     struct stat st {};
     if (::stat(settings.event_log.c_str(), &st) != 0) {
       if (!force_) {
@@ -141,7 +136,6 @@ class ModeCommand final : public Command {
     return kExitOk;
   }
 
-  AdminOptions options_;
   std::string mode_;
   bool force_ = false;
   std::string since_ = "24h";
@@ -155,6 +149,7 @@ CommandSpec mode_command() {
           .example = "  sudo tollgate mode enforce\n"
                      "  sudo tollgate mode enforce --since 7d\n"
                      "  sudo tollgate mode audit\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ModeCommand>(); }};
 }
 

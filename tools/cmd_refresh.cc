@@ -31,7 +31,7 @@ Result<control::ModeReply> set_mode(const Settings& s, policy::Mode mode) {
                            fmt::format("tollgated refused {} mode", policy::to_string(mode)));
 }
 
-class RefreshCommand final : public Command {
+class RefreshCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
@@ -39,16 +39,18 @@ class RefreshCommand final : public Command {
     app.add_flag("--syslog", syslog_, "Also log the newly trusted rules to syslog (authpriv; the apt hook)");
   }
 
+  // Installed but not set up yet (no config file): nothing to do, and the
+  // apt hook, whoever runs it, must stay quiet.
+  Requirement requirement(Access declared) const override {
+    return {.access = settings_->from_file() ? declared : Access::kAnyone};
+  }
+
   int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
-    if (!settings->from_file()) {
-      // Installed but not set up yet: the apt hook must stay quiet.
-      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings->file_name());
+    if (!settings_->from_file()) {
+      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings_->file_name());
       return kExitOk;
     }
-    if (auto ok = check_admin(*settings, "refresh"); !ok) return report(ok.error());
-    return pre_ ? open_window(*settings) : refresh(*settings);
+    return pre_ ? open_window(*settings_) : refresh(*settings_);
   }
 
  private:
@@ -111,7 +113,6 @@ class RefreshCommand final : public Command {
     return status;
   }
 
-  AdminOptions options_;
   bool pre_ = false;
   bool syslog_ = false;
 };
@@ -123,6 +124,7 @@ CommandSpec refresh_command() {
           .summary = "Recompile the configured policy and reload (the apt hook)",
           .example = "  sudo tollgate refresh            # after installing software by hand\n"
                      "  sudo tollgate refresh --pre      # what apt's DPkg::Pre-Invoke runs\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<RefreshCommand>(); }};
 }
 

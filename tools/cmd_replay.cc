@@ -37,15 +37,9 @@ class ReplayCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    std::optional<TimeUs> since;
-    if (since_ != "all") {
-      auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
-      since = *cutoff;
-    }
+    auto cutoff = since_window(since_);
+    if (!cutoff) return usage_error(cutoff.error());
+    const std::optional<TimeUs> since = *cutoff;
     // A candidate is rarely signed yet: only --pubkey asks for a signature.
     settings->public_key.clear();
     auto db = open_policy(*settings, pubkey_);

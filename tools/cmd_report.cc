@@ -96,16 +96,9 @@ class ReportCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    eventlog::ReportOptions opts{.user_name = user_name};
-    if (since_ != "all") {
-      auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
-      opts.since_us = *cutoff;
-    }
-    eventlog::ReportBuilder builder(opts);
+    auto since = since_window(since_);
+    if (!since) return usage_error(since.error());
+    eventlog::ReportBuilder builder({.since_us = *since, .user_name = user_name});
     auto malformed = scan_events(settings->event_log, [&](eventlog::Event&& e) { builder.add(e); });
     if (!malformed) return report(malformed.error());
     auto r = std::move(builder).finish();

@@ -21,14 +21,23 @@ class StatusCommand final : public Command {
                "6 the socket refused us (needs root or the admin group).\n");
   }
 
-  int run() override {
-    std::string socket = socket_;
-    if (socket.empty()) {
-      auto config = config::load_config_or_default(config_, "tollgate");
-      if (!config) return report(config.error());
-      socket = config->socket;
+  // The socket: --socket, else the config's (the file is not read at all
+  // when --socket is given).
+  int prepare() override {
+    if (!socket_.empty()) {
+      settings_.socket = socket_;
+      return kExitOk;
     }
-    auto answer = control::Client(socket).status();
+    auto config = config::load_config_or_default(config_, "tollgate");
+    if (!config) return report(config.error());
+    settings_ = std::move(*config);
+    return kExitOk;
+  }
+  const config::Config* settings() const override { return &settings_; }
+
+  int run() override {
+    // main.cc saw the daemon listening (needs_daemon); it may still not answer.
+    auto answer = control::Client(settings_.socket).status();
     if (!answer) {
       if (answer.error().code() == ErrorCode::kUnavailable)
         fmt::print(stderr, "tollgate: {}; start it with 'systemctl start tollgated'\n", answer.error().message());
@@ -79,6 +88,7 @@ class StatusCommand final : public Command {
   std::string config_;
   std::string socket_;
   bool json_ = false;
+  config::Config settings_;
 };
 
 }  // namespace
