@@ -6,11 +6,11 @@
 
 #include "common/io.h"
 #include "common/text.h"
-#include "policy/lockout.h"
 #include "enforcer/version.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
 #include "policy/facts.h"
+#include "policy/lockout.h"
 
 namespace tollgate::enforcer {
 
@@ -31,8 +31,8 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-Daemon::Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics, std::vector<std::string> watched,
-               std::string host, bool mode_pinned)
+Daemon::Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics,
+               std::vector<std::string> watched, std::string host, bool mode_pinned)
     : config_(std::move(config)),
       engine_(engine),
       log_(log),
@@ -120,8 +120,8 @@ void Daemon::initial_load() {
   warn_degraded(degraded_);
   engine_.set_mode(mode);
   auto policy = engine_.policy();
-  log_.submit(eventlog::start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(), version(),
-                          note, degraded_));
+  log_.submit(eventlog::start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(),
+                                    version(), note, degraded_));
   fmt::print(stderr, "tollgated: {} mode, database {} generation {}\n", policy::to_string(mode),
              policy->store ? source_ : "(none)", policy->generation());
 }
@@ -138,8 +138,8 @@ Status Daemon::reload() {
                                : fmt::format("the live database was refused on reload ({}); no policy is in force",
                                              admitted.error().message());
     fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", admitted.error().message());
-    log_.submit(eventlog::reload_event(host_, false, config_.database, current->generation(), admitted.error().message(),
-                             degraded_));
+    log_.submit(eventlog::reload_event(host_, false, config_.database, current->generation(),
+                                       admitted.error().message(), degraded_));
     return std::unexpected(admitted.error());
   }
   degraded_ = enforce(*admitted, config_.database, true);
@@ -152,8 +152,12 @@ Status Daemon::reload() {
 
 Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  eventlog::PolicyChange change{.type = eventlog::EventType::kInstall, .database = config_.database, .file = policy::candidate_path(config_.database),
-                      .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
+  eventlog::PolicyChange change{.type = eventlog::EventType::kInstall,
+                                .database = config_.database,
+                                .file = policy::candidate_path(config_.database),
+                                .by = by,
+                                .by_uid = uid,
+                                .from_generation = engine_.policy()->generation()};
   // Only the fixed name beside the live database: a request cannot make the
   // daemon read, rename or remove any other file.
   auto done = [&]() -> Result<policy::Installed> {
@@ -168,8 +172,12 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
 
 Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback, .database = config_.database, .file = file, .by = by, .by_uid = uid,
-                      .from_generation = engine_.policy()->generation()};
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback,
+                                .database = config_.database,
+                                .file = file,
+                                .by = by,
+                                .by_uid = uid,
+                                .from_generation = engine_.policy()->generation()};
   auto done = policy::install_rollback(gate_, file, admit_options(engine_.mode()));
   return finish_change(done, change);
 }
@@ -177,8 +185,8 @@ Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by
 Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
-    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", eventlog::to_string(change.type), printable(change.by),
-               change.error);
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", eventlog::to_string(change.type),
+               printable(change.by), change.error);
     log_.submit(eventlog::policy_change_event(host_, change));
     return std::unexpected(done.error());
   }
@@ -187,8 +195,8 @@ Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, eventlog
   change.ok = true;
   change.to_generation = done->admitted.floor.generation;
   change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", eventlog::to_string(change.type), printable(change.by), change.by_uid,
-             config_.database, change.from_generation, change.to_generation);
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", eventlog::to_string(change.type),
+             printable(change.by), change.by_uid, config_.database, change.from_generation, change.to_generation);
   log_.submit(eventlog::policy_change_event(host_, change));
   return change.to_generation;
 }
@@ -199,7 +207,8 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   if (mode == policy::Mode::kEnforce) {
     auto state = engine_.policy();
     if (!state->store) return fail(ErrorCode::kInvalidInput, "no policy database is loaded; enforce mode refused");
-    auto hits = policy::find_lockouts(*state->rules, state->signer_keys, policy::lockout_candidates(config_.must_allow));
+    auto hits =
+        policy::find_lockouts(*state->rules, state->signer_keys, policy::lockout_candidates(config_.must_allow));
     if (!hits.empty())
       return fail(ErrorCode::kInvalidInput,
                   "enforce mode refused: the policy would deny " + policy::describe_lockouts(hits));

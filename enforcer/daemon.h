@@ -43,8 +43,8 @@ class Daemon {
  public:
   // `mode_pinned`: the mode came from the command line (--mode), so a
   // restart comes up in config.mode whatever the file says.
-  Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics, std::vector<std::string> watched,
-         std::string host, bool mode_pinned = false);
+  Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics,
+         std::vector<std::string> watched, std::string host, bool mode_pinned = false);
 
   // First load at start: the live database, else (refused or missing) the
   // last-known-good copy, else audit mode without a policy. Says so on

@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "eventlog/reader.h"
 #include "hashdb/rule_set.h"
 #include "policy/decision.h"
-#include "eventlog/reader.h"
 
 namespace tollgate::eventlog {
 
@@ -50,7 +50,8 @@ struct ReplayOptions {
 
 // Builds the facts for one recorded binary (the caller adds the current owner
 // chain when the file still exists, and a signer if it can check one).
-using FactsLookup = std::function<policy::FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
+using FactsLookup =
+    std::function<policy::FileFacts(const std::string& path, const std::optional<hashdb::Sha256>& sha256)>;
 
 // Collects the distinct binaries of a history one event at a time (so a log
 // of any size streams through scan_event_log); decide() then runs each one

@@ -6,8 +6,8 @@
 
 #include <fmt/core.h>
 
-#include "policy/lockout.h"
 #include "policy/facts.h"
+#include "policy/lockout.h"
 
 namespace tollgate::policy {
 namespace {

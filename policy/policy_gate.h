@@ -33,9 +33,9 @@
 
 #include "common/error.h"
 #include "common/io.h"
-#include "policy/state_store.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
+#include "policy/state_store.h"
 
 namespace tollgate::policy {
 

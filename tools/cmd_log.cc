@@ -38,7 +38,8 @@ std::string format_event(const eventlog::Event& e) {
   }
   if (e.type == eventlog::EventType::kMode)
     return fmt::format("{} mode       {} -> {} by {}{}{}", head, mode_name(e.from), mode_name(e.to),
-                       e.by.empty() ? "?" : e.by, e.by_uid >= 0 ? fmt::format(" (uid {})", e.by_uid) : "", e.forced ? " (forced)" : "");
+                       e.by.empty() ? "?" : e.by, e.by_uid >= 0 ? fmt::format(" (uid {})", e.by_uid) : "",
+                       e.forced ? " (forced)" : "");
   // start, reload, overflow and future types: their fields as key=value.
   std::string fields;
   auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);

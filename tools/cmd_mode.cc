@@ -12,10 +12,10 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "control/client.h"
-#include "policy/lockout.h"
 #include "eventlog/builders.h"
 #include "eventlog/writer.h"
 #include "policy/facts.h"
+#include "policy/lockout.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
@@ -80,8 +80,8 @@ class ModeCommand final : public ConfiguredCommand {
     } else {
       persisted = "NOT persisted: " + settings->file_name() + " does not exist";
     }
-    fmt::print("mode {} -> {}{} by {}; {}; {}\n", policy::to_string(settings->mode), mode_, forced ? " (forced)" : "", by,
-               daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
+    fmt::print("mode {} -> {}{} by {}; {}; {}\n", policy::to_string(settings->mode), mode_, forced ? " (forced)" : "",
+               by, daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
                persisted);
     return kExitOk;
   }

@@ -13,8 +13,8 @@
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
-#include "tools/trust_report.h"
 #include "tools/policy_install.h"
+#include "tools/trust_report.h"
 
 namespace tollgate::tools {
 namespace {

@@ -11,12 +11,12 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "control/client.h"
-#include "policy/lockout.h"
-#include "policy/policy_gate.h"
 #include "eventlog/builders.h"
 #include "eventlog/writer.h"
 #include "hashdb/store.h"
+#include "policy/lockout.h"
 #include "policy/manifest.h"
+#include "policy/policy_gate.h"
 
 namespace tollgate::tools {
 namespace {

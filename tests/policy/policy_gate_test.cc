@@ -10,9 +10,9 @@
 #include <chrono>
 #include <string>
 
-#include "policy/lockout.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
+#include "policy/lockout.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;

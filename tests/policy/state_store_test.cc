@@ -6,9 +6,9 @@
 
 #include <string>
 
-#include "policy/policy_gate.h"
 #include "hashdb/keys.h"
 #include "hashdb/writer.h"
+#include "policy/policy_gate.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
