@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,11 +85,6 @@ struct Context {
   std::unordered_map<std::string, Sha256> dpkg_verified;          // origin -> hash of last compile's dpkg rules
 };
 
-struct CtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, CtxDeleter>;
-
 std::string_view reason_for(int err) {
   switch (err) {
     case ENOENT:
@@ -98,11 +92,6 @@ std::string_view reason_for(int err) {
     case ELOOP: return "symlink";
     default: return "unreadable";
   }
-}
-
-bool same_state(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
 }
 
 // Why the file at `path` (whose own stat is `st`) fails the ownership rule
@@ -132,37 +121,103 @@ std::string ownership_problem(const Task& t, const struct stat& st) {
   return t.dir_unsafe.empty() ? element_problem(t.path, st) : t.dir_unsafe;
 }
 
-// SHA-256 and MD5 in one pass, with the before/after fstat check of
-// hashdb::sha256_fd_stable (dpkg files need both digests).
-Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::string& name, const struct stat& before,
-                                                         uint64_t& bytes) {
-  MdCtx sha(EVP_MD_CTX_new()), md5(EVP_MD_CTX_new());
-  if (!sha || !md5 || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1)
-    return fail(ErrorCode::kIo, name + ": cannot initialise digests");
-  constexpr size_t kBuf = 256 * 1024;
-  thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[kBuf]);
-  bytes = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.get(), kBuf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, name, "read failed");
-    }
-    if (n == 0) break;
-    EVP_DigestUpdate(sha.get(), buf.get(), static_cast<size_t>(n));
-    EVP_DigestUpdate(md5.get(), buf.get(), static_cast<size_t>(n));
-    bytes += static_cast<uint64_t>(n);
+// dpkg paths are listed, not walked: metadata first, so symlinks and
+// directories in the lists are passed over and unchanged files are not
+// opened. nullopt: go on with t.st filled in.
+std::optional<TaskResult> stat_listed(Task& t, int dir_fd, const char* name) {
+  TaskResult r;
+  if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
+    r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
+    return r;
   }
-  struct stat after {};
-  if (::fstat(fd, &after) != 0) return fail_errno(errno, name, "cannot stat");
-  if (!same_state(before, after)) return fail(ErrorCode::kUnavailable, name + ": file changed while hashing");
-  Sha256 out{};
-  unsigned char m[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(sha.get(), out.data(), &len);
-  EVP_DigestFinal_ex(md5.get(), m, &len);
-  return std::pair{out, hashdb::to_hex(std::span<const uint8_t>(m, len))};
+  t.have_stat = true;
+  if (!S_ISLNK(t.st.st_mode) && !S_ISDIR(t.st.st_mode)) return std::nullopt;
+  r.outcome = Outcome::kNotMatched;
+  return r;
+}
+
+// The previous compile's hash for the file, when its metadata still match.
+const hashdb::FileCacheEntry* cached_entry(const Task& t, const Context& ctx, const struct stat& st) {
+  auto it = ctx.cache.find(t.path);
+  if (it == ctx.cache.end()) return nullptr;
+  const auto& c = it->second;
+  if (c.size != static_cast<uint64_t>(st.st_size) || c.mtime_ns != mtime_ns(st) || c.ino != st.st_ino) return nullptr;
+  if (!t.package.empty()) {
+    // A dpkg file is reused only when the last compile verified its md5
+    // and trusted exactly this content at this path.
+    auto v = ctx.dpkg_verified.find(t.path);
+    if (v == ctx.dpkg_verified.end() || v->second != c.sha256) return nullptr;
+  }
+  return &c;
+}
+
+TaskResult reused(const Task& t, const hashdb::FileCacheEntry& c, const struct stat& st) {
+  TaskResult r;
+  r.outcome = Outcome::kReused;
+  r.sha = c.sha256;
+  r.cache = c;
+  r.unsafe = ownership_problem(t, st);
+  return r;
+}
+
+TaskResult open_failed(const Task& t, int err) {
+  TaskResult r;
+  if (err == ELOOP && !t.follow) {
+    r.outcome = Outcome::kNotMatched;  // a symlink: its target is covered where it lives
+    return r;
+  }
+  r.outcome = err == ENOENT && !t.filter ? Outcome::kMissing : Outcome::kSkipped;
+  r.reason = reason_for(err);
+  return r;
+}
+
+// Whether `match` selects the open file (some matches read its first bytes).
+// nullopt: it does; otherwise the result to report.
+std::optional<TaskResult> filtered_out(const Task& t, int fd, const struct stat& st) {
+  TaskResult r;
+  std::string header;
+  if (match_needs_header(t.match, st.st_mode, t.path)) {
+    char buf[8];
+    ssize_t n;
+    do n = ::pread(fd, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      r.reason = "unreadable";
+      return r;
+    }
+    header.assign(buf, static_cast<size_t>(n));
+  }
+  if (file_matches(t.match, st.st_mode, t.path, header)) return std::nullopt;
+  r.outcome = Outcome::kNotMatched;
+  return r;
+}
+
+// Hashes the open file (dpkg files: SHA-256 and MD5 in one pass, checked
+// against dpkg's md5sums), checking that it did not change meanwhile.
+TaskResult hash_task(const Task& t, int fd) {
+  TaskResult r;
+  const bool dpkg = !t.package.empty();
+  if (dpkg && t.md5.empty()) {
+    r.reason = "no md5sum in the dpkg database";
+    return r;
+  }
+  auto h = hashdb::digest_fd_stable(fd, t.path, {.md5 = dpkg});
+  if (!h) {
+    r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
+    return r;
+  }
+  const struct stat& st = h->st;  // the validators of the content hashed
+  r.sha = h->digests.sha256;
+  r.bytes = h->digests.bytes;
+  if (dpkg && hashdb::to_hex(h->digests.md5) != t.md5) {
+    r.outcome = Outcome::kModified;
+    r.actual_md5 = hashdb::to_hex(h->digests.md5);
+    return r;
+  }
+  r.outcome = Outcome::kHashed;
+  r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
+  r.unsafe = ownership_problem(t, st);
+  return r;
 }
 
 // Examines (and, with may_hash, hashes) one file. `dir_fd`/`name` open it
@@ -170,61 +225,20 @@ Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::stri
 // path again); AT_FDCWD and nullptr open t.path.
 TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const char* name = nullptr,
                    bool may_hash = true) {
-  TaskResult r;
   if (!name) name = t.path.c_str();
   if (!t.have_stat && !t.follow) {
-    // dpkg paths: metadata first, so symlinks and directories in the lists
-    // are passed over and unchanged files are not opened.
-    if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
-      r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
-      return r;
-    }
-    t.have_stat = true;
-    if (S_ISLNK(t.st.st_mode) || S_ISDIR(t.st.st_mode)) {
-      r.outcome = Outcome::kNotMatched;
-      return r;
-    }
+    if (auto done = stat_listed(t, dir_fd, name)) return *done;
   }
-  auto cached = [&](const struct stat& st) -> const hashdb::FileCacheEntry* {
-    auto it = ctx.cache.find(t.path);
-    if (it == ctx.cache.end()) return nullptr;
-    const auto& c = it->second;
-    if (c.size != static_cast<uint64_t>(st.st_size) || c.mtime_ns != mtime_ns(st) || c.ino != st.st_ino)
-      return nullptr;
-    if (!t.package.empty()) {
-      // A dpkg file is reused only when the last compile verified its md5
-      // and trusted exactly this content at this path.
-      auto v = ctx.dpkg_verified.find(t.path);
-      if (v == ctx.dpkg_verified.end() || v->second != c.sha256) return nullptr;
-    }
-    return &c;
-  };
-  auto reuse = [&](const hashdb::FileCacheEntry& c, const struct stat& st) {
-    r.outcome = Outcome::kReused;
-    r.sha = c.sha256;
-    r.cache = c;
-    r.unsafe = ownership_problem(t, st);
-    return r;
-  };
-
   // Fast path: unchanged since the last compile and classified by metadata
   // alone, so the file is not even opened.
   if (t.have_stat && !(t.filter && match_needs_header(t.match, t.st.st_mode, t.path)))
-    if (const auto* c = cached(t.st)) return reuse(*c, t.st);
+    if (const auto* c = cached_entry(t, ctx, t.st)) return reused(t, *c, t.st);
 
   int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (t.follow ? 0 : O_NOFOLLOW);
   UniqueFd fd(::openat(dir_fd, name, flags));
-  if (!fd) {
-    int err = errno;
-    if (err == ELOOP && !t.follow) {
-      r.outcome = Outcome::kNotMatched;  // a symlink: its target is covered where it lives
-      return r;
-    }
-    r.outcome = err == ENOENT && !t.filter ? Outcome::kMissing : Outcome::kSkipped;
-    r.reason = reason_for(err);
-    return r;
-  }
+  if (!fd) return open_failed(t, errno);
   struct stat st = t.st;
+  TaskResult r;
   // A directory job only classifies (the file job that hashes stats the fd
   // again), so the walk's fstatat result saves a syscall per file.
   if ((may_hash || !t.have_stat) && ::fstat(fd.get(), &st) != 0) {
@@ -236,58 +250,14 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
     return r;
   }
   if (t.filter) {
-    std::string header;
-    if (match_needs_header(t.match, st.st_mode, t.path)) {
-      char buf[8];
-      ssize_t n;
-      do n = ::pread(fd.get(), buf, sizeof buf, 0);
-      while (n < 0 && errno == EINTR);
-      if (n < 0) {
-        r.reason = "unreadable";
-        return r;
-      }
-      header.assign(buf, static_cast<size_t>(n));
-    }
-    if (!file_matches(t.match, st.st_mode, t.path, header)) {
-      r.outcome = Outcome::kNotMatched;
-      return r;
-    }
+    if (auto out = filtered_out(t, fd.get(), st)) return *out;
   }
-  if (const auto* c = cached(st)) return reuse(*c, st);
+  if (const auto* c = cached_entry(t, ctx, st)) return reused(t, *c, st);
   if (!may_hash) {
     r.outcome = Outcome::kPending;
     return r;
   }
-
-  if (!t.package.empty()) {
-    if (t.md5.empty()) {
-      r.reason = "no md5sum in the dpkg database";
-      return r;
-    }
-    auto h = sha256_md5_stable(fd.get(), t.path, st, r.bytes);
-    if (!h) {
-      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
-      return r;
-    }
-    r.sha = h->first;
-    if (h->second != t.md5) {
-      r.outcome = Outcome::kModified;
-      r.actual_md5 = h->second;
-      return r;
-    }
-  } else {
-    auto h = hashdb::sha256_fd_stable(fd.get(), t.path);
-    if (!h) {
-      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
-      return r;
-    }
-    r.sha = h->digest;
-    r.bytes = static_cast<uint64_t>(st.st_size);
-  }
-  r.outcome = Outcome::kHashed;
-  r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
-  r.unsafe = ownership_problem(t, st);
-  return r;
+  return hash_task(t, fd.get());
 }
 
 std::string human_bytes(double b) {

@@ -1,7 +1,6 @@
 #include "policy/compiler.h"
 
 #include <doctest/doctest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,12 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string md5_hex(const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr);
-  return hashdb::to_hex(std::span<const uint8_t>(out, len));
-}
+std::string md5_hex(const std::string& data) { return hashdb::to_hex(hashdb::md5_bytes(data)); }
 
 std::string sha_hex(const std::string& path) {
   auto d = hashdb::sha256_path(path);
