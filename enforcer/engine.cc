@@ -237,7 +237,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
   auto r = policy::decide_file(fd, p->st, state->view(), decide_options(mode, false, nullptr), &cache);
-  if (r.status == policy::FileDecision::Status::kDeferred) {
+  if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
     // A hit from an older policy needs a lookup, not a hash: the small lane.
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
   }
@@ -257,7 +257,7 @@ void Engine::decide(const PendingPtr& p) {
   if (r.cache != CacheUse::kNone)
     (r.cache == CacheUse::kHit ? metrics_.cache_hits : metrics_.cache_misses).fetch_add(1, std::memory_order_relaxed);
   metrics_.hash_bytes.fetch_add(r.hashed_bytes, std::memory_order_relaxed);
-  if (r.status == policy::FileDecision::Status::kCancelled) {
+  if (r.outcome == policy::FileDecision::Outcome::kCancelled) {
     metrics_.hashes_cancelled.fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -100,7 +100,7 @@ class FileDecider {
   }
 
   FileDecision defer(bool needs_hash) {
-    out_.status = FileDecision::Status::kDeferred;
+    out_.outcome = FileDecision::Outcome::kDeferred;
     out_.needs_hash = needs_hash;
     return std::move(out_);
   }
@@ -126,7 +126,7 @@ class FileDecider {
       return true;
     }
     if (options_.cancel && options_.cancel->load()) {
-      out_.status = FileDecision::Status::kCancelled;
+      out_.outcome = FileDecision::Outcome::kCancelled;
       return false;
     }
     out_.hash_error = hashed.error().message();

@@ -4,7 +4,7 @@
 //
 //   RuleView view{rules, keys, has_path_allow(rules)};       // keys = signer_keys(rules)
 //   FileDecision r = decide_file(fd, st, view, {.mode = Mode::kEnforce, .max_file_size = cap}, cache);
-//   if (r.status == FileDecision::Status::kDecided) ... r.decision (r.decision.failure: not a policy decision)
+//   if (r.outcome == FileDecision::Outcome::kDecided) ... r.decision (r.decision.failure: not a policy decision)
 //
 //   auto checked = decide_path("/usr/bin/curl", view, {.max_file_size = cap});   // the CLI, no cache
 //
@@ -103,14 +103,14 @@ struct DecideOptions {
 };
 
 struct FileDecision {
-  enum class Status {
+  enum class Outcome {
     kDecided,    // `decision` holds the verdict
     kDeferred,   // may_block was false and the file needs hashing, a lookup or its chain
     kCancelled,  // `cancel` was set while hashing
   };
   enum class CacheUse { kNone, kHit, kMiss };
 
-  Status status = Status::kDecided;
+  Outcome outcome = Outcome::kDecided;
   Decision decision;  // decision.failure: kTooLarge or kLookup, answered by on_error
   FileFacts facts;
   FdPath path;        // path.display names the file in logs

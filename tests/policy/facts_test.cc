@@ -1,0 +1,208 @@
+// policy::decide_file: the one routine the engine and `tollgate check`
+// decide through, with a fake cache hook (no root, no fanotify).
+#include "policy/facts.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.h"
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using namespace tollgate::policy;
+using Outcome = FileDecision::Outcome;
+
+namespace {
+
+class FakeCache final : public ContentCache {
+ public:
+  std::optional<KnownContent> entry;
+  int lookups = 0;
+  std::vector<KnownContent> stored;
+  std::optional<KnownContent> lookup(const struct stat&) override {
+    ++lookups;
+    return entry;
+  }
+  int64_t now_ns() override { return 42; }
+  void store(const struct stat&, const KnownContent& known) override { stored.push_back(known); }
+};
+
+struct OpenFile {
+  UniqueFd fd;
+  struct stat st {};
+  explicit OpenFile(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    REQUIRE(fd);
+    REQUIRE(::fstat(fd.get(), &st) == 0);
+  }
+};
+
+std::string real(const std::string& p) {
+  char buf[PATH_MAX];
+  REQUIRE(::realpath(p.c_str(), buf));
+  return buf;
+}
+
+const std::string kContent = "#!/bin/sh\necho ok\n";
+
+}  // namespace
+
+TEST_SUITE("policy.facts") {
+  TEST_CASE("without the right to block, a file the cache does not know is deferred, unread") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    OpenFile f(dir.file("f"));
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    CHECK(r.outcome == Outcome::kDeferred);
+    CHECK(r.needs_hash);
+    CHECK(r.cache == FileDecision::CacheUse::kMiss);
+    CHECK(r.hashed_bytes == 0);
+    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);  // not a byte read
+  }
+
+  TEST_CASE("a cache entry for the rules in force decides without reading the file") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    hashdb::PolicyContent c;
+    const auto digest = hashdb::sha256_bytes(kContent);
+    hashdb::MemoryRuleSet rules(c);  // no hash rule: only the cache says it is allowed
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    hashdb::HashRule allow{.sha256 = digest, .action = hashdb::Action::kAllow};
+    cache.entry = KnownContent{.sha256 = digest, .rules_current = true, .hash_rule = allow};
+    OpenFile f(dir.file("f"));
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(r.decision.verdict == Verdict::kAllow);
+    CHECK(r.decision.rule.starts_with("hash-allow:"));
+    CHECK(r.facts.path == real(dir.file("f")));
+    CHECK(r.hashed_bytes == 0);
+    CHECK(cache.stored.empty());
+    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);
+  }
+
+  TEST_CASE("an entry from older rules is looked up again, not hashed, and stored for the rules in force") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    const auto digest = hashdb::sha256_bytes(kContent);
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back({.sha256 = digest, .action = hashdb::Action::kDeny, .label = "miner"});
+    hashdb::MemoryRuleSet rules(c);
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    cache.entry = KnownContent{.sha256 = digest, .hashed_at_ns = 7};
+    OpenFile f(dir.file("f"));
+    auto deferred = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    CHECK(deferred.outcome == Outcome::kDeferred);
+    CHECK_FALSE(deferred.needs_hash);  // a lookup, not a hash: the small lane
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {}, &cache);
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(r.decision.rule.starts_with("hash-deny:"));
+    CHECK(r.hashed_bytes == 0);
+    REQUIRE(cache.stored.size() == 1);
+    CHECK(cache.stored[0].rules_current);
+    CHECK(cache.stored[0].hashed_at_ns == 7);  // when the content was hashed, not now
+    CHECK(cache.stored[0].hash_rule->label == "miner");
+  }
+
+  TEST_CASE("a miss is hashed once, with the clock read before, and remembered") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    OpenFile f(dir.file("f"));
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.mode = Mode::kAudit}, &cache);
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(r.decision.rule == "default-deny");
+    CHECK(r.decision.would_deny);
+    CHECK(r.facts.sha256 == hashdb::sha256_bytes(kContent));
+    CHECK(r.hashed_bytes == kContent.size());
+    REQUIRE(cache.stored.size() == 1);
+    CHECK(cache.stored[0].hashed_at_ns == 42);
+    CHECK(cache.stored[0].sha256 == hashdb::sha256_bytes(kContent));
+  }
+
+  TEST_CASE("a path-allow needs the ownership chain: deferred on the reading thread, gathered on a worker") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    const std::string path = real(dir.file("f"));
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({path, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
+    hashdb::MemoryRuleSet rules(c);
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    cache.entry = KnownContent{.sha256 = hashdb::sha256_bytes(kContent), .rules_current = true};
+    OpenFile f(path);
+    auto deferred = decide_file(f.fd.get(), f.st, {rules, keys, true}, {.may_block = false}, &cache);
+    CHECK(deferred.outcome == Outcome::kDeferred);
+    CHECK_FALSE(deferred.needs_hash);
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, true}, {}, &cache);
+    REQUIRE(r.outcome == Outcome::kDecided);
+    REQUIRE(r.facts.chain.size() >= 2);
+    CHECK(r.facts.chain.front().path == path);
+    CHECK(r.facts.chain.back().path == "/");
+    // A temp dir's chain is never safe (not root-owned, or under /tmp).
+    CHECK(r.decision.rule == "default-deny");
+    CHECK(r.decision.reason.find("path rule " + path + " does not apply") != std::string::npos);
+  }
+
+  TEST_CASE("over max_file_size: not hashed, not looked up; a path-deny decides it, else error:too-large") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("big"), std::string(4096, 'x'), 0755);
+    const std::string path = real(dir.file("big"));
+    hashdb::MemoryRuleSet none(hashdb::PolicyContent{});
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({path, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    hashdb::MemoryRuleSet deny(c);
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    OpenFile f(path);
+    auto r = decide_file(f.fd.get(), f.st, {none, keys, false}, {.max_file_size = 1024, .may_block = false}, &cache);
+    REQUIRE(r.outcome == Outcome::kDecided);
+    REQUIRE(r.decision.failure);
+    CHECK(*r.decision.failure == Failure::kTooLarge);
+    CHECK(r.decision.rule == "error:too-large");
+    CHECK(r.decision.reason == "4096 bytes is over max_file_size (1024 bytes): not hashed, and no path rule decides it");
+    CHECK(cache.lookups == 0);
+    auto denied = decide_file(f.fd.get(), f.st, {deny, keys, false}, {.max_file_size = 1024}, &cache);
+    CHECK_FALSE(denied.decision.failure);
+    CHECK(denied.decision.rule == "path-deny:" + path);
+    CHECK(denied.decision.reason.find("not hashed: 4096 bytes is over max_file_size") != std::string::npos);
+    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);
+  }
+
+  TEST_CASE("a hash cancelled by its flag comes back cancelled, with nothing stored") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), kContent, 0755);
+    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
+    const std::vector<hashdb::PublicKey> keys;
+    FakeCache cache;
+    std::atomic<bool> answered{true};
+    OpenFile f(dir.file("f"));
+    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.cancel = &answered}, &cache);
+    CHECK(r.outcome == Outcome::kCancelled);
+    CHECK(cache.stored.empty());
+  }
+
+  TEST_CASE("decide_path refuses what is not a regular file and names it") {
+    testing::TempDir dir;
+    REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0644) == 0);
+    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
+    const std::vector<hashdb::PublicKey> keys;
+    auto r = decide_path(dir.file("fifo"), {rules, keys, false});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().find("fifo: not a regular file") != std::string::npos);
+    auto missing = decide_path(dir.file("missing"), {rules, keys, false});
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == ErrorCode::kNotFound);
+  }
+}
