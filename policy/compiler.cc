@@ -15,7 +15,6 @@
 #include <tuple>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -260,16 +259,6 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
   return hash_task(t, fd.get());
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (b >= 1024 && i < 4) {
-    b /= 1024;
-    ++i;
-  }
-  return i == 0 ? fmt::format("{:.0f} {}", b, units[i]) : fmt::format("{:.1f} {}", b, units[i]);
-}
-
 // A directory still to be listed by a walk.
 struct DirJob {
   uint32_t entry = 0;
@@ -305,13 +294,13 @@ class Pool {
     uint64_t not_matched = 0;
   };
 
-  Output run(unsigned jobs, bool progress) {
+  Output run(unsigned jobs, const ProgressFn& progress) {
     std::vector<Output> outs(std::max(1u, jobs));
     start_ = Clock::now();
     {
       std::vector<std::jthread> workers;
       for (auto& out : outs) workers.emplace_back([this, &out] { work(out); });
-      if (progress) show_progress();
+      if (progress) report_progress(progress);
     }
     Output all;
     for (auto& o : outs) {
@@ -401,25 +390,26 @@ class Pool {
         [&](const std::string& path, std::string_view reason) { out.skipped.push_back({path, std::string(reason)}); });
   }
 
-  void show_progress() {
+  // On the calling thread while the workers run: a progress report every
+  // 200 ms, and a last one with `finished` set.
+  void report_progress(const ProgressFn& progress) {
     std::unique_lock lk(mu_);
     while (!finished_) {
       cv_.wait_for(lk, std::chrono::milliseconds(200));
       if (finished_) break;
-      bool walking = !dirs_.empty();
+      CompileProgress now{.walking = !dirs_.empty()};
       lk.unlock();
-      double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-      size_t d = done_.load(), total = discovered_.load() + files_initial_;
-      uint64_t b = bytes_.load();
-      std::string eta = walking || d == 0 ? std::string("?")
-                                          : fmt::format("{:.0f}s", secs * static_cast<double>(total - std::min(d, total)) / d);
-      fmt::print(stderr, "\r\033[Kcompile: {}/{} files{}, {} hashed, {}/s, ETA {}", d, total, walking ? "+" : "",
-                 human_bytes(static_cast<double>(b)), human_bytes(secs > 0 ? static_cast<double>(b) / secs : 0), eta);
-      std::fflush(stderr);
+      now.files_done = done_.load();
+      now.files_total = discovered_.load() + files_initial_;
+      now.bytes_hashed = bytes_.load();
+      now.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+      progress(now);
       lk.lock();
     }
-    fmt::print(stderr, "\r\033[K");
-    std::fflush(stderr);
+    lk.unlock();
+    progress({.files_done = done_.load(), .files_total = discovered_.load() + files_initial_,
+              .bytes_hashed = bytes_.load(), .seconds = std::chrono::duration<double>(Clock::now() - start_).count(),
+              .finished = true});
   }
 
  public:
