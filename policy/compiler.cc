@@ -549,6 +549,7 @@ class Compiler {
     skipped_.push_back({path, std::string(reason)});
   }
 
+  // Every entry in force becomes files for the pool, rules, or signers.
   void plan(Pool& pool) {
     const int64_t now = std::time(nullptr);
     for (uint32_t i = 0; i < m_.entries.size(); ++i) {
@@ -561,87 +562,96 @@ class Compiler {
       }
       ++summary_.entries[std::string(hashdb::to_string(e.action)) + " " + std::string(to_string(e.kind))];
       switch (e.kind) {
-        case EntryKind::kFile: {
-          Task t;
-          t.path = e.value;
-          t.entry = i;
-          t.follow = true;
-          t.check_owner = e.action == Action::kAllow;
-          pool.add_file(std::move(t));
-          break;
-        }
-        case EntryKind::kDir: {
-          // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
-          UniqueFd fd(::open(e.value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-          DirChild root;
-          if (!fd || ::fstat(fd.get(), &root.st) != 0) {
-            error_at(e, "dir: " + Error::from_errno(errno, e.value, "cannot open directory").message());
-            break;
-          }
-          root.path = e.value;
-          DirJob job{.entry = i, .dir = std::move(root), .fd = std::move(fd), .check_owner = e.action == Action::kAllow};
-          if (job.check_owner) job.unsafe = chain_problem(e.value, job.dir.st);
-          pool.add_root(std::move(job));
-          break;
-        }
-        case EntryKind::kSha256: {
-          Occurrence o;
-          o.sha = *hashdb::sha256_from_hex(e.value);
-          o.action = e.action;
-          o.rank = 0;
-          o.origin = e.origin;
-          o.entry = i;
-          occurrences_.push_back(std::move(o));
-          break;
-        }
+        case EntryKind::kFile: plan_file(pool, i); break;
+        case EntryKind::kDir: plan_dir(pool, i); break;
+        case EntryKind::kSha256: plan_sha256(i); break;
         case EntryKind::kPath:
-        case EntryKind::kPathPrefix: {
-          hashdb::PathRule r;
-          r.path = e.value;
-          r.match = e.kind == EntryKind::kPath ? hashdb::PathMatch::kExact : hashdb::PathMatch::kPrefix;
-          r.action = e.action;
-          r.label = e.label;
-          r.source = {e.where.file, e.where.line};
-          bool dup = std::any_of(content_.path_rules.begin(), content_.path_rules.end(), [&](const auto& x) {
-            return x.path == r.path && x.match == r.match && x.action == r.action;
-          });
-          if (!dup) content_.path_rules.push_back(std::move(r));
-          break;
-        }
-        case EntryKind::kPackageManager: {
-          auto files = read_dpkg_files(options_.dpkg_admindir, e.packages);
-          if (!files) {
-            error_at(e, "dpkg: " + files.error().message());
-            break;
-          }
-          for (const auto& missing : files->missing)
-            error_at(e, "package '" + missing + "' is not installed (per " + options_.dpkg_admindir + "/status)");
-          for (auto& f : files->files) {
-            Task t;
-            t.path = std::move(f.path);
-            t.entry = i;
-            t.filter = true;
-            t.match = DirMatch::kExecutables;
-            t.package = std::move(f.package);
-            t.md5 = std::move(f.md5);
-            pool.add_file(std::move(t));
-          }
-          break;
-        }
-        case EntryKind::kSigner: {
-          auto key = hashdb::load_public_key(e.value);
-          if (!key) {
-            error_at(e, "signer: " + key.error().message());
-            break;
-          }
-          bool dup = std::any_of(content_.signers.begin(), content_.signers.end(),
-                                 [&](const auto& s) { return s.key_id == key->key_id; });
-          if (!dup)
-            content_.signers.push_back({key->key_id, key->pem, e.label, {e.where.file, e.where.line}});
-          break;
-        }
+        case EntryKind::kPathPrefix: plan_path_rule(e); break;
+        case EntryKind::kPackageManager: plan_packages(pool, i); break;
+        case EntryKind::kSigner: plan_signer(e); break;
       }
     }
+  }
+
+  void plan_file(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    Task t;
+    t.path = e.value;
+    t.entry = i;
+    t.follow = true;
+    t.check_owner = e.action == Action::kAllow;
+    pool.add_file(std::move(t));
+  }
+
+  void plan_dir(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
+    UniqueFd fd(::open(e.value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DirChild root;
+    if (!fd || ::fstat(fd.get(), &root.st) != 0) {
+      error_at(e, "dir: " + Error::from_errno(errno, e.value, "cannot open directory").message());
+      return;
+    }
+    root.path = e.value;
+    DirJob job{.entry = i, .dir = std::move(root), .fd = std::move(fd), .check_owner = e.action == Action::kAllow};
+    if (job.check_owner) job.unsafe = chain_problem(e.value, job.dir.st);
+    pool.add_root(std::move(job));
+  }
+
+  void plan_sha256(uint32_t i) {
+    const Entry& e = m_.entries[i];
+    Occurrence o;
+    o.sha = *hashdb::sha256_from_hex(e.value);
+    o.action = e.action;
+    o.rank = 0;
+    o.origin = e.origin;
+    o.entry = i;
+    occurrences_.push_back(std::move(o));
+  }
+
+  void plan_path_rule(const Entry& e) {
+    hashdb::PathRule r;
+    r.path = e.value;
+    r.match = e.kind == EntryKind::kPath ? hashdb::PathMatch::kExact : hashdb::PathMatch::kPrefix;
+    r.action = e.action;
+    r.label = e.label;
+    r.source = {e.where.file, e.where.line};
+    bool dup = std::any_of(content_.path_rules.begin(), content_.path_rules.end(), [&](const auto& x) {
+      return x.path == r.path && x.match == r.match && x.action == r.action;
+    });
+    if (!dup) content_.path_rules.push_back(std::move(r));
+  }
+
+  void plan_packages(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    auto files = read_dpkg_files(options_.dpkg_admindir, e.packages);
+    if (!files) {
+      error_at(e, "dpkg: " + files.error().message());
+      return;
+    }
+    for (const auto& missing : files->missing)
+      error_at(e, "package '" + missing + "' is not installed (per " + options_.dpkg_admindir + "/status)");
+    for (auto& f : files->files) {
+      Task t;
+      t.path = std::move(f.path);
+      t.entry = i;
+      t.filter = true;
+      t.match = DirMatch::kExecutables;
+      t.package = std::move(f.package);
+      t.md5 = std::move(f.md5);
+      pool.add_file(std::move(t));
+    }
+  }
+
+  void plan_signer(const Entry& e) {
+    auto key = hashdb::load_public_key(e.value);
+    if (!key) {
+      error_at(e, "signer: " + key.error().message());
+      return;
+    }
+    bool dup = std::any_of(content_.signers.begin(), content_.signers.end(),
+                           [&](const auto& s) { return s.key_id == key->key_id; });
+    if (!dup) content_.signers.push_back({key->key_id, key->pem, e.label, {e.where.file, e.where.line}});
   }
 
   void collect(Pool::Output&& out) {
@@ -651,53 +661,7 @@ class Compiler {
     });
     for (const auto& s : out.skipped) skip(s.path, s.reason);
     summary_.files_not_matched += out.not_matched;
-    for (const auto& [t, r] : out.finished) {
-      const Entry& e = m_.entries[t.entry];
-      switch (r.outcome) {
-        case Outcome::kHashed:
-        case Outcome::kReused: {
-          if (r.outcome == Outcome::kHashed) {
-            ++summary_.files_hashed;
-            summary_.bytes_hashed += r.bytes;
-          } else {
-            ++summary_.files_reused;
-          }
-          if (!r.unsafe.empty()) {
-            WritableFile w{t.path, r.unsafe, e.where.to_string()};
-            if (!e.allow_writable) {
-              // Not trusted, and not cached: the next compile looks again.
-              untrusted_.push_back(std::move(w));
-              break;
-            }
-            writable_allowed_.push_back(std::move(w));
-          }
-          content_.file_cache.push_back(r.cache);
-          Occurrence o;
-          o.sha = r.sha;
-          o.action = e.action;
-          o.origin = t.path;
-          o.entry = t.entry;
-          o.package = t.package;
-          occurrences_.push_back(std::move(o));
-          break;
-        }
-        case Outcome::kNotMatched: ++summary_.files_not_matched; break;
-        case Outcome::kModified:
-          ++summary_.files_hashed;
-          summary_.bytes_hashed += r.bytes;
-          summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
-          break;
-        case Outcome::kMissing:
-          if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
-          else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
-          break;
-        case Outcome::kPending:  // not returned by file jobs
-        case Outcome::kSkipped:
-          if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
-          else skip(t.path, r.reason);
-          break;
-      }
-    }
+    for (const auto& f : out.finished) record(f.task, f.result);
     std::sort(skipped_.begin(), skipped_.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
     if (skipped_.size() > CompileSummary::kMaxListed) skipped_.resize(CompileSummary::kMaxListed);
     summary_.skipped = std::move(skipped_);
@@ -712,6 +676,60 @@ class Compiler {
     summary_.untrusted_writable = listed(std::move(untrusted_));
     summary_.writable_allowed_total = writable_allowed_.size();
     summary_.writable_allowed = listed(std::move(writable_allowed_));
+  }
+
+  // One examined file into the summary, the diagnostics or the rules.
+  void record(const Task& t, const TaskResult& r) {
+    const Entry& e = m_.entries[t.entry];
+    switch (r.outcome) {
+      case Outcome::kHashed:
+        ++summary_.files_hashed;
+        summary_.bytes_hashed += r.bytes;
+        trust(t, r);
+        break;
+      case Outcome::kReused:
+        ++summary_.files_reused;
+        trust(t, r);
+        break;
+      case Outcome::kNotMatched: ++summary_.files_not_matched; break;
+      case Outcome::kModified:
+        ++summary_.files_hashed;
+        summary_.bytes_hashed += r.bytes;
+        summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
+        break;
+      case Outcome::kMissing:
+        if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
+        else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
+        break;
+      case Outcome::kPending:  // not returned by file jobs
+      case Outcome::kSkipped:
+        if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
+        else skip(t.path, r.reason);
+        break;
+    }
+  }
+
+  // A hashed (or reused) file becomes an occurrence of its hash, unless it
+  // fails the ownership rule and its entry does not say allow_writable.
+  void trust(const Task& t, const TaskResult& r) {
+    const Entry& e = m_.entries[t.entry];
+    if (!r.unsafe.empty()) {
+      WritableFile w{t.path, r.unsafe, e.where.to_string()};
+      if (!e.allow_writable) {
+        // Not trusted, and not cached: the next compile looks again.
+        untrusted_.push_back(std::move(w));
+        return;
+      }
+      writable_allowed_.push_back(std::move(w));
+    }
+    content_.file_cache.push_back(r.cache);
+    Occurrence o;
+    o.sha = r.sha;
+    o.action = e.action;
+    o.origin = t.path;
+    o.entry = t.entry;
+    o.package = t.package;
+    occurrences_.push_back(std::move(o));
   }
 
   static std::vector<WritableFile> listed(std::vector<WritableFile> files) {
