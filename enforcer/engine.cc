@@ -349,81 +349,83 @@ void Engine::note_read_failures(const ReadNotes& notes, Clock::time_point now) {
 }
 
 Status Engine::run(const std::function<void()>& tick) {
-  const auto tick_every = std::chrono::milliseconds(options_.tick_ms);
-  auto next_tick = Clock::now();
-  Clock::time_point read_paused_until{};
-  Status result;
-  bool reading = true;
+  LoopState loop{.next_tick = Clock::now()};
   for (;;) {
     auto now = Clock::now();
     expire(now);
     note_read_failures({}, now);  // flushes a held-back count once its interval has passed
-    if (tick && now >= next_tick) {
+    if (tick && now >= loop.next_tick) {
       tick();
-      next_tick = now + tick_every;
+      loop.next_tick = now + std::chrono::milliseconds(options_.tick_ms);
     }
-    if (stopping_.load()) reading = false;
-    if (!reading && deadlines_.empty()) break;
-
-    const bool paused = reading && now < read_paused_until;
-    auto wait_until = next_tick;
-    if (!deadlines_.empty() && deadlines_.top().at < wait_until) wait_until = deadlines_.top().at;
-    if (paused && read_paused_until < wait_until) wait_until = read_paused_until;
-    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until - now).count() + 1;
-    if (!reading) wait_ms = std::min<long long>(wait_ms, 5);  // draining: poll for answers
-    pollfd fds[2] = {{reading && !paused ? source_.poll_fd() : -1, POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    int rc = ::poll(fds, 2, static_cast<int>(std::max<long long>(wait_ms, 0)));
-    if (rc < 0 && errno != EINTR) {
-      result = fail_errno(errno, "fanotify", "poll failed");
-      reading = false;
-      continue;
-    }
-    if (fds[1].revents & POLLIN) {
-      uint64_t v;
-      ssize_t ignored = ::read(wake_fd_.get(), &v, sizeof v);
-      (void)ignored;
-    }
-    if (!reading || paused || !(fds[0].revents & (POLLIN | POLLERR))) continue;
-
-    ReadNotes notes;
-    auto events = source_.read_events(notes);
-    if (!events) {
-      fmt::print(stderr, "tollgated: {}\n", events.error().message());
-      result = std::unexpected(events.error());
-      reading = false;
-      continue;
-    }
-    if (notes.overflows) {
-      uint64_t total = metrics_.overflows.fetch_add(notes.overflows) + notes.overflows;
-      submit(overflow_event(options_.host, total));
-    }
-    if (notes.failed_reads) {
-      note_read_failures(notes, Clock::now());
-      read_paused_until = Clock::now() + kReadPause;
-    }
-    const auto received = Clock::now();
-    for (auto& ev : *events) {
-      if (ev.pid == self_pid_) {
-        // Our own exec (we never run anything, but never wait on ourselves).
-        if (auto st = source_.respond(ev.fd.get(), true); !st)
-          fmt::print(stderr, "tollgated: {}\n", st.error().message());
-        metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      auto p = std::make_shared<Pending>();
-      p->event = std::move(ev);
-      p->received = received;
-      metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
-      Route route = Route::kDone;
-      try {
-        route = triage(p);
-      } catch (const std::exception& e) {
-        answer_error(p, policy::Failure::kInternal, e.what());
-      }
-      if (route != Route::kDone) enqueue(p, route);
-    }
+    if (stopping_.load()) loop.reading = false;
+    if (!loop.reading && deadlines_.empty()) break;
+    if (wait_readable(loop, now)) read_and_triage(loop);
   }
-  return result;
+  return loop.result;
+}
+
+bool Engine::wait_readable(LoopState& loop, Clock::time_point now) {
+  const bool paused = loop.reading && now < loop.read_paused_until;
+  auto wait_until = loop.next_tick;
+  if (!deadlines_.empty() && deadlines_.top().at < wait_until) wait_until = deadlines_.top().at;
+  if (paused && loop.read_paused_until < wait_until) wait_until = loop.read_paused_until;
+  auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until - now).count() + 1;
+  if (!loop.reading) wait_ms = std::min<long long>(wait_ms, 5);  // draining: poll for answers
+  pollfd fds[2] = {{loop.reading && !paused ? source_.poll_fd() : -1, POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+  int rc = ::poll(fds, 2, static_cast<int>(std::max<long long>(wait_ms, 0)));
+  if (rc < 0 && errno != EINTR) {
+    loop.result = fail_errno(errno, "fanotify", "poll failed");
+    loop.reading = false;
+    return false;
+  }
+  if (fds[1].revents & POLLIN) {
+    uint64_t v;
+    ssize_t ignored = ::read(wake_fd_.get(), &v, sizeof v);
+    (void)ignored;
+  }
+  return loop.reading && !paused && (fds[0].revents & (POLLIN | POLLERR));
+}
+
+void Engine::read_and_triage(LoopState& loop) {
+  ReadNotes notes;
+  auto events = source_.read_events(notes);
+  if (!events) {
+    fmt::print(stderr, "tollgated: {}\n", events.error().message());
+    loop.result = std::unexpected(events.error());
+    loop.reading = false;
+    return;
+  }
+  if (notes.overflows) {
+    uint64_t total = metrics_.overflows.fetch_add(notes.overflows) + notes.overflows;
+    submit(overflow_event(options_.host, total));
+  }
+  if (notes.failed_reads) {
+    note_read_failures(notes, Clock::now());
+    loop.read_paused_until = Clock::now() + kReadPause;
+  }
+  const auto received = Clock::now();
+  for (auto& ev : *events) accept(std::move(ev), received);
+}
+
+void Engine::accept(RawEvent&& ev, Clock::time_point received) {
+  if (ev.pid == self_pid_) {
+    // Our own exec (we never run anything, but never wait on ourselves).
+    if (auto st = source_.respond(ev.fd.get(), true); !st) fmt::print(stderr, "tollgated: {}\n", st.error().message());
+    metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto p = std::make_shared<Pending>();
+  p->event = std::move(ev);
+  p->received = received;
+  metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
+  Route route = Route::kDone;
+  try {
+    route = triage(p);
+  } catch (const std::exception& e) {
+    answer_error(p, policy::Failure::kInternal, e.what());
+  }
+  if (route != Route::kDone) enqueue(p, route);
 }
 
 }  // namespace tollgate::enforcer

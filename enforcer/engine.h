@@ -196,6 +196,18 @@ class Engine {
   void submit(nlohmann::json event);
   void finish(Pending& p, const DecisionRecord& record, bool log);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
+  // run()'s steps (loop thread only).
+  struct LoopState {
+    Clock::time_point next_tick;
+    Clock::time_point read_paused_until{};
+    bool reading = true;
+    Status result;
+  };
+  // Polls until the next tick, deadline or pause end; true when events can be read.
+  bool wait_readable(LoopState& loop, Clock::time_point now);
+  void read_and_triage(LoopState& loop);
+  // One event just read: ours is allowed at once, others triaged.
+  void accept(RawEvent&& ev, Clock::time_point received);
 
   EventSource& source_;
   EventLog* log_;
