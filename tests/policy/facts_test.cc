@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,15 +34,6 @@ class FakeCache final : public ContentCache {
   void store(const struct stat&, const KnownContent& known) override { stored.push_back(known); }
 };
 
-struct OpenFile {
-  UniqueFd fd;
-  struct stat st {};
-  explicit OpenFile(const std::string& path) : fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
-    REQUIRE(fd);
-    REQUIRE(::fstat(fd.get(), &st) == 0);
-  }
-};
-
 std::string real(const std::string& p) {
   char buf[PATH_MAX];
   REQUIRE(::realpath(p.c_str(), buf));
@@ -50,147 +42,136 @@ std::string real(const std::string& p) {
 
 const std::string kContent = "#!/bin/sh\necho ok\n";
 
+// One file in a temp dir, open as an event's fd would be, the rules it is
+// decided against and a fake cache.
+struct Setup {
+  testing::TempDir dir;
+  std::string path;
+  UniqueFd fd;
+  struct stat st {};
+  std::unique_ptr<hashdb::MemoryRuleSet> rules = std::make_unique<hashdb::MemoryRuleSet>(hashdb::PolicyContent{});
+  const std::vector<hashdb::PublicKey> keys;
+  FakeCache cache;
+
+  explicit Setup(const std::string& content = kContent) {
+    testing::write_text(dir.file("f"), content, 0755);
+    path = real(dir.file("f"));
+    fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    REQUIRE(::fstat(fd.get(), &st) == 0);
+  }
+  void use(const hashdb::PolicyContent& content) { rules = std::make_unique<hashdb::MemoryRuleSet>(content); }
+  FileDecision decide(const DecideOptions& options) {
+    return decide_file(fd.get(), st, {*rules, keys, has_path_allow(*rules)}, options, &cache);
+  }
+  bool unread() const { return ::lseek(fd.get(), 0, SEEK_CUR) == 0; }
+};
+
 }  // namespace
 
 TEST_SUITE("policy.facts") {
   TEST_CASE("without the right to block, a file the cache does not know is deferred, unread") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
-    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
-    OpenFile f(dir.file("f"));
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    Setup f;
+    auto r = f.decide({.may_block = false});
     CHECK(r.outcome == Outcome::kDeferred);
     CHECK(r.needs_hash);
     CHECK(r.cache == FileDecision::CacheUse::kMiss);
     CHECK(r.hashed_bytes == 0);
-    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);  // not a byte read
+    CHECK(f.unread());
   }
 
   TEST_CASE("a cache entry for the rules in force decides without reading the file") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
-    hashdb::PolicyContent c;
+    Setup f;  // no hash rule: only the cache says it is allowed
     const auto digest = hashdb::sha256_bytes(kContent);
-    hashdb::MemoryRuleSet rules(c);  // no hash rule: only the cache says it is allowed
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
     hashdb::HashRule allow{.sha256 = digest, .action = hashdb::Action::kAllow};
-    cache.entry = KnownContent{.sha256 = digest, .rules_current = true, .hash_rule = allow};
-    OpenFile f(dir.file("f"));
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    f.cache.entry = KnownContent{.sha256 = digest, .rules_current = true, .hash_rule = allow};
+    auto r = f.decide({.may_block = false});
     REQUIRE(r.outcome == Outcome::kDecided);
     CHECK(r.decision.verdict == Verdict::kAllow);
     CHECK(r.decision.rule.starts_with("hash-allow:"));
-    CHECK(r.facts.path == real(dir.file("f")));
+    CHECK(r.facts.path == f.path);
     CHECK(r.hashed_bytes == 0);
-    CHECK(cache.stored.empty());
-    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);
+    CHECK(f.cache.stored.empty());
+    CHECK(f.unread());
   }
 
   TEST_CASE("an entry from older rules is looked up again, not hashed, and stored for the rules in force") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
+    Setup f;
     const auto digest = hashdb::sha256_bytes(kContent);
     hashdb::PolicyContent c;
     c.hash_rules.push_back({.sha256 = digest, .action = hashdb::Action::kDeny, .label = "miner"});
-    hashdb::MemoryRuleSet rules(c);
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
-    cache.entry = KnownContent{.sha256 = digest, .hashed_at_ns = 7};
-    OpenFile f(dir.file("f"));
-    auto deferred = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.may_block = false}, &cache);
+    f.use(c);
+    f.cache.entry = KnownContent{.sha256 = digest, .hashed_at_ns = 7};
+    auto deferred = f.decide({.may_block = false});
     CHECK(deferred.outcome == Outcome::kDeferred);
     CHECK_FALSE(deferred.needs_hash);  // a lookup, not a hash: the small lane
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {}, &cache);
+    auto r = f.decide({});
     REQUIRE(r.outcome == Outcome::kDecided);
     CHECK(r.decision.rule.starts_with("hash-deny:"));
     CHECK(r.hashed_bytes == 0);
-    REQUIRE(cache.stored.size() == 1);
-    CHECK(cache.stored[0].rules_current);
-    CHECK(cache.stored[0].hashed_at_ns == 7);  // when the content was hashed, not now
-    CHECK(cache.stored[0].hash_rule->label == "miner");
+    REQUIRE(f.cache.stored.size() == 1);
+    CHECK(f.cache.stored[0].rules_current);
+    CHECK(f.cache.stored[0].hashed_at_ns == 7);  // when the content was hashed, not now
+    CHECK(f.cache.stored[0].hash_rule->label == "miner");
   }
 
   TEST_CASE("a miss is hashed once, with the clock read before, and remembered") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
-    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
-    OpenFile f(dir.file("f"));
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.mode = Mode::kAudit}, &cache);
+    Setup f;
+    auto r = f.decide({.mode = Mode::kAudit});
     REQUIRE(r.outcome == Outcome::kDecided);
     CHECK(r.decision.rule == "default-deny");
     CHECK(r.decision.would_deny);
     CHECK(r.facts.sha256 == hashdb::sha256_bytes(kContent));
     CHECK(r.hashed_bytes == kContent.size());
-    REQUIRE(cache.stored.size() == 1);
-    CHECK(cache.stored[0].hashed_at_ns == 42);
-    CHECK(cache.stored[0].sha256 == hashdb::sha256_bytes(kContent));
+    REQUIRE(f.cache.stored.size() == 1);
+    CHECK(f.cache.stored[0].hashed_at_ns == 42);
+    CHECK(f.cache.stored[0].sha256 == hashdb::sha256_bytes(kContent));
   }
 
   TEST_CASE("a path-allow needs the ownership chain: deferred on the reading thread, gathered on a worker") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
-    const std::string path = real(dir.file("f"));
+    Setup f;
     hashdb::PolicyContent c;
-    c.path_rules.push_back({path, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
-    hashdb::MemoryRuleSet rules(c);
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
-    cache.entry = KnownContent{.sha256 = hashdb::sha256_bytes(kContent), .rules_current = true};
-    OpenFile f(path);
-    auto deferred = decide_file(f.fd.get(), f.st, {rules, keys, true}, {.may_block = false}, &cache);
+    c.path_rules.push_back({f.path, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
+    f.use(c);
+    f.cache.entry = KnownContent{.sha256 = hashdb::sha256_bytes(kContent), .rules_current = true};
+    auto deferred = f.decide({.may_block = false});
     CHECK(deferred.outcome == Outcome::kDeferred);
     CHECK_FALSE(deferred.needs_hash);
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, true}, {}, &cache);
+    auto r = f.decide({});
     REQUIRE(r.outcome == Outcome::kDecided);
     REQUIRE(r.facts.chain.size() >= 2);
-    CHECK(r.facts.chain.front().path == path);
+    CHECK(r.facts.chain.front().path == f.path);
     CHECK(r.facts.chain.back().path == "/");
     // A temp dir's chain is never safe (not root-owned, or under /tmp).
     CHECK(r.decision.rule == "default-deny");
-    CHECK(r.decision.reason.find("path rule " + path + " does not apply") != std::string::npos);
+    CHECK(r.decision.reason.find("path rule " + f.path + " does not apply") != std::string::npos);
   }
 
   TEST_CASE("over max_file_size: not hashed, not looked up; a path-deny decides it, else error:too-large") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("big"), std::string(4096, 'x'), 0755);
-    const std::string path = real(dir.file("big"));
-    hashdb::MemoryRuleSet none(hashdb::PolicyContent{});
-    hashdb::PolicyContent c;
-    c.path_rules.push_back({path, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
-    hashdb::MemoryRuleSet deny(c);
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
-    OpenFile f(path);
-    auto r = decide_file(f.fd.get(), f.st, {none, keys, false}, {.max_file_size = 1024, .may_block = false}, &cache);
+    Setup f(std::string(4096, 'x'));
+    auto r = f.decide({.max_file_size = 1024, .may_block = false});
     REQUIRE(r.outcome == Outcome::kDecided);
     REQUIRE(r.decision.failure);
     CHECK(*r.decision.failure == Failure::kTooLarge);
     CHECK(r.decision.rule == "error:too-large");
     CHECK(r.decision.reason == "4096 bytes is over max_file_size (1024 bytes): not hashed, and no path rule decides it");
-    CHECK(cache.lookups == 0);
-    auto denied = decide_file(f.fd.get(), f.st, {deny, keys, false}, {.max_file_size = 1024}, &cache);
+    CHECK(f.cache.lookups == 0);
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({f.path, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    f.use(c);
+    auto denied = f.decide({.max_file_size = 1024});
     CHECK_FALSE(denied.decision.failure);
-    CHECK(denied.decision.rule == "path-deny:" + path);
+    CHECK(denied.decision.rule == "path-deny:" + f.path);
     CHECK(denied.decision.reason.find("not hashed: 4096 bytes is over max_file_size") != std::string::npos);
-    CHECK(::lseek(f.fd.get(), 0, SEEK_CUR) == 0);
+    CHECK(f.unread());
   }
 
   TEST_CASE("a hash cancelled by its flag comes back cancelled, with nothing stored") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), kContent, 0755);
-    hashdb::MemoryRuleSet rules(hashdb::PolicyContent{});
-    const std::vector<hashdb::PublicKey> keys;
-    FakeCache cache;
+    Setup f;
     std::atomic<bool> answered{true};
-    OpenFile f(dir.file("f"));
-    auto r = decide_file(f.fd.get(), f.st, {rules, keys, false}, {.cancel = &answered}, &cache);
+    auto r = f.decide({.cancel = &answered});
     CHECK(r.outcome == Outcome::kCancelled);
-    CHECK(cache.stored.empty());
+    CHECK(f.cache.stored.empty());
   }
 
   TEST_CASE("decide_path refuses what is not a regular file and names it") {
