@@ -23,7 +23,9 @@ a C++ parser):
   - Preprocessor lines are ignored; an #if/#else that opens a brace on both
     branches would confuse the count (we have none).
   - Macros that expand to function definitions are not seen.
-  - A function-try-block ("f() try {") is counted up to the try's brace.
+  - A function-try-block ("f() try {") is counted up to the end of its try
+    block; its catch handlers are not counted (we have none).
+  - A lambda at namespace scope counts as a function named "lambda".
 """
 import argparse
 import os
@@ -111,7 +113,7 @@ def function_name(head):
         if name in ("if", "for", "while", "switch", "return", "sizeof", "decltype", "alignas", "noexcept"):
             continue
         return re.sub(r"\s+", "", name)
-    return "?"
+    return "lambda"
 
 
 def is_function_head(head):
@@ -120,7 +122,7 @@ def is_function_head(head):
         return False
     if _SCOPE_HEAD.search(h.split("(")[0]):
         return False
-    if re.search(r"=\s*$", h) or re.search(r"\breturn\b", h):
+    if re.search(r"=\s*$", h) or re.search(r"\breturn\b", h) or h.startswith("catch"):
         return False
     return True
 
@@ -155,9 +157,12 @@ def scan(path, text):
             if is_function_head(head) and (not stack or stack[-1] == "scope"):
                 # A constructor's init list may hold braces (x_{1}): the body
                 # is the brace after the last balanced ')' or '}' group.
-                m = re.search(r"\)\s*(const|override|final|noexcept|mutable|&|&&|->[^{;]*|\s)*$", head)
+                m = re.search(r"\)\s*(const|override|final|noexcept|mutable|try|&|&&|->[^{;]*|\s)*$", head)
                 init = re.search(r"\)\s*:\s*[^;]*$", head)
-                if m or init and not _initializer_open(code, i):
+                if init and not m and _initializer_open(code, i):
+                    i = _skip_braces(code, i)  # a member initializer x_{...}: still the head
+                    continue
+                if m or init:
                     name = function_name(head)
                     offset = head_start + len(head) - len(head.lstrip())
                     name_pos = code.find(name.split("::")[-1].lstrip("~"), offset, i)
@@ -174,6 +179,17 @@ def scan(path, text):
                 stack.append("other")
             head_start = i + 1
         i += 1
+
+
+def _skip_braces(code, i):
+    """The index just past the brace group that opens at i."""
+    depth = 0
+    while i < len(code):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        i += 1
+        if depth == 0:
+            break
+    return i
 
 
 def _initializer_open(code, i):
