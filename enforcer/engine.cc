@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "enforcer/scan_worker.h"
 #include "policy/facts.h"
 #include "policy/file_signature.h"
 
@@ -216,6 +217,8 @@ void Engine::conclude(const PendingPtr& p, policy::Decision d, const FdPath& pat
   DecisionRecord r;
   if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
+  // After the answer: the exec goes on; the scan waits for an idle CPU.
+  if (scanner_ && facts.sha256 && d.policy_denies()) scanner_->offer(p->event.fd.get(), *facts.sha256, path.display, p->st);
   r.latency_us = micros_since(p->received);
   r.ts = std::chrono::system_clock::now();
   r.mode = mode;
