@@ -8,8 +8,10 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "enforcer/engine.h"
 #include "miner/content_scan.h"
 #include "miner/scan_record.h"
 
@@ -36,6 +38,12 @@ bool same_file(const struct stat& a, const struct stat& b) {
 }
 
 }  // namespace
+
+size_t scan_queue_bound_for_fd_limit(uint64_t nofile) {
+  const uint64_t pending = pending_bound_for_fd_limit(nofile);
+  const uint64_t reserve = nofile > pending ? nofile - pending : 0;
+  return static_cast<size_t>(std::clamp<uint64_t>(reserve / 8, 1, 16));
+}
 
 size_t ScanWorker::HashKey::operator()(const hashdb::Sha256& s) const {
   size_t h;

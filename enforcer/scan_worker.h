@@ -59,6 +59,13 @@ struct ScanWorkerOptions {
   bool idle_priority = true;  // tests may leave the thread's priority alone
 };
 
+// queue_capacity for a daemon whose RLIMIT_NOFILE soft limit is `nofile`:
+// each queued scan holds a dup'ed fd, taken from the reserve that
+// pending_bound_for_fd_limit (engine.h) leaves for the daemon's own files,
+// so at most an eighth of that reserve (1 to 16): under `ulimit -n 64` an
+// attacker's flood of new files cannot starve the control socket or the log.
+size_t scan_queue_bound_for_fd_limit(uint64_t nofile);
+
 class ScanWorker {
  public:
   // `log` may be null (scans are counted, not logged). log and metrics must outlive the worker.

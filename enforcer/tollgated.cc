@@ -139,7 +139,7 @@ int run(int argc, char** argv) {
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit)});
   // Content scans of denied/would-deny files, after the answer, at idle priority.
-  ScanWorker scans({.host = host}, &log, metrics);
+  ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
   engine.set_scanner(&scans);
   Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());

@@ -2,6 +2,8 @@
 // files never attributed to the decided hash, byte cap, prompt stop.
 #include "enforcer/scan_worker.h"
 
+#include "enforcer/engine.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -173,5 +175,16 @@ TEST_SUITE("enforcer.scan_worker") {
     scans.offer(files[0].fd.get(), files[0].sha, "r0", files[0].st);  // forgotten: scanned again
     REQUIRE(scans.flush(std::chrono::seconds(20)));
     CHECK(s.metrics.scans == 4);
+  }
+
+  TEST_CASE("the scan queue takes at most an eighth of the fds the daemon keeps for itself") {
+    CHECK(scan_queue_bound_for_fd_limit(64) == 6);  // 64 - 16 pending = 48 in reserve
+    CHECK(scan_queue_bound_for_fd_limit(1024) == 16);
+    CHECK(scan_queue_bound_for_fd_limit(524288) == 16);
+    CHECK(scan_queue_bound_for_fd_limit(8) == 1);
+    for (uint64_t nofile : {16, 64, 100, 256, 1024}) {
+      CAPTURE(nofile);
+      CHECK(scan_queue_bound_for_fd_limit(nofile) * 8 <= std::max<uint64_t>(nofile - pending_bound_for_fd_limit(nofile), 8));
+    }
   }
 }
