@@ -90,7 +90,8 @@ void ScanWorker::offer(int fd, const hashdb::Sha256& sha256, const std::string& 
   }
   UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
   std::lock_guard lock(mu_);
-  if (!copy || stopping_) {
+  // Checked again: other threads may have queued while this one dup'ed.
+  if (!copy || stopping_ || queue_.size() >= options_.queue_capacity) {
     known_.erase(sha256);
     metrics_.scans_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
