@@ -6,9 +6,12 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -186,5 +189,33 @@ TEST_SUITE("enforcer.scan_worker") {
       CAPTURE(nofile);
       CHECK(scan_queue_bound_for_fd_limit(nofile) * 8 <= std::max<uint64_t>(nofile - pending_bound_for_fd_limit(nofile), 8));
     }
+  }
+
+  TEST_CASE("the scanner thread runs at SCHED_IDLE and the idle I/O class: hashing always goes first") {
+    Setup s;
+    auto idle_tasks = [] {
+      std::vector<pid_t> out;
+      for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::string stat = testing::read_text(task.path().string() + "/stat");
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+        std::string field;
+        for (int i = 3; i <= 41 && fields >> field; ++i) {
+          if (i == 41 && field == std::to_string(SCHED_IDLE)) out.push_back(std::stoi(task.path().filename().string()));
+        }
+      }
+      return out;
+    };
+    CHECK(idle_tasks().empty());
+    ScanWorker scans({.host = "h"}, &s.log, s.metrics);
+    scans.start();
+    std::vector<pid_t> idle;
+    for (int i = 0; i < 200 && idle.empty(); ++i) {
+      idle = idle_tasks();
+      if (idle.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(idle.size() == 1);
+    const long ioprio = ::syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, idle[0]);
+    CHECK((ioprio >> 13) == 3);  // IOPRIO_CLASS_IDLE
+    scans.stop();
   }
 }
