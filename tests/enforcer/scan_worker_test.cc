@@ -208,14 +208,15 @@ TEST_SUITE("enforcer.scan_worker") {
     CHECK(idle_tasks().empty());
     ScanWorker scans({.host = "h"}, &s.log, s.metrics);
     scans.start();
+    // The thread lowers its own priorities as it starts: wait (bounded) for both.
+    auto io_class = [](pid_t tid) { return ::syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid) >> 13; };
     std::vector<pid_t> idle;
-    for (int i = 0; i < 200 && idle.empty(); ++i) {
+    for (int i = 0; i < 200 && (idle.size() != 1 || io_class(idle[0]) != 3); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
       idle = idle_tasks();
-      if (idle.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     REQUIRE(idle.size() == 1);
-    const long ioprio = ::syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, idle[0]);
-    CHECK((ioprio >> 13) == 3);  // IOPRIO_CLASS_IDLE
+    CHECK(io_class(idle[0]) == 3);  // IOPRIO_CLASS_IDLE
     scans.stop();
   }
 }
