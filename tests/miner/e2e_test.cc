@@ -222,7 +222,10 @@ TEST_SUITE("miner.e2e") {
     CHECK(facts->exe == fixture);
     CHECK_FALSE(facts->kernel_thread);
     REQUIRE(facts->cpu_cores);
-    CHECK(*facts->cpu_cores > 0.3);  // the machine is shared: most of a core
+    // It spins, but the machine is shared: any CPU time at all, not a share (that is
+    // the busy-cpu threshold the unit tests pin down with fixed numbers).
+    CHECK(*facts->cpu_cores > 0);
+    CHECK(*facts->cpu_cores < 1.5);  // one thread
     CHECK(facts->connections == std::vector<miner::Connection>{{"127.0.0.1:3333", 3333}});
     auto a = miner::assess_process(*facts);
     CAPTURE(a.reason_lines());

@@ -208,8 +208,9 @@ TEST_SUITE("miner.runtime") {
     testing::wait_child(child, 5000);
     REQUIRE_MESSAGE(facts, facts.error().message());
     REQUIRE(facts->cpu_cores);
-    // A shared 2-core machine: the child gets most of a core, not all of it.
-    CHECK(*facts->cpu_cores > 0.3);
+    // A shared machine: the spinning child gets some CPU time, one core at most.
+    CHECK(*facts->cpu_cores > 0);
+    CHECK(*facts->cpu_cores < 1.5);
     CHECK(facts->window_s == doctest::Approx(1.0).epsilon(0.2));
     CHECK_FALSE(facts->kernel_thread);
   }
