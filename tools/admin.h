@@ -63,6 +63,7 @@ struct Settings {
   std::string signing_key;
   std::string state_dir;
   std::vector<std::string> must_allow;
+  uint64_t max_file_size = 0;  // `check` decides as the daemon does
 };
 
 // Loads the config file with enforcer::load_config_or_default: a missing
