@@ -23,6 +23,7 @@
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
 #include "enforcer/fanotify.h"
+#include "enforcer/scan_worker.h"
 #include "enforcer/version.h"
 #include "eventlog/writer.h"
 
@@ -132,6 +133,10 @@ int run(int argc, char** argv) {
                  .host = host,
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit)});
+  // Content scans of denied/would-deny files, after the answer, at idle priority.
+  ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
+  scans.start();
+  engine.set_scanner(&scans);
   Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
@@ -195,6 +200,7 @@ int run(int argc, char** argv) {
   control.stop();
   engine.stop();
   loop.join();
+  scans.stop();  // after the loop: the engine offers files until it stops
   log.flush();
   log.stop();
   fmt::print(stderr, "tollgated: stopped\n");

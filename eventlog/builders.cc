@@ -104,6 +104,40 @@ json read_error_event(const std::string& host, const std::string& error, uint64_
   return j;
 }
 
+json scan_event(const std::string& host, const ScanRecord& r) {
+  json hits = json::array();
+  for (const auto& h : r.scan.hits)
+    hits.push_back({{"signal", miner::info(h.signal).id}, {"marker", h.marker}, {"offset", h.offset}});
+  json j = base(host, EventType::kScan);
+  j["sha256"] = r.sha256;
+  j["path"] = r.path;
+  j["size"] = r.size;
+  j["scanned_bytes"] = r.scan.bytes_scanned;
+  j["end"] = miner::to_string(r.scan.end);
+  j["hits"] = std::move(hits);
+  j["miner"] = json(assessment_json(miner::assess(miner::static_evidence(r.scan.hits), {.path = r.path})));
+  return j;
+}
+
+nlohmann::ordered_json assessment_json(const miner::Assessment& a) {
+  return nlohmann::ordered_json{{"suspect", a.suspect}, {"score", a.score}, {"reasons", a.reason_lines()}};
+}
+
+namespace {
+
+// "scan of /tmp/x (sha256 0123456789ab): suspect miner, score 90: REASON"
+std::string scan_summary(const json& e) {
+  auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
+  const auto& m = e.contains("miner") && e["miner"].is_object() ? e["miner"] : json::object();
+  const auto& reasons = m.contains("reasons") && m["reasons"].is_array() ? m["reasons"] : json::array();
+  const std::string first = reasons.empty() || !reasons[0].is_string() ? "" : ": " + reasons[0].get<std::string>();
+  return printable(fmt::format("scan of {} (sha256 {}): {}{}{}", s("path"), s("sha256").substr(0, 12),
+                               m.value("suspect", false) ? "suspect miner, score " : "score ", m.value("score", 0),
+                               first));
+}
+
+}  // namespace
+
 std::string syslog_summary(const json& e) {
   auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
   std::string type = s("type");
@@ -127,6 +161,7 @@ std::string syslog_summary(const json& e) {
                          ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
                                        s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
                          : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
+  if (type == "scan") return scan_summary(e);
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),

@@ -20,6 +20,8 @@
 #include <string>
 
 #include "eventlog/schema.h"
+#include "miner/content_scan.h"
+#include "miner/signals.h"
 #include "policy/decision.h"
 
 namespace tollgate::eventlog {
@@ -75,6 +77,23 @@ nlohmann::json overflow_event(const std::string& host, uint64_t count);
 // fanotify reads failed `count` times since the last such line (rate-limited);
 // `error` is the last failure. The kernel denied each event it could not pass on.
 nlohmann::json read_error_event(const std::string& host, const std::string& error, uint64_t count);
+
+// The daemon's content scan of a denied or would-deny file (miner/
+// content_scan.h), keyed by the sha256 the decision hashed.
+struct ScanRecord {
+  std::string sha256;  // 64 hex digits
+  std::string path;    // as logged with the decision
+  uint64_t size = 0;
+  miner::ContentScan scan;
+};
+// sha256, path, size, scanned_bytes, end, hits[] ({signal, marker, offset}:
+// a later report re-scores them with its own weights and the binary's full
+// context) and miner{} scored at scan time from the content and path alone,
+// for pipelines that alert on one line.
+nlohmann::json scan_event(const std::string& host, const ScanRecord& record);
+// {"suspect", "score", "reasons"}: the shape the scan event's `miner` and
+// `tollgate report --json` share.
+nlohmann::ordered_json assessment_json(const miner::Assessment& assessment);
 
 // One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny"),
 // made printable() (common/text.h).

@@ -62,6 +62,37 @@ bool get_mode(const std::string& text, const char* key, std::optional<policy::Mo
   return out.has_value();
 }
 
+uint64_t get_unsigned_or_zero(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+}
+
+bool is_sha256_hex(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// A scan event's hits, bytes and end, read leniently: the report only needs
+// what it can key by sha256 and re-score, and a newer daemon's signal ids
+// (unknown here) are skipped rather than failing the line.
+std::optional<miner::ContentScan> read_scan(const Event& e, const json& obj) {
+  if (!is_sha256_hex(e.sha256)) return std::nullopt;
+  miner::ContentScan scan;
+  scan.bytes_scanned = get_unsigned_or_zero(obj, "scanned_bytes");
+  if (auto end = obj.find("end"); end != obj.end() && end->is_string())
+    scan.end = miner::parse_scan_end(end->get<std::string>()).value_or(miner::ScanEnd::kComplete);
+  auto hits = obj.find("hits");
+  if (hits == obj.end() || !hits->is_array()) return scan;
+  for (const auto& h : *hits) {
+    if (!h.is_object() || !h.contains("signal") || !h["signal"].is_string()) continue;
+    auto signal = miner::signal_from_id(h["signal"].get<std::string>());
+    if (!signal || !miner::info(*signal).evidence) continue;
+    auto marker = h.find("marker");
+    scan.hits.push_back({*signal, marker != h.end() && marker->is_string() ? marker->get<std::string>() : "",
+                         get_unsigned_or_zero(h, "offset")});
+  }
+  return scan;
+}
+
 // The typed fields, on the types the schema gives them (docs/events.md);
 // other types may use the same names for something else.
 bool set_typed_fields(Event& e, const json& obj, std::string& error) {
@@ -91,6 +122,7 @@ bool set_typed_fields(Event& e, const json& obj, std::string& error) {
   }
   if (e.type == EventType::kDecision || e.type == EventType::kStart) return get_mode(mode, "mode", e.mode, error);
   if (e.type == EventType::kMode) return get_mode(from, "from", e.from, error) && get_mode(to, "to", e.to, error);
+  if (e.type == EventType::kScan) e.scan = read_scan(e, obj);
   return true;
 }
 

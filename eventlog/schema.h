@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "common/time.h"
+#include "miner/content_scan.h"
 #include "policy/decision.h"
 
 namespace tollgate::eventlog {
@@ -34,6 +35,7 @@ enum class EventType {
   kRollback,   // a deliberate rollback (`tollgate db rollback`)
   kOverflow,   // the kernel queue overflowed
   kReadError,  // reading the fanotify group failed (rate-limited)
+  kScan,       // tollgated's content scan of a denied or would-deny file, keyed by sha256
 };
 std::string_view to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
@@ -70,7 +72,7 @@ class TypeField {
 // One line of the event log, as read back. Fields absent from the line keep
 // their defaults; the typed fields are set only on the types that carry
 // them (docs/events.md): `mode` on decision and start, `decision` and
-// `event` on decision, `from`/`to` on mode.
+// `event` on decision, `from`/`to` on mode, `scan` on scan.
 struct Event {
   size_t line = 0;  // 1-based line number in its file
   std::string ts;   // as written, RFC 3339
@@ -91,6 +93,10 @@ struct Event {
   std::string by;       // as the client claimed it (mode, install, rollback)
   int64_t by_uid = -1;  // the uid that made the change (-1: not logged)
   bool forced = false;
+  // scan (with path, sha256 and size above): the hits, bytes read and why the
+  // scan ended. Unset when the line's sha256 is not 64 hex digits (nothing to
+  // key it by); hits with a signal id this version does not know are skipped.
+  std::optional<miner::ContentScan> scan;
   // the line itself, for `tollgate log --json` and fields of other types
   std::string raw;
 

@@ -20,6 +20,7 @@ CommandSpec revoke_command();
 CommandSpec check_command();
 CommandSpec mode_command();
 CommandSpec refresh_command();
+CommandSpec import_blocklist_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -39,6 +40,7 @@ const std::vector<CommandSpec>& all_commands() {
       check_command(),
       mode_command(),
       refresh_command(),
+      import_blocklist_command(),
   };
   return table;
 }

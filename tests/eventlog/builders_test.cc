@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "eventlog/reader.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -93,5 +94,32 @@ TEST_SUITE("eventlog.builders") {
     CHECK(j["type"] == "install");
     CHECK(j["degraded"] == "why");
     CHECK(syslog_summary(j) == "install by alice (uid 0): /p.db generation 9 -> 6");
+  }
+
+  TEST_CASE("a scan event carries its hits, the scan's bounds and the assessment; the reader reads it back") {
+    ScanRecord r{.sha256 = std::string(64, 'c'), .path = "/tmp/.x/m", .size = 40};
+    r.scan.hits = {{miner::Signal::kStratumUrl, "stratum+tcp://", 10}};
+    r.scan.bytes_scanned = 40;
+    json j = scan_event("web1", r);
+    CHECK(j["type"] == "scan");
+    CHECK(j["host"] == "web1");
+    CHECK(j["ts"].get<std::string>().size() == 27);
+    CHECK(j["sha256"] == r.sha256);
+    CHECK(j["path"] == "/tmp/.x/m");
+    CHECK(j["size"] == 40);
+    CHECK(j["scanned_bytes"] == 40);
+    CHECK(j["end"] == "complete");
+    CHECK(j["hits"] == json::parse(R"([{"signal":"stratum-url","marker":"stratum+tcp://","offset":10}])"));
+    CHECK(j["miner"]["suspect"] == true);
+    CHECK(j["miner"]["score"].get<int>() >= miner::kSuspectScore);
+    CHECK(j["miner"]["reasons"].size() >= 1);
+    CHECK(syslog_summary(j).starts_with("scan of /tmp/.x/m (sha256 cccccccccccc): suspect miner, score "));
+
+    auto back = parse_event(j.dump());
+    REQUIRE(back);
+    REQUIRE(back->scan);
+    CHECK(back->scan->hits == r.scan.hits);
+    CHECK(back->scan->bytes_scanned == 40);
+    CHECK(back->scan->end == miner::ScanEnd::kComplete);
   }
 }

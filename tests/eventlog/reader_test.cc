@@ -118,7 +118,7 @@ TEST_SUITE("eventlog.reader") {
 
   TEST_CASE("every event type and access kind round-trips through its name") {
     for (auto t : {EventType::kDecision, EventType::kStart, EventType::kReload, EventType::kMode, EventType::kInstall,
-                   EventType::kRollback, EventType::kOverflow, EventType::kReadError}) {
+                   EventType::kRollback, EventType::kOverflow, EventType::kReadError, EventType::kScan}) {
       CAPTURE(to_string(t));
       CHECK(parse_event_type(to_string(t)) == t);
       CHECK(TypeField(to_string(t)) == t);
@@ -126,5 +126,33 @@ TEST_SUITE("eventlog.reader") {
     for (auto k : {AccessKind::kExec, AccessKind::kOpen}) CHECK(parse_access_kind(to_string(k)) == k);
     CHECK_FALSE(parse_event_type("Decision"));
     CHECK_FALSE(parse_access_kind(""));
+  }
+
+  TEST_CASE("a scan event's hits, bytes and end are read as typed values; unknown signals are skipped") {
+    const std::string sha(64, 'b');
+    auto e = parse_event(R"({"ts":"2026-12-01T03:44:35.523456Z","host":"web1","type":"scan","sha256":")" + sha +
+                         R"(","path":"/tmp/.x/m","size":9,"scanned_bytes":9,"end":"size-cap","hits":[)"
+                         R"({"signal":"stratum-url","marker":"stratum+tcp://","offset":3},)"
+                         R"({"signal":"from-a-newer-daemon","marker":"x","offset":1},"not an object"],)"
+                         R"("miner":{"suspect":true,"score":60,"reasons":[]}})");
+    REQUIRE(e);
+    CHECK(e->type == EventType::kScan);
+    CHECK(e->sha256 == sha);
+    CHECK(e->path == "/tmp/.x/m");
+    REQUIRE(e->scan);
+    CHECK(e->scan->bytes_scanned == 9);
+    CHECK(e->scan->end == miner::ScanEnd::kSizeCap);
+    REQUIRE(e->scan->hits.size() == 1);
+    CHECK(e->scan->hits[0] == miner::MarkerHit{miner::Signal::kStratumUrl, "stratum+tcp://", 3});
+
+    // No sha256 to key it by: the line is kept (tollgate log shows it), without a scan.
+    auto unkeyed = parse_event(R"({"ts":"2026-12-01T03:44:35Z","type":"scan","sha256":"ABC","hits":[]})");
+    REQUIRE(unkeyed);
+    CHECK_FALSE(unkeyed->scan);
+    // Only scan events carry one.
+    auto decision = parse_event(R"({"ts":"2026-12-01T03:44:35Z","type":"decision","decision":"deny","path":"/x",)"
+                                R"("sha256":")" + sha + R"(","hits":[]})");
+    REQUIRE(decision);
+    CHECK_FALSE(decision->scan);
   }
 }
