@@ -65,6 +65,40 @@ void check_absolute(const YAML::Node& node, const std::string& file, std::string
     diag.add(file, node.Mark(), "'" + std::string(key) + "' must be an absolute path, got '" + value + "'");
 }
 
+// `watch`: 'auto', or a non-empty list of absolute paths.
+void apply_watch(const YAML::Node& v, const std::string& file, Config& c, Diagnostics& diag) {
+  auto list = read_string_list(v, file, "watch", diag);
+  if (!list) return;
+  if (list->empty()) {
+    diag.add(file, v.Mark(), "'watch' must name at least one path, or be 'auto'");
+    return;
+  }
+  bool has_auto = std::find(list->begin(), list->end(), "auto") != list->end();
+  if (has_auto && list->size() > 1) {
+    diag.add(file, v.Mark(), "'watch' is either 'auto' or a list of paths, not both");
+    return;
+  }
+  if (!has_auto)
+    for (const auto& p : *list) check_absolute(v, file, "watch", p, diag);
+  c.watch = *list;
+}
+
+// One of the absolute-path keys (is_path_key).
+void apply_path(const YAML::Node& v, const std::string& file, const std::string& key, Config& c, Diagnostics& diag) {
+  auto s = policy::read_string(v, file, key, diag);
+  if (!s) return;
+  check_absolute(v, file, key, *s, diag);
+  if (key == "database") c.database = *s;
+  else if (key == "public_key") c.public_key = *s;
+  else if (key == "event_log") c.event_log = *s;
+  else if (key == "socket") c.socket = *s;
+  else if (key == "metrics_file") c.metrics_file = *s;
+  else if (key == "manifest") c.manifest = *s;
+  else if (key == "approvals") c.approvals = *s;
+  else if (key == "signing_key") c.signing_key = *s;
+  else if (key == "state_dir") c.state_dir = *s;
+}
+
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!policy::check_keys(root, file,
@@ -109,38 +143,14 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
     } else if (key == "admin_group") {
       if (auto s = policy::read_string(v, file, key, diag)) c.admin_group = *s;
     } else if (key == "watch") {
-      auto list = read_string_list(v, file, key, diag);
-      if (!list) continue;
-      if (list->empty()) {
-        diag.add(file, v.Mark(), "'watch' must name at least one path, or be 'auto'");
-        continue;
-      }
-      bool has_auto = std::find(list->begin(), list->end(), "auto") != list->end();
-      if (has_auto && list->size() > 1) {
-        diag.add(file, v.Mark(), "'watch' is either 'auto' or a list of paths, not both");
-        continue;
-      }
-      if (!has_auto)
-        for (const auto& p : *list) check_absolute(v, file, key, p, diag);
-      c.watch = *list;
+      apply_watch(v, file, c, diag);
     } else if (key == "must_allow") {
       auto list = read_string_list(v, file, key, diag);
       if (!list) continue;
       for (const auto& p : *list) check_absolute(v, file, key, p, diag);
       c.must_allow = *list;
     } else if (is_path_key(key)) {
-      auto s = policy::read_string(v, file, key, diag);
-      if (!s) continue;
-      check_absolute(v, file, key, *s, diag);
-      if (key == "database") c.database = *s;
-      else if (key == "public_key") c.public_key = *s;
-      else if (key == "event_log") c.event_log = *s;
-      else if (key == "socket") c.socket = *s;
-      else if (key == "metrics_file") c.metrics_file = *s;
-      else if (key == "manifest") c.manifest = *s;
-      else if (key == "approvals") c.approvals = *s;
-      else if (key == "signing_key") c.signing_key = *s;
-      else if (key == "state_dir") c.state_dir = *s;
+      apply_path(v, file, key, c, diag);
     }
   }
   if (c.socket.empty()) diag.add_plain(file + ": 'socket' must not be empty");
