@@ -47,11 +47,14 @@ function(tollgate_test_run name binary)
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
+  set(timeout 300)
   if(ARG_TIMEOUT)
-    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
-  else()
-    set_tests_properties(${name} PROPERTIES TIMEOUT 300)
+    set(timeout ${ARG_TIMEOUT})
   endif()
+  if(TOLLGATE_SANITIZE STREQUAL "thread")
+    math(EXPR timeout "${timeout} * 4")  # TSan runs several times slower
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout})
 endfunction()
 
 # tollgate_linked_modules(TARGET OUT): the tollgate_* libraries TARGET links,
