@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "enforcer/scan_worker.h"
+#include "enforcer/thread_priority.h"
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
@@ -269,6 +270,7 @@ void Engine::decide(const PendingPtr& p) {
 }
 
 void Engine::worker_loop(Lane& lane) {
+  keep_thread_at_most_normal();  // hashing is attacker-driven work: never above the host's
   for (;;) {
     PendingPtr p;
     {
@@ -353,6 +355,10 @@ void Engine::note_read_failures(const ReadNotes& notes, Clock::time_point now) {
 }
 
 Status Engine::run(const std::function<void()>& tick) {
+  if (options_.reader_nice) {
+    if (auto st = set_thread_nice(*options_.reader_nice); !st)
+      fmt::print(stderr, "tollgated: warning: {}\n", st.error().message());
+  }
   LoopState loop{.next_tick = Clock::now()};
   for (;;) {
     auto now = Clock::now();

@@ -129,6 +129,9 @@ struct EngineOptions {
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
+  // Nice value run() gives its own thread (the one that reads and answers);
+  // nullopt = leave it. Workers never run above normal priority.
+  std::optional<int> reader_nice;
 };
 
 // max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:

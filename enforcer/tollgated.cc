@@ -137,7 +137,8 @@ int run(int argc, char** argv) {
                  .log_allows = config.log_allows,
                  .host = host,
                  .max_file_size = config.max_file_size,
-                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
+                 .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .reader_nice = config.nice});
   // Content scans of denied/would-deny files, after the answer, at idle priority.
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
