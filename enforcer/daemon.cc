@@ -238,6 +238,12 @@ json Daemon::status() const {
                     {"floor_content_digest", floor_.content_digest},
                     {"public_key_pinned", gate_.key_pinned()}};
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  json marks = {{"enabled", false}, {"reason", "not wired"}};
+  if (const IgnoreMarks* m = engine_.ignore_marks())
+    marks = {{"enabled", m->enabled()},           {"reason", m->disabled_reason()},
+             {"flavour", m->flavour()},           {"count", v(metrics_.ignore_marks)},
+             {"max", m->max_marks()},             {"added", v(metrics_.ignore_marks_added)},
+             {"flushes", v(metrics_.ignore_mark_flushes)}, {"failures", v(metrics_.ignore_mark_failures)}};
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   return json{{"ok", true},
               {"version", version()},
@@ -249,6 +255,7 @@ json Daemon::status() const {
               {"database", db},
               {"integrity", integrity},
               {"watched", watched_},
+              {"ignore_marks", marks},
               {"counters",
                {{"allowed", v(metrics_.allowed)},
                 {"denied", v(metrics_.denied)},

@@ -126,8 +126,15 @@ Engine::~Engine() {
 }
 
 void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
-  std::lock_guard lock(policy_mu_);
-  policy_ = std::move(state);
+  {
+    std::lock_guard lock(policy_mu_);
+    policy_ = std::move(state);
+  }
+  if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
+}
+
+void Engine::set_mode(policy::Mode mode) {
+  if (mode_.exchange(mode) != mode && marks_) marks_->flush("mode switch");
 }
 
 std::shared_ptr<const PolicyState> Engine::policy() const {
@@ -200,7 +207,21 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
   finish(*p, r, true);
 }
 
-void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode) {
+void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
+  const auto& st = r.st;
+  // The cheap tests first (the fstat in hand): a user's copy stops here.
+  if (!marks_->enabled() || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
+  if (r.path.path.empty() || r.path.nameless) return;
+  if (r.facts.chain.empty()) {
+    auto chain = policy::ownership_chain(r.path.path, st);
+    if (!chain) return;
+    r.facts.chain = std::move(*chain);
+  }
+  if (policy::chain_is_safe(r.facts.chain)) marks_->add(fd, ticket);
+}
+
+void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode, uint64_t ticket) {
   if (fd.decision.failure) {
     answer_error(p, *fd.decision.failure, fd.decision.reason, &fd.path);
     return;
@@ -210,7 +231,8 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   DecisionRecord r;
   if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
-  // After the answer: the exec goes on; the scan waits for an idle CPU.
+  // After the answer: the exec goes on; the mark and the scan can wait.
+  if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
   if (scanner_ && fd.facts.sha256 && d.policy_denies())
     scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
   r.latency_us = micros_since(p->received);
@@ -238,6 +260,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
     answer_error(p, policy::Failure::kStat, fmt::format("the file could not be examined: {}", std::strerror(errno)));
     return Route::kDone;
   }
+  const uint64_t ticket = mark_ticket();  // before the policy it marks under
   auto state = policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
@@ -247,13 +270,14 @@ Engine::Route Engine::triage(const PendingPtr& p) {
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
   }
   if (r.cache == policy::FileDecision::CacheUse::kHit) metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
-  conclude(p, std::move(r), mode);
+  conclude(p, std::move(r), mode, ticket);
   return Route::kDone;
 }
 
 void Engine::decide(const PendingPtr& p) {
   if (p->claimed.exchange(true)) return;  // the loop answered it and closed its fd
   if (p->answered.load()) return;
+  const uint64_t ticket = mark_ticket();  // before the policy it marks under
   auto state = policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
@@ -266,7 +290,7 @@ void Engine::decide(const PendingPtr& p) {
     metrics_.hashes_cancelled.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  conclude(p, std::move(r), mode);
+  conclude(p, std::move(r), mode, ticket);
 }
 
 void Engine::worker_loop(Lane& lane) {
