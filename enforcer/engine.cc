@@ -88,6 +88,7 @@ std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashd
   state->epoch = epoch;
   state->signer_keys = policy::signer_keys(*state->rules);
   state->has_path_allow = policy::has_path_allow(*state->rules);
+  state->has_path_deny = policy::has_path_deny(*state->rules);
   return state;
 }
 
@@ -130,11 +131,21 @@ void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
     std::lock_guard lock(policy_mu_);
     policy_ = std::move(state);
   }
+  policy_changes_.fetch_add(1, std::memory_order_release);
   if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
 }
 
 void Engine::set_mode(policy::Mode mode) {
   if (mode_.exchange(mode) != mode && marks_) marks_->flush("mode switch");
+}
+
+const PolicyState& Engine::reader_policy() {
+  const uint64_t changes = policy_changes_.load(std::memory_order_acquire);
+  if (changes != reader_policy_seen_) {
+    reader_policy_ = policy();
+    reader_policy_seen_ = changes;
+  }
+  return *reader_policy_;
 }
 
 std::shared_ptr<const PolicyState> Engine::policy() const {
@@ -168,12 +179,12 @@ bool Engine::answer(Pending& p, bool allow) {
   return true;
 }
 
-void Engine::finish(Pending& p, const DecisionRecord& record, bool log) {
+void Engine::finish(const DecisionRecord& record, bool log) {
   const auto& d = record.decision;
   if (d.verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
   else metrics_.denied.fetch_add(1, std::memory_order_relaxed);
   if (d.would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
-  metrics_.record_latency(micros_since(p.received));
+  metrics_.record_latency(record.latency_us);
   if (log) submit(decision_event(options_.host, record));
 }
 
@@ -200,11 +211,11 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
                                                          policy::to_string(mode), policy::to_string(verdict))));
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
-  r.path = path ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
+  r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   r.size = size_of(p->st);
   r.process = process;
   r.latency_us = micros_since(p->received);
-  finish(*p, r, true);
+  finish(r, true);
 }
 
 void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
@@ -233,16 +244,19 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
   // After the answer: the exec goes on; the mark and the scan can wait.
   if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
-  if (scanner_ && fd.facts.sha256 && d.policy_denies())
+  const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
+  // path_on_demand: read only now, for the log or the scan (after the answer).
+  if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
+  if (offer)
     scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
-  r.latency_us = micros_since(p->received);
-  r.ts = std::chrono::system_clock::now();
+  r.latency_us = micros_since(p->received);  // the one clock read of an unlogged allow
+  if (log) r.ts = std::chrono::system_clock::now();
   r.mode = mode;
   r.path = std::move(fd.path.display);
   r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
   r.size = size_of(p->st);
   r.decision = std::move(d);
-  finish(*p, r, log);
+  finish(r, log);
 }
 
 policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending* p) const {
@@ -251,7 +265,8 @@ policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, 
   return {.mode = mode,
           .max_file_size = options_.max_file_size,
           .may_block = may_block,
-          .cancel = p ? &p->answered : nullptr};
+          .cancel = p ? &p->answered : nullptr,
+          .path_on_demand = true};
 }
 
 Engine::Route Engine::triage(const PendingPtr& p) {
@@ -261,10 +276,10 @@ Engine::Route Engine::triage(const PendingPtr& p) {
     return Route::kDone;
   }
   const uint64_t ticket = mark_ticket();  // before the policy it marks under
-  auto state = policy();
+  const PolicyState& state = reader_policy();
   const auto mode = this->mode();
-  EpochCache cache(cache_, state->epoch);
-  auto r = policy::decide_file(fd, p->st, state->view(), decide_options(mode, false, nullptr), &cache);
+  EpochCache cache(cache_, state.epoch);
+  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, nullptr), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
     // A hit from an older policy needs a lookup, not a hash: the small lane.
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
@@ -449,7 +464,10 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
     metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  auto p = std::make_shared<Pending>();
+  // A cache hit reuses the record of the one before it: no allocation.
+  PendingPtr p;
+  if (spare_) p = std::exchange(spare_, nullptr);
+  else p = std::make_shared<Pending>();
   p->event = std::move(ev);
   p->received = received;
   metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
@@ -459,7 +477,14 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
   } catch (const std::exception& e) {
     answer_error(p, policy::Failure::kInternal, e.what());
   }
-  if (route != Route::kDone) enqueue(p, route);
+  if (route != Route::kDone) {
+    enqueue(p, route);
+  } else if (p.use_count() == 1) {  // no lane, no deadline: nobody else can see it
+    p->event = {};                   // closes the event's fd now
+    p->answered.store(false, std::memory_order_relaxed);
+    p->claimed.store(false, std::memory_order_relaxed);
+    spare_ = std::move(p);
+  }
 }
 
 }  // namespace tollgate::enforcer

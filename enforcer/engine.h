@@ -106,8 +106,9 @@ struct PolicyState {
   std::vector<hashdb::PublicKey> signer_keys;        // parsed from rules->signers()
   uint64_t epoch = 0;                                // cache epoch, unique per load
   bool has_path_allow = false;
+  bool has_path_deny = false;
 
-  policy::RuleView view() const { return {*rules, signer_keys, has_path_allow}; }
+  policy::RuleView view() const { return {*rules, signer_keys, has_path_allow, has_path_deny}; }
 
   uint64_t generation() const { return store ? store->generation() : 0; }
   std::string database() const { return store ? store->path() : std::string(); }
@@ -225,7 +226,7 @@ class Engine {
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);
   void submit(nlohmann::json event);
-  void finish(Pending& p, const DecisionRecord& record, bool log);
+  void finish(const DecisionRecord& record, bool log);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
   // run()'s steps (loop thread only).
   struct LoopState {
@@ -253,6 +254,13 @@ class Engine {
 
   mutable std::mutex policy_mu_;
   std::shared_ptr<const PolicyState> policy_;  // guarded by policy_mu_
+  std::atomic<uint64_t> policy_changes_{0};    // bumped after each set_policy
+  // The reading thread's copy of policy_, refreshed when policy_changes_
+  // moves: a cache hit takes no lock and touches no shared reference count.
+  std::shared_ptr<const PolicyState> reader_policy_;
+  uint64_t reader_policy_seen_ = ~uint64_t{0};
+  PendingPtr spare_;  // reading thread only: the last decided record, for reuse
+  const PolicyState& reader_policy();
 
   Lane small_, large_;
 
