@@ -13,9 +13,14 @@
 
 #include "enforcer/scan_worker.h"
 #include "enforcer/thread_priority.h"
+#include "eventlog/builders.h"
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
+
+using eventlog::overflow_event;
+using eventlog::read_error_event;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

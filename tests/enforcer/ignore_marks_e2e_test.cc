@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "tests/support/daemon_process.h"
@@ -75,13 +75,13 @@ struct SafeFixture {
                                     "]\nmust_allow: []\ndecision_timeout_ms: 5000\nstate_dir: " + dir.file("state") +
                                     "\n" + extra);
     auto why = process.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto r = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+      auto r = control::control_request(socket, {{"cmd", "status"}}, 2000);
       return r && (*r)["ok"] == true;
     });
     if (!why.empty()) FAIL("tollgated " << why);
   }
   json status() {
-    auto r = enforcer::control_request(socket, {{"cmd", "status"}}, 10000);
+    auto r = control::control_request(socket, {{"cmd", "status"}}, 10000);
     REQUIRE(r);
     return *r;
   }
@@ -121,14 +121,16 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
     REQUIRE_MESSAGE(s["ignore_marks"]["enabled"] == true, s["ignore_marks"].dump());
     REQUIRE(testing::exec_errno(f.approved) == 0);
     REQUIRE(f.wait_marks(1));
-    const uint64_t before = f.decided();
+    // The first exec is counted after its mark is placed: wait for it too.
+    const uint64_t before = f.wait_decided(1);
+    REQUIRE(before == 1);
     for (int i = 0; i < 5; ++i) CHECK(testing::exec_errno(f.approved) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // room for a late count
     CHECK(f.decided() == before);  // the kernel never asked again
     CHECK(testing::exec_errno(f.unapproved) == EPERM);
 
     f.write_db(hashdb::PolicyContent{}, 2);  // revoked
-    auto reply = enforcer::control_request(f.socket, {{"cmd", "reload"}}, 10000);
+    auto reply = control::control_request(f.socket, {{"cmd", "reload"}}, 10000);
     REQUIRE(reply);
     REQUIRE((*reply)["ok"] == true);
     CHECK(f.status()["ignore_marks"]["count"] == 0);
@@ -146,7 +148,9 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
     f.start();
     REQUIRE(testing::exec_errno(f.approved) == 0);
     REQUIRE(f.wait_marks(1));
-    const uint64_t before = f.decided();
+    // The first exec is counted after its mark is placed: wait for it too.
+    const uint64_t before = f.wait_decided(1);
+    REQUIRE(before == 1);
     // Same inode, new content: the write clears the ignore mask.
     auto other = read_file("/bin/false");
     REQUIRE(other);
