@@ -966,6 +966,21 @@ hashdb::HashRule allow_file(const std::string& path) {
   return r;
 }
 
+// A Harness with ignore marks recorded by a fake kernel, enforcing a policy
+// that approves the safe binary (plus `extra` rules).
+struct MarkingHarness {
+  const std::string safe = safe_binary();
+  Harness h;
+  RecordingMarks kernel;
+  IgnoreMarks marks{kernel, h.metrics, {.max_marks = 100}};
+
+  explicit MarkingHarness(hashdb::PolicyContent extra = {}) {
+    h.engine.set_ignore_marks(&marks);
+    extra.hash_rules.push_back(allow_file(safe));
+    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(extra), policy::Mode::kEnforce);
+  }
+};
+
 }  // namespace
 
 TEST_SUITE("enforcer.engine.ignore_marks") {
@@ -1002,14 +1017,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
   }
 
   TEST_CASE("a reload flushes the marks; a file marked under the old policy is decided by the new one") {
-    const std::string safe = safe_binary();
-    Harness h;
-    RecordingMarks kernel;
-    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-    h.engine.set_ignore_marks(&marks);
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(safe));
-    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(c), policy::Mode::kEnforce);
+    MarkingHarness m;
+    auto& [safe, h, kernel, marks] = m;
     h.source.push(safe, ::getppid());
     REQUIRE(h.source.wait_responses(1).size() == 1);
     // Wait (bounded) for the mark: it follows the answer.
@@ -1028,15 +1037,10 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
   }
 
   TEST_CASE("a path-deny rule over a safe file: denied, never marked") {
-    const std::string safe = safe_binary();
-    Harness h;
-    RecordingMarks kernel;
-    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-    h.engine.set_ignore_marks(&marks);
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(safe));
-    c.path_rules.push_back({safe, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
-    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(c), policy::Mode::kEnforce);
+    hashdb::PolicyContent deny;
+    deny.path_rules.push_back({safe_binary(), hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    MarkingHarness m(deny);
+    auto& [safe, h, kernel, marks] = m;
     h.source.push(safe, ::getppid());
     auto responses = h.source.wait_responses(1);
     REQUIRE(responses.size() == 1);

@@ -64,6 +64,13 @@ struct SafeFixture {
     ::umount2(kSafeRoot, MNT_DETACH);
   }
 
+  // The usual start: `approved_file` approved by hash, enforcing.
+  void start_approving(const std::string& approved_file, const std::string& extra = "") {
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_file(approved_file));
+    write_db(c, 1);
+    start(extra);
+  }
   void write_db(hashdb::PolicyContent content, uint64_t generation) {
     content.policy_name = "ignore-e2e";
     content.hash_rules.push_back(allow_file(testing::built_binary("tollgated")));
@@ -113,10 +120,7 @@ struct SafeFixture {
 TEST_SUITE("enforcer.ignore_marks.e2e") {
   TEST_CASE("an approved binary on a safe chain is decided once; revoked and reloaded, it is denied") {
     SafeFixture f;
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(f.approved));
-    f.write_db(c, 1);
-    f.start();
+    f.start_approving(f.approved);
     auto s = f.status();
     REQUIRE_MESSAGE(s["ignore_marks"]["enabled"] == true, s["ignore_marks"].dump());
     REQUIRE(testing::exec_errno(f.approved) == 0);
@@ -142,10 +146,7 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
 
   TEST_CASE("an ignore-marked binary modified by a write is decided again, and denied with unapproved content") {
     SafeFixture f;
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(f.approved));
-    f.write_db(c, 1);
-    f.start();
+    f.start_approving(f.approved);
     REQUIRE(testing::exec_errno(f.approved) == 0);
     REQUIRE(f.wait_marks(1));
     // The first exec is counted after its mark is placed: wait for it too.
@@ -165,10 +166,7 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
 
   TEST_CASE("a copy in a world-writable directory is decided at every exec, never marked") {
     SafeFixture f;
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(f.scratch_copy));
-    f.write_db(c, 1);
-    f.start();
+    f.start_approving(f.scratch_copy);
     const uint64_t before = f.decided();
     for (int i = 0; i < 5; ++i) CHECK(testing::exec_errno(f.scratch_copy) == 0);
     CHECK(f.wait_decided(before + 5) == before + 5);
@@ -179,10 +177,7 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
 
   TEST_CASE("with log_allows every allowed exec is decided and logged: no ignore marks") {
     SafeFixture f;
-    hashdb::PolicyContent c;
-    c.hash_rules.push_back(allow_file(f.approved));
-    f.write_db(c, 1);
-    f.start("log_allows: true\n");
+    f.start_approving(f.approved, "log_allows: true\n");
     auto s = f.status();
     CHECK(s["ignore_marks"]["enabled"] == false);
     CHECK(s["ignore_marks"]["reason"].get<std::string>().starts_with("log_allows is on"));
