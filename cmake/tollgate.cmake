@@ -42,8 +42,10 @@ endfunction()
 function(tollgate_test_run name binary)
   cmake_parse_arguments(ARG "" "TIMEOUT" "ARGS;LABELS" ${ARGN})
   add_test(NAME ${name} COMMAND ${binary} ${ARG_ARGS})
+  # A suite filter that matches nothing must not pass silently.
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    FAIL_REGULAR_EXPRESSION "\\[doctest\\] test cases: +0 \\|")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
