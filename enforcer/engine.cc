@@ -189,12 +189,17 @@ bool Engine::answer(Pending& p, bool allow) {
   return true;
 }
 
-Engine::LogPlan Engine::plan_log(pid_t pid, const std::string& rule, const std::string& sha256,
+Engine::LogPlan Engine::plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256,
                                  const std::string& path, ProcessInfo& process) {
   LogPlan plan;
   if (coalescer_) {
     plan.keyed = true;
-    plan.key = {.rule = rule, .sha256 = sha256, .path = path, .ppid = read_ppid(pid)};
+    plan.key = {.verdict = d.verdict,
+                .would_deny = d.would_deny,
+                .rule = d.rule,
+                .sha256 = sha256,
+                .path = path,
+                .ppid = read_ppid(pid)};
     if (coalescer_->repeat(plan.key, Clock::now())) {
       plan.write = false;
       process.pid = pid;
@@ -247,7 +252,7 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
   r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   // /proc facts first: after an allow the process may already run something else.
-  const LogPlan plan = plan_log(p->event.pid, r.decision.rule, r.sha256, r.path, r.process);
+  const LogPlan plan = plan_log(p->event.pid, r.decision, r.sha256, r.path, r.process);
   if (!answer(*p, verdict == policy::Verdict::kAllow)) return;
   metrics_.errors.fetch_add(1, std::memory_order_relaxed);
   switch (failure) {
@@ -289,7 +294,7 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   if (log) {
     // The path is part of a repeat's key: read it now when coalescing.
     if (coalescer_ && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
-    plan = plan_log(p->event.pid, d.rule, r.sha256, fd.path.display, r.process);  // before the answer
+    plan = plan_log(p->event.pid, d, r.sha256, fd.path.display, r.process);  // before the answer
   }
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
   // After the answer: the exec goes on; the mark and the scan can wait.

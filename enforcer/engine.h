@@ -64,7 +64,7 @@
 //
 // - Repeated events (eventlog/coalescer.h, docs/events.md): a logged
 //   decision identical to one written less than coalesce_window ago (same
-//   rule, sha256, path and parent pid) is answered and counted as always,
+//   answer, rule, sha256, path and parent pid) is answered and counted as always,
 //   but not written: it reads only its parent pid (/proc/PID/stat), not the
 //   full /proc facts, and is counted into the first line's window. The loop
 //   writes the window's `"repeated": N` line as soon as it closes (it wakes
@@ -251,7 +251,7 @@ class Engine {
     bool keyed = false;  // key is set: a written line opens a window
     eventlog::RepeatKey key;
   };
-  LogPlan plan_log(pid_t pid, const std::string& rule, const std::string& sha256, const std::string& path,
+  LogPlan plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256, const std::string& path,
                    ProcessInfo& process);
   // Counts the decision; writes it when `plan` is given (null: not logged).
   void finish(const DecisionRecord& record, const LogPlan* plan);

@@ -2,7 +2,7 @@
 // A retry loop that execs one unapproved binary a thousand times a second
 // must not write a thousand lines (nor read /proc a thousand times): the
 // first event of a kind is written in full, and every identical one within
-// the window after it (same rule, sha256, path and parent pid) is only
+// the window after it (same answer, rule, sha256, path and parent pid) is only
 // counted. When the window closes, one more line is written: the first
 // line's fields with `"repeated": N` (N events stood for by that line) and
 // the `ts` of the close. A repeat arriving after its window has closed
@@ -35,10 +35,16 @@
 #include <string>
 #include <vector>
 
+#include "policy/decision.h"
+
 namespace tollgate::eventlog {
 
-// What makes two decision events "the same" for coalescing.
+// What makes two decision events "the same" for coalescing: the same
+// answer (a mode switch never folds an allow into a deny's line), rule,
+// content, path and parent.
 struct RepeatKey {
+  policy::Verdict verdict = policy::Verdict::kDeny;
+  bool would_deny = false;
   std::string rule;
   std::string sha256;
   std::string path;

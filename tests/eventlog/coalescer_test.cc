@@ -68,19 +68,21 @@ TEST_SUITE("eventlog.coalescer") {
     CHECK(out[0]["repeated"] == 1);
   }
 
-  TEST_CASE("any difference in rule, sha256, path or parent is a different event") {
+  TEST_CASE("any difference in answer, rule, sha256, path or parent is a different event") {
     Coalescer c(1000ms);
     const RepeatKey base = key();
-    RepeatKey rule = base, sha = base, path = base, parent = base;
+    RepeatKey rule = base, sha = base, path = base, parent = base, allowed = base, would = base;
+    allowed.verdict = tollgate::policy::Verdict::kAllow;  // the same file after a switch to audit
+    would.would_deny = true;
     rule.rule = "path-deny:/tmp";
     sha.sha256 = std::string(64, 'b');
     path.path = "/tmp/y";
     parent.ppid = 101;
-    for (const auto& k : {base, rule, sha, path, parent}) CHECK(log_event(c, k, t0));
-    CHECK(c.open_windows() == 5);
-    for (const auto& k : {base, rule, sha, path, parent}) CHECK_FALSE(log_event(c, k, t0 + 1ms));
+    for (const auto& k : {base, rule, sha, path, parent, allowed, would}) CHECK(log_event(c, k, t0));
+    CHECK(c.open_windows() == 7);
+    for (const auto& k : {base, rule, sha, path, parent, allowed, would}) CHECK_FALSE(log_event(c, k, t0 + 1ms));
     auto out = c.take_closed(t0 + 1s);
-    CHECK(out.size() == 5);
+    CHECK(out.size() == 7);
     for (const auto& l : out) CHECK(l["repeated"] == 1);
   }
 
