@@ -71,7 +71,7 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
                            "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir"},
+                           "state_dir", "interpreters", "script_trust", "library_readers"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -85,8 +85,21 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;
       if (*s == "exec") c.coverage = Coverage::kExec;
-      else if (*s == "full") diag.add(file, v.Mark(), "'coverage: full' is not supported yet; use 'exec'");
+      else if (*s == "full") c.coverage = Coverage::kFull;
       else diag.add(file, v.Mark(), "'coverage' must be exec or full, got '" + *s + "'");
+    } else if (key == "script_trust") {
+      auto s = policy::read_string(v, file, key, diag);
+      if (!s) continue;
+      if (auto t = policy::parse_script_trust(*s)) c.open_rules.script_trust = *t;
+      else diag.add(file, v.Mark(), "'script_trust' must be hash or hash_or_safe_path, got '" + *s + "'");
+    } else if (key == "interpreters" || key == "library_readers") {
+      auto list = read_string_list(v, file, key, diag);
+      if (!list) continue;
+      if (std::any_of(list->begin(), list->end(), [](const std::string& p) { return p.empty(); })) {
+        diag.add(file, v.Mark(), "'" + key + "' must not contain an empty pattern");
+        continue;
+      }
+      (key == "interpreters" ? c.open_rules.interpreters : c.open_rules.library_readers) = *list;
     } else if (key == "on_error") {
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;

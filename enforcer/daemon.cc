@@ -256,6 +256,7 @@ json Daemon::status() const {
                 {"errors", v(metrics_.errors)},
                 {"timeouts", v(metrics_.timeouts)},
                 {"cache_hits", v(metrics_.cache_hits)},
+                {"plain_opens", v(metrics_.plain_opens)},
                 {"cache_misses", v(metrics_.cache_misses)},
                 {"hash_bytes", v(metrics_.hash_bytes)},
                 {"overflows", v(metrics_.overflows)},

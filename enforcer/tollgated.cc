@@ -137,7 +137,9 @@ int run(int argc, char** argv) {
                  .log_allows = config.log_allows,
                  .host = host,
                  .max_file_size = config.max_file_size,
-                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
+                 .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .full_coverage = config.coverage == Coverage::kFull,
+                 .open_rules = config.open_rules});
   // Content scans of denied/would-deny files, after the answer, at idle priority.
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
@@ -160,12 +162,12 @@ int run(int argc, char** argv) {
   // Marks after the loop runs: events on a marked mount are answered at once.
   int exit_code = 0;
   for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path); !st) {
+    if (auto st = (*source)->mark_mount(path, config.coverage == Coverage::kFull); !st) {
       fmt::print(stderr, "tollgated: {}\n", st.error().message());
       exit_code = 1;
       break;
     }
-    fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
+    fmt::print(stderr, "tollgated: watching the mount at {} (coverage: {})\n", path, to_string(config.coverage));
   }
   ControlServer control(config.socket, config.admin_group,
                         [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
