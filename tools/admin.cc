@@ -44,7 +44,8 @@ Result<Settings> resolve_settings(const AdminOptions& options) {
              .signing_key = config->signing_key,
              .state_dir = config->state_dir,
              .must_allow = config->must_allow,
-             .max_file_size = config->max_file_size};
+             .max_file_size = config->max_file_size,
+             .script_trust = config->open_rules.script_trust};
   if (!options.db.empty()) s.database = options.db;
   if (!options.log.empty()) s.event_log = options.log;
   if (!options.socket.empty()) s.socket = options.socket;

@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "enforcer/config.h"
+#include "policy/access.h"
 #include "policy/events.h"
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,7 @@ struct Settings {
   std::string state_dir;
   std::vector<std::string> must_allow;
   uint64_t max_file_size = 0;  // `check` decides as the daemon does
+  policy::ScriptTrust script_trust = policy::ScriptTrust::kHashOrSafePath;  // `check --as script`
 };
 
 // Loads the config file with enforcer::load_config_or_default: a missing
