@@ -16,26 +16,21 @@
 #include <cstring>
 #include <thread>
 
+#include "common/host.h"
 #include "common/io.h"
-#include "enforcer/config.h"
-#include "enforcer/control.h"
+#include "config/config.h"
+#include "control/server.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
-#include "enforcer/events.h"
 #include "enforcer/fanotify.h"
 #include "enforcer/scan_worker.h"
 #include "enforcer/version.h"
+#include "eventlog/writer.h"
 
 using namespace tollgate;
 using namespace tollgate::enforcer;
 
 namespace {
-
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
 
 // Every pending event holds an fd: run with the soft RLIMIT_NOFILE raised to
 // the hard limit (the unit sets LimitNOFILE). Returns the soft limit in force.
@@ -55,7 +50,7 @@ uint64_t raise_fd_limit() {
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }
 
-Result<std::vector<std::string>> resolve_watch(const Config& config) {
+Result<std::vector<std::string>> resolve_watch(const config::Config& config) {
   if (config.watch.size() == 1 && config.watch.front() == "auto") {
     auto text = read_file("/proc/self/mountinfo");
     if (!text) return std::unexpected(text.error());
@@ -90,12 +85,12 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  auto loaded = load_config_or_default(config_path, "tollgated");
+  auto loaded = config::load_config_or_default(config_path, "tollgated");
   if (!loaded) {
     fmt::print(stderr, "tollgated: {}\n", loaded.error().message());
     return 2;
   }
-  Config config = std::move(*loaded);
+  config::Config config = std::move(*loaded);
   if (!mode.empty()) config.mode = *policy::parse_mode(mode);
   if (!db.empty()) config.database = db;
   if (!pubkey.empty()) config.public_key = pubkey;
@@ -122,10 +117,10 @@ int run(int argc, char** argv) {
     return 1;
   }
 
-  const std::string host = hostname();
+  const std::string host = host_name();
   const uint64_t fd_limit = raise_fd_limit();
   Metrics metrics;
-  EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);
+  eventlog::EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics.log_dropped);
   log.start();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min(cores, 8);
@@ -138,8 +133,19 @@ int run(int argc, char** argv) {
                  .host = host,
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit),
-                 .full_coverage = config.coverage == Coverage::kFull,
-                 .open_rules = config.open_rules});
+                 .full_coverage = config.coverage == config::Coverage::kFull,
+                 .open_rules = config.open_rules,
+                 .reader_nice = config.nice});
+  // Approved files on a safe chain stay in the kernel (ignore_marks.h).
+  IgnoreMarks marks(**source, metrics, {.max_marks = config.max_ignore_marks});
+  auto hardlinks = read_file("/proc/sys/fs/protected_hardlinks", 64);
+  if (auto why = ignore_marks_precondition(config.log_allows, config.max_ignore_marks,
+                                           hardlinks ? std::optional<std::string>(*hardlinks) : std::nullopt);
+      !why.empty()) {
+    marks.disable(why);
+    fmt::print(stderr, "tollgated: ignore marks off: {}\n", why);
+  }
+  engine.set_ignore_marks(&marks);
   // Content scans of denied/would-deny files, after the answer, at idle priority.
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
@@ -162,15 +168,16 @@ int run(int argc, char** argv) {
   // Marks after the loop runs: events on a marked mount are answered at once.
   int exit_code = 0;
   for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path, config.coverage == Coverage::kFull); !st) {
+    if (auto st = (*source)->mark_mount(path, config.coverage == config::Coverage::kFull); !st) {
       fmt::print(stderr, "tollgated: {}\n", st.error().message());
       exit_code = 1;
       break;
     }
     fmt::print(stderr, "tollgated: watching the mount at {} (coverage: {})\n", path, to_string(config.coverage));
   }
-  ControlServer control(config.socket, config.admin_group,
-                        [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  control::ControlServer control(
+      config.socket, config.admin_group,
+      [&](const control::ControlRequest& r, const control::PeerCred& p) { return daemon.handle(r, p); });
   // systemd's RuntimeDirectory=: admin_group members must reach the socket.
   if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {

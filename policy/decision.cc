@@ -73,6 +73,11 @@ Decision library_reader_allowed(const std::string& pattern) {
   return d;
 }
 
+bool allows_every_access(const Decision& d) {
+  if (d.verdict != Verdict::kAllow || d.would_deny || d.failure) return false;
+  return d.rule != "safe-path" && !d.rule.starts_with("library-reader:");
+}
+
 std::string_view to_string(Mode mode) { return mode == Mode::kAudit ? "audit" : "enforce"; }
 std::string_view to_string(Verdict verdict) { return verdict == Verdict::kAllow ? "allow" : "deny"; }
 std::optional<Mode> parse_mode(std::string_view text) {
@@ -82,7 +87,7 @@ std::optional<Mode> parse_mode(std::string_view text) {
 }
 
 bool path_matches(const hashdb::PathRule& rule, std::string_view path) {
-  if (path.empty()) return false;  // unknown path (enforcer/fd_path.h)
+  if (path.empty()) return false;  // unknown path (policy/fd_path.h)
   if (rule.match == hashdb::PathMatch::kExact) return path == rule.path;
   if (rule.path.empty() || rule.path.back() != '/') return path == rule.path;
   return path.starts_with(rule.path);

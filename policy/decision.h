@@ -86,6 +86,14 @@ struct Decision {
 // rule "library-reader:PATTERN", access kLibrary; no file facts needed.
 Decision library_reader_allowed(const std::string& pattern);
 
+// Whether `d` allows the file for every access kind (exec, loader, library,
+// script), not only the one it was reached for: a policy allow by rules 1-5
+// (they never look at the kind). False for a deny, a would-deny, a failure,
+// the script-only safe-path rule and a library-reader allow. An inode
+// ignore mark stops exec and plain-open events alike, so only such a
+// verdict may place one (enforcer/ignore_marks.h).
+bool allows_every_access(const Decision& d);
+
 // The Decision for a failure: deny, rule rule_id(failure), `reason`.
 Decision failed(Failure failure, std::string reason);
 

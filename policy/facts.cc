@@ -60,7 +60,7 @@ class FileDecider {
       out_.cache = known ? FileDecision::CacheUse::kHit : FileDecision::CacheUse::kMiss;
     }
     if (!options_.may_block && !(known && known->rules_current)) return defer(!known);
-    resolve_path();
+    if (!(options_.path_on_demand && known && known->rules_current) || path_can_decide(*known)) resolve_path();
     const bool chain_may_decide = path_allow_matches() || safe_script_trust();
     if (chain_may_decide && !options_.may_block && !decided_by_content(known)) return defer(false);
     if (!known && !hash(known)) return std::move(out_);  // cancelled
@@ -115,14 +115,28 @@ class FileDecider {
 
   // A script that a root-owned, non-writable chain admits (script_trust).
   bool safe_script_trust() const {
-    return options_.access == AccessKind::kScript && options_.script_trust == ScriptTrust::kHashOrSafePath &&
-           !out_.path.path.empty() && !out_.path.nameless;
+    return script_may_use_chain() && !out_.path.path.empty() && !out_.path.nameless;
+  }
+
+  // Whether the access is one the safe-path script rule (decision.h, 5b) can admit.
+  bool script_may_use_chain() const {
+    return options_.access == AccessKind::kScript && options_.script_trust == ScriptTrust::kHashOrSafePath;
   }
 
   // Whether a hash rule or a trusted signer, known for the rules in force,
   // decides before any chain could (precedence 1-4).
   static bool decided_by_content(const std::optional<KnownContent>& known) {
     return known && known->rules_current && (known->hash_rule || known->signed_by);
+  }
+
+  // Whether a path rule, or the safe-path script rule, could change the
+  // decision for content whose rule is known (DecideOptions::path_on_demand).
+  bool path_can_decide(const KnownContent& known) const {
+    const auto& rule = known.hash_rule;
+    if (rule && rule->action == hashdb::Action::kDeny) return false;  // hash deny outranks every path rule
+    if (rules_.has_path_deny) return true;
+    if (rule && rule->action == hashdb::Action::kAllow) return false;  // outranks path allow and safe-path
+    return rules_.has_path_allow || script_may_use_chain();
   }
 
   bool path_allow_matches() const {
@@ -207,6 +221,12 @@ std::vector<hashdb::PublicKey> signer_keys(const hashdb::RuleSet& rules, std::ve
 bool has_path_allow(const hashdb::RuleSet& rules) {
   for (const auto& r : rules.path_rules())
     if (r.action == hashdb::Action::kAllow) return true;
+  return false;
+}
+
+bool has_path_deny(const hashdb::RuleSet& rules) {
+  for (const auto& r : rules.path_rules())
+    if (r.action == hashdb::Action::kDeny) return true;
   return false;
 }
 

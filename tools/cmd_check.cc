@@ -43,7 +43,7 @@ class CheckCommand final : public Command {
       auto checked = policy::decide_path(path, rules,
                                          {.max_file_size = settings->max_file_size,
                                           .access = *policy::parse_access_kind(as_),
-                                          .script_trust = settings->script_trust});
+                                          .script_trust = settings->open_rules.script_trust});
       if (!checked) {
         status = report(checked.error());
         continue;

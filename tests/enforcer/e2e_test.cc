@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
@@ -133,7 +133,7 @@ struct Fixture {
     return path;
   }
 
-  Result<json> request(const json& r) { return enforcer::control_request(socket, r, 10000); }
+  Result<json> request(const json& r) { return control::control_request(socket, r, 10000); }
 
   // Starts tollgated and waits (bounded) until its socket answers, which
   // means every mark is placed.
