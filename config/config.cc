@@ -99,13 +99,37 @@ void apply_path(const YAML::Node& v, const std::string& file, const std::string&
   else if (key == "state_dir") c.state_dir = *s;
 }
 
+bool is_open_rule_key(std::string_view key) {
+  return key == "script_trust" || key == "interpreters" || key == "library_readers";
+}
+
+// One of the `coverage: full` keys (is_open_rule_key): policy::OpenRules.
+void apply_open_rule(const YAML::Node& v, const std::string& file, const std::string& key, Config& c,
+                     Diagnostics& diag) {
+  if (key == "script_trust") {
+    auto s = policy::read_string(v, file, key, diag);
+    if (!s) return;
+    if (auto t = policy::parse_script_trust(*s)) c.open_rules.script_trust = *t;
+    else diag.add(file, v.Mark(), "'script_trust' must be hash or hash_or_safe_path, got '" + *s + "'");
+    return;
+  }
+  auto list = read_string_list(v, file, key, diag);
+  if (!list) return;
+  if (std::any_of(list->begin(), list->end(), [](const std::string& p) { return p.empty(); })) {
+    diag.add(file, v.Mark(), "'" + key + "' must not contain an empty pattern");
+    return;
+  }
+  (key == "interpreters" ? c.open_rules.interpreters : c.open_rules.library_readers) = *list;
+}
+
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!policy::check_keys(root, file,
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
                            "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir"},
+                           "state_dir", "nice", "max_ignore_marks", "interpreters", "script_trust",
+                           "library_readers"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -119,8 +143,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;
       if (*s == "exec") c.coverage = Coverage::kExec;
-      else if (*s == "full") diag.add(file, v.Mark(), "'coverage: full' is not supported yet; use 'exec'");
+      else if (*s == "full") c.coverage = Coverage::kFull;
       else diag.add(file, v.Mark(), "'coverage' must be exec or full, got '" + *s + "'");
+    } else if (is_open_rule_key(key)) {
+      apply_open_rule(v, file, key, c, diag);
     } else if (key == "on_error") {
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;
@@ -140,6 +166,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
                  "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
+    } else if (key == "nice") {
+      if (auto n = policy::read_int(v, file, key, diag, -20, 19)) c.nice = static_cast<int>(*n);
+    } else if (key == "max_ignore_marks") {
+      if (auto n = policy::read_int(v, file, key, diag, 0, 1 << 20)) c.max_ignore_marks = static_cast<uint64_t>(*n);
     } else if (key == "admin_group") {
       if (auto s = policy::read_string(v, file, key, diag)) c.admin_group = *s;
     } else if (key == "watch") {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "policy/access.h"
 #include "policy/decision.h"
 
 namespace tollgate::config {
@@ -28,6 +29,9 @@ struct Config {
   std::string path;  // the file it was loaded from; empty = built-in defaults
   policy::Mode mode = policy::Mode::kAudit;
   Coverage coverage = Coverage::kExec;
+  // `coverage: full`: interpreters, script_trust and library_readers
+  // (policy/access.h, docs/configuration.md).
+  policy::OpenRules open_rules;
   std::string database = "/var/lib/tollgate/policy.db";
   // Root-only home of the anti-rollback floor and the last-known-good copy
   // (policy/state_store.h).
@@ -48,6 +52,13 @@ struct Config {
   uint64_t max_file_size = uint64_t{2} << 30;
   std::string metrics_file;  // empty = no metrics file
   bool log_allows = false;
+  // Nice value of the thread that reads and answers events (only that
+  // thread: workers, the logger and the scanner keep theirs). -10: see
+  // docs/configuration.md, "Thread priorities".
+  int nice = -10;
+  // Inode ignore marks on approved files on a safe chain (enforcer/ignore_marks.h);
+  // at most this many at once, 0 = none.
+  uint64_t max_ignore_marks = 16384;
   std::string manifest = "/etc/tollgate/policy.yaml";
   std::string approvals = "/etc/tollgate/approvals.yaml";
   std::string signing_key;

@@ -105,6 +105,7 @@ json to_json(const StatusReply& s) {
   }
   const auto& i = s.integrity;
   const auto& c = s.counters;
+  const auto& m = s.ignore_marks;
   return json{{"ok", true},
               {"version", s.version},
               {"pid", s.pid},
@@ -122,6 +123,15 @@ json to_json(const StatusReply& s) {
                 {"floor_content_digest", i.floor_content_digest},
                 {"public_key_pinned", i.public_key_pinned}}},
               {"watched", s.watched},
+              {"ignore_marks",
+               {{"enabled", m.enabled},
+                {"reason", m.reason},
+                {"flavour", m.flavour},
+                {"count", m.count},
+                {"max", m.max},
+                {"added", m.added},
+                {"flushes", m.flushes},
+                {"failures", m.failures}}},
               {"counters",
                {{"allowed", c.allowed},
                 {"denied", c.denied},
@@ -133,6 +143,7 @@ json to_json(const StatusReply& s) {
                 {"hash_bytes", c.hash_bytes},
                 {"overflows", c.overflows},
                 {"log_dropped", c.log_dropped},
+                {"plain_opens", c.plain_opens},
                 {"queue_depth", c.queue_depth}}},
               {"latency_us", {{"p50", s.latency_p50_us}, {"p99", s.latency_p99_us}}}};
 }
@@ -183,11 +194,20 @@ Result<StatusReply> status_from_json(const json& reply) {
   if (auto w = reply.find("watched"); w != reply.end() && w->is_array())
     for (const auto& path : *w)
       if (path.is_string()) s.watched.push_back(path.get<std::string>());
+  const json& m = member(reply, "ignore_marks");
+  s.ignore_marks = {.enabled = field(m, "enabled", false),
+                    .reason = field(m, "reason", std::string()),
+                    .flavour = field(m, "flavour", std::string()),
+                    .count = field(m, "count", uint64_t{0}),
+                    .max = field(m, "max", uint64_t{0}),
+                    .added = field(m, "added", uint64_t{0}),
+                    .flushes = field(m, "flushes", uint64_t{0}),
+                    .failures = field(m, "failures", uint64_t{0})};
   const json& c = member(reply, "counters");
   auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
   s.counters = {n("allowed"),    n("denied"),     n("would_deny"), n("errors"),    n("timeouts"),
                 n("cache_hits"), n("cache_misses"), n("hash_bytes"), n("overflows"), n("log_dropped"),
-                field(c, "queue_depth", int64_t{0})};
+                n("plain_opens"), field(c, "queue_depth", int64_t{0})};
   const json& latency = member(reply, "latency_us");
   s.latency_p50_us = field(latency, "p50", uint64_t{0});
   s.latency_p99_us = field(latency, "p99", uint64_t{0});

@@ -30,10 +30,14 @@ class Metrics {
   std::atomic<uint64_t> read_errors{0};  // fanotify reads that failed (EMFILE...): the kernel denied that event
   std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
   std::atomic<uint64_t> cache_hits{0};
+  // coverage: full: plain opens allowed on the reading thread without a
+  // decision (not code, or an exempt library reader)
+  std::atomic<uint64_t> plain_opens{0};
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> hash_bytes{0};
   std::atomic<uint64_t> overflows{0};      // kernel queue overflow events
   std::atomic<uint64_t> log_dropped{0};    // event log lines dropped (queue full)
+  std::atomic<uint64_t> log_coalesced{0};  // decisions counted into a "repeated" line, not written alone
   std::atomic<int64_t> queue_depth{0};     // events read and not yet answered
   // Content scans of denied/would-deny files (scan_worker.h).
   std::atomic<uint64_t> scans{0};          // scanned and logged
@@ -41,6 +45,11 @@ class Metrics {
   std::atomic<uint64_t> scans_dropped{0};  // not queued: the scan queue was full (or no fd was left)
   std::atomic<uint64_t> scans_skipped{0};  // not reported: the file changed, could not be read, or shutdown
   std::atomic<uint64_t> scan_bytes{0};
+  // Inode ignore marks (ignore_marks.h).
+  std::atomic<uint64_t> ignore_marks{0};          // in place now (added since the last flush)
+  std::atomic<uint64_t> ignore_marks_added{0};
+  std::atomic<uint64_t> ignore_mark_flushes{0};   // reload, mode switch, unmark, or the bound reached
+  std::atomic<uint64_t> ignore_mark_failures{0};  // the kernel refused one
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
 

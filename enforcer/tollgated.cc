@@ -132,7 +132,20 @@ int run(int argc, char** argv) {
                  .log_allows = config.log_allows,
                  .host = host,
                  .max_file_size = config.max_file_size,
-                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
+                 .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .full_coverage = config.coverage == config::Coverage::kFull,
+                 .open_rules = config.open_rules,
+                 .reader_nice = config.nice});
+  // Approved files on a safe chain stay in the kernel (ignore_marks.h).
+  IgnoreMarks marks(**source, metrics, {.max_marks = config.max_ignore_marks});
+  auto hardlinks = read_file("/proc/sys/fs/protected_hardlinks", 64);
+  if (auto why = ignore_marks_precondition(config.log_allows, config.max_ignore_marks,
+                                           hardlinks ? std::optional<std::string>(*hardlinks) : std::nullopt);
+      !why.empty()) {
+    marks.disable(why);
+    fmt::print(stderr, "tollgated: ignore marks off: {}\n", why);
+  }
+  engine.set_ignore_marks(&marks);
   // Content scans of denied/would-deny files, after the answer, at idle priority.
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
@@ -155,12 +168,12 @@ int run(int argc, char** argv) {
   // Marks after the loop runs: events on a marked mount are answered at once.
   int exit_code = 0;
   for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path); !st) {
+    if (auto st = (*source)->mark_mount(path, config.coverage == config::Coverage::kFull); !st) {
       fmt::print(stderr, "tollgated: {}\n", st.error().message());
       exit_code = 1;
       break;
     }
-    fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
+    fmt::print(stderr, "tollgated: watching the mount at {} (coverage: {})\n", path, to_string(config.coverage));
   }
   control::ControlServer control(
       config.socket, config.admin_group,

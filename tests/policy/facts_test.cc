@@ -62,7 +62,7 @@ struct Setup {
   }
   void use(const hashdb::PolicyContent& content) { rules = std::make_unique<hashdb::MemoryRuleSet>(content); }
   FileDecision decide(const DecideOptions& options) {
-    return decide_file(fd.get(), st, {*rules, keys, has_path_allow(*rules)}, options, &cache);
+    return decide_file(fd.get(), st, {*rules, keys, has_path_allow(*rules), has_path_deny(*rules)}, options, &cache);
   }
   bool unread() const { return ::lseek(fd.get(), 0, SEEK_CUR) == 0; }
 };
@@ -93,6 +93,49 @@ TEST_SUITE("policy.facts") {
     CHECK(r.hashed_bytes == 0);
     CHECK(f.cache.stored.empty());
     CHECK(f.unread());
+  }
+
+  TEST_CASE("path_on_demand: the path is read only when a path rule could change the decision; same verdict") {
+    const auto digest = hashdb::sha256_bytes(kContent);
+    using hashdb::Action;
+    struct Case {
+      const char* name;
+      std::optional<Action> hash;       // the cached hash rule
+      std::optional<Action> path_rule;  // a rule on the file's directory
+      bool path_read;
+      Verdict verdict;
+      const char* rule;
+    };
+    for (const Case& c : {
+             Case{"hash allow, no path rules", Action::kAllow, std::nullopt, false, Verdict::kAllow, "hash-allow:"},
+             Case{"hash allow, a path-deny exists", Action::kAllow, Action::kDeny, true, Verdict::kDeny, "path-deny:"},
+             Case{"hash allow, only path-allow rules", Action::kAllow, Action::kAllow, false, Verdict::kAllow,
+                  "hash-allow:"},
+             Case{"hash deny outranks every path rule", Action::kDeny, Action::kDeny, false, Verdict::kDeny,
+                  "hash-deny:"},
+             Case{"no hash rule, a path-allow could apply", std::nullopt, Action::kAllow, true, Verdict::kDeny,
+                  "default-deny"},  // the temp dir's chain is not safe
+             Case{"no hash rule, no path rule", std::nullopt, std::nullopt, false, Verdict::kDeny, "default-deny"},
+         }) {
+      CAPTURE(c.name);
+      Setup f;
+      hashdb::PolicyContent content;
+      const std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
+      if (c.path_rule) content.path_rules.push_back({dir, hashdb::PathMatch::kPrefix, *c.path_rule, "", {}});
+      f.use(content);
+      std::optional<hashdb::HashRule> rule;
+      if (c.hash) rule = hashdb::HashRule{.sha256 = digest, .action = *c.hash};
+      f.cache.entry = KnownContent{.sha256 = digest, .rules_current = true, .hash_rule = rule};
+      auto lazy = f.decide({.may_block = true, .path_on_demand = true});
+      auto eager = f.decide({.may_block = true});
+      REQUIRE(lazy.outcome == Outcome::kDecided);
+      CHECK(lazy.decision.verdict == c.verdict);
+      CHECK(lazy.decision.rule.starts_with(c.rule));
+      CHECK(lazy.decision.verdict == eager.decision.verdict);
+      CHECK(lazy.decision.rule == eager.decision.rule);
+      CHECK(lazy.path.display.empty() == !c.path_read);
+      CHECK(eager.path.display == f.path);
+    }
   }
 
   TEST_CASE("an entry from older rules is looked up again, not hashed, and stored for the rules in force") {
@@ -185,5 +228,36 @@ TEST_SUITE("policy.facts") {
     auto missing = decide_path(dir.file("missing"), {rules, keys, false});
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code() == ErrorCode::kNotFound);
+  }
+
+  TEST_CASE("a script under hash_or_safe_path needs its chain, unless a hash rule decides first") {
+    Setup f;
+    f.cache.entry = KnownContent{.sha256 = hashdb::sha256_bytes(kContent), .rules_current = true};
+    auto deferred = f.decide({.may_block = false, .access = AccessKind::kScript});
+    CHECK(deferred.outcome == Outcome::kDeferred);
+    auto r = f.decide({.access = AccessKind::kScript});
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(r.facts.chain.size() >= 2);  // gathered: a safe chain would have admitted it
+    CHECK(r.decision.rule == "default-deny");
+    CHECK(r.decision.access == AccessKind::kScript);
+    CHECK(r.decision.reason.find("not a safe path for a script because") != std::string::npos);
+    // script_trust: hash never reads the chain
+    auto strict = f.decide({.access = AccessKind::kScript, .script_trust = ScriptTrust::kHash});
+    CHECK(strict.facts.chain.empty());
+    CHECK(strict.decision.rule == "default-deny");
+    // a hash allow decides on the reading thread, no chain needed
+    hashdb::HashRule allow{.sha256 = hashdb::sha256_bytes(kContent), .action = hashdb::Action::kAllow};
+    f.cache.entry->hash_rule = allow;
+    auto warm = f.decide({.may_block = false, .access = AccessKind::kScript});
+    REQUIRE(warm.outcome == Outcome::kDecided);
+    CHECK(warm.decision.rule.starts_with("hash-allow:"));
+    CHECK(warm.facts.chain.empty());
+  }
+
+  TEST_CASE("the access kind travels with failures too") {
+    Setup f(std::string(4096, 'x'));
+    auto r = f.decide({.max_file_size = 1024, .access = AccessKind::kLibrary});
+    REQUIRE(r.decision.failure);
+    CHECK(r.decision.access == AccessKind::kLibrary);
   }
 }
