@@ -1,0 +1,88 @@
+// The census: a walk of /proc that finds processes whose executable
+// fanotify could not decide (census/classify.h), each reported once.
+// Shared by tollgated (every census_interval_ms) and `tollgate sweep`.
+//
+//   ProcFs proc("/proc");
+//   Census census(proc, {.exempt = exemptions});
+//   auto found = census.walk(view, judge);      // new findings since the last walk
+//   for (auto& r : found) ... log, maybe proc.kill(r.id)
+//
+// Once per process: a process (pid, start time, executable) classified once
+// is not looked at again, only its identity is read on each walk (one read
+// of /proc/PID/stat and one statx of /proc/PID/exe). A new process, or one
+// that exec'd since, is classified: its facts, its mount namespace's
+// mountinfo when its executable is not on one of our mounts (read once per
+// namespace per walk), and, for a watched executable, the judge (the
+// policy's decision). Exemptions are by content: a finding whose executable
+// hashes to an `unwatched_exempt` file is reported with `exempt` set, and
+// never killed (runc re-executes itself from a memfd copy of its binary).
+//
+// Thread-safety: one thread at a time (the daemon's census thread, or the CLI).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "census/classify.h"
+#include "census/process.h"
+#include "census/record.h"
+#include "hashdb/sha256.h"
+
+namespace tollgate::census {
+
+struct Exemption {
+  hashdb::Sha256 sha256;
+  std::string label;  // the unwatched_exempt entry: a path, or "sha256:..."
+};
+
+struct CensusOptions {
+  std::vector<Exemption> exempt;
+  uint64_t max_hash_bytes = uint64_t{2} << 30;  // executables larger are not hashed (never exempt)
+};
+
+// The policy's verdict on a watched executable open on `exe_fd` (the
+// process's /proc/PID/exe). nullopt: no verdict (no policy loaded, the file
+// could not be read): no finding.
+using Judge = std::function<std::optional<Judgement>(int exe_fd, const ProcessFacts& process)>;
+
+struct WalkStats {
+  uint64_t processes = 0;  // seen in this walk
+  uint64_t classified = 0; // new to the census this walk
+  uint64_t findings = 0;
+};
+
+class Census {
+ public:
+  Census(ProcSource& proc, CensusOptions options);
+
+  // One walk; returns the findings of processes new since the last walk.
+  std::vector<ProcessRecord> walk(const MountView& view, const Judge& judge);
+  const WalkStats& last_walk() const { return stats_; }
+  // Processes being tracked (seen in the last walk).
+  size_t tracked() const { return seen_.size(); }
+
+ private:
+  // Mount namespace inode -> its mountinfo (nullopt: unreadable), per walk.
+  using Namespaces = std::map<uint64_t, std::optional<std::vector<MountEntry>>>;
+  struct Outcome {
+    std::optional<ProcessId> classified_as;  // what to remember; none: look again next walk
+    std::optional<ProcessRecord> record;     // a finding
+  };
+  Outcome classify(pid_t pid, const MountView& view, const Judge& judge, Namespaces& namespaces);
+  // The executable, only if it is still the one `id` names.
+  Result<UniqueFd> open_verified(const ProcessId& id);
+  // The exemption whose content the executable has (hashing it into
+  // `sha256_hex` when that is empty), or "".
+  std::string exemption_for(const ProcessId& id, std::string& sha256_hex);
+
+  ProcSource& proc_;
+  CensusOptions options_;
+  std::map<pid_t, ProcessId> seen_;
+  WalkStats stats_;
+};
+
+}  // namespace tollgate::census
