@@ -239,7 +239,7 @@ json Daemon::status() const {
                     {"public_key_pinned", gate_.key_pinned()}};
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
-  return json{{"ok", true},
+  json out{{"ok", true},
               {"version", version()},
               {"pid", ::getpid()},
               {"mode", policy::to_string(engine_.mode())},
@@ -262,6 +262,8 @@ json Daemon::status() const {
                 {"log_dropped", v(metrics_.log_dropped)},
                 {"queue_depth", v(metrics_.queue_depth)}}},
               {"latency_us", {{"p50", metrics_.latency_percentile_us(0.5)}, {"p99", metrics_.latency_percentile_us(0.99)}}}};
+  if (status_extra_) status_extra_(out);
+  return out;
 }
 
 json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -63,6 +64,10 @@ class Daemon {
   // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
   Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
   nlohmann::json status() const;
+  // Adds fields to status() (tollgated: the watched filesystems and the
+  // census). Call before the control socket starts; the hook must be
+  // thread-safe.
+  void set_status_extra(std::function<void(nlohmann::json&)> extra) { status_extra_ = std::move(extra); }
   nlohmann::json handle(const ControlRequest& request, const PeerCred& peer);
   Status write_metrics() const;
   const Config& config() const { return config_; }
@@ -95,6 +100,7 @@ class Daemon {
   Floor floor_;                // guarded by mu_
   std::string source_;         // guarded by mu_: the file the policy in force came from
   std::string degraded_;       // guarded by mu_: empty = healthy
+  std::function<void(nlohmann::json&)> status_extra_;
 };
 
 }  // namespace tollgate::enforcer

@@ -146,6 +146,8 @@ std::shared_ptr<const PolicyState> Engine::policy() const {
   return policy_;
 }
 
+bool Engine::is_local(int fd) const { return !options_.local_path || options_.local_path(fd); }
+
 policy::Verdict Engine::error_verdict(policy::Mode mode) const {
   if (options_.on_error) return *options_.on_error;
   return mode == policy::Mode::kEnforce ? policy::Verdict::kDeny : policy::Verdict::kAllow;
@@ -235,7 +237,7 @@ void Engine::decide_too_large(const PendingPtr& p, const std::shared_ptr<const P
   const auto mode = this->mode();
   policy::FileFacts facts;
   facts.path = path.path;
-  if (chain) {
+  if (chain && is_local(p->event.fd.get())) {
     if (auto c = policy::ownership_chain(path.path, p->st)) facts.chain = std::move(*c);
   }
   policy::Decision d = policy::decide(facts, *state->rules, mode);  // no sha256: no database lookup
@@ -343,7 +345,7 @@ void Engine::decide(const PendingPtr& p) {
                   .hash_rule = hash_rule,
                   .signed_by = facts.signed_by});
   }
-  if (path_allow) {
+  if (path_allow && is_local(fd)) {
     if (auto chain = policy::ownership_chain(path.path, st)) facts.chain = std::move(*chain);
   }
 

@@ -125,6 +125,11 @@ struct EngineOptions {
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
+  // Whether the file open on an event fd was reached through a mount of the
+  // daemon's namespace (enforcer/mount_watcher.h). A filesystem mark also sees
+  // execs through other namespaces' mounts, whose paths name something else
+  // here: such a file gets no ownership chain, so no path-allow. Null: all are.
+  std::function<bool(int fd)> local_path;
 };
 
 // max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:
@@ -196,6 +201,7 @@ class Engine {
   void conclude(const PendingPtr& p, policy::Decision d, const FdPath& path, const policy::FileFacts& facts,
                 policy::Mode mode);
   bool answer(Pending& p, bool allow);
+  bool is_local(int fd) const;
   void answer_error(const PendingPtr& p, Failure failure, const std::string& reason, const FdPath* path = nullptr);
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);

@@ -11,6 +11,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +21,10 @@
 
 #include "common/io.h"
 #include "enforcer/config.h"
+#include "census/process.h"
+#include "enforcer/census_runner.h"
 #include "enforcer/control.h"
+#include "enforcer/mount_watcher.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
 #include "enforcer/events.h"
@@ -54,15 +60,29 @@ uint64_t raise_fd_limit() {
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }
 
-Result<std::vector<std::string>> resolve_watch(const Config& config) {
-  if (config.watch.size() == 1 && config.watch.front() == "auto") {
-    auto text = read_file("/proc/self/mountinfo");
-    if (!text) return std::unexpected(text.error());
-    auto mounts = select_auto_mounts(parse_mountinfo(*text));
-    if (mounts.empty()) return fail(ErrorCode::kNotFound, "watch: auto found no filesystem to watch");
-    return mounts;
+// `watch:` as mount-point prefixes: "auto" is "/"; a path is resolved
+// (symlinks in the admin's own config followed) when it exists.
+std::vector<std::string> watch_prefixes(const Config& config) {
+  if (config.watch.size() == 1 && config.watch.front() == "auto") return {"/"};
+  std::vector<std::string> out;
+  for (const auto& p : config.watch) {
+    char resolved[PATH_MAX];
+    out.push_back(::realpath(p.c_str(), resolved) ? std::string(resolved) : p);
   }
-  return config.watch;
+  return out;
+}
+
+nlohmann::json filesystems_json(const std::vector<WatchedFilesystem>& filesystems) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& fs : filesystems)
+    out.push_back({{"device", census::device_name(fs.dev)},
+                   {"fs_type", fs.fs_type},
+                   {"source", fs.source},
+                   {"mount_points", fs.mount_points},
+                   {"network", fs.network},
+                   {"marked", fs.marked},
+                   {"error", fs.error}});
+  return out;
 }
 
 int run(int argc, char** argv) {
@@ -74,7 +94,8 @@ int run(int argc, char** argv) {
   app.add_option("--mode", mode, "audit or enforce (overrides the file)")->check(CLI::IsMember({"audit", "enforce"}));
   app.add_option("--db", db, "Policy database");
   app.add_option("--pubkey", pubkey, "Public key the database must be signed by");
-  app.add_option("--watch", watch, "Mark the mount holding PATH (repeatable; overrides the file)");
+  app.add_option("--watch", watch,
+                 "Watch the filesystem holding PATH and every one mounted below it (repeatable; overrides the file)");
   app.add_option("--event-log", event_log, "Event log (JSON Lines)");
   app.add_option("--socket", socket, "Control socket");
   app.add_flag("--version", show_version, "Print the version and exit");
@@ -110,11 +131,10 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto watched = resolve_watch(config);
-  if (!watched) {
-    fmt::print(stderr, "tollgated: {}\n", watched.error().message());
-    return 2;
-  }
+  const std::vector<std::string> prefixes = watch_prefixes(config);
+  std::vector<std::string> exempt_errors;
+  auto exemptions = load_exemptions(config.unwatched_exempt, exempt_errors);
+  for (const auto& e : exempt_errors) fmt::print(stderr, "tollgated: warning: {}\n", e);
   auto source = FanotifySource::create();
   if (!source) {
     fmt::print(stderr, "tollgated: {}\n", source.error().message());
@@ -128,6 +148,7 @@ int run(int argc, char** argv) {
   log.start();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min(cores, 8);
+  MountWatcher coverage(**source, &log, {.prefixes = prefixes, .host = host});
   Engine engine(**source, &log, metrics,
                 {.workers = workers,
                  .large_workers = std::max(1, workers / 4),
@@ -136,8 +157,9 @@ int run(int argc, char** argv) {
                  .log_allows = config.log_allows,
                  .host = host,
                  .max_file_size = config.max_file_size,
-                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
-  Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
+                 .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .local_path = [&](int fd) { return coverage.reached_through_our_mount(fd); }});
+  Daemon daemon(config, engine, log, metrics, config.watch, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
   // The watchdog is pinged from the event loop itself, so a stalled loop is
@@ -152,16 +174,31 @@ int run(int argc, char** argv) {
     ::kill(::getpid(), SIGUSR1);  // wake the signal thread
   });
 
-  // Marks after the loop runs: events on a marked mount are answered at once.
+  // Marks after the loop runs: events on a marked filesystem are answered at once.
   int exit_code = 0;
-  for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path); !st) {
-      fmt::print(stderr, "tollgated: {}\n", st.error().message());
-      exit_code = 1;
-      break;
-    }
-    fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
+  if (auto st = coverage.start(); !st) {
+    fmt::print(stderr, "tollgated: {}\n", st.error().message());
+    exit_code = 1;
   }
+  std::thread coverage_thread([&] { coverage.run(); });
+  census::ProcFs proc("/proc");
+  CensusRunner census(engine, coverage, &log, proc,
+                      {.interval_ms = config.census_interval_ms,
+                       .kill = config.on_unwatched == OnUnwatched::kKill,
+                       .exempt = std::move(exemptions),
+                       .max_file_size = config.max_file_size,
+                       .host = host});
+  std::thread census_thread;
+  if (exit_code == 0 && config.census_interval_ms > 0) {
+    if (config.on_unwatched == OnUnwatched::kKill && !proc.shows_own_pid_namespace())
+      fmt::print(stderr, "tollgated: warning: /proc is not this pid namespace's: the census will kill nothing\n");
+    census_thread = std::thread([&] { census.run(); });
+  }
+  daemon.set_status_extra([&](nlohmann::json& s) {
+    s["filesystems"] = filesystems_json(coverage.filesystems());
+    s["census"] = census.status();
+    s["census"]["enabled"] = config.census_interval_ms > 0;
+  });
   ControlServer control(config.socket, config.admin_group,
                         [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
   // systemd's RuntimeDirectory=: admin_group members must reach the socket.
@@ -197,6 +234,10 @@ int run(int argc, char** argv) {
     sd_notify(0, "STOPPING=1");
   }
   control.stop();
+  census.stop();
+  if (census_thread.joinable()) census_thread.join();
+  coverage.stop();
+  coverage_thread.join();
   engine.stop();
   loop.join();
   log.flush();

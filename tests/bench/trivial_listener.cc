@@ -1,7 +1,10 @@
 // trivial_listener MOUNT: the floor of the mechanism. An allow-all
-// FAN_OPEN_EXEC_PERM listener on one mount: read, answer FAN_ALLOW, close.
+// FAN_OPEN_EXEC_PERM listener with the daemon's mark type: one
+// FAN_MARK_FILESYSTEM mark on the filesystem mounted at MOUNT; read, answer
+// FAN_ALLOW, close.
 // Prints "ready" on stdout once the mark is placed; exits on SIGTERM/SIGINT.
-// Benchmark tool only: run it inside `unshare -m` on a private tmpfs.
+// Benchmark tool only: run it inside `unshare -m` on a tmpfs mounted there
+// (a filesystem mark covers the whole superblock: never a host filesystem).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +22,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
-  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, AT_FDCWD, argv[1]) != 0) {
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM, AT_FDCWD, argv[1]) != 0) {
     std::fprintf(stderr, "trivial_listener: %s\n", std::strerror(errno));
     return 1;
   }

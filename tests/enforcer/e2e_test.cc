@@ -102,7 +102,9 @@ struct Fixture {
   void write_config(const std::string& mode, const std::string& extra = "") {
     testing::write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events +
                                     "\nsocket: " + socket + "\nwatch: [" + mnt + "]\n" + timing +
-                                    "must_allow: []\nstate_dir: " + dir.file("state") + "\n" + extra);
+                                    // Tests of the census (census_e2e_test) run in a pid namespace of their own.
+                                    "must_allow: []\ncensus_interval_ms: 0\nstate_dir: " + dir.file("state") + "\n" +
+                                    extra);
   }
 
   // Rules every enforcing test needs: the daemon's own binary (anti-lockout

@@ -1,0 +1,122 @@
+#include "enforcer/census_runner.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include <fmt/core.h>
+
+#include "common/text.h"
+#include "enforcer/coverage_events.h"
+#include "enforcer/events.h"
+#include "enforcer/fd_path.h"
+#include "policy/facts.h"
+
+namespace tollgate::enforcer {
+
+std::vector<census::Exemption> load_exemptions(const std::vector<std::string>& entries,
+                                               std::vector<std::string>& errors) {
+  std::vector<census::Exemption> out;
+  for (const auto& e : entries) {
+    if (e.starts_with("sha256:")) {
+      if (auto digest = hashdb::sha256_from_hex(e.substr(7))) out.push_back({*digest, e});
+      else errors.push_back(fmt::format("unwatched_exempt: '{}' is not sha256: and 64 hex digits", e));
+      continue;
+    }
+    auto digest = hashdb::sha256_path(e);
+    if (digest) out.push_back({*digest, e});
+    else errors.push_back("unwatched_exempt: " + digest.error().message());
+  }
+  return out;
+}
+
+CensusRunner::CensusRunner(Engine& engine, const MountWatcher& coverage, EventLog* log, census::ProcSource& proc,
+                           CensusRunnerOptions options)
+    : engine_(engine),
+      coverage_(coverage),
+      log_(log),
+      proc_(proc),
+      options_(std::move(options)),
+      census_(proc_, {.exempt = options_.exempt, .max_hash_bytes = options_.max_file_size}) {}
+
+void CensusRunner::run() {
+  for (;;) {
+    walk_once();
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_; })) return;
+  }
+}
+
+void CensusRunner::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::optional<census::Judgement> CensusRunner::judge(int fd) {
+  auto state = engine_.policy();
+  if (!state->store) return std::nullopt;  // no policy: nothing can be called unapproved
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  const auto key = std::make_tuple(st.st_dev, st.st_ino, st.st_size,
+                                   int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec, state->epoch);
+  if (auto it = judged_.find(key); it != judged_.end()) return it->second;
+  const FdPath path = fd_path(fd, st);
+  const bool oversize = static_cast<uint64_t>(st.st_size) > options_.max_file_size;
+  // As the engine: an unnamed file or one reached through another
+  // namespace's mount gets no ownership chain, so no path-allow.
+  const bool chain = state->has_path_allow && !path.nameless && coverage_.reached_through_our_mount(fd);
+  auto collected = policy::collect_facts(fd, path.path, state->signer_keys, {.hash = !oversize, .chain = chain});
+  if (!collected) return std::nullopt;
+  const policy::Decision d = policy::decide_policy(collected->facts, *state->rules);
+  census::Judgement j{.denied = d.verdict == policy::Verdict::kDeny, .rule = d.rule, .reason = d.reason,
+                      .sha256 = collected->facts.sha256 ? hashdb::to_hex(*collected->facts.sha256) : ""};
+  if (oversize) j.reason += "; not hashed: over max_file_size";
+  if (judged_.size() > 65536) judged_.clear();
+  judged_.emplace(key, j);
+  return j;
+}
+
+void CensusRunner::walk_once() {
+  const auto started = std::chrono::steady_clock::now();
+  const auto view = coverage_.view();
+  auto found = census_.walk(*view, [&](int fd, const census::ProcessFacts&) { return judge(fd); });
+  const bool enforcing = engine_.mode() == policy::Mode::kEnforce;
+  for (auto& r : found) {
+    findings_.fetch_add(1, std::memory_order_relaxed);
+    const bool exempt = !r.exempt.empty();
+    if (exempt) exempt_.fetch_add(1, std::memory_order_relaxed);
+    const bool kill = options_.kill && enforcing && census::killable(r.finding) && !exempt;
+    const char* action = exempt ? "exempt" : kill ? "kill" : "log";
+    fmt::print(stderr, "tollgated: census: {} pid {} ({}, uid {}): {}{}\n", census::to_string(r.finding), r.id.pid,
+               printable(r.exe), r.uid, printable(r.reason), exempt ? fmt::format(" [exempt: {}]", r.exempt) : "");
+    if (log_) log_->submit(finding_event(options_.host, r, action));
+    if (!kill) continue;
+    Status killed = proc_.kill(r.id);
+    (killed ? killed_ : kill_failed_).fetch_add(1, std::memory_order_relaxed);
+    fmt::print(stderr, "tollgated: census: {} pid {} ({}){}\n", killed ? "killed" : "could not kill", r.id.pid,
+               printable(r.exe), killed ? "" : ": " + killed.error().message());
+    if (log_) log_->submit(kill_event(options_.host, r, killed));
+  }
+  processes_.store(census_.last_walk().processes, std::memory_order_relaxed);
+  walks_.fetch_add(1, std::memory_order_relaxed);
+  last_walk_us_.store(static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
+}
+
+nlohmann::json CensusRunner::status() const {
+  auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+  return {{"interval_ms", options_.interval_ms},
+          {"on_unwatched", options_.kill ? "kill" : "log"},
+          {"walks", v(walks_)},
+          {"last_walk_us", v(last_walk_us_)},
+          {"processes", v(processes_)},
+          {"findings", v(findings_)},
+          {"exempt", v(exempt_)},
+          {"killed", v(killed_)},
+          {"kill_failed", v(kill_failed_)}};
+}
+
+}  // namespace tollgate::enforcer

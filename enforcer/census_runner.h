@@ -1,0 +1,87 @@
+// The daemon's census thread: every census_interval_ms a walk of /proc
+// (census/census.h) against the policy in force and the filesystems
+// the MountWatcher has marked; each finding is a "finding" event, and with
+// `on_unwatched: kill` in enforce mode a killable finding (census::killable)
+// is killed and the kill logged ("kill" event).
+//
+//   CensusRunner census(engine, coverage, &log, proc, {.interval_ms = 2000, .kill = false, .host = "web1"});
+//   std::thread t([&] { census.run(); });
+//   ...
+//   census.stop(); t.join();
+//
+// Never killed, whatever the config: PID 1, the daemon itself, kernel
+// threads (census::ProcFs::kill refuses them), an exempt executable, and
+// anything while the daemon audits. The first walk starts at once.
+//
+// "unapproved"/"deleted" are judged with the policy's own facts and
+// decision code (policy::collect_facts, policy::decide_policy) on the
+// process's /proc/PID/exe, remembered per file (device, inode, size, ctime)
+// and policy epoch, so each executable is hashed once per policy.
+// Thread-safety: run() on one thread; stop() and status() from any.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "census/census.h"
+#include "census/process.h"
+#include "enforcer/mount_watcher.h"
+#include "enforcer/engine.h"
+
+namespace tollgate::enforcer {
+
+class EventLog;
+
+struct CensusRunnerOptions {
+  int interval_ms = 2000;
+  bool kill = false;  // on_unwatched: kill
+  std::vector<census::Exemption> exempt;
+  uint64_t max_file_size = uint64_t{2} << 30;  // larger executables are judged unhashed
+  std::string host;
+};
+
+// `unwatched_exempt` entries (absolute paths, hashed now, or "sha256:HEX")
+// as exemptions; an unreadable path is reported in `errors` and skipped.
+std::vector<census::Exemption> load_exemptions(const std::vector<std::string>& entries,
+                                               std::vector<std::string>& errors);
+
+class CensusRunner {
+ public:
+  CensusRunner(Engine& engine, const MountWatcher& coverage, EventLog* log, census::ProcSource& proc,
+               CensusRunnerOptions options);
+  void run();
+  void stop();
+  // {"interval_ms", "on_unwatched", "walks", "last_walk_ms", "processes", "findings", "killed", ...}
+  nlohmann::json status() const;
+  // One walk now (run() calls it; tests too).
+  void walk_once();
+
+ private:
+  std::optional<census::Judgement> judge(int fd);
+
+  Engine& engine_;
+  const MountWatcher& coverage_;
+  EventLog* log_;
+  census::ProcSource& proc_;
+  CensusRunnerOptions options_;
+  census::Census census_;
+  // (dev, ino, size, ctime ns, policy epoch) -> judgement; run() thread only.
+  std::map<std::tuple<dev_t, ino_t, off_t, int64_t, uint64_t>, census::Judgement> judged_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::atomic<uint64_t> walks_{0}, findings_{0}, killed_{0}, kill_failed_{0}, exempt_{0}, processes_{0};
+  std::atomic<uint64_t> last_walk_us_{0};
+};
+
+}  // namespace tollgate::enforcer
