@@ -43,8 +43,12 @@ Located locate(const ProcessFacts& p, const MountView& ours, const std::vector<M
       at.dev_known = true;
       at.fs_type = m->fs_type;
     }
-  } else if (p.exe_mount_id < 0 && ours.filesystems.contains(p.id.exe_dev)) {
-    at.dev = p.id.exe_dev;  // no mount id (a kernel before 5.8): st_dev is the best there is
+  }
+  if (!at.dev_known && ours.filesystems.contains(p.id.exe_dev)) {
+    // The mount is in no table we can read: a kernel before 5.8 (no mount
+    // ids), or the process left the namespace it exec'd in (unshare after
+    // exec). st_dev names the filesystem (for all but btrfs subvolumes).
+    at.dev = p.id.exe_dev;
     at.dev_known = true;
     if (auto t = ours.fs_types.find(at.dev); t != ours.fs_types.end()) at.fs_type = t->second;
   }

@@ -19,8 +19,9 @@
 // choice, and `tollgate doctor` reports it.
 //
 // Where a file lives is decided by the superblock of the mount its process
-// reached it through (STATX_MNT_ID, then that namespace's mountinfo), not by
-// st_dev: a btrfs subvolume's files carry an st_dev of their own.
+// reached it through (STATX_MNT_ID, then that namespace's mountinfo), and
+// only when neither table has that mount by st_dev: a btrfs subvolume's
+// files carry an st_dev of their own.
 #pragma once
 
 #include <sys/types.h>

@@ -65,6 +65,8 @@ TEST_SUITE("census.classify") {
         {"no mount id (old kernel): st_dev of a filesystem of ours", process("/srv/watched/x", -1, ::makedev(0, 50)),
          nullptr, Placement::kWatched, false},
         {"no mount id, st_dev unknown here", process("/x", -1, ::makedev(0, 99)), nullptr, Placement::kForeign, false},
+        {"a mount of a namespace it left (unshare after exec), st_dev one of ours",
+         process("/usr/bin/x", 5, ::makedev(8, 1)), &theirs, Placement::kWatched, false},
     };
     for (const auto& r : rows) {
       CAPTURE(r.what);
