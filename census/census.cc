@@ -38,6 +38,21 @@ std::string reason_for(Finding finding, const Located& at, const std::optional<J
 
 }  // namespace
 
+std::vector<Exemption> load_exemptions(const std::vector<std::string>& entries, std::vector<std::string>& errors) {
+  std::vector<Exemption> out;
+  for (const auto& e : entries) {
+    if (e.starts_with("sha256:")) {
+      if (auto digest = hashdb::sha256_from_hex(e.substr(7))) out.push_back({*digest, e});
+      else errors.push_back(fmt::format("unwatched_exempt: '{}' is not sha256: and 64 hex digits", e));
+      continue;
+    }
+    auto digest = hashdb::sha256_path(e);
+    if (digest) out.push_back({*digest, e});
+    else errors.push_back("unwatched_exempt: " + digest.error().message());
+  }
+  return out;
+}
+
 Census::Census(ProcSource& proc, CensusOptions options) : proc_(proc), options_(std::move(options)) {}
 
 std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judge) {

@@ -39,6 +39,10 @@ struct Exemption {
   std::string label;  // the unwatched_exempt entry: a path, or "sha256:..."
 };
 
+// `unwatched_exempt` entries (absolute paths, hashed now, or "sha256:HEX")
+// as exemptions; an unreadable path is reported in `errors` and skipped.
+std::vector<Exemption> load_exemptions(const std::vector<std::string>& entries, std::vector<std::string>& errors);
+
 struct CensusOptions {
   std::vector<Exemption> exempt;
   uint64_t max_hash_bytes = uint64_t{2} << 30;  // executables larger are not hashed (never exempt)

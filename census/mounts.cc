@@ -1,5 +1,7 @@
 #include "census/mounts.h"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -116,6 +118,16 @@ const MountEntry* holding_mount(const std::vector<MountEntry>& mounts, std::stri
     if (!best || m.mount_point.size() >= best->mount_point.size()) best = &m;
   }
   return best;
+}
+
+std::vector<std::string> resolve_watch_prefixes(const std::vector<std::string>& watch) {
+  if (watch.size() == 1 && watch.front() == "auto") return {"/"};
+  std::vector<std::string> out;
+  for (const auto& p : watch) {
+    char resolved[PATH_MAX];
+    out.push_back(::realpath(p.c_str(), resolved) ? std::string(resolved) : p);
+  }
+  return out;
 }
 
 std::vector<WatchedFs> select_watched(const std::vector<MountEntry>& mounts, const std::vector<std::string>& prefixes) {

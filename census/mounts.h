@@ -66,6 +66,11 @@ bool at_or_below(std::string_view mount_point, std::string_view prefix);
 // one). Null when nothing matches (an empty table, a relative path).
 const MountEntry* holding_mount(const std::vector<MountEntry>& mounts, std::string_view path);
 
+// The prefixes of a `watch:` value: {"/"} for "auto"; otherwise each path,
+// resolved with realpath(3) when it exists (symlinks in the admin's own
+// config are followed). Reads the filesystem; not pure.
+std::vector<std::string> resolve_watch_prefixes(const std::vector<std::string>& watch);
+
 // One watched filesystem and the mounts of it in this namespace.
 struct WatchedFs {
   dev_t dev = 0;

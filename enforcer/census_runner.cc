@@ -14,20 +14,23 @@
 
 namespace tollgate::enforcer {
 
-std::vector<census::Exemption> load_exemptions(const std::vector<std::string>& entries,
-                                               std::vector<std::string>& errors) {
-  std::vector<census::Exemption> out;
-  for (const auto& e : entries) {
-    if (e.starts_with("sha256:")) {
-      if (auto digest = hashdb::sha256_from_hex(e.substr(7))) out.push_back({*digest, e});
-      else errors.push_back(fmt::format("unwatched_exempt: '{}' is not sha256: and 64 hex digits", e));
-      continue;
-    }
-    auto digest = hashdb::sha256_path(e);
-    if (digest) out.push_back({*digest, e});
-    else errors.push_back("unwatched_exempt: " + digest.error().message());
-  }
-  return out;
+std::optional<census::Judgement> judge_executable(int fd, const PolicyState& state, uint64_t max_file_size,
+                                                  bool path_rules_mean_here) {
+  if (!state.store) return std::nullopt;  // no policy: nothing can be called unapproved
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  const FdPath path = fd_path(fd, st);
+  const bool oversize = static_cast<uint64_t>(st.st_size) > max_file_size;
+  // As the engine: an unnamed file or one reached through another
+  // namespace's mount gets no ownership chain, so no path-allow.
+  const bool chain = state.has_path_allow && !path.nameless && path_rules_mean_here;
+  auto collected = policy::collect_facts(fd, path.path, state.signer_keys, {.hash = !oversize, .chain = chain});
+  if (!collected) return std::nullopt;
+  const policy::Decision d = policy::decide_policy(collected->facts, *state.rules);
+  census::Judgement j{.denied = d.verdict == policy::Verdict::kDeny, .rule = d.rule, .reason = d.reason,
+                      .sha256 = collected->facts.sha256 ? hashdb::to_hex(*collected->facts.sha256) : ""};
+  if (oversize) j.reason += "; not hashed: over max_file_size";
+  return j;
 }
 
 CensusRunner::CensusRunner(Engine& engine, const MountWatcher& coverage, EventLog* log, census::ProcSource& proc,
@@ -57,25 +60,15 @@ void CensusRunner::stop() {
 
 std::optional<census::Judgement> CensusRunner::judge(int fd) {
   auto state = engine_.policy();
-  if (!state->store) return std::nullopt;  // no policy: nothing can be called unapproved
   struct stat st {};
-  if (::fstat(fd, &st) != 0) return std::nullopt;
+  if (!state->store || ::fstat(fd, &st) != 0) return std::nullopt;
   const auto key = std::make_tuple(st.st_dev, st.st_ino, st.st_size,
                                    int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec, state->epoch);
   if (auto it = judged_.find(key); it != judged_.end()) return it->second;
-  const FdPath path = fd_path(fd, st);
-  const bool oversize = static_cast<uint64_t>(st.st_size) > options_.max_file_size;
-  // As the engine: an unnamed file or one reached through another
-  // namespace's mount gets no ownership chain, so no path-allow.
-  const bool chain = state->has_path_allow && !path.nameless && coverage_.reached_through_our_mount(fd);
-  auto collected = policy::collect_facts(fd, path.path, state->signer_keys, {.hash = !oversize, .chain = chain});
-  if (!collected) return std::nullopt;
-  const policy::Decision d = policy::decide_policy(collected->facts, *state->rules);
-  census::Judgement j{.denied = d.verdict == policy::Verdict::kDeny, .rule = d.rule, .reason = d.reason,
-                      .sha256 = collected->facts.sha256 ? hashdb::to_hex(*collected->facts.sha256) : ""};
-  if (oversize) j.reason += "; not hashed: over max_file_size";
+  auto j = judge_executable(fd, *state, options_.max_file_size, coverage_.reached_through_our_mount(fd));
+  if (!j) return j;
   if (judged_.size() > 65536) judged_.clear();
-  judged_.emplace(key, j);
+  judged_.emplace(key, *j);
   return j;
 }
 

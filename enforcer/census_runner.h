@@ -49,10 +49,12 @@ struct CensusRunnerOptions {
   std::string host;
 };
 
-// `unwatched_exempt` entries (absolute paths, hashed now, or "sha256:HEX")
-// as exemptions; an unreadable path is reported in `errors` and skipped.
-std::vector<census::Exemption> load_exemptions(const std::vector<std::string>& entries,
-                                               std::vector<std::string>& errors);
+// The policy's verdict on the executable open on `fd` (a process's
+// /proc/PID/exe), as in enforce mode, through the policy's facts and
+// decision code. nullopt without a policy database. `path_rules_mean_here`:
+// the file was reached through a mount of our namespace (else no path-allow).
+std::optional<census::Judgement> judge_executable(int fd, const PolicyState& state, uint64_t max_file_size,
+                                                  bool path_rules_mean_here);
 
 class CensusRunner {
  public:
@@ -66,6 +68,7 @@ class CensusRunner {
   void walk_once();
 
  private:
+  // judge_executable, remembered per file and policy epoch.
   std::optional<census::Judgement> judge(int fd);
 
   Engine& engine_;

@@ -11,9 +11,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <limits.h>
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +18,8 @@
 
 #include "common/io.h"
 #include "enforcer/config.h"
+#include "census/census.h"
+#include "census/mounts.h"
 #include "census/process.h"
 #include "enforcer/census_runner.h"
 #include "enforcer/control.h"
@@ -58,18 +57,6 @@ uint64_t raise_fd_limit() {
                  std::strerror(errno));
   }
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
-}
-
-// `watch:` as mount-point prefixes: "auto" is "/"; a path is resolved
-// (symlinks in the admin's own config followed) when it exists.
-std::vector<std::string> watch_prefixes(const Config& config) {
-  if (config.watch.size() == 1 && config.watch.front() == "auto") return {"/"};
-  std::vector<std::string> out;
-  for (const auto& p : config.watch) {
-    char resolved[PATH_MAX];
-    out.push_back(::realpath(p.c_str(), resolved) ? std::string(resolved) : p);
-  }
-  return out;
 }
 
 nlohmann::json filesystems_json(const std::vector<WatchedFilesystem>& filesystems) {
@@ -131,9 +118,9 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  const std::vector<std::string> prefixes = watch_prefixes(config);
+  const std::vector<std::string> prefixes = census::resolve_watch_prefixes(config.watch);
   std::vector<std::string> exempt_errors;
-  auto exemptions = load_exemptions(config.unwatched_exempt, exempt_errors);
+  auto exemptions = census::load_exemptions(config.unwatched_exempt, exempt_errors);
   for (const auto& e : exempt_errors) fmt::print(stderr, "tollgated: warning: {}\n", e);
   auto source = FanotifySource::create();
   if (!source) {

@@ -5,6 +5,7 @@
 #include "enforcer/config.h"
 #include "enforcer/control.h"
 #include "tools/command.h"
+#include "tools/doctor.h"
 #include "tools/status_verdict.h"
 
 namespace tollgate::tools {
@@ -43,7 +44,8 @@ class StatusCommand final : public Command {
       fmt::print(stderr, "tollgate: {}\n", error);
       return error.starts_with("permission denied") ? kExitPermission : kExitDaemon;
     }
-    const std::string verdict = health_verdict(s);
+    // The holes `tollgate doctor` would name, from this host's kernel settings.
+    const std::string verdict = health_verdict(s, status_holes("/proc", s));
     const int code = is_degraded(verdict) ? kExitNo : kExitOk;
     if (json_) {
       fmt::print("{}\n", s.dump(2));
@@ -69,7 +71,23 @@ class StatusCommand final : public Command {
     }
     std::string watched;
     for (const auto& w : s["watched"]) watched += (watched.empty() ? "" : ", ") + w.get<std::string>();
-    fmt::print("watching:  {}\n", watched);
+    fmt::print("watching:  {} (and every filesystem mounted below)\n", watched);
+    for (const auto& fs : s.value("filesystems", json::array())) {
+      std::string where;
+      for (const auto& m : fs.value("mount_points", json::array()))
+        where += (where.empty() ? "" : ", ") + m.get<std::string>();
+      fmt::print("           {} {} at {}{}\n", fs.value("device", "?"), fs.value("fs_type", "?"), where,
+                 fs.value("marked", false) ? "" : " NOT MARKED: " + fs.value("error", std::string("?")));
+    }
+    if (s.contains("census")) {
+      const json& census = s["census"];
+      if (census.value("enabled", false))
+        fmt::print("census:    every {} ms, on_unwatched {}: {} findings, {} killed, last walk {} processes in {} us\n",
+                   census.value("interval_ms", 0), census.value("on_unwatched", "?"), census.value("findings", 0),
+                   census.value("killed", 0), census.value("processes", 0), census.value("last_walk_us", 0));
+      else
+        fmt::print("census:    off (census_interval_ms: 0)\n");
+    }
     fmt::print("decisions: {} allowed, {} denied, {} would deny, {} errors ({} timeouts)\n", c.value("allowed", 0),
                c.value("denied", 0), c.value("would_deny", 0), c.value("errors", 0), c.value("timeouts", 0));
     fmt::print("cache:     {} hits, {} misses, {} bytes hashed\n", c.value("cache_hits", 0), c.value("cache_misses", 0),

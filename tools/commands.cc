@@ -20,6 +20,8 @@ CommandSpec revoke_command();
 CommandSpec check_command();
 CommandSpec mode_command();
 CommandSpec refresh_command();
+CommandSpec sweep_command();
+CommandSpec doctor_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -39,6 +41,8 @@ const std::vector<CommandSpec>& all_commands() {
       check_command(),
       mode_command(),
       refresh_command(),
+      sweep_command(),
+      doctor_command(),
   };
   return table;
 }

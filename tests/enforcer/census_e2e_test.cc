@@ -308,4 +308,77 @@ TEST_SUITE("enforcer.census.e2e") {
     CHECK(found[audited.pid]["action"] == "log");
     CHECK(f.read_events("kill").size() == 3);
   }
+
+  TEST_CASE("tollgate sweep --json lists the same findings with CPU share and RSS, exits 1, and kills only what "
+            "it is told to (and has a finding)") {
+    CensusFixture f(60000);  // the daemon's census stays out of the way: sweep runs its own walk
+    Child unapproved = spawn({f.unapproved_sleep, "60"});
+    Child doomed = spawn({f.doomed_sleep, "61"});
+    REQUIRE(unapproved.wait_exe([&](const std::string& e) { return e == f.unapproved_sleep; }));
+    REQUIRE(doomed.wait_exe([&](const std::string& e) { return e == f.doomed_sleep; }));
+    REQUIRE(::unlink(f.doomed_sleep.c_str()) == 0);
+    f.write_db(f.rules(), 1);
+    f.write_config("enforce");
+    f.start_daemon();
+    Child approved = spawn({f.approved_sleep, "62"});
+    Child memfd = spawn_memfd("/bin/sleep", {"sleep", "63"});
+    Child userns = spawn_userns_sleeper(f.userns_dir);
+    REQUIRE(approved.wait_exe([&](const std::string& e) { return e == f.approved_sleep; }));
+    REQUIRE(memfd.wait_exe(is_memfd));
+    REQUIRE(userns.wait_exe([](const std::string& e) { return e.ends_with("/sleeper"); }));
+
+    const std::string tollgate = testing::built_binary("tollgate");
+    auto sweep = [&](std::vector<std::string> extra) {
+      std::vector<std::string> argv = {tollgate, "sweep", "--config", f.config, "--sample-ms", "200"};
+      argv.insert(argv.end(), extra.begin(), extra.end());
+      return testing::run(argv, 60);
+    };
+    auto listed = sweep({"--json"});
+    CHECK(listed.exit_code == 1);
+    auto out = json::parse(listed.out);
+    REQUIRE(out.is_array());
+    std::map<pid_t, json> by_pid;
+    for (const auto& r : out) by_pid[r["pid"].get<pid_t>()] = r;
+    CAPTURE(listed.out);
+    REQUIRE(by_pid.contains(memfd.pid));
+    REQUIRE(by_pid.contains(userns.pid));
+    REQUIRE(by_pid.contains(unapproved.pid));
+    REQUIRE(by_pid.contains(doomed.pid));
+    CHECK_FALSE(by_pid.contains(approved.pid));
+    CHECK(by_pid[memfd.pid]["finding"] == "fileless");
+    CHECK(by_pid[userns.pid]["finding"] == "foreign-filesystem");
+    CHECK(by_pid[unapproved.pid]["finding"] == "unapproved");
+    CHECK(by_pid[doomed.pid]["finding"] == "deleted");
+    CHECK(by_pid[memfd.pid]["cpu_share"].get<double>() < 0.5);  // sleep does not spin
+    CHECK(by_pid[memfd.pid]["rss_bytes"].get<uint64_t>() > 0);
+    CHECK(by_pid[memfd.pid]["start_time"].get<std::string>().ends_with("Z"));
+
+    // Refused: a pid without a finding; --kill-all without --yes.
+    auto refused = sweep({"--kill", std::to_string(approved.pid)});
+    CHECK(refused.exit_code == 2);
+    CHECK(refused.err.find("has no finding") != std::string::npos);
+    CHECK(approved.alive());
+    CHECK(sweep({"--kill-all"}).exit_code == 2);
+
+    auto one = sweep({"--json", "--kill", std::to_string(memfd.pid)});
+    CHECK(one.exit_code == 1);
+    CHECK(memfd.time_until_dead(std::chrono::milliseconds(2000)));
+    CHECK(userns.alive());
+
+    // Without the daemon: the config's watch: list and the database judge the same way.
+    f.stop_daemon();
+    auto all = sweep({"--kill-all", "--yes"});
+    CHECK(all.exit_code == 1);
+    CHECK(all.err.find("judging by the config's watch: list") != std::string::npos);
+    CHECK(all.out.find("KILLED") != std::string::npos);
+    CHECK(userns.time_until_dead(std::chrono::milliseconds(2000)));
+    CHECK(unapproved.time_until_dead(std::chrono::milliseconds(2000)));
+    CHECK(doomed.alive());  // deleted: --kill-all leaves it (an upgraded service looks the same)
+    CHECK(approved.alive());
+    auto after = sweep({"--json"});
+    CHECK(after.exit_code == 1);  // the deleted one is still there
+    auto left = json::parse(after.out);
+    REQUIRE(left.size() == 1);
+    CHECK(left[0]["pid"] == doomed.pid);
+  }
 }
