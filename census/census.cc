@@ -58,19 +58,21 @@ Census::Census(ProcSource& proc, CensusOptions options) : proc_(proc), options_(
 std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judge) {
   stats_ = {};
   std::vector<ProcessRecord> out;
-  std::map<pid_t, ProcessId> now;
+  std::map<pid_t, Seen> now;
   Namespaces namespaces;
   for (pid_t pid : proc_.pids()) {
     auto id = proc_.identity(pid);
     if (!id) continue;  // gone
     ++stats_.processes;
-    if (auto it = seen_.find(pid); it != seen_.end() && it->second == *id) {
-      now.emplace(pid, *id);
+    if (auto it = seen_.find(pid); it != seen_.end() && it->second.id.exe_dev == id->exe_dev &&
+                                   it->second.id.exe_ino == id->exe_ino &&
+                                   (!it->second.finding || proc_.start_ticks(pid) == it->second.id.start_ticks)) {
+      now.emplace(pid, it->second);
       continue;
     }
     ++stats_.classified;
     Outcome outcome = classify(pid, view, judge, namespaces);
-    if (outcome.classified_as) now.emplace(pid, *outcome.classified_as);
+    if (outcome.classified_as) now.emplace(pid, Seen{*outcome.classified_as, outcome.record.has_value()});
     if (outcome.record) {
       ++stats_.findings;
       out.push_back(std::move(*outcome.record));

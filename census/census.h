@@ -8,9 +8,13 @@
 //   for (auto& r : found) ... log, maybe proc.kill(r.id)
 //
 // Once per process: a process (pid, start time, executable) classified once
-// is not looked at again, only its identity is read on each walk (one read
-// of /proc/PID/stat and one statx of /proc/PID/exe). A new process, or one
-// that exec'd since, is classified: its facts, its mount namespace's
+// is not looked at again; on each walk only its executable is read (one
+// statx of /proc/PID/exe), and for a process that had a finding its start
+// time too (a reused pid is then a new process to report). A process
+// without a finding whose pid is reused, between two walks, by a new process
+// running the very same file is not looked at again: it runs what was
+// already judged (the pid counter must wrap for that: pid_max is 4194304 on
+// 64-bit Debian). A new process, or one that exec'd since, is classified: its facts, its mount namespace's
 // mountinfo when its executable is not on one of our mounts (read once per
 // namespace per walk), and, for a watched executable, the judge (the
 // policy's decision). Exemptions are by content: a finding whose executable
@@ -85,7 +89,11 @@ class Census {
 
   ProcSource& proc_;
   CensusOptions options_;
-  std::map<pid_t, ProcessId> seen_;
+  struct Seen {
+    ProcessId id;
+    bool finding = false;  // its start time is checked on every walk
+  };
+  std::map<pid_t, Seen> seen_;
   WalkStats stats_;
 };
 

@@ -99,17 +99,23 @@ std::vector<pid_t> ProcFs::pids() {
 }
 
 std::optional<ProcessId> ProcFs::identity(pid_t pid) {
-  auto text = read_small(path(pid, "stat"), 1024);
-  if (!text) return std::nullopt;
-  auto st = parse_stat(*text);
-  if (!st) return std::nullopt;
-  ProcessId id{.pid = pid, .start_ticks = st->start};
+  ProcessId id{.pid = pid};
   struct statx sx {};
   if (::statx(AT_FDCWD, path(pid, "exe").c_str(), 0, STATX_INO, &sx) == 0) {
     id.exe_dev = ::makedev(sx.stx_dev_major, sx.stx_dev_minor);
     id.exe_ino = sx.stx_ino;
+  } else if (errno == ESRCH || (errno == ENOENT && ::access(path(pid, "").c_str(), F_OK) != 0)) {
+    return std::nullopt;  // gone (a kernel thread or zombie has no exe but is there)
   }
   return id;
+}
+
+std::optional<uint64_t> ProcFs::start_ticks(pid_t pid) {
+  auto text = read_small(path(pid, "stat"), 1024);
+  if (!text) return std::nullopt;
+  auto st = parse_stat(*text);
+  if (!st) return std::nullopt;
+  return st->start;
 }
 
 std::optional<ProcessFacts> ProcFs::facts(pid_t pid) {

@@ -31,10 +31,19 @@ class FakeProc final : public ProcSource {
     for (const auto& [pid, p] : processes) out.push_back(pid);
     return out;
   }
+  int start_reads = 0;
   std::optional<ProcessId> identity(pid_t pid) override {
     auto it = processes.find(pid);
     if (it == processes.end()) return std::nullopt;
-    return it->second.id;
+    ProcessId id = it->second.id;
+    id.start_ticks = 0;  // as ProcFs: the executable only
+    return id;
+  }
+  std::optional<uint64_t> start_ticks(pid_t pid) override {
+    ++start_reads;
+    auto it = processes.find(pid);
+    if (it == processes.end()) return std::nullopt;
+    return it->second.id.start_ticks;
   }
   std::optional<ProcessFacts> facts(pid_t pid) override {
     ++facts_reads;
@@ -129,6 +138,7 @@ TEST_SUITE("census.walk") {
     CHECK(census.walk(view(), judged.judge()).empty());
     CHECK(census.walk(view(), judged.judge()).empty());
     CHECK(proc.facts_reads == reads);  // identities only
+    CHECK(proc.start_reads == 4);      // the start time only of the two with a finding
     CHECK(census.last_walk().processes == 2);
     CHECK(census.last_walk().classified == 0);
 
@@ -154,11 +164,28 @@ TEST_SUITE("census.walk") {
     REQUIRE(found.size() == 1);
     CHECK(found[0].finding == Finding::kFileless);
     CHECK(census.walk(view(), judged.judge()).empty());
-    // The pid reused by another process with the same executable.
+    // The pid reused by another process with the same executable: it had a
+    // finding, so its start time is checked, and it is reported again.
     proc.processes[200].id.start_ticks = 9999;
     found = census.walk(view(), judged.judge());
     REQUIRE(found.size() == 1);
     CHECK(found[0].id.start_ticks == 9999);
+  }
+
+  TEST_CASE("a process without a finding is followed by its executable alone (no /proc/PID/stat read per walk)") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("approved"), "approved");
+    FakeProc proc;
+    for (pid_t pid = 1000; pid < 1100; ++pid) proc.add(pid, "/srv/watched/approved", 40, dir.file("approved"));
+    Census census(proc, {});
+    Judged judged;
+    judged.deny = false;
+    CHECK(census.walk(view(), judged.judge()).empty());
+    const int facts = proc.facts_reads;
+    for (int i = 0; i < 5; ++i) CHECK(census.walk(view(), judged.judge()).empty());
+    CHECK(proc.facts_reads == facts);
+    CHECK(proc.start_reads == 0);
+    CHECK(census.last_walk().processes == 100);
   }
 
   TEST_CASE("a process in another mount namespace: its mountinfo is read once per namespace per walk") {

@@ -63,7 +63,12 @@ TEST_SUITE("census.process") {
     CHECK_FALSE(f->kernel_thread);
     auto id = proc.identity(4242);
     REQUIRE(id);
-    CHECK(*id == f->id);
+    CHECK(id->exe_ino == f->id.exe_ino);
+    CHECK(id->exe_dev == f->id.exe_dev);
+    CHECK(proc.start_ticks(4242) == 123456);
+    auto kthread = proc.identity(2);  // no exe, but there
+    REQUIRE(kthread);
+    CHECK(kthread->exe_ino == 0);
     CHECK(proc.start_time_us(100 * static_cast<uint64_t>(::sysconf(_SC_CLK_TCK))) == 1'700'000'100'000'000);
     auto k = proc.facts(2);
     REQUIRE(k);
