@@ -178,6 +178,15 @@ std::string syslog_summary(const json& e) {
                          ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
                                        s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
                          : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
+  if (type == "finding")
+    return printable(fmt::format("census: {} pid {} ({}, uid {}): {}{}", s("finding"), e.value("pid", 0), s("exe"),
+                                 e.value("uid", 0), s("action"), s("exempt").empty() ? "" : " (exempt: " + s("exempt") + ")"));
+  if (type == "kill")
+    return printable(fmt::format("census: {} pid {} ({}, {}){}", e.value("ok", false) ? "killed" : "could not kill",
+                                 e.value("pid", 0), s("exe"), s("finding"), s("error").empty() ? "" : ": " + s("error")));
+  if (type == "mark")
+    return printable(fmt::format("{} {} ({}, {}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
+                                 s("fs_type"), s("trigger"), s("error").empty() ? "" : ": " + s("error")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),
@@ -278,9 +287,11 @@ void EventLog::run() {
         if (!write_all(fd_.get(), line, options_.path)) fd_.reset();
       }
       if (options_.syslog) {
-        int prio = event.contains("degraded")                ? LOG_ERR
-                   : event.value("decision", "") == "deny" ? LOG_WARNING
-                                                            : LOG_NOTICE;
+        const std::string type = event.value("type", "");
+        const bool failed_mark = type == "mark" && !event.value("ok", true);
+        int prio = event.contains("degraded") || failed_mark                          ? LOG_ERR
+                   : event.value("decision", "") == "deny" || type == "finding" || type == "kill" ? LOG_WARNING
+                                                                                                    : LOG_NOTICE;
         ::syslog(prio, "%s", syslog_summary(event).c_str());
       }
     }
