@@ -1,6 +1,7 @@
 #include "common/text.h"
 
 #include <cstdint>
+#include <cstdio>
 
 namespace tollgate {
 namespace {
@@ -97,6 +98,18 @@ bool has_unsafe_chars(std::string_view text) {
   classify(
       text, [](size_t, size_t) {}, [&](unsigned char) { unsafe = true; }, [&](uint32_t) { unsafe = true; });
   return unsafe;
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int i = 0;
+  while (bytes >= 1024 && i < 4) {
+    bytes /= 1024;
+    ++i;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, i == 0 ? "%.0f %s" : "%.1f %s", bytes, units[i]);
+  return out;
 }
 
 }  // namespace tollgate

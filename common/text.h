@@ -33,4 +33,7 @@ std::string printable(std::string_view text);
 // a control, a bidi/format character or invalid UTF-8.
 bool has_unsafe_chars(std::string_view text);
 
+// A byte count or rate for people: "512 B", "1.5 KiB", "3.2 GiB".
+std::string human_bytes(double bytes);
+
 }  // namespace tollgate

@@ -9,29 +9,9 @@
 #include "common/text.h"
 #include "enforcer/coverage_events.h"
 #include "enforcer/events.h"
-#include "enforcer/fd_path.h"
-#include "policy/facts.h"
+#include "census/judge.h"
 
 namespace tollgate::enforcer {
-
-std::optional<census::Judgement> judge_executable(int fd, const PolicyState& state, uint64_t max_file_size,
-                                                  bool path_rules_mean_here) {
-  if (!state.store) return std::nullopt;  // no policy: nothing can be called unapproved
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return std::nullopt;
-  const FdPath path = fd_path(fd, st);
-  const bool oversize = static_cast<uint64_t>(st.st_size) > max_file_size;
-  // As the engine: an unnamed file or one reached through another
-  // namespace's mount gets no ownership chain, so no path-allow.
-  const bool chain = state.has_path_allow && !path.nameless && path_rules_mean_here;
-  auto collected = policy::collect_facts(fd, path.path, state.signer_keys, {.hash = !oversize, .chain = chain});
-  if (!collected) return std::nullopt;
-  const policy::Decision d = policy::decide_policy(collected->facts, *state.rules);
-  census::Judgement j{.denied = d.verdict == policy::Verdict::kDeny, .rule = d.rule, .reason = d.reason,
-                      .sha256 = collected->facts.sha256 ? hashdb::to_hex(*collected->facts.sha256) : ""};
-  if (oversize) j.reason += "; not hashed: over max_file_size";
-  return j;
-}
 
 CensusRunner::CensusRunner(Engine& engine, const MountWatcher& coverage, EventLog* log, census::ProcSource& proc,
                            CensusRunnerOptions options)
@@ -40,7 +20,8 @@ CensusRunner::CensusRunner(Engine& engine, const MountWatcher& coverage, EventLo
       log_(log),
       proc_(proc),
       options_(std::move(options)),
-      census_(proc_, {.exempt = options_.exempt, .max_hash_bytes = options_.max_file_size}) {}
+      census_(proc_, {.exempt = options_.exempt, .max_hash_bytes = options_.max_file_size}),
+      path_means_here_([this](int fd) { return coverage_.reached_through_our_mount(fd); }) {}
 
 void CensusRunner::run() {
   for (;;) {
@@ -65,7 +46,7 @@ std::optional<census::Judgement> CensusRunner::judge(int fd) {
   const auto key = std::make_tuple(st.st_dev, st.st_ino, st.st_size,
                                    int64_t{st.st_ctim.tv_sec} * 1000000000 + st.st_ctim.tv_nsec, state->epoch);
   if (auto it = judged_.find(key); it != judged_.end()) return it->second;
-  auto j = judge_executable(fd, *state, options_.max_file_size, coverage_.reached_through_our_mount(fd));
+  auto j = census::judge_executable(fd, state->view(), options_.max_file_size, &path_means_here_);
   if (!j) return j;
   if (judged_.size() > 65536) judged_.clear();
   judged_.emplace(key, *j);

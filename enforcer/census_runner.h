@@ -13,10 +13,11 @@
 // threads (census::ProcFs::kill refuses them), an exempt executable, and
 // anything while the daemon audits. The first walk starts at once.
 //
-// "unapproved"/"deleted" are judged with the policy's own facts and
-// decision code (policy::collect_facts, policy::decide_policy) on the
-// process's /proc/PID/exe, remembered per file (device, inode, size, ctime)
-// and policy epoch, so each executable is hashed once per policy.
+// "unapproved"/"deleted" are judged by census::judge_executable (the
+// policy's own policy::decide_file, in enforce mode) against the policy in
+// force, on the process's /proc/PID/exe, remembered per file (device,
+// inode, size, ctime) and policy epoch, so each executable is hashed once
+// per policy.
 // Thread-safety: run() on one thread; stop() and status() from any.
 #pragma once
 
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -49,12 +51,6 @@ struct CensusRunnerOptions {
   std::string host;
 };
 
-// The policy's verdict on the executable open on `fd` (a process's
-// /proc/PID/exe), as in enforce mode, through the policy's facts and
-// decision code. nullopt without a policy database. `path_rules_mean_here`:
-// the file was reached through a mount of our namespace (else no path-allow).
-std::optional<census::Judgement> judge_executable(int fd, const PolicyState& state, uint64_t max_file_size,
-                                                  bool path_rules_mean_here);
 
 class CensusRunner {
  public:
@@ -68,7 +64,7 @@ class CensusRunner {
   void walk_once();
 
  private:
-  // judge_executable, remembered per file and policy epoch.
+  // census::judge_executable, remembered per file and policy epoch.
   std::optional<census::Judgement> judge(int fd);
 
   Engine& engine_;
@@ -79,6 +75,8 @@ class CensusRunner {
   census::Census census_;
   // (dev, ino, size, ctime ns, policy epoch) -> judgement; run() thread only.
   std::map<std::tuple<dev_t, ino_t, off_t, int64_t, uint64_t>, census::Judgement> judged_;
+  // The mount watcher's answer to "was this file reached through one of our mounts?".
+  std::function<bool(int fd)> path_means_here_;
 
   std::mutex mu_;
   std::condition_variable cv_;

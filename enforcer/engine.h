@@ -10,7 +10,13 @@
 // Principle: in enforce mode a file runs only after the engine has decided
 // that it may. A deadline, a size, a flood or an internal error is answered
 // by `on_error` (default: deny in enforce, allow in audit, per the mode in
-// force when it happens) and logged with its reason (Failure, "error:...").
+// force when it happens) and logged with its reason (policy::Failure,
+// "error:...").
+//
+// Every file is decided by policy::decide_file (policy/facts.h), the routine
+// `tollgate check` uses too; the engine hands it the decision cache as its
+// cache hook and says whether it may block (workers) or not (the reading
+// thread).
 //
 // Threads and lanes (docs/architecture.md, "Decisions under pressure"):
 // - run() reads events on the calling thread and triages each one there:
@@ -65,12 +71,12 @@
 #include "enforcer/cache.h"
 #include "enforcer/events.h"
 #include "enforcer/fanotify.h"
-#include "enforcer/fd_path.h"
 #include "enforcer/metrics.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
 #include "policy/decision.h"
+#include "policy/facts.h"
 
 namespace tollgate::enforcer {
 
@@ -82,6 +88,8 @@ struct PolicyState {
   uint64_t epoch = 0;                                // cache epoch, unique per load
   bool has_path_allow = false;
 
+  policy::RuleView view() const { return {*rules, signer_keys, has_path_allow}; }
+
   uint64_t generation() const { return store ? store->generation() : 0; }
   std::string database() const { return store ? store->path() : std::string(); }
 };
@@ -91,18 +99,6 @@ std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashd
                                                      std::shared_ptr<const hashdb::PolicyStore> store, uint64_t epoch);
 // No database: every file is default-deny (so run in audit mode).
 std::shared_ptr<const PolicyState> empty_policy_state(uint64_t epoch);
-
-// Why an event was answered without a policy decision; each has a stable
-// rule id in the event log (docs/events.md).
-enum class Failure {
-  kTimeout,   // "error:timeout": its deadline passed
-  kTooLarge,  // "error:too-large": over max_file_size, not hashed, no path rule decided it
-  kOverload,  // "error:overload": too many events waiting; not examined
-  kStat,      // "error:stat": fstat of the event fd failed
-  kLookup,    // "error:lookup": the database lookup failed
-  kInternal,  // "error:internal": an exception in the decision
-};
-std::string_view rule_id(Failure failure);
 
 inline constexpr uint64_t kMiB = uint64_t{1} << 20;
 
@@ -126,9 +122,10 @@ struct EngineOptions {
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
   // Whether the file open on an event fd was reached through a mount of the
-  // daemon's namespace (enforcer/mount_watcher.h). A filesystem mark also sees
-  // execs through other namespaces' mounts, whose paths name something else
-  // here: such a file gets no ownership chain, so no path-allow. Null: all are.
+  // daemon's namespace (enforcer/mount_watcher.h). A filesystem mark also
+  // sees execs through other namespaces' mounts, whose paths name something
+  // else here: such a file gets no ownership chain, so no path-allow
+  // (policy::DecideOptions::path_means_here). Null: all are.
   std::function<bool(int fd)> local_path;
 };
 
@@ -159,7 +156,7 @@ class Engine {
   // pause. `tick` runs at least every tick_ms.
   Status run(const std::function<void()>& tick = {});
   void stop();
-  // The answer for a Failure under `mode`: on_error, or by mode when unset.
+  // The answer for a policy::Failure under `mode`: on_error, or by mode when unset.
   policy::Verdict error_verdict(policy::Mode mode) const;
 
  private:
@@ -189,25 +186,34 @@ class Engine {
 
   void worker_loop(Lane& lane);
   // Reading thread: decides what needs no hashing, no database lookup and
-  // no ownership chain; otherwise says which lane gets the event.
+  // no ownership chain (policy::decide_file with may_block false);
+  // otherwise says which lane gets the event.
   Route triage(const PendingPtr& p);
   // A worker: the whole decision, hashing through the cache.
   void decide(const PendingPtr& p);
-  // Decides a file over max_file_size from the rules that need no hash;
-  // `chain` is gathered when a path-allow rule matches (workers only).
-  void decide_too_large(const PendingPtr& p, const std::shared_ptr<const PolicyState>& state, const FdPath& path,
-                        bool chain);
-  // Answers, logs and counts a decision reached from `facts`.
-  void conclude(const PendingPtr& p, policy::Decision d, const FdPath& path, const policy::FileFacts& facts,
-                policy::Mode mode);
+  policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending* p) const;
+  // Answers, logs and counts what decide_file reached.
+  void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode);
   bool answer(Pending& p, bool allow);
-  bool is_local(int fd) const;
-  void answer_error(const PendingPtr& p, Failure failure, const std::string& reason, const FdPath* path = nullptr);
+  void answer_error(const PendingPtr& p, policy::Failure failure, const std::string& reason,
+                    const policy::FdPath* path = nullptr);
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);
   void submit(nlohmann::json event);
   void finish(Pending& p, const DecisionRecord& record, bool log);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
+  // run()'s steps (loop thread only).
+  struct LoopState {
+    Clock::time_point next_tick;
+    Clock::time_point read_paused_until{};
+    bool reading = true;
+    Status result;
+  };
+  // Polls until the next tick, deadline or pause end; true when events can be read.
+  bool wait_readable(LoopState& loop, Clock::time_point now);
+  void read_and_triage(LoopState& loop);
+  // One event just read: ours is allowed at once, others triaged.
+  void accept(RawEvent&& ev, Clock::time_point received);
 
   EventSource& source_;
   EventLog* log_;

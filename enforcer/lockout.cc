@@ -29,14 +29,16 @@ std::vector<std::string> lockout_candidates(const std::vector<std::string>& must
 std::vector<LockoutHit> find_lockouts(const hashdb::RuleSet& rules, const std::vector<hashdb::PublicKey>& trusted,
                                       const std::vector<std::string>& candidates) {
   std::vector<LockoutHit> hits;
+  const policy::RuleView view{rules, trusted, policy::has_path_allow(rules)};
   for (const auto& path : candidates) {
-    auto facts = policy::collect_path_facts(path, trusted);
-    if (!facts) {
-      hits.push_back({path, "error:" + facts.error().message()});
+    // The daemon's own routine, in enforce semantics.
+    auto decided = policy::decide_path(path, view);
+    if (!decided) {
+      hits.push_back({path, "error:" + decided.error().message()});
       continue;
     }
-    auto d = policy::decide_policy(facts->facts, rules);
-    if (d.verdict == policy::Verdict::kDeny) hits.push_back({facts->facts.path, d.rule});
+    const auto& d = decided->decision;
+    if (d.verdict == policy::Verdict::kDeny) hits.push_back({decided->path.display.empty() ? path : decided->path.display, d.rule});
   }
   return hits;
 }

@@ -1,10 +1,12 @@
 #include "hashdb/keys.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "common/io.h"
+#include "hashdb/evp_handles.h"
 
 namespace tollgate::hashdb {
 namespace {
@@ -13,10 +15,9 @@ struct BioDeleter {
   void operator()(BIO* bio) const { BIO_free(bio); }
 };
 using Bio = std::unique_ptr<BIO, BioDeleter>;
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 struct PkeyCtxDeleter {
   void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
 };

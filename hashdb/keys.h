@@ -9,7 +9,7 @@
 // sign and verify are thread-safe.
 #pragma once
 
-#include <openssl/evp.h>
+#include <openssl/types.h>  // EVP_PKEY, declared only: callers never touch OpenSSL
 
 #include <memory>
 #include <string>
@@ -20,9 +20,6 @@
 
 namespace tollgate::hashdb {
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
 using Pkey = std::shared_ptr<EVP_PKEY>;
 
 struct PublicKey {

@@ -1,11 +1,10 @@
 #include "hashdb/schema.h"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cstring>
 #include <memory>
 
+#include "hashdb/evp_handles.h"
 #include "hashdb/sqlite.h"
 
 namespace tollgate::hashdb {
@@ -53,13 +52,9 @@ PRAGMA user_version = 1;
 
 namespace {
 
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 class Hasher {
  public:
-  Hasher() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  Hasher() : ctx_(new_digest(EVP_sha256())) {}
   void add(const void* data, size_t len) { EVP_DigestUpdate(ctx_.get(), data, len); }
   void add_tagged(char tag, const void* data, size_t len) {
     std::array<uint8_t, 9> head{};
@@ -77,7 +72,7 @@ class Hasher {
   }
 
  private:
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx_;
+  MdCtx ctx_;
 };
 
 // Feeds every row of `sql` into the hasher, each column tagged with its type.

@@ -1,7 +1,6 @@
 #include "hashdb/sha256.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,14 +8,10 @@
 #include <vector>
 
 #include "common/io.h"
+#include "hashdb/evp_handles.h"
 
 namespace tollgate::hashdb {
 namespace {
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
 constexpr size_t kBufferSize = 1u << 20;
 
@@ -33,7 +28,37 @@ bool same_file_state(const struct stat& a, const struct stat& b) {
          a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
 }
 
+// The read loop every digest shares: `update(data, n)` for each chunk until
+// the end of the file; EINTR retried, `cancel` checked before every read.
+template <class Update>
+Status read_to_end(int fd, std::string_view name, const std::atomic<bool>* cancel, Update&& update, uint64_t& total) {
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // One buffer per thread: hashing runs on many workers at once and a 1 MiB
+  // allocation per file would dominate small files.
+  thread_local std::unique_ptr<std::byte[]> buffer(new std::byte[kBufferSize]);
+  total = 0;
+  for (;;) {
+    if (cancel && cancel->load(std::memory_order_relaxed))
+      return fail(ErrorCode::kUnavailable, std::string(name) + ": hashing cancelled");
+    ssize_t n = ::read(fd, buffer.get(), kBufferSize);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(errno, name, "read failed");
+    }
+    if (n == 0) return {};
+    if (!update(buffer.get(), static_cast<size_t>(n)))
+      return fail(ErrorCode::kIo, std::string(name) + ": digest update failed");
+    total += static_cast<uint64_t>(n);
+  }
+}
+
 }  // namespace
+
+MdCtx new_digest(const EVP_MD* md) {
+  MdCtx ctx(EVP_MD_CTX_new());
+  if (ctx && EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1) ctx.reset();
+  return ctx;
+}
 
 std::string to_hex(std::span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -80,34 +105,35 @@ Sha256 sha256_bytes(std::string_view data) {
   return sha256_bytes(std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
 }
 
-Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read, const std::atomic<bool>* cancel) {
-  MdCtx ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-    return fail(ErrorCode::kIo, std::string(name) + ": cannot initialise SHA-256");
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  // One buffer per thread: hashing runs on many workers at once and a 1 MiB
-  // allocation per file would dominate small files.
-  thread_local std::unique_ptr<std::byte[]> buffer(new std::byte[kBufferSize]);
-  uint64_t total = 0;
-  for (;;) {
-    if (cancel && cancel->load(std::memory_order_relaxed))
-      return fail(ErrorCode::kUnavailable, std::string(name) + ": hashing cancelled");
-    ssize_t n = ::read(fd, buffer.get(), kBufferSize);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, name, "read failed");
-    }
-    if (n == 0) break;
-    if (EVP_DigestUpdate(ctx.get(), buffer.get(), static_cast<size_t>(n)) != 1)
-      return fail(ErrorCode::kIo, std::string(name) + ": SHA-256 update failed");
-    total += static_cast<uint64_t>(n);
-  }
-  Sha256 out{};
+Md5 md5_bytes(std::string_view data) {
+  Md5 out{};
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size())
-    return fail(ErrorCode::kIo, std::string(name) + ": SHA-256 final failed");
-  if (bytes_read) *bytes_read = total;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_md5(), nullptr);
   return out;
+}
+
+Result<FileDigests> digest_fd(int fd, std::string_view name, const DigestOptions& options) {
+  MdCtx sha = new_digest(EVP_sha256());
+  MdCtx md5 = options.md5 ? new_digest(EVP_md5()) : nullptr;
+  if (!sha || (options.md5 && !md5)) return fail(ErrorCode::kIo, std::string(name) + ": cannot initialise digests");
+  FileDigests out;
+  auto update = [&](const std::byte* data, size_t n) {
+    return EVP_DigestUpdate(sha.get(), data, n) == 1 && (!md5 || EVP_DigestUpdate(md5.get(), data, n) == 1);
+  };
+  if (auto st = read_to_end(fd, name, options.cancel, update, out.bytes); !st) return std::unexpected(st.error());
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(sha.get(), out.sha256.data(), &len) != 1 || len != out.sha256.size())
+    return fail(ErrorCode::kIo, std::string(name) + ": SHA-256 final failed");
+  if (md5 && (EVP_DigestFinal_ex(md5.get(), out.md5.data(), &len) != 1 || len != out.md5.size()))
+    return fail(ErrorCode::kIo, std::string(name) + ": MD5 final failed");
+  return out;
+}
+
+Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read, const std::atomic<bool>* cancel) {
+  auto digests = digest_fd(fd, name, {.cancel = cancel});
+  if (!digests) return std::unexpected(digests.error());
+  if (bytes_read) *bytes_read = digests->bytes;
+  return digests->sha256;
 }
 
 Result<Sha256> sha256_path(const std::string& path) {
@@ -116,17 +142,23 @@ Result<Sha256> sha256_path(const std::string& path) {
   return sha256_fd(fd->get(), path);
 }
 
-Result<StableHash> sha256_fd_stable(int fd, std::string_view name, const std::atomic<bool>* cancel) {
-  StableHash out{};
+Result<StableDigests> digest_fd_stable(int fd, std::string_view name, const DigestOptions& options) {
+  StableDigests out{};
   if (::fstat(fd, &out.st) != 0) return fail_errno(errno, name, "cannot stat");
-  auto digest = sha256_fd(fd, name, nullptr, cancel);
-  if (!digest) return std::unexpected(digest.error());
+  auto digests = digest_fd(fd, name, options);
+  if (!digests) return std::unexpected(digests.error());
   struct stat after {};
   if (::fstat(fd, &after) != 0) return fail_errno(errno, name, "cannot stat");
   if (!same_file_state(out.st, after))
     return fail(ErrorCode::kUnavailable, std::string(name) + ": file changed while hashing");
-  out.digest = *digest;
+  out.digests = *digests;
   return out;
+}
+
+Result<StableHash> sha256_fd_stable(int fd, std::string_view name, const std::atomic<bool>* cancel) {
+  auto stable = digest_fd_stable(fd, name, {.cancel = cancel});
+  if (!stable) return std::unexpected(stable.error());
+  return StableHash{stable->digests.sha256, stable->st};
 }
 
 }  // namespace tollgate::hashdb

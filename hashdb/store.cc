@@ -76,8 +76,28 @@ Status PolicyStore::load(const OpenOptions& options) {
   auto db = sql::open("file:" + path_ + "?mode=ro", SQLITE_OPEN_READONLY);
   if (!db) return std::unexpected(db.error());
   db_ = std::move(*db);
-  sqlite3* h = db_.get();
+  if (auto st = check_schema_version(); !st) return st;
+  std::string pragma = "PRAGMA cache_size=-" + std::to_string(options.cache_kib);
+  (void)sql::exec(db_.get(), path_, pragma.c_str());
+  if (auto st = load_meta(); !st) return st;
+  if (options.verify_content) {
+    if (auto st = verify_digests(); !st) return st;
+  }
+  if (options.public_key) {
+    if (auto st = verify_signature(meta_, *options.public_key, path_); !st) return st;
+  }
+  if (auto st = load_path_rules(); !st) return st;
+  if (auto st = load_signers(); !st) return st;
+  if (auto st = count_hash_rules(); !st) return st;
+  std::string find_sql = std::string("SELECT ") + kHashColumns + " FROM hash_rules WHERE sha256 = ?";
+  auto find = sql::prepare(db_.get(), path_, find_sql.c_str());
+  if (!find) return std::unexpected(corrupt(path_, find.error().message()));
+  find_stmt_ = std::move(*find);
+  return {};
+}
 
+Status PolicyStore::check_schema_version() {
+  sqlite3* h = db_.get();
   // The first read is where SQLite notices a file that is not a database.
   auto version = sql::prepare(h, path_, "PRAGMA user_version");
   if (!version) return std::unexpected(corrupt(path_, "not a Tollgate policy database (" + version.error().message() + ")"));
@@ -88,11 +108,11 @@ Status PolicyStore::load(const OpenOptions& options) {
   if (user_version != kSchemaVersion)
     return std::unexpected(corrupt(path_, "unsupported schema version " + std::to_string(user_version) +
                                               " (this tollgate reads version " + std::to_string(kSchemaVersion) + ")"));
+  return {};
+}
 
-  std::string pragma = "PRAGMA cache_size=-" + std::to_string(options.cache_kib);
-  (void)sql::exec(h, path_, pragma.c_str());
-
-  auto meta = read_meta(h, path_);
+Status PolicyStore::load_meta() {
+  auto meta = read_meta(db_.get(), path_);
   if (!meta) return std::unexpected(corrupt(path_, meta.error().message()));
   meta_ = std::move(*meta);
   auto gen = meta_value(meta_key::kGeneration);
@@ -101,22 +121,23 @@ Status PolicyStore::load(const OpenOptions& options) {
     return std::unexpected(corrupt(path_, "meta value 'generation' is missing or malformed"));
   if (meta_value(meta_key::kSchemaVersion) != std::to_string(kSchemaVersion))
     return std::unexpected(corrupt(path_, "meta schema_version does not match the file's schema"));
+  return {};
+}
 
-  if (options.verify_content) {
-    auto digest = content_digest(h, path_);
-    if (!digest) return std::unexpected(corrupt(path_, digest.error().message()));
-    if (to_hex(*digest) != meta_value(meta_key::kContentDigest))
-      return fail(ErrorCode::kCorrupt, path_ + ": rules do not match the content digest (the database was modified)");
-    auto cdigest = cache_digest(h, path_);
-    if (!cdigest) return std::unexpected(corrupt(path_, cdigest.error().message()));
-    if (to_hex(*cdigest) != meta_value(meta_key::kCacheDigest))
-      return fail(ErrorCode::kCorrupt, path_ + ": file cache does not match its digest (the database was modified)");
-  }
-  if (options.public_key) {
-    if (auto s = verify_signature(meta_, *options.public_key, path_); !s) return s;
-  }
+Status PolicyStore::verify_digests() const {
+  auto digest = content_digest(db_.get(), path_);
+  if (!digest) return std::unexpected(corrupt(path_, digest.error().message()));
+  if (to_hex(*digest) != meta_value(meta_key::kContentDigest))
+    return fail(ErrorCode::kCorrupt, path_ + ": rules do not match the content digest (the database was modified)");
+  auto cdigest = cache_digest(db_.get(), path_);
+  if (!cdigest) return std::unexpected(corrupt(path_, cdigest.error().message()));
+  if (to_hex(*cdigest) != meta_value(meta_key::kCacheDigest))
+    return fail(ErrorCode::kCorrupt, path_ + ": file cache does not match its digest (the database was modified)");
+  return {};
+}
 
-  auto paths = sql::prepare(h, path_,
+Status PolicyStore::load_path_rules() {
+  auto paths = sql::prepare(db_.get(), path_,
                             "SELECT path, match, action, label, source_file, source_line FROM path_rules "
                             "ORDER BY path, match, action");
   if (!paths) return std::unexpected(corrupt(path_, paths.error().message()));
@@ -135,7 +156,11 @@ Status PolicyStore::load(const OpenOptions& options) {
     (r.action == Action::kAllow ? counts_.path_allow : counts_.path_deny)++;
     path_rules_.push_back(std::move(r));
   }
-  auto signers = sql::prepare(h, path_,
+  return {};
+}
+
+Status PolicyStore::load_signers() {
+  auto signers = sql::prepare(db_.get(), path_,
                               "SELECT key_id, pem, label, source_file, source_line FROM signers ORDER BY key_id");
   if (!signers) return std::unexpected(corrupt(path_, signers.error().message()));
   while (sqlite3_step(signers->get()) == SQLITE_ROW) {
@@ -151,18 +176,17 @@ Status PolicyStore::load(const OpenOptions& options) {
     signers_.push_back(std::move(r));
   }
   counts_.signers = signers_.size();
-  auto count = sql::prepare(h, path_, "SELECT action, count(*) FROM hash_rules GROUP BY action");
+  return {};
+}
+
+Status PolicyStore::count_hash_rules() {
+  auto count = sql::prepare(db_.get(), path_, "SELECT action, count(*) FROM hash_rules GROUP BY action");
   if (!count) return std::unexpected(corrupt(path_, count.error().message()));
   while (sqlite3_step(count->get()) == SQLITE_ROW) {
     auto action = parse_action(sql::column_text(count->get(), 0));
     uint64_t n = static_cast<uint64_t>(sqlite3_column_int64(count->get(), 1));
     (action == Action::kAllow ? counts_.hash_allow : counts_.hash_deny) += n;
   }
-
-  std::string find_sql = std::string("SELECT ") + kHashColumns + " FROM hash_rules WHERE sha256 = ?";
-  auto find = sql::prepare(h, path_, find_sql.c_str());
-  if (!find) return std::unexpected(corrupt(path_, find.error().message()));
-  find_stmt_ = std::move(*find);
   return {};
 }
 

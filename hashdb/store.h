@@ -66,7 +66,14 @@ class PolicyStore final : public RuleSet {
 
  private:
   PolicyStore() = default;
+  // open()'s steps, in order; each error names the file.
   Status load(const OpenOptions& options);
+  Status check_schema_version();
+  Status load_meta();
+  Status verify_digests() const;
+  Status load_path_rules();
+  Status load_signers();
+  Status count_hash_rules();
 
   std::string path_;
   sql::Db db_;

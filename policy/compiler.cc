@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +15,6 @@
 #include <tuple>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -86,11 +84,6 @@ struct Context {
   std::unordered_map<std::string, Sha256> dpkg_verified;          // origin -> hash of last compile's dpkg rules
 };
 
-struct CtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, CtxDeleter>;
-
 std::string_view reason_for(int err) {
   switch (err) {
     case ENOENT:
@@ -98,11 +91,6 @@ std::string_view reason_for(int err) {
     case ELOOP: return "symlink";
     default: return "unreadable";
   }
-}
-
-bool same_state(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
-         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec && a.st_ino == b.st_ino;
 }
 
 // Why the file at `path` (whose own stat is `st`) fails the ownership rule
@@ -132,37 +120,103 @@ std::string ownership_problem(const Task& t, const struct stat& st) {
   return t.dir_unsafe.empty() ? element_problem(t.path, st) : t.dir_unsafe;
 }
 
-// SHA-256 and MD5 in one pass, with the before/after fstat check of
-// hashdb::sha256_fd_stable (dpkg files need both digests).
-Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::string& name, const struct stat& before,
-                                                         uint64_t& bytes) {
-  MdCtx sha(EVP_MD_CTX_new()), md5(EVP_MD_CTX_new());
-  if (!sha || !md5 || EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1)
-    return fail(ErrorCode::kIo, name + ": cannot initialise digests");
-  constexpr size_t kBuf = 256 * 1024;
-  thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[kBuf]);
-  bytes = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.get(), kBuf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(errno, name, "read failed");
-    }
-    if (n == 0) break;
-    EVP_DigestUpdate(sha.get(), buf.get(), static_cast<size_t>(n));
-    EVP_DigestUpdate(md5.get(), buf.get(), static_cast<size_t>(n));
-    bytes += static_cast<uint64_t>(n);
+// dpkg paths are listed, not walked: metadata first, so symlinks and
+// directories in the lists are passed over and unchanged files are not
+// opened. nullopt: go on with t.st filled in.
+std::optional<TaskResult> stat_listed(Task& t, int dir_fd, const char* name) {
+  TaskResult r;
+  if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
+    r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
+    return r;
   }
-  struct stat after {};
-  if (::fstat(fd, &after) != 0) return fail_errno(errno, name, "cannot stat");
-  if (!same_state(before, after)) return fail(ErrorCode::kUnavailable, name + ": file changed while hashing");
-  Sha256 out{};
-  unsigned char m[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(sha.get(), out.data(), &len);
-  EVP_DigestFinal_ex(md5.get(), m, &len);
-  return std::pair{out, hashdb::to_hex(std::span<const uint8_t>(m, len))};
+  t.have_stat = true;
+  if (!S_ISLNK(t.st.st_mode) && !S_ISDIR(t.st.st_mode)) return std::nullopt;
+  r.outcome = Outcome::kNotMatched;
+  return r;
+}
+
+// The previous compile's hash for the file, when its metadata still match.
+const hashdb::FileCacheEntry* cached_entry(const Task& t, const Context& ctx, const struct stat& st) {
+  auto it = ctx.cache.find(t.path);
+  if (it == ctx.cache.end()) return nullptr;
+  const auto& c = it->second;
+  if (c.size != static_cast<uint64_t>(st.st_size) || c.mtime_ns != mtime_ns(st) || c.ino != st.st_ino) return nullptr;
+  if (!t.package.empty()) {
+    // A dpkg file is reused only when the last compile verified its md5
+    // and trusted exactly this content at this path.
+    auto v = ctx.dpkg_verified.find(t.path);
+    if (v == ctx.dpkg_verified.end() || v->second != c.sha256) return nullptr;
+  }
+  return &c;
+}
+
+TaskResult reused(const Task& t, const hashdb::FileCacheEntry& c, const struct stat& st) {
+  TaskResult r;
+  r.outcome = Outcome::kReused;
+  r.sha = c.sha256;
+  r.cache = c;
+  r.unsafe = ownership_problem(t, st);
+  return r;
+}
+
+TaskResult open_failed(const Task& t, int err) {
+  TaskResult r;
+  if (err == ELOOP && !t.follow) {
+    r.outcome = Outcome::kNotMatched;  // a symlink: its target is covered where it lives
+    return r;
+  }
+  r.outcome = err == ENOENT && !t.filter ? Outcome::kMissing : Outcome::kSkipped;
+  r.reason = reason_for(err);
+  return r;
+}
+
+// Whether `match` selects the open file (some matches read its first bytes).
+// nullopt: it does; otherwise the result to report.
+std::optional<TaskResult> filtered_out(const Task& t, int fd, const struct stat& st) {
+  TaskResult r;
+  std::string header;
+  if (match_needs_header(t.match, st.st_mode, t.path)) {
+    char buf[8];
+    ssize_t n;
+    do n = ::pread(fd, buf, sizeof buf, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      r.reason = "unreadable";
+      return r;
+    }
+    header.assign(buf, static_cast<size_t>(n));
+  }
+  if (file_matches(t.match, st.st_mode, t.path, header)) return std::nullopt;
+  r.outcome = Outcome::kNotMatched;
+  return r;
+}
+
+// Hashes the open file (dpkg files: SHA-256 and MD5 in one pass, checked
+// against dpkg's md5sums), checking that it did not change meanwhile.
+TaskResult hash_task(const Task& t, int fd) {
+  TaskResult r;
+  const bool dpkg = !t.package.empty();
+  if (dpkg && t.md5.empty()) {
+    r.reason = "no md5sum in the dpkg database";
+    return r;
+  }
+  auto h = hashdb::digest_fd_stable(fd, t.path, {.md5 = dpkg});
+  if (!h) {
+    r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
+    return r;
+  }
+  const struct stat& st = h->st;  // the validators of the content hashed
+  r.sha = h->digests.sha256;
+  r.bytes = h->digests.bytes;
+  if (dpkg && hashdb::to_hex(h->digests.md5) != t.md5) {
+    r.outcome = Outcome::kModified;
+    r.actual_md5 = hashdb::to_hex(h->digests.md5);
+    return r;
+  }
+  r.outcome = Outcome::kHashed;
+  r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
+  r.unsafe = ownership_problem(t, st);
+  return r;
 }
 
 // Examines (and, with may_hash, hashes) one file. `dir_fd`/`name` open it
@@ -170,61 +224,20 @@ Result<std::pair<Sha256, std::string>> sha256_md5_stable(int fd, const std::stri
 // path again); AT_FDCWD and nullptr open t.path.
 TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const char* name = nullptr,
                    bool may_hash = true) {
-  TaskResult r;
   if (!name) name = t.path.c_str();
   if (!t.have_stat && !t.follow) {
-    // dpkg paths: metadata first, so symlinks and directories in the lists
-    // are passed over and unchanged files are not opened.
-    if (::fstatat(dir_fd, name, &t.st, AT_SYMLINK_NOFOLLOW) != 0) {
-      r.reason = errno == ENOENT ? "listed by dpkg but missing" : reason_for(errno);
-      return r;
-    }
-    t.have_stat = true;
-    if (S_ISLNK(t.st.st_mode) || S_ISDIR(t.st.st_mode)) {
-      r.outcome = Outcome::kNotMatched;
-      return r;
-    }
+    if (auto done = stat_listed(t, dir_fd, name)) return *done;
   }
-  auto cached = [&](const struct stat& st) -> const hashdb::FileCacheEntry* {
-    auto it = ctx.cache.find(t.path);
-    if (it == ctx.cache.end()) return nullptr;
-    const auto& c = it->second;
-    if (c.size != static_cast<uint64_t>(st.st_size) || c.mtime_ns != mtime_ns(st) || c.ino != st.st_ino)
-      return nullptr;
-    if (!t.package.empty()) {
-      // A dpkg file is reused only when the last compile verified its md5
-      // and trusted exactly this content at this path.
-      auto v = ctx.dpkg_verified.find(t.path);
-      if (v == ctx.dpkg_verified.end() || v->second != c.sha256) return nullptr;
-    }
-    return &c;
-  };
-  auto reuse = [&](const hashdb::FileCacheEntry& c, const struct stat& st) {
-    r.outcome = Outcome::kReused;
-    r.sha = c.sha256;
-    r.cache = c;
-    r.unsafe = ownership_problem(t, st);
-    return r;
-  };
-
   // Fast path: unchanged since the last compile and classified by metadata
   // alone, so the file is not even opened.
   if (t.have_stat && !(t.filter && match_needs_header(t.match, t.st.st_mode, t.path)))
-    if (const auto* c = cached(t.st)) return reuse(*c, t.st);
+    if (const auto* c = cached_entry(t, ctx, t.st)) return reused(t, *c, t.st);
 
   int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (t.follow ? 0 : O_NOFOLLOW);
   UniqueFd fd(::openat(dir_fd, name, flags));
-  if (!fd) {
-    int err = errno;
-    if (err == ELOOP && !t.follow) {
-      r.outcome = Outcome::kNotMatched;  // a symlink: its target is covered where it lives
-      return r;
-    }
-    r.outcome = err == ENOENT && !t.filter ? Outcome::kMissing : Outcome::kSkipped;
-    r.reason = reason_for(err);
-    return r;
-  }
+  if (!fd) return open_failed(t, errno);
   struct stat st = t.st;
+  TaskResult r;
   // A directory job only classifies (the file job that hashes stats the fd
   // again), so the walk's fstatat result saves a syscall per file.
   if ((may_hash || !t.have_stat) && ::fstat(fd.get(), &st) != 0) {
@@ -236,68 +249,14 @@ TaskResult process(Task& t, const Context& ctx, int dir_fd = AT_FDCWD, const cha
     return r;
   }
   if (t.filter) {
-    std::string header;
-    if (match_needs_header(t.match, st.st_mode, t.path)) {
-      char buf[8];
-      ssize_t n;
-      do n = ::pread(fd.get(), buf, sizeof buf, 0);
-      while (n < 0 && errno == EINTR);
-      if (n < 0) {
-        r.reason = "unreadable";
-        return r;
-      }
-      header.assign(buf, static_cast<size_t>(n));
-    }
-    if (!file_matches(t.match, st.st_mode, t.path, header)) {
-      r.outcome = Outcome::kNotMatched;
-      return r;
-    }
+    if (auto out = filtered_out(t, fd.get(), st)) return *out;
   }
-  if (const auto* c = cached(st)) return reuse(*c, st);
+  if (const auto* c = cached_entry(t, ctx, st)) return reused(t, *c, st);
   if (!may_hash) {
     r.outcome = Outcome::kPending;
     return r;
   }
-
-  if (!t.package.empty()) {
-    if (t.md5.empty()) {
-      r.reason = "no md5sum in the dpkg database";
-      return r;
-    }
-    auto h = sha256_md5_stable(fd.get(), t.path, st, r.bytes);
-    if (!h) {
-      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
-      return r;
-    }
-    r.sha = h->first;
-    if (h->second != t.md5) {
-      r.outcome = Outcome::kModified;
-      r.actual_md5 = h->second;
-      return r;
-    }
-  } else {
-    auto h = hashdb::sha256_fd_stable(fd.get(), t.path);
-    if (!h) {
-      r.reason = h.error().code() == ErrorCode::kUnavailable ? "changed while hashing" : "unreadable";
-      return r;
-    }
-    r.sha = h->digest;
-    r.bytes = static_cast<uint64_t>(st.st_size);
-  }
-  r.outcome = Outcome::kHashed;
-  r.cache = {t.path, static_cast<uint64_t>(st.st_size), mtime_ns(st), static_cast<uint64_t>(st.st_ino), r.sha};
-  r.unsafe = ownership_problem(t, st);
-  return r;
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int i = 0;
-  while (b >= 1024 && i < 4) {
-    b /= 1024;
-    ++i;
-  }
-  return i == 0 ? fmt::format("{:.0f} {}", b, units[i]) : fmt::format("{:.1f} {}", b, units[i]);
+  return hash_task(t, fd.get());
 }
 
 // A directory still to be listed by a walk.
@@ -335,13 +294,13 @@ class Pool {
     uint64_t not_matched = 0;
   };
 
-  Output run(unsigned jobs, bool progress) {
+  Output run(unsigned jobs, const ProgressFn& progress) {
     std::vector<Output> outs(std::max(1u, jobs));
     start_ = Clock::now();
     {
       std::vector<std::jthread> workers;
       for (auto& out : outs) workers.emplace_back([this, &out] { work(out); });
-      if (progress) show_progress();
+      if (progress) report_progress(progress);
     }
     Output all;
     for (auto& o : outs) {
@@ -431,25 +390,26 @@ class Pool {
         [&](const std::string& path, std::string_view reason) { out.skipped.push_back({path, std::string(reason)}); });
   }
 
-  void show_progress() {
+  // On the calling thread while the workers run: a progress report every
+  // 200 ms, and a last one with `finished` set.
+  void report_progress(const ProgressFn& progress) {
     std::unique_lock lk(mu_);
     while (!finished_) {
       cv_.wait_for(lk, std::chrono::milliseconds(200));
       if (finished_) break;
-      bool walking = !dirs_.empty();
+      CompileProgress now{.walking = !dirs_.empty()};
       lk.unlock();
-      double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-      size_t d = done_.load(), total = discovered_.load() + files_initial_;
-      uint64_t b = bytes_.load();
-      std::string eta = walking || d == 0 ? std::string("?")
-                                          : fmt::format("{:.0f}s", secs * static_cast<double>(total - std::min(d, total)) / d);
-      fmt::print(stderr, "\r\033[Kcompile: {}/{} files{}, {} hashed, {}/s, ETA {}", d, total, walking ? "+" : "",
-                 human_bytes(static_cast<double>(b)), human_bytes(secs > 0 ? static_cast<double>(b) / secs : 0), eta);
-      std::fflush(stderr);
+      now.files_done = done_.load();
+      now.files_total = discovered_.load() + files_initial_;
+      now.bytes_hashed = bytes_.load();
+      now.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+      progress(now);
       lk.lock();
     }
-    fmt::print(stderr, "\r\033[K");
-    std::fflush(stderr);
+    lk.unlock();
+    progress({.files_done = done_.load(), .files_total = discovered_.load() + files_initial_,
+              .bytes_hashed = bytes_.load(), .seconds = std::chrono::duration<double>(Clock::now() - start_).count(),
+              .finished = true});
   }
 
  public:
@@ -589,6 +549,7 @@ class Compiler {
     skipped_.push_back({path, std::string(reason)});
   }
 
+  // Every entry in force becomes files for the pool, rules, or signers.
   void plan(Pool& pool) {
     const int64_t now = std::time(nullptr);
     for (uint32_t i = 0; i < m_.entries.size(); ++i) {
@@ -601,87 +562,96 @@ class Compiler {
       }
       ++summary_.entries[std::string(hashdb::to_string(e.action)) + " " + std::string(to_string(e.kind))];
       switch (e.kind) {
-        case EntryKind::kFile: {
-          Task t;
-          t.path = e.value;
-          t.entry = i;
-          t.follow = true;
-          t.check_owner = e.action == Action::kAllow;
-          pool.add_file(std::move(t));
-          break;
-        }
-        case EntryKind::kDir: {
-          // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
-          UniqueFd fd(::open(e.value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-          DirChild root;
-          if (!fd || ::fstat(fd.get(), &root.st) != 0) {
-            error_at(e, "dir: " + Error::from_errno(errno, e.value, "cannot open directory").message());
-            break;
-          }
-          root.path = e.value;
-          DirJob job{.entry = i, .dir = std::move(root), .fd = std::move(fd), .check_owner = e.action == Action::kAllow};
-          if (job.check_owner) job.unsafe = chain_problem(e.value, job.dir.st);
-          pool.add_root(std::move(job));
-          break;
-        }
-        case EntryKind::kSha256: {
-          Occurrence o;
-          o.sha = *hashdb::sha256_from_hex(e.value);
-          o.action = e.action;
-          o.rank = 0;
-          o.origin = e.origin;
-          o.entry = i;
-          occurrences_.push_back(std::move(o));
-          break;
-        }
+        case EntryKind::kFile: plan_file(pool, i); break;
+        case EntryKind::kDir: plan_dir(pool, i); break;
+        case EntryKind::kSha256: plan_sha256(i); break;
         case EntryKind::kPath:
-        case EntryKind::kPathPrefix: {
-          hashdb::PathRule r;
-          r.path = e.value;
-          r.match = e.kind == EntryKind::kPath ? hashdb::PathMatch::kExact : hashdb::PathMatch::kPrefix;
-          r.action = e.action;
-          r.label = e.label;
-          r.source = {e.where.file, e.where.line};
-          bool dup = std::any_of(content_.path_rules.begin(), content_.path_rules.end(), [&](const auto& x) {
-            return x.path == r.path && x.match == r.match && x.action == r.action;
-          });
-          if (!dup) content_.path_rules.push_back(std::move(r));
-          break;
-        }
-        case EntryKind::kPackageManager: {
-          auto files = read_dpkg_files(options_.dpkg_admindir, e.packages);
-          if (!files) {
-            error_at(e, "dpkg: " + files.error().message());
-            break;
-          }
-          for (const auto& missing : files->missing)
-            error_at(e, "package '" + missing + "' is not installed (per " + options_.dpkg_admindir + "/status)");
-          for (auto& f : files->files) {
-            Task t;
-            t.path = std::move(f.path);
-            t.entry = i;
-            t.filter = true;
-            t.match = DirMatch::kExecutables;
-            t.package = std::move(f.package);
-            t.md5 = std::move(f.md5);
-            pool.add_file(std::move(t));
-          }
-          break;
-        }
-        case EntryKind::kSigner: {
-          auto key = hashdb::load_public_key(e.value);
-          if (!key) {
-            error_at(e, "signer: " + key.error().message());
-            break;
-          }
-          bool dup = std::any_of(content_.signers.begin(), content_.signers.end(),
-                                 [&](const auto& s) { return s.key_id == key->key_id; });
-          if (!dup)
-            content_.signers.push_back({key->key_id, key->pem, e.label, {e.where.file, e.where.line}});
-          break;
-        }
+        case EntryKind::kPathPrefix: plan_path_rule(e); break;
+        case EntryKind::kPackageManager: plan_packages(pool, i); break;
+        case EntryKind::kSigner: plan_signer(e); break;
       }
     }
+  }
+
+  void plan_file(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    Task t;
+    t.path = e.value;
+    t.entry = i;
+    t.follow = true;
+    t.check_owner = e.action == Action::kAllow;
+    pool.add_file(std::move(t));
+  }
+
+  void plan_dir(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    // The root itself may be a symlink (/bin on merged-/usr systems): follow it.
+    UniqueFd fd(::open(e.value.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DirChild root;
+    if (!fd || ::fstat(fd.get(), &root.st) != 0) {
+      error_at(e, "dir: " + Error::from_errno(errno, e.value, "cannot open directory").message());
+      return;
+    }
+    root.path = e.value;
+    DirJob job{.entry = i, .dir = std::move(root), .fd = std::move(fd), .check_owner = e.action == Action::kAllow};
+    if (job.check_owner) job.unsafe = chain_problem(e.value, job.dir.st);
+    pool.add_root(std::move(job));
+  }
+
+  void plan_sha256(uint32_t i) {
+    const Entry& e = m_.entries[i];
+    Occurrence o;
+    o.sha = *hashdb::sha256_from_hex(e.value);
+    o.action = e.action;
+    o.rank = 0;
+    o.origin = e.origin;
+    o.entry = i;
+    occurrences_.push_back(std::move(o));
+  }
+
+  void plan_path_rule(const Entry& e) {
+    hashdb::PathRule r;
+    r.path = e.value;
+    r.match = e.kind == EntryKind::kPath ? hashdb::PathMatch::kExact : hashdb::PathMatch::kPrefix;
+    r.action = e.action;
+    r.label = e.label;
+    r.source = {e.where.file, e.where.line};
+    bool dup = std::any_of(content_.path_rules.begin(), content_.path_rules.end(), [&](const auto& x) {
+      return x.path == r.path && x.match == r.match && x.action == r.action;
+    });
+    if (!dup) content_.path_rules.push_back(std::move(r));
+  }
+
+  void plan_packages(Pool& pool, uint32_t i) {
+    const Entry& e = m_.entries[i];
+    auto files = read_dpkg_files(options_.dpkg_admindir, e.packages);
+    if (!files) {
+      error_at(e, "dpkg: " + files.error().message());
+      return;
+    }
+    for (const auto& missing : files->missing)
+      error_at(e, "package '" + missing + "' is not installed (per " + options_.dpkg_admindir + "/status)");
+    for (auto& f : files->files) {
+      Task t;
+      t.path = std::move(f.path);
+      t.entry = i;
+      t.filter = true;
+      t.match = DirMatch::kExecutables;
+      t.package = std::move(f.package);
+      t.md5 = std::move(f.md5);
+      pool.add_file(std::move(t));
+    }
+  }
+
+  void plan_signer(const Entry& e) {
+    auto key = hashdb::load_public_key(e.value);
+    if (!key) {
+      error_at(e, "signer: " + key.error().message());
+      return;
+    }
+    bool dup = std::any_of(content_.signers.begin(), content_.signers.end(),
+                           [&](const auto& s) { return s.key_id == key->key_id; });
+    if (!dup) content_.signers.push_back({key->key_id, key->pem, e.label, {e.where.file, e.where.line}});
   }
 
   void collect(Pool::Output&& out) {
@@ -691,53 +661,7 @@ class Compiler {
     });
     for (const auto& s : out.skipped) skip(s.path, s.reason);
     summary_.files_not_matched += out.not_matched;
-    for (const auto& [t, r] : out.finished) {
-      const Entry& e = m_.entries[t.entry];
-      switch (r.outcome) {
-        case Outcome::kHashed:
-        case Outcome::kReused: {
-          if (r.outcome == Outcome::kHashed) {
-            ++summary_.files_hashed;
-            summary_.bytes_hashed += r.bytes;
-          } else {
-            ++summary_.files_reused;
-          }
-          if (!r.unsafe.empty()) {
-            WritableFile w{t.path, r.unsafe, e.where.to_string()};
-            if (!e.allow_writable) {
-              // Not trusted, and not cached: the next compile looks again.
-              untrusted_.push_back(std::move(w));
-              break;
-            }
-            writable_allowed_.push_back(std::move(w));
-          }
-          content_.file_cache.push_back(r.cache);
-          Occurrence o;
-          o.sha = r.sha;
-          o.action = e.action;
-          o.origin = t.path;
-          o.entry = t.entry;
-          o.package = t.package;
-          occurrences_.push_back(std::move(o));
-          break;
-        }
-        case Outcome::kNotMatched: ++summary_.files_not_matched; break;
-        case Outcome::kModified:
-          ++summary_.files_hashed;
-          summary_.bytes_hashed += r.bytes;
-          summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
-          break;
-        case Outcome::kMissing:
-          if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
-          else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
-          break;
-        case Outcome::kPending:  // not returned by file jobs
-        case Outcome::kSkipped:
-          if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
-          else skip(t.path, r.reason);
-          break;
-      }
-    }
+    for (const auto& f : out.finished) record(f.task, f.result);
     std::sort(skipped_.begin(), skipped_.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
     if (skipped_.size() > CompileSummary::kMaxListed) skipped_.resize(CompileSummary::kMaxListed);
     summary_.skipped = std::move(skipped_);
@@ -752,6 +676,60 @@ class Compiler {
     summary_.untrusted_writable = listed(std::move(untrusted_));
     summary_.writable_allowed_total = writable_allowed_.size();
     summary_.writable_allowed = listed(std::move(writable_allowed_));
+  }
+
+  // One examined file into the summary, the diagnostics or the rules.
+  void record(const Task& t, const TaskResult& r) {
+    const Entry& e = m_.entries[t.entry];
+    switch (r.outcome) {
+      case Outcome::kHashed:
+        ++summary_.files_hashed;
+        summary_.bytes_hashed += r.bytes;
+        trust(t, r);
+        break;
+      case Outcome::kReused:
+        ++summary_.files_reused;
+        trust(t, r);
+        break;
+      case Outcome::kNotMatched: ++summary_.files_not_matched; break;
+      case Outcome::kModified:
+        ++summary_.files_hashed;
+        summary_.bytes_hashed += r.bytes;
+        summary_.modified_package_files.push_back({t.package, t.path, t.md5, r.actual_md5});
+        break;
+      case Outcome::kMissing:
+        if (e.optional) diag_.warn(e.where.to_string() + ": optional file " + t.path + " does not exist; skipped");
+        else error_at(e, "file " + t.path + " does not exist (add 'optional: true' if it may be absent)");
+        break;
+      case Outcome::kPending:  // not returned by file jobs
+      case Outcome::kSkipped:
+        if (e.kind == EntryKind::kFile) error_at(e, "cannot hash " + t.path + ": " + r.reason);
+        else skip(t.path, r.reason);
+        break;
+    }
+  }
+
+  // A hashed (or reused) file becomes an occurrence of its hash, unless it
+  // fails the ownership rule and its entry does not say allow_writable.
+  void trust(const Task& t, const TaskResult& r) {
+    const Entry& e = m_.entries[t.entry];
+    if (!r.unsafe.empty()) {
+      WritableFile w{t.path, r.unsafe, e.where.to_string()};
+      if (!e.allow_writable) {
+        // Not trusted, and not cached: the next compile looks again.
+        untrusted_.push_back(std::move(w));
+        return;
+      }
+      writable_allowed_.push_back(std::move(w));
+    }
+    content_.file_cache.push_back(r.cache);
+    Occurrence o;
+    o.sha = r.sha;
+    o.action = e.action;
+    o.origin = t.path;
+    o.entry = t.entry;
+    o.package = t.package;
+    occurrences_.push_back(std::move(o));
   }
 
   static std::vector<WritableFile> listed(std::vector<WritableFile> files) {

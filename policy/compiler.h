@@ -39,10 +39,12 @@
 // key carry their own code. Never throws.
 //
 // Thread-safety: compile_policy may run concurrently for distinct output
-// paths. With `progress`, a status line is redrawn on stderr.
+// paths. `progress` is called on compile_policy's own thread while the
+// workers examine files; the library prints nothing (the CLI draws the line).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +57,17 @@
 
 namespace tollgate::policy {
 
+// Where a compile stands while its files are examined.
+struct CompileProgress {
+  size_t files_done = 0;
+  size_t files_total = 0;  // known so far
+  bool walking = false;    // directories are still being listed: the total may grow
+  uint64_t bytes_hashed = 0;
+  double seconds = 0;      // since the workers started
+  bool finished = false;   // the last call (clear the line)
+};
+using ProgressFn = std::function<void(const CompileProgress&)>;
+
 struct CompileOptions {
   std::string manifest_path;
   std::string output_path;
@@ -62,7 +75,9 @@ struct CompileOptions {
   unsigned jobs = 0;  // 0 = all cores
   bool dry_run = false;
   std::string dpkg_admindir = "/var/lib/dpkg";
-  bool progress = false;
+  // Called about every 200 ms while files are examined, then once with
+  // `finished` set; empty = no reports.
+  ProgressFn progress;
   // Fail (kInvalidInput, one "FILE:LINE:COL: PATH is not trusted ..." line
   // each, nothing written) when a file fails the ownership rule.
   bool strict = false;

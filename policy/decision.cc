@@ -37,6 +37,26 @@ const hashdb::PathRule* find_path_rule(const hashdb::RuleSet& rules, std::string
 
 }  // namespace
 
+std::string_view rule_id(Failure failure) {
+  switch (failure) {
+    case Failure::kTimeout: return "error:timeout";
+    case Failure::kTooLarge: return "error:too-large";
+    case Failure::kOverload: return "error:overload";
+    case Failure::kStat: return "error:stat";
+    case Failure::kLookup: return "error:lookup";
+    case Failure::kInternal: return "error:internal";
+  }
+  return "error:internal";
+}
+
+Decision failed(Failure failure, std::string reason) {
+  Decision d;
+  d.rule = std::string(rule_id(failure));
+  d.reason = std::move(reason);
+  d.failure = failure;
+  return d;
+}
+
 std::string_view to_string(Mode mode) { return mode == Mode::kAudit ? "audit" : "enforce"; }
 std::string_view to_string(Verdict verdict) { return verdict == Verdict::kAllow ? "allow" : "deny"; }
 std::optional<Mode> parse_mode(std::string_view text) {
@@ -75,7 +95,7 @@ Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules) {
   std::optional<hashdb::HashRule> hash_rule;
   if (facts.sha256) {
     auto found = rules.find_hash(*facts.sha256);
-    if (!found) return make(Verdict::kDeny, "error:lookup", found.error().message(), {}, {});
+    if (!found) return failed(Failure::kLookup, found.error().message());
     hash_rule = std::move(*found);
   }
 
@@ -120,7 +140,7 @@ Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules) {
 
 Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode) {
   Decision d = decide_policy(facts, rules);
-  if (mode == Mode::kAudit && d.verdict == Verdict::kDeny && d.rule != "error:lookup") {
+  if (mode == Mode::kAudit && d.verdict == Verdict::kDeny && !d.failure) {
     d.verdict = Verdict::kAllow;
     d.would_deny = true;
     d.reason += " (audit mode: allowed and logged)";

@@ -48,6 +48,19 @@ struct FileFacts {
   std::optional<hashdb::Sha256> signed_by;
 };
 
+// Why a file was answered without a policy decision. Each has a stable rule
+// id in the event log (docs/events.md); the enforcer answers these with
+// `on_error`, never with the audit-mode conversion.
+enum class Failure {
+  kTimeout,   // "error:timeout": its deadline passed
+  kTooLarge,  // "error:too-large": over max_file_size, not hashed, no path rule decided it
+  kOverload,  // "error:overload": too many events waiting; not examined
+  kStat,      // "error:stat": fstat of the event fd failed
+  kLookup,    // "error:lookup": the database lookup failed
+  kInternal,  // "error:internal": an exception in the decision
+};
+std::string_view rule_id(Failure failure);
+
 struct Decision {
   Verdict verdict = Verdict::kDeny;  // the answer for the kernel
   bool would_deny = false;           // policy says deny; audit mode allowed it
@@ -55,9 +68,14 @@ struct Decision {
   std::string reason;                // one human sentence
   hashdb::Source source;             // manifest file and line of the rule, if any
   std::string label;
+  // Set when no policy decision was reached (verdict deny, rule = rule_id(*failure)).
+  std::optional<Failure> failure;
   // Policy verdict ignoring the mode (deny even when audit answered allow).
   bool policy_denies() const { return verdict == Verdict::kDeny || would_deny; }
 };
+
+// The Decision for a failure: deny, rule rule_id(failure), `reason`.
+Decision failed(Failure failure, std::string reason);
 
 // Whether `path` matches a rule (exact equality, or a prefix that ends in
 // "/" and covers the path). An empty path is unknown and matches nothing.
@@ -71,9 +89,10 @@ bool chain_is_safe(const std::vector<PathElement>& chain, std::string* why_not =
 // The policy's own verdict, as in enforce mode (used by `tollgate check`).
 Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules);
 
-// The decision. In audit mode every deny becomes allow with would_deny set.
-// A lookup error in the RuleSet is reported as
-// rule "error:lookup" with verdict deny; the caller applies its on_error.
+// The decision. In audit mode every policy deny becomes allow with
+// would_deny set. A lookup error in the RuleSet is a Decision with failure
+// kLookup (rule "error:lookup", verdict deny, in either mode); the caller
+// applies its on_error.
 Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode);
 
 }  // namespace tollgate::policy

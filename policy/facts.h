@@ -1,18 +1,44 @@
-// Gathering FileFacts (policy/decision.h) from an open file.
+// Facts about an open file and the decision reached from them: the one
+// routine that both the enforcer and `tollgate check` decide through, so
+// what `check` says is what the daemon does.
 //
-//   UniqueFd fd = ...;                      // e.g. a fanotify event fd
-//   auto facts = collect_facts(fd.get(), "/usr/bin/ls", trusted_keys);
-//   Decision d = decide_policy(*facts, rules);
+//   RuleView view{rules, keys, has_path_allow(rules)};       // keys = signer_keys(rules)
+//   FileDecision r = decide_file(fd, st, view, {.mode = Mode::kEnforce, .max_file_size = cap}, cache);
+//   if (r.outcome == FileDecision::Outcome::kDecided) ... r.decision (r.decision.failure: not a policy decision)
 //
-// The facts are what the decision needs: the path, the owner/mode chain of
-// the file and of every parent directory up to "/", the SHA-256 of the
-// content (hashed through the fd, checked stable) and the trusted signer
-// whose signature over that hash the file carries. The fd is read from its
-// current offset and never closed. Thread-safe (no shared state).
+//   auto checked = decide_path("/usr/bin/curl", view, {.max_file_size = cap});   // the CLI, no cache
+//
+// The steps, in this order (docs/architecture.md, "File facts"):
+// 1. Size: a file over max_file_size is never hashed. Only path rules can
+//    decide it: a path-deny denies it, a path-allow on a safe ownership
+//    chain admits it; anything else is Failure::kTooLarge.
+// 2. Content: the SHA-256 and the rule found for it come from the cache
+//    hook when it knows the file (and, for the rule, the rules in force),
+//    else the file is hashed through the fd (checked stable, cancellable),
+//    its hash rule looked up (a lookup error is Failure::kLookup) and its
+//    trusted signer checked; the hook is then told what was learnt.
+// 3. Path: the name the kernel gives the fd (policy/fd_path.h): a path that
+//    is unknown matches no path rule; a deleted file's last name is seen by
+//    path-deny rules only.
+// 4. Ownership chain (an lstat per parent directory): gathered only when a
+//    path-allow rule matches, since nothing else reads it.
+// 5. policy::decide with these facts.
+//
+// With may_block false (the enforcer's reading thread) nothing that can
+// take long is done: no hashing, no database lookup, no ownership chain.
+// A file that would need one comes back kDeferred, to be decided again with
+// may_block true on a worker.
+//
+// Thread-safety: decide_file is reentrant; the cache hook is called from
+// the calling thread only.
 #pragma once
 
 #include <sys/stat.h>
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +46,7 @@
 #include "common/error.h"
 #include "hashdb/keys.h"
 #include "policy/decision.h"
+#include "policy/fd_path.h"
 
 namespace tollgate::policy {
 
@@ -31,28 +58,88 @@ Result<std::vector<PathElement>> ownership_chain(const std::string& path, const 
 // is skipped and reported in `errors` (when given).
 std::vector<hashdb::PublicKey> signer_keys(const hashdb::RuleSet& rules, std::vector<std::string>* errors = nullptr);
 
-struct CollectOptions {
-  bool hash = true;   // hash the content (and check signatures)
-  bool chain = true;  // gather the ownership chain
+// Whether any path rule allows (without one, path-allow is never looked for).
+bool has_path_allow(const hashdb::RuleSet& rules);
+
+// The rules a file is decided against, with what is derived from them once
+// per load. The referenced objects must outlive the call.
+struct RuleView {
+  const hashdb::RuleSet& rules;
+  const std::vector<hashdb::PublicKey>& signer_keys;  // signer_keys(rules)
+  bool has_path_allow = true;                         // has_path_allow(rules)
 };
 
-struct CollectedFacts {
+// What hashing a file established, as a cache remembers it. The rule part
+// (hash_rule, signed_by) is valid only for the rules it was found under.
+struct KnownContent {
+  hashdb::Sha256 sha256{};
+  int64_t hashed_at_ns = 0;    // the cache's clock when hashing began (racy clean)
+  bool rules_current = false;  // hash_rule and signed_by belong to the rules in force
+  std::optional<hashdb::HashRule> hash_rule;
+  std::optional<hashdb::Sha256> signed_by;
+};
+
+// The cache hook: the enforcer implements it with its DecisionCache (keyed
+// by inode, validated by size and ctime, epochs for the rules); `tollgate
+// check` passes none.
+class ContentCache {
+ public:
+  virtual ~ContentCache() = default;
+  // What is known about the content of the file whose fstat is `st`.
+  virtual std::optional<KnownContent> lookup(const struct stat& st) = 0;
+  // The clock hashed_at_ns is read from, just before hashing begins.
+  virtual int64_t now_ns() = 0;
+  // `st`: the fstat taken before the content was read (its validators).
+  virtual void store(const struct stat& st, const KnownContent& known) = 0;
+};
+
+struct DecideOptions {
+  Mode mode = Mode::kEnforce;
+  uint64_t max_file_size = std::numeric_limits<uint64_t>::max();  // larger: not hashed (step 1)
+  bool may_block = true;  // false: hash, lookup and chain are deferred
+  // Gather the ownership chain whatever the rules (offline callers that
+  // show the facts); the decision is the same either way.
+  bool always_chain = false;
+  const std::atomic<bool>* cancel = nullptr;  // stops hashing (hashdb::digest_fd)
+  // Whether the file open on the fd was reached through a mount of the
+  // caller's mount namespace, so its path names it there. A filesystem mark
+  // also sees files reached through another namespace's mounts, whose path
+  // names something else (or nothing) here: when this says no, no ownership
+  // chain is gathered, so no path-allow vouches for the file. Null: yes.
+  const std::function<bool(int fd)>* path_means_here = nullptr;
+};
+
+struct FileDecision {
+  enum class Outcome {
+    kDecided,    // `decision` holds the verdict
+    kDeferred,   // may_block was false and the file needs hashing, a lookup or its chain
+    kCancelled,  // `cancel` was set while hashing
+  };
+  enum class CacheUse { kNone, kHit, kMiss };
+
+  Outcome outcome = Outcome::kDecided;
+  Decision decision;  // decision.failure: kTooLarge or kLookup, answered by on_error
   FileFacts facts;
-  struct stat st {};       // fstat of the fd
-  uint64_t hashed_bytes = 0;
-  std::string hash_error;  // why sha256 is absent, when it is
+  FdPath path;        // path.display names the file in logs
+  struct stat st {};  // the validators the decision belongs to
+  CacheUse cache = CacheUse::kNone;
+  bool needs_hash = false;    // kDeferred: nothing is known of the content yet
+  uint64_t hashed_bytes = 0;  // read by this call
+  std::string hash_error;     // why facts.sha256 is absent when hashing failed
 };
 
-// Facts for the file open on `fd`, whose resolved absolute path is `path`.
-// Only an fstat failure is an error; a failed hash leaves sha256 empty (with
-// hash_error set) and a failed chain leaves it empty, which the decision
-// treats as "unknown" (never as safe).
-Result<CollectedFacts> collect_facts(int fd, const std::string& path, const std::vector<hashdb::PublicKey>& trusted,
-                                     const CollectOptions& options = {});
+// Decides the file open on `fd` whose fstat is `st`. `cache` may be null.
+FileDecision decide_file(int fd, const struct stat& st, const RuleView& rules, const DecideOptions& options,
+                         ContentCache* cache = nullptr);
 
-// Resolves `path` through realpath, opens it with open_regular (common/io.h:
-// a FIFO, device or socket is refused, never opened or waited on) and
-// collects its facts.
-Result<CollectedFacts> collect_path_facts(const std::string& path, const std::vector<hashdb::PublicKey>& trusted);
+// decide_file for the file at `path`, resolved through realpath and opened
+// with open_regular (common/io.h: a FIFO, device or socket is refused, never
+// opened or waited on). Errors: the file cannot be resolved, opened or
+// examined (they name it).
+Result<FileDecision> decide_path(const std::string& path, const RuleView& rules, const DecideOptions& options = {});
+
+// Every fact of the file at `path` (the chain whatever the rules), its
+// signer among `trusted`: decide_path against an empty rule set.
+Result<FileDecision> collect_path_facts(const std::string& path, const std::vector<hashdb::PublicKey>& trusted);
 
 }  // namespace tollgate::policy

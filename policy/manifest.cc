@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <span>
 
 #include "common/io.h"
 #include "hashdb/sha256.h"
@@ -23,57 +24,18 @@ const std::initializer_list<std::string_view> kTopKeys = {"version", "name", "de
                                                            "include", "allow", "deny"};
 const std::initializer_list<std::string_view> kIncludeKeys = {"path", "optional"};
 const std::initializer_list<std::string_view> kMatchValues = {"executables", "elf", "all"};
-const std::initializer_list<std::string_view> kAllEntryKeys = {
-    "file", "dir", "sha256", "path", "path_prefix", "package_manager", "signer", "optional", "recursive",
-    "match", "exclude", "packages", "origin", "label", "owner", "ticket", "expires", "approved_by", "approved_at",
-    "allow_writable", "reason"};
-// Keys valid per kind (the kind key first, then the common ones).
-const std::initializer_list<std::string_view> kFileKeys = {
-    "file", "optional", "allow_writable", "reason", "label", "owner", "ticket", "expires", "approved_by",
-    "approved_at"};
-const std::initializer_list<std::string_view> kDirKeys = {
-    "dir", "recursive", "match", "exclude", "allow_writable", "reason", "label", "owner", "ticket", "expires",
-    "approved_by", "approved_at"};
-const std::initializer_list<std::string_view> kSha256Keys = {
-    "sha256", "origin", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
-const std::initializer_list<std::string_view> kPathKeys = {
-    "path", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
-const std::initializer_list<std::string_view> kPathPrefixKeys = {
-    "path_prefix", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
-const std::initializer_list<std::string_view> kPackageKeys = {
-    "package_manager", "packages", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
-const std::initializer_list<std::string_view> kSignerKeys = {
-    "signer", "label", "owner", "ticket", "expires", "approved_by", "approved_at"};
+constexpr std::array<EntryKind, 7> kAllKinds = {EntryKind::kFile,       EntryKind::kDir,
+                                                EntryKind::kSha256,     EntryKind::kPath,
+                                                EntryKind::kPathPrefix, EntryKind::kPackageManager,
+                                                EntryKind::kSigner};
 
-const std::initializer_list<std::string_view>& keys_for(EntryKind kind) {
-  switch (kind) {
-    case EntryKind::kFile: return kFileKeys;
-    case EntryKind::kDir: return kDirKeys;
-    case EntryKind::kSha256: return kSha256Keys;
-    case EntryKind::kPath: return kPathKeys;
-    case EntryKind::kPathPrefix: return kPathPrefixKeys;
-    case EntryKind::kPackageManager: return kPackageKeys;
-    case EntryKind::kSigner: return kSignerKeys;
-  }
-  return kFileKeys;
-}
-
-bool contains(const std::initializer_list<std::string_view>& list, std::string_view key) {
-  return std::find(list.begin(), list.end(), key) != list.end();
-}
+// Kinds as bits, for the table of entry keys.
+constexpr unsigned bit(EntryKind kind) { return 1u << static_cast<unsigned>(kind); }
+constexpr unsigned kEveryKind = (1u << kAllKinds.size()) - 1;
 
 std::optional<EntryKind> kind_from_key(std::string_view key) {
-  static constexpr std::array<std::pair<std::string_view, EntryKind>, 7> kKinds = {{
-      {"file", EntryKind::kFile},
-      {"dir", EntryKind::kDir},
-      {"sha256", EntryKind::kSha256},
-      {"path", EntryKind::kPath},
-      {"path_prefix", EntryKind::kPathPrefix},
-      {"package_manager", EntryKind::kPackageManager},
-      {"signer", EntryKind::kSigner},
-  }};
-  for (const auto& [name, kind] : kKinds)
-    if (name == key) return kind;
+  for (EntryKind kind : kAllKinds)
+    if (to_string(kind) == key) return kind;
   return std::nullopt;
 }
 
@@ -320,71 +282,83 @@ class Loader {
       error(file, node, "an entry must be a mapping such as 'file: /usr/bin/tool'");
       return;
     }
-    // The kind: exactly one kind key.
-    std::optional<EntryKind> kind;
-    YAML::Node kind_key;
     bool bad = false;
+    auto kind = entry_kind(node, file, bad);
+    if (!kind) return;
+    Entry e;
+    e.kind = kind->first;
+    e.action = action;
+    e.where = location_of(file, node.Mark());
+    if (action == hashdb::Action::kDeny && (e.kind == EntryKind::kSigner || e.kind == EntryKind::kPackageManager)) {
+      error(file, kind->second, "'" + std::string(to_string(e.kind)) + "' entries can only be allowed, not denied");
+      bad = true;
+    }
+    if (!parse_entry_keys(e, node, file, bad)) bad = true;
+    if (!bad) manifest_.entries.push_back(std::move(e));
+  }
+
+  // The kind: exactly one kind key, and where it was written. nullopt when
+  // there is none (reported); a second one is reported and sets `bad`.
+  std::optional<std::pair<EntryKind, YAML::Node>> entry_kind(const YAML::Node& node, const std::string& file,
+                                                              bool& bad) {
+    std::optional<std::pair<EntryKind, YAML::Node>> kind;
     for (const auto& item : node) {
       auto k = kind_from_key(item.first.Scalar());
       if (!k) continue;
       if (kind) {
         error(file, item.first,
               "an entry has exactly one kind; '" + item.first.Scalar() + "' conflicts with '" +
-                  std::string(to_string(*kind)) + "' at " + location_of(file, kind_key.Mark()).to_string());
+                  std::string(to_string(kind->first)) + "' at " + location_of(file, kind->second.Mark()).to_string());
         bad = true;
         continue;
       }
-      kind = k;
-      kind_key = item.first;
+      kind.emplace(*k, item.first);
     }
-    if (!kind) {
-      size_t before = diag_.count();
-      check_keys(node, file, kAllEntryKeys, diag_);
-      if (diag_.count() == before)
-        error(file, node, "the entry needs one of: file, dir, sha256, path, path_prefix, package_manager, signer");
-      return;
-    }
+    if (kind) return kind;
+    size_t before = diag_.count();
+    check_keys(node, file, key_names(kEveryKind), diag_);
+    if (diag_.count() == before)
+      error(file, node, "the entry needs one of: file, dir, sha256, path, path_prefix, package_manager, signer");
+    return std::nullopt;
+  }
 
-    Entry e;
-    e.kind = *kind;
-    e.action = action;
-    e.where = location_of(file, node.Mark());
-    if (action == hashdb::Action::kDeny && (*kind == EntryKind::kSigner || *kind == EntryKind::kPackageManager)) {
-      error(file, kind_key, "'" + std::string(to_string(*kind)) + "' entries can only be allowed, not denied");
-      bad = true;
-    }
-
-    const auto& allowed = keys_for(*kind);
+  // Every key of the entry, read through its EntryKey; false when any is
+  // duplicated, unknown, not for this kind or invalid (each reported). The
+  // allow_writable/reason pairing is checked only on an entry without other
+  // errors (`bad`).
+  bool parse_entry_keys(Entry& e, const YAML::Node& node, const std::string& file, bool bad) {
+    bool ok = true;
     std::set<std::string> seen;
     // Where allow_writable / reason were written (null: absent).
     std::optional<YAML::Node> writable_key, reason_key;
     for (const auto& item : node) {
       const std::string key = item.first.Scalar();
-      const YAML::Node& v = item.second;
       if (!seen.insert(key).second) {
         error(file, item.first, "duplicate key '" + key + "'");
-        bad = true;
+        ok = false;
         continue;
       }
       if (key == "allow_writable") writable_key = item.first;
       if (key == "reason") reason_key = item.first;
-      if (!contains(allowed, key)) {
-        bad = true;
-        if (kind_from_key(key)) continue;  // reported above
-        if (contains(kAllEntryKeys, key)) {
-          error(file, item.first,
-                "'" + key + "' does not apply to a '" + std::string(to_string(*kind)) + "' entry");
-        } else {
-          std::string msg = "unknown key '" + key + "'";
-          if (auto hint = closest_match(key, allowed)) msg += "; did you mean '" + *hint + "'?";
-          error(file, item.first, msg);
-        }
+      const EntryKey* spec = find_entry_key(key);
+      if (!spec || !(spec->kinds & bit(e.kind))) {
+        ok = false;
+        if (!kind_from_key(key)) report_misplaced_key(e.kind, item.first, spec != nullptr, file);  // kinds: above
         continue;
       }
-      if (!parse_value(e, key, v, file)) bad = true;
+      if (!(this->*spec->parse)(e, {item.second, file, spec->name})) ok = false;
     }
-    if (!bad && !check_allow_writable(e, writable_key, reason_key, file)) bad = true;
-    if (!bad) manifest_.entries.push_back(std::move(e));
+    return ok && (bad || check_allow_writable(e, writable_key, reason_key, file));
+  }
+
+  void report_misplaced_key(EntryKind kind, const YAML::Node& key, bool known, const std::string& file) {
+    if (known) {
+      error(file, key, "'" + key.Scalar() + "' does not apply to a '" + std::string(to_string(kind)) + "' entry");
+      return;
+    }
+    std::string msg = "unknown key '" + key.Scalar() + "'";
+    if (auto hint = closest_match(key.Scalar(), key_names(bit(kind)))) msg += "; did you mean '" + *hint + "'?";
+    error(file, key, msg);
   }
 
   // `allow_writable: true` trusts files an unprivileged user could change:
@@ -407,131 +381,225 @@ class Loader {
     return true;
   }
 
-  bool parse_value(Entry& e, const std::string& key, const YAML::Node& v, const std::string& file) {
-    auto set_string = [&](std::string& out) {
-      auto s = read_string(v, file, key, diag_);
-      if (s) out = *s;
-      return s.has_value();
+  // One value of an entry being read.
+  struct Value {
+    const YAML::Node& node;
+    const std::string& file;
+    std::string_view key;
+  };
+  using Parser = bool (Loader::*)(Entry&, const Value&);
+  // A key an entry may carry: the kinds it applies to, and how its value is read.
+  struct EntryKey {
+    std::string_view name;
+    unsigned kinds;
+    Parser parse;
+  };
+
+  // Every entry key, in the order suggestions and per-kind lists use: the
+  // kind keys, the kind-specific ones, then the keys every entry may carry.
+  static std::span<const EntryKey> entry_keys() {
+    static const EntryKey kKeys[] = {
+        {"file", bit(EntryKind::kFile), &Loader::parse_path},
+        {"dir", bit(EntryKind::kDir), &Loader::parse_path},
+        {"sha256", bit(EntryKind::kSha256), &Loader::parse_sha256},
+        {"path", bit(EntryKind::kPath), &Loader::parse_path},
+        {"path_prefix", bit(EntryKind::kPathPrefix), &Loader::parse_path_prefix},
+        {"package_manager", bit(EntryKind::kPackageManager), &Loader::parse_package_manager},
+        {"signer", bit(EntryKind::kSigner), &Loader::parse_signer},
+        {"optional", bit(EntryKind::kFile), &Loader::parse_optional},
+        {"recursive", bit(EntryKind::kDir), &Loader::parse_recursive},
+        {"match", bit(EntryKind::kDir), &Loader::parse_match},
+        {"exclude", bit(EntryKind::kDir), &Loader::parse_exclude},
+        {"packages", bit(EntryKind::kPackageManager), &Loader::parse_packages},
+        {"origin", bit(EntryKind::kSha256), &Loader::parse_origin},
+        {"allow_writable", bit(EntryKind::kFile) | bit(EntryKind::kDir), &Loader::parse_allow_writable},
+        {"reason", bit(EntryKind::kFile) | bit(EntryKind::kDir), &Loader::parse_reason},
+        // Common to every kind.
+        {"label", kEveryKind, &Loader::parse_label},
+        {"owner", kEveryKind, &Loader::parse_owner},
+        {"ticket", kEveryKind, &Loader::parse_ticket},
+        {"expires", kEveryKind, &Loader::parse_expires},
+        {"approved_by", kEveryKind, &Loader::parse_approved_by},
+        {"approved_at", kEveryKind, &Loader::parse_approved_at},
     };
-    if (key == "file" || key == "dir" || key == "path") {
-      auto p = absolute_path(v, file, key);
-      if (p) e.value = *p;
-      return p.has_value();
-    }
-    if (key == "path_prefix") {
-      auto p = absolute_path(v, file, key);
-      if (!p) return false;
-      e.value = *p == "/" ? *p : *p + "/";
-      return true;
-    }
-    if (key == "sha256") {
-      auto s = read_string(v, file, key, diag_);
-      if (!s) return false;
-      auto digest = hashdb::sha256_from_hex(*s);
-      if (!digest) {
-        error(file, v, "'sha256' must be 64 hex digits (got '" + *s + "')");
-        return false;
+    return kKeys;
+  }
+
+  static const EntryKey* find_entry_key(std::string_view name) {
+    for (const auto& k : entry_keys())
+      if (k.name == name) return &k;
+    return nullptr;
+  }
+
+  // The key names valid for `kinds` (every kind's keys: kEveryKind), in table order.
+  static const std::vector<std::string_view>& key_names(unsigned kinds) {
+    static const auto lists = [] {
+      std::array<std::vector<std::string_view>, kAllKinds.size() + 1> out;
+      for (const auto& k : entry_keys()) {
+        out.back().push_back(k.name);
+        for (size_t i = 0; i < kAllKinds.size(); ++i)
+          if (k.kinds & bit(kAllKinds[i])) out[i].push_back(k.name);
       }
-      e.value = hashdb::to_hex(*digest);
-      return true;
-    }
-    if (key == "package_manager") {
-      auto s = read_string(v, file, key, diag_);
-      if (!s) return false;
-      if (*s != "dpkg") {
-        error(file, v, "unsupported package manager '" + *s + "'; supported: dpkg");
-        return false;
-      }
-      e.value = *s;
-      return true;
-    }
-    if (key == "signer") {
-      auto s = read_string(v, file, key, diag_);
-      if (!s) return false;
-      if (s->empty()) {
-        error(file, v, "'signer' must name a public key file");
-        return false;
-      }
-      e.value = s->front() == '/' ? *s : display_path(parent_dir(file) + "/" + *s);
-      return true;
-    }
-    if (key == "optional" || key == "recursive" || key == "allow_writable") {
-      auto b = read_bool(v, file, key, diag_);
-      if (b) (key == "optional" ? e.optional : key == "recursive" ? e.recursive : e.allow_writable) = *b;
-      return b.has_value();
-    }
-    if (key == "reason") {
-      if (!set_string(e.writable_reason)) return false;
-      if (e.writable_reason.find_first_not_of(" \t") != std::string::npos) return true;
-      error(file, v, "'reason' must not be empty");
-      return false;
-    }
-    if (key == "match") {
-      auto s = read_string(v, file, key, diag_);
-      if (!s) return false;
-      if (*s == "executables") e.match = DirMatch::kExecutables;
-      else if (*s == "elf") e.match = DirMatch::kElf;
-      else if (*s == "all") e.match = DirMatch::kAll;
-      else {
-        std::string msg = "'match' must be executables, elf or all (got '" + *s + "')";
-        if (auto hint = closest_match(*s, kMatchValues)) msg += "; did you mean '" + *hint + "'?";
-        error(file, v, msg);
-        return false;
-      }
-      return true;
-    }
-    if (key == "exclude") {
-      auto list = string_list(v, file, key);
-      if (list) e.exclude = std::move(*list);
-      return list.has_value();
-    }
-    if (key == "packages") {
-      auto list = string_list(v, file, key);
-      if (!list) return false;
-      for (const auto& name : *list) {
-        if (!valid_package_name(name)) {
-          error(file, v, "'" + name + "' is not a Debian package name");
-          return false;
-        }
-      }
-      e.packages = std::move(*list);
-      return true;
-    }
-    if (key == "origin") {
-      auto p = absolute_path(v, file, key);
-      if (p) e.origin = *p;
-      return p.has_value();
-    }
-    if (key == "expires" || key == "approved_at") {
-      auto s = read_string(v, file, key, diag_);
-      if (!s) return false;
-      auto t = parse_rfc3339(*s);
-      if (!t) {
-        error(file, v, "'" + key + "' must be an RFC 3339 date such as 2026-12-31 or 2026-12-31T23:59:59Z (got '" +
-                           *s + "')");
-        return false;
-      }
-      if (key == "expires") {
-        e.expires = *s;
-        e.expires_at = *t;
-      } else {
-        e.approved_at = *s;
-      }
-      return true;
-    }
-    if (key == "label") {
-      if (!set_string(e.label)) return false;
-      // The compiler marks rules it verified against dpkg's md5sums with
-      // "dpkg:PACKAGE" labels and trusts that mark on the next compile.
-      if (e.label.find("dpkg:") == std::string::npos) return true;
-      error(file, v, "'label' may not contain 'dpkg:' (reserved for rules of the dpkg trust source)");
-      return false;
-    }
-    if (key == "owner") return set_string(e.owner);
-    if (key == "ticket") return set_string(e.ticket);
-    if (key == "approved_by") return set_string(e.approved_by);
+      return out;
+    }();
+    for (size_t i = 0; i < kAllKinds.size(); ++i)
+      if (kinds == bit(kAllKinds[i])) return lists[i];
+    return lists.back();
+  }
+
+  std::optional<std::string> read_text(const Value& v) { return read_string(v.node, v.file, v.key, diag_); }
+
+  bool read_into(const Value& v, std::string& out) {
+    auto s = read_text(v);
+    if (s) out = *s;
+    return s.has_value();
+  }
+
+  bool read_flag(const Value& v, bool& out) {
+    auto b = read_bool(v.node, v.file, v.key, diag_);
+    if (b) out = *b;
+    return b.has_value();
+  }
+
+  // file:, dir:, path: an absolute, normalised path.
+  bool parse_path(Entry& e, const Value& v) {
+    auto p = absolute_path(v.node, v.file, v.key);
+    if (p) e.value = *p;
+    return p.has_value();
+  }
+
+  bool parse_path_prefix(Entry& e, const Value& v) {
+    auto p = absolute_path(v.node, v.file, v.key);
+    if (!p) return false;
+    e.value = *p == "/" ? *p : *p + "/";
     return true;
   }
+
+  bool parse_sha256(Entry& e, const Value& v) {
+    auto s = read_text(v);
+    if (!s) return false;
+    auto digest = hashdb::sha256_from_hex(*s);
+    if (!digest) {
+      error(v.file, v.node, "'sha256' must be 64 hex digits (got '" + *s + "')");
+      return false;
+    }
+    e.value = hashdb::to_hex(*digest);
+    return true;
+  }
+
+  bool parse_package_manager(Entry& e, const Value& v) {
+    auto s = read_text(v);
+    if (!s) return false;
+    if (*s != "dpkg") {
+      error(v.file, v.node, "unsupported package manager '" + *s + "'; supported: dpkg");
+      return false;
+    }
+    e.value = *s;
+    return true;
+  }
+
+  bool parse_signer(Entry& e, const Value& v) {
+    auto s = read_text(v);
+    if (!s) return false;
+    if (s->empty()) {
+      error(v.file, v.node, "'signer' must name a public key file");
+      return false;
+    }
+    e.value = s->front() == '/' ? *s : display_path(parent_dir(v.file) + "/" + *s);
+    return true;
+  }
+
+  bool parse_optional(Entry& e, const Value& v) { return read_flag(v, e.optional); }
+  bool parse_recursive(Entry& e, const Value& v) { return read_flag(v, e.recursive); }
+  bool parse_allow_writable(Entry& e, const Value& v) { return read_flag(v, e.allow_writable); }
+
+  bool parse_reason(Entry& e, const Value& v) {
+    if (!read_into(v, e.writable_reason)) return false;
+    if (e.writable_reason.find_first_not_of(" \t") != std::string::npos) return true;
+    error(v.file, v.node, "'reason' must not be empty");
+    return false;
+  }
+
+  bool parse_match(Entry& e, const Value& v) {
+    auto s = read_text(v);
+    if (!s) return false;
+    if (*s == "executables") e.match = DirMatch::kExecutables;
+    else if (*s == "elf") e.match = DirMatch::kElf;
+    else if (*s == "all") e.match = DirMatch::kAll;
+    else {
+      std::string msg = "'match' must be executables, elf or all (got '" + *s + "')";
+      if (auto hint = closest_match(*s, kMatchValues)) msg += "; did you mean '" + *hint + "'?";
+      error(v.file, v.node, msg);
+      return false;
+    }
+    return true;
+  }
+
+  bool parse_exclude(Entry& e, const Value& v) {
+    auto list = string_list(v.node, v.file, v.key);
+    if (list) e.exclude = std::move(*list);
+    return list.has_value();
+  }
+
+  bool parse_packages(Entry& e, const Value& v) {
+    auto list = string_list(v.node, v.file, v.key);
+    if (!list) return false;
+    for (const auto& name : *list) {
+      if (!valid_package_name(name)) {
+        error(v.file, v.node, "'" + name + "' is not a Debian package name");
+        return false;
+      }
+    }
+    e.packages = std::move(*list);
+    return true;
+  }
+
+  bool parse_origin(Entry& e, const Value& v) {
+    auto p = absolute_path(v.node, v.file, v.key);
+    if (p) e.origin = *p;
+    return p.has_value();
+  }
+
+  // expires / approved_at: an RFC 3339 date, kept as written.
+  std::optional<std::pair<std::string, int64_t>> read_date(const Value& v) {
+    auto s = read_text(v);
+    if (!s) return std::nullopt;
+    auto t = parse_rfc3339(*s);
+    if (!t) {
+      error(v.file, v.node,
+            "'" + std::string(v.key) + "' must be an RFC 3339 date such as 2026-12-31 or 2026-12-31T23:59:59Z (got '" +
+                *s + "')");
+      return std::nullopt;
+    }
+    return std::pair{*s, *t};
+  }
+
+  bool parse_expires(Entry& e, const Value& v) {
+    auto date = read_date(v);
+    if (!date) return false;
+    e.expires = date->first;
+    e.expires_at = date->second;
+    return true;
+  }
+
+  bool parse_approved_at(Entry& e, const Value& v) {
+    auto date = read_date(v);
+    if (date) e.approved_at = date->first;
+    return date.has_value();
+  }
+
+  bool parse_label(Entry& e, const Value& v) {
+    if (!read_into(v, e.label)) return false;
+    // The compiler marks rules it verified against dpkg's md5sums with
+    // "dpkg:PACKAGE" labels and trusts that mark on the next compile.
+    if (e.label.find("dpkg:") == std::string::npos) return true;
+    error(v.file, v.node, "'label' may not contain 'dpkg:' (reserved for rules of the dpkg trust source)");
+    return false;
+  }
+
+  bool parse_owner(Entry& e, const Value& v) { return read_into(v, e.owner); }
+  bool parse_ticket(Entry& e, const Value& v) { return read_into(v, e.ticket); }
+  bool parse_approved_by(Entry& e, const Value& v) { return read_into(v, e.approved_by); }
 
   // The same hash both allowed and denied by explicit sha256 entries.
   // (Hashes taken from files are checked by the compiler.)

@@ -32,6 +32,10 @@ std::string location(std::string_view file, const YAML::Mark& mark) {
 }
 
 std::optional<std::string> closest_match(std::string_view word, std::initializer_list<std::string_view> candidates) {
+  return closest_match(word, std::span(candidates.begin(), candidates.size()));
+}
+
+std::optional<std::string> closest_match(std::string_view word, std::span<const std::string_view> candidates) {
   std::optional<std::string> best;
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
   for (auto candidate : candidates) {
@@ -84,6 +88,11 @@ std::optional<YAML::Node> load_yaml_file(const std::string& path, Diagnostics& d
 }
 
 bool check_keys(const YAML::Node& node, std::string_view file, std::initializer_list<std::string_view> allowed,
+                Diagnostics& diag, std::string_view what) {
+  return check_keys(node, file, std::span(allowed.begin(), allowed.size()), diag, what);
+}
+
+bool check_keys(const YAML::Node& node, std::string_view file, std::span<const std::string_view> allowed,
                 Diagnostics& diag, std::string_view what) {
   if (!node.IsMap()) {
     diag.add(file, node.Mark(), "expected a mapping of keys to values");

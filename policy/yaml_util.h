@@ -15,6 +15,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,9 @@ namespace tollgate::policy {
 // "FILE:LINE:COL" (1-based) for a node's position.
 std::string location(std::string_view file, const YAML::Mark& mark);
 
-// The closest candidate within a small edit distance, if any.
+// The closest candidate within a small edit distance, if any (the first of
+// equally close ones).
+std::optional<std::string> closest_match(std::string_view word, std::span<const std::string_view> candidates);
 std::optional<std::string> closest_match(std::string_view word, std::initializer_list<std::string_view> candidates);
 
 // Collects "FILE:LINE:COL: message" lines, up to `cap` (further ones are
@@ -59,6 +62,8 @@ std::optional<YAML::Node> load_yaml_string(const std::string& text, const std::s
 
 // Reports every key of map `node` not in `allowed`, with a suggestion.
 // Returns false when `node` is not a map (also reported).
+bool check_keys(const YAML::Node& node, std::string_view file, std::span<const std::string_view> allowed,
+                Diagnostics& diag, std::string_view what = "key");
 bool check_keys(const YAML::Node& node, std::string_view file, std::initializer_list<std::string_view> allowed,
                 Diagnostics& diag, std::string_view what = "key");
 

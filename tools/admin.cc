@@ -44,9 +44,9 @@ Result<Settings> resolve_settings(const AdminOptions& options) {
              .signing_key = config->signing_key,
              .state_dir = config->state_dir,
              .must_allow = config->must_allow,
+             .max_file_size = config->max_file_size,
              .watch = config->watch,
              .unwatched_exempt = config->unwatched_exempt,
-             .max_file_size = config->max_file_size,
              .census_interval_ms = config->census_interval_ms};
   if (!options.db.empty()) s.database = options.db;
   if (!options.log.empty()) s.event_log = options.log;

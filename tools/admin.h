@@ -63,10 +63,11 @@ struct Settings {
   std::string signing_key;
   std::string state_dir;
   std::vector<std::string> must_allow;
+  // `check` decides as the daemon does; sweep and doctor (issue 10) too.
+  uint64_t max_file_size = 0;
   // Coverage (issue 10): sweep and doctor.
   std::vector<std::string> watch;
   std::vector<std::string> unwatched_exempt;
-  uint64_t max_file_size = 0;
   int census_interval_ms = 0;
 };
 

@@ -7,9 +7,9 @@
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
+#include "policy/facts.h"
 #include "tools/admin.h"
 #include "tools/command.h"
-#include "tools/file_facts.h"
 
 namespace tollgate::tools {
 namespace {
@@ -30,37 +30,51 @@ class CheckCommand final : public Command {
     if (!settings) return report(settings.error());
     auto db = open_policy(*settings, pubkey_);
     if (!db) return report(db.error());
+    const auto keys = policy::signer_keys(**db);
+    const policy::RuleView rules{**db, keys, policy::has_path_allow(**db)};
     int status = kExitOk;
     json out = json::array();
     for (const auto& path : paths_) {
-      auto facts = current_facts(path, **db);
-      if (!facts) {
-        status = report(facts.error());
+      // The daemon's own routine, in enforce semantics: the same size cap,
+      // path resolution, ownership chain, signer check and path rules.
+      auto checked = policy::decide_path(path, rules, {.max_file_size = settings->max_file_size});
+      if (!checked) {
+        status = report(checked.error());
         continue;
       }
-      auto d = policy::decide_policy(*facts, **db);
-      std::string source = d.source.file.empty() ? "" : fmt::format("{}:{}", d.source.file, d.source.line);
-      bool allowed = !d.policy_denies();
-      if (!allowed && status == kExitOk) status = kExitNo;
-      if (json_) {
-        out.push_back({{"path", facts->path},
-                       {"sha256", hashdb::to_hex(*facts->sha256)},
-                       {"verdict", allowed ? "allow" : "deny"},
-                       {"rule", d.rule},
-                       {"source", source},
-                       {"label", d.label},
-                       {"reason", d.reason}});
-      } else {
-        fmt::print("{}: {} by {}{}\n  sha256 {}\n  {}\n", printable(facts->path), allowed ? "allowed" : "DENIED",
-                   d.rule, source.empty() ? "" : " (" + printable(source) + ")", hashdb::to_hex(*facts->sha256),
-                   printable(d.reason));
+      const std::string& name = checked->path.display.empty() ? path : checked->path.display;
+      if (!checked->facts.sha256 && !checked->hash_error.empty()) {
+        status = report(Error(ErrorCode::kIo, name + ": cannot hash: " + checked->hash_error));
+        continue;
       }
+      const bool allowed = !checked->decision.policy_denies();
+      if (!allowed && status == kExitOk) status = kExitNo;
+      print_verdict(name, *checked, allowed, out);
     }
     if (json_) fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));  // ASCII-only
     return status;
   }
 
  private:
+  void print_verdict(const std::string& path, const policy::FileDecision& checked, bool allowed, json& out) const {
+    const auto& d = checked.decision;
+    std::string sha256 = checked.facts.sha256 ? hashdb::to_hex(*checked.facts.sha256) : std::string();
+    std::string source = d.source.file.empty() ? "" : fmt::format("{}:{}", d.source.file, d.source.line);
+    if (json_) {
+      out.push_back({{"path", path},
+                     {"sha256", sha256},
+                     {"verdict", allowed ? "allow" : "deny"},
+                     {"rule", d.rule},
+                     {"source", source},
+                     {"label", d.label},
+                     {"reason", d.reason}});
+      return;
+    }
+    fmt::print("{}: {} by {}{}\n  sha256 {}\n  {}\n", printable(path), allowed ? "allowed" : "DENIED", d.rule,
+               source.empty() ? "" : " (" + printable(source) + ")", sha256.empty() ? "-" : sha256,
+               printable(d.reason));
+  }
+
   AdminOptions options_;
   std::string pubkey_;
   std::vector<std::string> paths_;

@@ -9,6 +9,7 @@
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
+#include "tools/compile_progress.h"
 #include "tools/policy_install.h"
 
 namespace tollgate::tools {
@@ -61,7 +62,7 @@ class CompileCommand final : public Command {
       return kExitUsage;
     }
     if (!key_.empty()) opts_.signing_key_path = key_;
-    opts_.progress = !json_ && ::isatty(STDERR_FILENO);
+    opts_.progress = terminal_progress(!json_ && ::isatty(STDERR_FILENO));
     auto summary = policy::compile_policy(opts_);
     if (!summary) {
       if (json_) fmt::print("{}\n", json{{"ok", false}, {"errors", error_lines(summary.error())}}.dump(2));

@@ -16,8 +16,9 @@
 #include "census/process.h"
 #include "common/io.h"
 #include "common/text.h"
-#include "enforcer/census_runner.h"
-#include "enforcer/engine.h"
+#include "census/judge.h"
+#include "hashdb/store.h"
+#include "policy/facts.h"
 #include "tools/admin.h"
 #include "tools/command.h"
 #include "tools/watched.h"
@@ -63,9 +64,13 @@ class SweepCommand final : public Command {
     if (!watched.from_daemon) fmt::print(stderr, "tollgate: {}\n", watched.note);
 
     // The policy the daemon enforces: "unapproved" and "deleted" need it.
-    std::shared_ptr<const enforcer::PolicyState> state = enforcer::empty_policy_state(1);
-    if (auto db = open_policy(*settings)) state = enforcer::make_policy_state(*db, *db, 1);
-    else fmt::print(stderr, "tollgate: {}; unapproved and deleted executables cannot be judged\n", db.error().message());
+    std::shared_ptr<const hashdb::PolicyStore> db;
+    if (auto opened = open_policy(*settings)) db = *opened;
+    else fmt::print(stderr, "tollgate: {}; unapproved and deleted executables cannot be judged\n",
+                    opened.error().message());
+    const std::vector<hashdb::PublicKey> keys = db ? policy::signer_keys(*db) : std::vector<hashdb::PublicKey>{};
+    std::optional<policy::RuleView> rules;
+    if (db) rules.emplace(policy::RuleView{*db, keys, policy::has_path_allow(*db)});
 
     std::vector<std::string> errors;
     auto exempt = census::load_exemptions(settings->unwatched_exempt, errors);
@@ -73,8 +78,9 @@ class SweepCommand final : public Command {
     census::ProcFs proc("/proc");
     census::Census census(proc, {.exempt = std::move(exempt), .max_hash_bytes = settings->max_file_size});
     const auto view = census::MountView::from(mounts, watched.devices);
-    auto found = census.walk(view, [&](int fd, const census::ProcessFacts&) {
-      return enforcer::judge_executable(fd, *state, settings->max_file_size, true);
+    auto found = census.walk(view, [&](int fd, const census::ProcessFacts&) -> std::optional<census::Judgement> {
+      if (!rules) return std::nullopt;
+      return census::judge_executable(fd, *rules, settings->max_file_size);
     });
     sample(proc, found);
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include "common/io.h"
-#include "hashdb/sha256.h"
 #include "policy/facts.h"
 
 namespace tollgate::tools {
@@ -24,20 +23,12 @@ policy::FileFacts recorded_facts(const std::string& path, const std::optional<ha
   // The path comes from the event log: whatever sits there now may be a
   // FIFO or a symlink planted to hang or mislead us.
   auto fd = open_regular(path, O_RDONLY);
-  if (!fd) return facts;
-  auto now = policy::collect_facts(fd->get(), path, policy::signer_keys(rules), {.chain = false});
-  if (now && now->facts.sha256 == sha256) facts.signed_by = now->facts.signed_by;
+  struct stat st {};
+  if (!fd || ::fstat(fd->get(), &st) != 0) return facts;
+  const auto keys = policy::signer_keys(rules);
+  auto now = policy::decide_file(fd->get(), st, {rules, keys, false}, {});
+  if (now.facts.sha256 == sha256) facts.signed_by = now.facts.signed_by;
   return facts;
-}
-
-Result<policy::FileFacts> current_facts(const std::string& path, const hashdb::RuleSet& rules) {
-  auto collected = policy::collect_path_facts(path, policy::signer_keys(rules));
-  if (!collected) return std::unexpected(collected.error());
-  if (!S_ISREG(collected->st.st_mode))
-    return fail(ErrorCode::kInvalidInput, collected->facts.path + ": not a regular file");
-  if (!collected->facts.sha256)
-    return fail(ErrorCode::kIo, collected->facts.path + ": cannot hash: " + collected->hash_error);
-  return std::move(collected->facts);
 }
 
 }  // namespace tollgate::tools

@@ -1,14 +1,14 @@
-// FileFacts for the CLI's offline decisions (`check`, `replay`, `mode`
-// pre-flight, `approve`'s safety check): the file's owner/mode chain and,
-// when the RuleSet trusts signers, its signer. Thread-compatible; reads the
-// file system only.
+// FileFacts for the CLI's decisions over recorded history (`replay`, `mode`
+// pre-flight) and `approve`'s safety check: the file's owner/mode chain and,
+// when the RuleSet trusts signers, its signer. Files on disk now (`check`)
+// are decided by policy::decide_path, the daemon's own routine.
+// Thread-compatible; reads the file system only.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "common/error.h"
 #include "hashdb/rule_set.h"
 #include "policy/decision.h"
 
@@ -25,9 +25,5 @@ std::vector<policy::PathElement> owner_chain(const std::string& path);
 // placed at a logged path is not followed and cannot block.
 policy::FileFacts recorded_facts(const std::string& path, const std::optional<hashdb::Sha256>& sha256,
                                  const hashdb::RuleSet& rules);
-
-// Facts for a file on disk now: resolved path, SHA-256, chain, signer.
-// Errors name the file (missing, unreadable, not a regular file).
-Result<policy::FileFacts> current_facts(const std::string& path, const hashdb::RuleSet& rules);
 
 }  // namespace tollgate::tools

@@ -15,6 +15,7 @@
 #include "enforcer/policy_gate.h"
 #include "hashdb/store.h"
 #include "policy/manifest.h"
+#include "tools/compile_progress.h"
 
 namespace tollgate::tools {
 namespace {
@@ -149,7 +150,8 @@ Result<InstallResult> compile_and_install(const Settings& settings, bool progres
     return fail(ErrorCode::kInvalidInput, settings.config_path + ": 'manifest' is not set; cannot recompile");
   const std::string candidate = enforcer::candidate_path(settings.database);
   if (auto st = stage_base(settings, candidate); !st) return std::unexpected(st.error());
-  policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate, .progress = progress};
+  policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate,
+                                 .progress = terminal_progress(progress)};
   options.strict = strict;
   if (!settings.signing_key.empty()) options.signing_key_path = settings.signing_key;
   auto summary = policy::compile_policy(options);

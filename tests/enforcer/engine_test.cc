@@ -17,6 +17,9 @@
 #include <sstream>
 #include <thread>
 
+#include "hashdb/writer.h"
+#include "policy/facts.h"
+#include "policy/file_signature.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -814,6 +817,95 @@ TEST_SUITE("enforcer.engine.pressure") {
     for (auto c : {Case{64, 16}, Case{1024, 896}, Case{524288, 16384}, Case{8, 8}, Case{0, 8}}) {
       CAPTURE(c.nofile);
       CHECK(pending_bound_for_fd_limit(c.nofile) == c.bound);
+    }
+  }
+}
+
+// What `tollgate check` says is what the daemon does: the CLI binary and the
+// engine decide each file of a table through policy::decide_file, and must
+// agree on the verdict and the rule.
+TEST_SUITE("enforcer.check_parity") {
+  TEST_CASE("tollgate check and the engine reach the same verdict and rule for each kind of decision") {
+    Harness h({.log_allows = true, .max_file_size = 1 * kMiB});
+    const std::string base = real(h.dir.path());
+    // A directory anyone may write to: files in it fail the ownership rule
+    // whatever TMPDIR is.
+    std::filesystem::create_directory(base + "/drop");
+    REQUIRE(::chmod((base + "/drop").c_str(), 0777) == 0);
+
+    auto approved = h.file("approved", "#!/bin/sh\necho approved\n");
+    auto blocked = h.file("blocked", "#!/bin/sh\necho approved\n");  // same content, path-denied
+    auto unknown = h.file("unknown", "#!/bin/sh\necho unknown\n");
+    auto writable = h.file("drop/tool", "#!/bin/sh\necho tool\n");
+    auto big = h.sparse("big", 2 * kMiB);
+    auto big_blocked = h.sparse("big-blocked", 2 * kMiB);
+    auto signed_file = h.file("signed", "#!/bin/sh\necho signed\n");
+    // A system binary on a root-owned, non-writable chain.
+    const std::string system = real("/bin/true");
+    struct stat sst {};
+    REQUIRE(::stat(system.c_str(), &sst) == 0);
+    auto chain = policy::ownership_chain(system, sst);
+    REQUIRE(chain);
+    std::string why;
+    REQUIRE_MESSAGE(policy::chain_is_safe(*chain, &why), (std::string("the safe-chain case needs ") + system + ": " + why));
+
+    auto keys = hashdb::generate_keypair();
+    REQUIRE(keys);
+    auto sig = policy::sign_digest(keys->private_key, hashdb::sha256_bytes(std::string("#!/bin/sh\necho signed\n")));
+    REQUIRE(sig);
+    REQUIRE(policy::write_sidecar_signature(signed_file, *sig));
+
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("#!/bin/sh\necho approved\n"));
+    c.path_rules.push_back({blocked, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    c.path_rules.push_back({big_blocked, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    c.path_rules.push_back({system, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
+    c.path_rules.push_back({base + "/drop/", hashdb::PathMatch::kPrefix, hashdb::Action::kAllow, "", {}});
+    c.signers.push_back({keys->public_key.key_id, keys->public_key.pem, "builds", {}});
+    REQUIRE(hashdb::write_database(h.dir.file("policy.db"), c, {}));
+    testing::write_text(h.dir.file("tollgate.yaml"), "database: " + h.dir.file("policy.db") + "\nmax_file_size: 1M\n");
+
+    struct Case {
+      std::string what, path, verdict, rule;
+    };
+    const std::string signer = "signer:" + hashdb::to_hex(keys->public_key.key_id).substr(0, 16);
+    const std::vector<Case> cases = {
+        {"hash allow", approved, "allow", "hash-allow:" + hashdb::to_hex(c.hash_rules[0].sha256).substr(0, 16)},
+        {"path allow, safe chain", system, "allow", "path-allow:" + system},
+        {"path allow, unsafe chain", writable, "deny", "default-deny"},
+        {"path deny beats hash allow", blocked, "deny", "path-deny:" + blocked},
+        {"too large", big, "deny", "error:too-large"},
+        {"too large, path deny", big_blocked, "deny", "path-deny:" + big_blocked},
+        {"trusted signer", signed_file, "allow", signer},
+        {"no rule", unknown, "deny", "default-deny"},
+    };
+
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    for (size_t i = 0; i < cases.size(); ++i) {
+      h.source.push(cases[i].path, ::getppid());
+      REQUIRE(h.source.wait_responses(i + 1).size() == i + 1);
+    }
+    std::map<std::string, json> by_path;  // the log is written after the answer, in any order
+    for (auto& e : h.events()) by_path[e["path"].get<std::string>()] = e;
+    REQUIRE(by_path.size() == cases.size());
+
+    for (const auto& want : cases) {
+      CAPTURE(want.what);
+      const auto& daemon = by_path[want.path];
+      CHECK(daemon["decision"] == want.verdict);
+      CHECK(daemon["rule"] == want.rule);
+
+      auto check = testing::run({testing::built_binary("tollgate"), "check", "--json", "--config",
+                                 h.dir.file("tollgate.yaml"), want.path});
+      CAPTURE(check.err);
+      CHECK(check.exit_code == (want.verdict == "allow" ? 0 : 1));
+      auto out = json::parse(check.out);
+      REQUIRE(out.size() == 1);
+      CHECK(out[0]["path"] == want.path);
+      CHECK(out[0]["verdict"] == daemon["decision"]);
+      CHECK(out[0]["rule"] == daemon["rule"]);
     }
   }
 }

@@ -113,4 +113,48 @@ TEST_SUITE("hashdb.sha256") {
     CHECK(h.error().message() == path + ": hashing cancelled");
     CHECK(::lseek(fd->get(), 0, SEEK_CUR) < (off_t{8} << 30));
   }
+
+  TEST_CASE("one pass gives SHA-256 and MD5 of a file, as their published vectors say") {
+    struct Case {
+      std::string input;
+      const char* sha256;
+      const char* md5;
+    };
+    const Case cases[] = {
+        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "900150983cd24fb0d6963f7d28e17f72"},
+        {std::string(1000000, 'a'), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+         "7707d6ae4e027c70eea2a935c2296f21"},
+    };
+    testing::TempDir dir;
+    for (const auto& c : cases) {
+      CAPTURE(c.input.size());
+      testing::write_text(dir.file("f"), c.input);
+      auto fd = open_fd(dir.file("f"), O_RDONLY);
+      REQUIRE(fd);
+      auto both = digest_fd_stable(fd->get(), dir.file("f"), {.md5 = true});
+      REQUIRE(both);
+      CHECK(to_hex(both->digests.sha256) == c.sha256);
+      CHECK(to_hex(both->digests.md5) == c.md5);
+      CHECK(both->digests.bytes == c.input.size());
+      CHECK(both->st.st_size == static_cast<off_t>(c.input.size()));
+      CHECK(to_hex(md5_bytes(c.input)) == c.md5);
+      REQUIRE(::lseek(fd->get(), 0, SEEK_SET) == 0);
+      auto sha_only = digest_fd(fd->get(), dir.file("f"));
+      REQUIRE(sha_only);
+      CHECK(to_hex(sha_only->sha256) == c.sha256);
+      CHECK(sha_only->md5 == Md5{});  // not asked for
+    }
+  }
+
+  TEST_CASE("the MD5 pass is cancelled like the SHA-256 one") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("f"), std::string(3 << 20, 'x'));
+    auto fd = open_fd(dir.file("f"), O_RDONLY);
+    REQUIRE(fd);
+    std::atomic<bool> cancel{true};
+    auto h = digest_fd_stable(fd->get(), dir.file("f"), {.md5 = true, .cancel = &cancel});
+    REQUIRE_FALSE(h);
+    CHECK(h.error().message() == dir.file("f") + ": hashing cancelled");
+  }
 }

@@ -1,10 +1,10 @@
 #include "policy/compiler.h"
 
 #include <doctest/doctest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -23,12 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string md5_hex(const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_md5(), nullptr);
-  return hashdb::to_hex(std::span<const uint8_t>(out, len));
-}
+std::string md5_hex(const std::string& data) { return hashdb::to_hex(hashdb::md5_bytes(data)); }
 
 std::string sha_hex(const std::string& path) {
   auto d = hashdb::sha256_path(path);
@@ -524,11 +519,17 @@ TEST_SUITE("policy.compiler") {
     fs::create_directories(dir.file("t/a/b/c"));
     testing::write_text(dir.file("t/a/b/c/x"), "#!/bin/sh\n", 0755);
     testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("t") + "\n" + kWritable);
-    CompileOptions o{.manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true, .progress = true};
+    std::vector<CompileProgress> reports;
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true,
+                     .progress = [&](const CompileProgress& p) { reports.push_back(p); }};
     auto a = compile_policy(o);
     REQUIRE_MESSAGE(a, a.error().message());
+    REQUIRE_FALSE(reports.empty());
+    CHECK(reports.back().finished);  // the last report, so the caller can clear its line
+    CHECK(reports.back().files_done == 1);
+    CHECK(std::count_if(reports.begin(), reports.end(), [](const auto& p) { return p.finished; }) == 1);
     o.jobs = 1;
-    o.progress = false;
+    o.progress = nullptr;
     auto b = compile_policy(o);
     REQUIRE(b);
     CHECK(a->content_digest == b->content_digest);

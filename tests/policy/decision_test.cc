@@ -121,4 +121,37 @@ TEST_SUITE("policy.decision") {
     CHECK_FALSE(chain_is_safe(group_writable, &why));
     CHECK_FALSE(chain_is_safe({}, &why));
   }
+
+  TEST_CASE("a failed hash lookup is a failure, never a policy verdict, in either mode") {
+    class FailingRules final : public hashdb::RuleSet {
+     public:
+      Result<std::optional<hashdb::HashRule>> find_hash(const hashdb::Sha256&) const override {
+        return fail(ErrorCode::kIo, "policy.db: disk I/O error");
+      }
+      const std::vector<hashdb::PathRule>& path_rules() const override { return paths_; }
+      const std::vector<hashdb::Signer>& signers() const override { return signers_; }
+
+     private:
+      std::vector<hashdb::PathRule> paths_;
+      std::vector<hashdb::Signer> signers_;
+    } failing;
+    for (Mode mode : {Mode::kEnforce, Mode::kAudit}) {
+      CAPTURE(to_string(mode));
+      Decision d = decide({"/usr/bin/x", kUnknown, {}, {}}, failing, mode);
+      REQUIRE(d.failure);
+      CHECK(*d.failure == Failure::kLookup);
+      CHECK(d.rule == "error:lookup");
+      CHECK(d.verdict == Verdict::kDeny);  // the caller applies on_error; audit does not turn it into allow
+      CHECK_FALSE(d.would_deny);
+      CHECK(d.reason == "policy.db: disk I/O error");
+    }
+    // Every failure has its stable rule id.
+    CHECK(rule_id(Failure::kTimeout) == "error:timeout");
+    CHECK(rule_id(Failure::kTooLarge) == "error:too-large");
+    CHECK(rule_id(Failure::kOverload) == "error:overload");
+    CHECK(rule_id(Failure::kStat) == "error:stat");
+    CHECK(rule_id(Failure::kInternal) == "error:internal");
+    // A policy decision is no failure.
+    CHECK_FALSE(decide({"/home/u/x", kUnknown, {}, {}}, rules(), Mode::kAudit).failure);
+  }
 }

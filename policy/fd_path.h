@@ -15,8 +15,8 @@
 //   kernel appends " (deleted)" to its last name. That text is not a name
 //   the file has, so path-allow must never vouch for it; but it was where the
 //   file lived, so a path-deny still applies. `nameless` is set and `path`
-//   is the last name without the suffix; the engine then never builds the
-//   ownership chain, so only deny rules can match.
+//   is the last name without the suffix; policy::decide_file then never
+//   builds the ownership chain, so only deny rules can match.
 // - A real name that ends in " (deleted)": taken as is when lstat() of it is
 //   this very inode (dev, ino); otherwise it is treated as deleted.
 // Thread-safe (no shared state).
@@ -27,7 +27,7 @@
 #include <string>
 #include <string_view>
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 struct FdPath {
   std::string path;       // for path rules; empty = unknown
@@ -39,4 +39,4 @@ inline constexpr std::string_view kDeletedSuffix = " (deleted)";
 
 FdPath fd_path(int fd, const struct stat& st);
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

@@ -1,11 +1,11 @@
-#include "enforcer/fd_path.h"
+#include "policy/fd_path.h"
 
 #include <limits.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace tollgate::enforcer {
+namespace tollgate::policy {
 
 FdPath fd_path(int fd, const struct stat& st) {
   FdPath out;
@@ -32,4 +32,4 @@ FdPath fd_path(int fd, const struct stat& st) {
   return out;
 }
 
-}  // namespace tollgate::enforcer
+}  // namespace tollgate::policy

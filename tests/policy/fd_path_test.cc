@@ -1,5 +1,5 @@
 // fd_path: what a path rule may see of an open file (no root needed).
-#include "enforcer/fd_path.h"
+#include "policy/fd_path.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using namespace tollgate::enforcer;
+using namespace tollgate::policy;
 
 namespace {
 
@@ -33,7 +33,7 @@ FdPath path_of(int fd) {
 
 }  // namespace
 
-TEST_SUITE("enforcer.fd_path") {
+TEST_SUITE("policy.fd_path") {
   TEST_CASE("a file with a name: its resolved path, for the rules and the log") {
     testing::TempDir dir;
     testing::write_text(dir.file("tool"), "x");
