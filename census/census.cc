@@ -55,7 +55,7 @@ std::vector<Exemption> load_exemptions(const std::vector<std::string>& entries, 
 
 Census::Census(ProcSource& proc, CensusOptions options) : proc_(proc), options_(std::move(options)) {}
 
-std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judge) {
+std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judge, uint64_t policy_epoch) {
   stats_ = {};
   std::vector<ProcessRecord> out;
   std::map<pid_t, Seen> now;
@@ -64,15 +64,15 @@ std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judg
     auto id = proc_.identity(pid);
     if (!id) continue;  // gone
     ++stats_.processes;
-    if (auto it = seen_.find(pid); it != seen_.end() && it->second.id.exe_dev == id->exe_dev &&
-                                   it->second.id.exe_ino == id->exe_ino &&
-                                   (!it->second.finding || proc_.start_ticks(pid) == it->second.id.start_ticks)) {
+    if (auto it = seen_.find(pid); it != seen_.end() && same(it->second, *id, view, policy_epoch)) {
       now.emplace(pid, it->second);
       continue;
     }
     ++stats_.classified;
     Outcome outcome = classify(pid, view, judge, namespaces);
-    if (outcome.classified_as) now.emplace(pid, Seen{*outcome.classified_as, outcome.record.has_value()});
+    if (outcome.classified_as)
+      now.emplace(pid, Seen{*outcome.classified_as, outcome.record.has_value(), outcome.unwatched_fs,
+                            outcome.judged ? std::optional(policy_epoch) : std::nullopt});
     if (outcome.record) {
       ++stats_.findings;
       out.push_back(std::move(*outcome.record));
@@ -80,6 +80,14 @@ std::vector<ProcessRecord> Census::walk(const MountView& view, const Judge& judg
   }
   seen_ = std::move(now);
   return out;
+}
+
+bool Census::same(const Seen& seen, const ProcessId& now, const MountView& view, uint64_t policy_epoch) {
+  if (seen.id.exe_dev != now.exe_dev || seen.id.exe_ino != now.exe_ino) return false;  // it exec'd
+  if (seen.unwatched_fs && view.watched.contains(*seen.unwatched_fs)) return false;    // now watched
+  // A finding is reported once; an approved process is judged again under a new policy.
+  if (!seen.finding && seen.judged_epoch && *seen.judged_epoch != policy_epoch) return false;
+  return !seen.finding || proc_.start_ticks(now.pid) == seen.id.start_ticks;         // pid reused?
 }
 
 Result<UniqueFd> Census::open_verified(const ProcessId& id) {
@@ -116,6 +124,7 @@ Census::Outcome Census::classify(pid_t pid, const MountView& view, const Judge& 
     if (*slot) theirs = &**slot;
   }
   const Located at = locate(*f, view, theirs);
+  if (at.placement == Placement::kUnwatched) outcome.unwatched_fs = at.dev;
 
   std::optional<Judgement> judgement;
   if (at.placement == Placement::kWatched) {
@@ -126,6 +135,7 @@ Census::Outcome Census::classify(pid_t pid, const MountView& view, const Judge& 
       return outcome;
     }
     judgement = judge(fd->get(), *f);
+    outcome.judged = true;
   }
   const auto finding = finding_for(at, judgement);
   if (!finding) return outcome;

@@ -68,19 +68,35 @@ class Census {
   Census(ProcSource& proc, CensusOptions options);
 
   // One walk; returns the findings of processes new since the last walk.
-  std::vector<ProcessRecord> walk(const MountView& view, const Judge& judge);
+  // `policy_epoch`: changes when the policy does; processes on watched
+  // filesystems are then judged again (a revoked binary that still runs is
+  // `unapproved` now).
+  std::vector<ProcessRecord> walk(const MountView& view, const Judge& judge, uint64_t policy_epoch = 0);
   const WalkStats& last_walk() const { return stats_; }
   // Processes being tracked (seen in the last walk).
   size_t tracked() const { return seen_.size(); }
 
  private:
+  struct Seen {
+    ProcessId id;
+    bool finding = false;  // its start time is checked on every walk
+    // On a filesystem mounted here but not watched when it was classified
+    // (e.g. not marked yet): classified again once that filesystem is.
+    std::optional<dev_t> unwatched_fs;
+    // Judged by the policy of this epoch: judged again after a policy change.
+    std::optional<uint64_t> judged_epoch;
+  };
   // Mount namespace inode -> its mountinfo (nullopt: unreadable), per walk.
   using Namespaces = std::map<uint64_t, std::optional<std::vector<MountEntry>>>;
   struct Outcome {
     std::optional<ProcessId> classified_as;  // what to remember; none: look again next walk
     std::optional<ProcessRecord> record;     // a finding
+    std::optional<dev_t> unwatched_fs;       // Seen::unwatched_fs
+    bool judged = false;                     // the judge was asked
   };
   Outcome classify(pid_t pid, const MountView& view, const Judge& judge, Namespaces& namespaces);
+  // Whether a process seen before is still the one classified then.
+  bool same(const Seen& seen, const ProcessId& now, const MountView& view, uint64_t policy_epoch);
   // The executable, only if it is still the one `id` names.
   Result<UniqueFd> open_verified(const ProcessId& id);
   // The exemption whose content the executable has (hashing it into
@@ -89,10 +105,6 @@ class Census {
 
   ProcSource& proc_;
   CensusOptions options_;
-  struct Seen {
-    ProcessId id;
-    bool finding = false;  // its start time is checked on every walk
-  };
   std::map<pid_t, Seen> seen_;
   WalkStats stats_;
 };

@@ -56,7 +56,8 @@ std::optional<census::Judgement> CensusRunner::judge(int fd) {
 void CensusRunner::walk_once() {
   const auto started = std::chrono::steady_clock::now();
   const auto view = coverage_.view();
-  auto found = census_.walk(*view, [&](int fd, const census::ProcessFacts&) { return judge(fd); });
+  auto found = census_.walk(*view, [&](int fd, const census::ProcessFacts&) { return judge(fd); },
+                            engine_.policy()->epoch);
   const bool enforcing = engine_.mode() == policy::Mode::kEnforce;
   for (auto& r : found) {
     findings_.fetch_add(1, std::memory_order_relaxed);

@@ -211,6 +211,47 @@ TEST_SUITE("census.walk") {
     CHECK(judged.calls == 0);
   }
 
+  TEST_CASE("a process on a filesystem that becomes watched later (marked after it started) is judged then") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("tool"), "tool");
+    FakeProc proc;
+    proc.add(600, "/data/tool", 41, dir.file("tool"));
+    auto mounts = parse_mountinfo(
+        "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        "41 22 8:2 / /data rw - xfs /dev/sda2 rw\n");
+    Census census(proc, {});
+    Judged judged;
+    CHECK(census.walk(MountView::from(mounts, {::makedev(8, 1)}), judged.judge()).empty());
+    CHECK(census.walk(MountView::from(mounts, {::makedev(8, 1)}), judged.judge()).empty());
+    CHECK(judged.calls == 0);
+    auto found = census.walk(MountView::from(mounts, {::makedev(8, 1), ::makedev(8, 2)}), judged.judge());
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].finding == Finding::kUnapproved);
+    CHECK(judged.calls == 1);
+  }
+
+  TEST_CASE("after a policy change, running processes on watched filesystems are judged again, once") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("tool"), "tool");
+    FakeProc proc;
+    proc.add(700, "/srv/watched/tool", 40, dir.file("tool"));
+    proc.add(701, "/memfd:x (deleted)", 13, dir.file("tool"));
+    Census census(proc, {});
+    Judged judged;
+    judged.deny = false;
+    CHECK(census.walk(view(), judged.judge(), 1).size() == 1);  // the memfd
+    CHECK(census.walk(view(), judged.judge(), 1).empty());
+    CHECK(judged.calls == 1);
+    judged.deny = true;  // the new policy revokes the tool
+    auto found = census.walk(view(), judged.judge(), 2);
+    REQUIRE(found.size() == 1);
+    CHECK(found[0].id.pid == 700);
+    CHECK(found[0].finding == Finding::kUnapproved);
+    CHECK(census.walk(view(), judged.judge(), 2).empty());
+    CHECK(census.walk(view(), judged.judge(), 3).empty());  // reported once, not once per policy
+    CHECK(judged.calls == 2);
+  }
+
   TEST_CASE("kernel threads and processes without an executable are never findings") {
     FakeProc proc;
     ProcessFacts kthread;
