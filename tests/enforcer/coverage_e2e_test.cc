@@ -10,12 +10,17 @@
 #include <doctest/doctest.h>
 #include <errno.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "tests/support/daemon_process.h"
 #include "tests/support/enforcer_fixture.h"
@@ -155,6 +160,41 @@ TEST_SUITE("enforcer.coverage.e2e") {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK(exec_errno(outside + "/unapproved") == 0);
     ::umount2(outside.c_str(), MNT_DETACH);
+    ::umount2(late.c_str(), MNT_DETACH);
+  }
+
+  TEST_CASE("tollgate status lists the watched filesystems (device, type, where) and names in its health line "
+            "the holes tollgate doctor finds") {
+    Fixture f;
+    f.start_with_base_policy("enforce", 1);
+    const std::string late = f.mnt + "/late";
+    mount_tmpfs(late);
+    struct stat top {}, below {};
+    REQUIRE(::stat(f.mnt.c_str(), &top) == 0);
+    REQUIRE(::stat(late.c_str(), &below) == 0);
+    REQUIRE(f.wait_events("mark", 2).size() == 2);
+    const std::string tollgate = testing::built_binary("tollgate");
+    auto status = testing::run({tollgate, "status", "--config", f.config}, 30);
+    CAPTURE(status.out);
+    CHECK(status.exit_code == 0);
+    auto device = [](const struct stat& st) { return fmt::format("{}:{}", major(st.st_dev), minor(st.st_dev)); };
+    CHECK(status.out.find("watching:  " + f.mnt + " (and every filesystem mounted below)\n") != std::string::npos);
+    CHECK(status.out.find(" " + device(top) + " tmpfs at " + f.mnt + "\n") != std::string::npos);
+    CHECK(status.out.find(" " + device(below) + " tmpfs at " + late + "\n") != std::string::npos);
+    CHECK(status.out.find("NOT MARKED") == std::string::npos);
+
+    // The same host, the same daemon: the health line names exactly the holes doctor reports open.
+    auto doctor = testing::run({tollgate, "doctor", "--json", "--config", f.config}, 60);
+    auto checks = json::parse(doctor.out)["checks"];
+    std::vector<std::string> holes;
+    for (const auto& c : checks)
+      if (c.contains("hole") && (c["status"] == "warn" || c["status"] == "fail")) holes.push_back(c["hole"]);
+    // The census is off in this test (the fixture's default), so there is always at least that one.
+    REQUIRE(std::find(holes.begin(), holes.end(), "census off") != holes.end());
+    const std::string health = status.out.substr(0, status.out.find('\n'));
+    CHECK(health.starts_with("health: OK: enforcing generation 1"));
+    CHECK(health.ends_with(fmt::format("; {} hole{} open ({}): run tollgate doctor", holes.size(),
+                                       holes.size() == 1 ? "" : "s", fmt::join(holes, ", "))));
     ::umount2(late.c_str(), MNT_DETACH);
   }
 
