@@ -380,5 +380,10 @@ TEST_SUITE("enforcer.census.e2e") {
     auto left = json::parse(after.out);
     REQUIRE(left.size() == 1);
     CHECK(left[0]["pid"] == doomed.pid);
+    doomed.reap();
+    auto clean = sweep({"--json"});
+    CHECK(clean.exit_code == 0);  // nothing found
+    CHECK(json::parse(clean.out) == json::array());
+    CHECK(approved.alive());
   }
 }
