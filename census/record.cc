@@ -5,6 +5,8 @@
 #include <fmt/chrono.h>
 #include <fmt/core.h>
 
+#include "miner/scan_record.h"
+
 namespace tollgate::census {
 
 std::string format_time_us(int64_t unix_us) {
@@ -32,7 +34,7 @@ nlohmann::json to_json(const ProcessRecord& r) {
   if (!r.exempt.empty()) j["exempt"] = r.exempt;
   if (r.cpu_share) j["cpu_share"] = *r.cpu_share;
   if (r.rss_bytes) j["rss_bytes"] = *r.rss_bytes;
-  if (r.miner) j["miner"] = {{"suspect", r.miner->suspect}, {"reasons", r.miner->reasons}};
+  if (r.miner) j["miner"] = miner::assessment_json(*r.miner);
   return j;
 }
 

@@ -19,7 +19,7 @@
 
 #include "census/classify.h"
 #include "census/process.h"
-#include "policy/report.h"
+#include "miner/signals.h"
 
 namespace tollgate::census {
 
@@ -43,7 +43,7 @@ struct ProcessRecord {
   std::optional<double> cpu_share;  // of one core, over the sampling window
   std::optional<uint64_t> rss_bytes;
   // Issue 12's runtime miner signals for this process; the census never sets it.
-  std::optional<policy::MinerAssessment> miner;
+  std::optional<miner::Assessment> miner;
 };
 
 // "2026-12-01T03:44:35.123456Z".

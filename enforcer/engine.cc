@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "enforcer/scan_worker.h"
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
@@ -208,6 +209,9 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   DecisionRecord r;
   if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
+  // After the answer: the exec goes on; the scan waits for an idle CPU.
+  if (scanner_ && fd.facts.sha256 && d.policy_denies())
+    scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
   r.latency_us = micros_since(p->received);
   r.ts = std::chrono::system_clock::now();
   r.mode = mode;

@@ -47,7 +47,13 @@
 // - The kernel is answered before anything that can block (logging,
 //   metrics), and /proc facts are read before an allow lets the exec go on.
 //
-// set_policy/set_mode/policy/mode/stop are safe from any thread.
+// - Content scan (scan_worker.h): once a deny or would-deny of a hashed
+//   file is answered, the file is offered to the scanner (a lookup and, the
+//   first time per sha256, a dup of the fd onto a bounded queue); the scan
+//   itself runs on the scanner's own idle-priority thread.
+//
+// set_policy/set_mode/policy/mode/stop are safe from any thread; set_scanner
+// only before run().
 #pragma once
 
 #include <sys/stat.h>
@@ -79,6 +85,8 @@
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
+
+class ScanWorker;
 
 // The policy in force. Immutable once built; swapped whole on reload.
 struct PolicyState {
@@ -148,6 +156,8 @@ class Engine {
   policy::Mode mode() const { return mode_.load(); }
   uint64_t next_epoch() { return ++epoch_counter_; }
   const DecisionCache& cache() const { return cache_; }
+  // Offer denied/would-deny files to `scanner` (null: no content scan); it must outlive run().
+  void set_scanner(ScanWorker* scanner) { scanner_ = scanner; }
 
   // The event loop; returns when stop() was called and every event read has
   // been answered, or with an error when the event source fails (pending
@@ -217,6 +227,7 @@ class Engine {
 
   EventSource& source_;
   EventLog* log_;
+  ScanWorker* scanner_ = nullptr;
   Metrics& metrics_;
   EngineOptions options_;
   pid_t self_pid_;

@@ -187,6 +187,13 @@ std::string syslog_summary(const json& e) {
   if (type == "mark")
     return printable(fmt::format("{} {} ({}, {}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
                                  s("fs_type"), s("trigger"), s("error").empty() ? "" : ": " + s("error")));
+  if (type == "scan") {
+    const auto& m = e.contains("miner") && e["miner"].is_object() ? e["miner"] : json::object();
+    const auto& reasons = m.contains("reasons") && m["reasons"].is_array() ? m["reasons"] : json::array();
+    return printable(fmt::format("scan of {} (sha256 {}): {}{}", s("path"), s("sha256").substr(0, 12),
+                                 m.value("suspect", false) ? "suspect miner, score " : "score ", m.value("score", 0)) +
+                     (reasons.empty() || !reasons[0].is_string() ? "" : ": " + reasons[0].get<std::string>()));
+  }
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),

@@ -59,6 +59,13 @@ std::string Metrics::prometheus_text() const {
   counter("tollgate_queue_overflows_total", "Kernel queue overflow events.", v(overflows));
   counter("tollgate_event_log_dropped_total", "Event log lines dropped because the log queue was full.",
           v(log_dropped));
+  out += "# HELP tollgate_content_scans_total Content scans of denied or would-deny files, by outcome.\n"
+         "# TYPE tollgate_content_scans_total counter\n";
+  out += fmt::format("tollgate_content_scans_total{{outcome=\"scanned\"}} {}\n", v(scans));
+  out += fmt::format("tollgate_content_scans_total{{outcome=\"cached\"}} {}\n", v(scans_cached));
+  out += fmt::format("tollgate_content_scans_total{{outcome=\"dropped\"}} {}\n", v(scans_dropped));
+  out += fmt::format("tollgate_content_scans_total{{outcome=\"skipped\"}} {}\n", v(scans_skipped));
+  counter("tollgate_content_scan_bytes_total", "Bytes read by content scans.", v(scan_bytes));
   counter("tollgate_reloads_total", "Successful policy reloads.", v(reloads_ok));
   counter("tollgate_reload_failures_total", "Refused policy reloads.", v(reloads_failed));
   out += fmt::format("# HELP tollgate_queue_depth Events read and not yet answered.\n"

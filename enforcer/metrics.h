@@ -35,6 +35,12 @@ class Metrics {
   std::atomic<uint64_t> overflows{0};      // kernel queue overflow events
   std::atomic<uint64_t> log_dropped{0};    // event log lines dropped (queue full)
   std::atomic<int64_t> queue_depth{0};     // events read and not yet answered
+  // Content scans of denied/would-deny files (scan_worker.h).
+  std::atomic<uint64_t> scans{0};          // scanned and logged
+  std::atomic<uint64_t> scans_cached{0};   // not queued: that sha256 was already queued or scanned
+  std::atomic<uint64_t> scans_dropped{0};  // not queued: the scan queue was full (or no fd was left)
+  std::atomic<uint64_t> scans_skipped{0};  // not reported: the file changed, could not be read, or shutdown
+  std::atomic<uint64_t> scan_bytes{0};
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
 

@@ -28,6 +28,7 @@
 #include "enforcer/engine.h"
 #include "enforcer/events.h"
 #include "enforcer/fanotify.h"
+#include "enforcer/scan_worker.h"
 #include "enforcer/version.h"
 
 using namespace tollgate;
@@ -146,6 +147,10 @@ int run(int argc, char** argv) {
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit),
                  .local_path = [&](int fd) { return coverage.reached_through_our_mount(fd); }});
+  // Content scans of denied/would-deny files, after the answer, at idle priority.
+  ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
+  scans.start();
+  engine.set_scanner(&scans);
   Daemon daemon(config, engine, log, metrics, config.watch, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
@@ -227,6 +232,7 @@ int run(int argc, char** argv) {
   coverage_thread.join();
   engine.stop();
   loop.join();
+  scans.stop();  // after the loop: the engine offers files until it stops
   log.flush();
   log.stop();
   fmt::print(stderr, "tollgated: stopped\n");

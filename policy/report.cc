@@ -3,92 +3,56 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
-#include <string_view>
+#include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "miner/scan_record.h"
+
 namespace tollgate::policy {
-namespace {
 
-constexpr std::array<std::string_view, 16> kMinerNames = {
-    "xmrig",   "minerd",      "cpuminer", "nbminer", "t-rex",      "lolminer", "phoenixminer", "kdevtmpfsi",
-    "kinsing", "ethminer",    "ccminer",  "cgminer", "bfgminer",   "nanominer", "gminer",      "xmr-stak"};
-constexpr std::array<std::string_view, 3> kTempDirs = {"/tmp/", "/var/tmp/", "/dev/shm/"};
-constexpr std::array<std::string_view, 6> kWebUsers = {"www-data", "nginx", "apache", "http", "httpd", "php-fpm"};
-constexpr std::array<std::string_view, 6> kWebProcesses = {"nginx", "apache2", "httpd", "php-fpm", "php", "lighttpd"};
-constexpr std::array<std::string_view, 2> kDownloaders = {"curl", "wget"};
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+std::string_view to_string(ScanSource source) {
+  switch (source) {
+    case ScanSource::kNone: return "none";
+    case ScanSource::kDaemon: return "daemon";
+    case ScanSource::kReport: return "report";
+  }
+  return "none";
 }
-
-std::string_view base_name(std::string_view path) {
-  auto slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-// "php-fpm8.2" and "php8.2" count as php-fpm and php.
-bool process_is(std::string_view exe, std::string_view name) {
-  std::string base = lower(base_name(exe));
-  if (base == name) return true;
-  if (!base.starts_with(name)) return false;
-  char next = base[name.size()];
-  return std::isdigit(static_cast<unsigned char>(next)) || next == '.' || next == ':';
-}
-
-}  // namespace
 
 MinerAssessment assess_miner(const BinaryReport& b) {
-  MinerAssessment m;
-  auto add = [&](std::string reason) {
-    if (std::find(m.reasons.begin(), m.reasons.end(), reason) == m.reasons.end()) m.reasons.push_back(std::move(reason));
-  };
-  std::string path = b.path;
-  constexpr std::string_view kDeleted = " (deleted)";
-  if (path.ends_with(kDeleted)) {
-    add("runs from a deleted file");
-    path.resize(path.size() - kDeleted.size());
-  }
-  std::string base = lower(base_name(path));
-  for (auto name : kMinerNames) {
-    if (base.find(name) != std::string::npos) {
-      add(fmt::format("name matches known miner '{}'", name));
-      break;
-    }
-  }
-  for (auto dir : kTempDirs) {
-    if (path.starts_with(dir)) add(fmt::format("runs from {}", dir.substr(0, dir.size() - 1)));
-  }
-  for (size_t pos = 0; (pos = path.find("/.", pos)) != std::string::npos; ++pos) {
-    // "/./" and "/../" are not hidden names; the path is resolved anyway.
-    size_t end = path.find('/', pos + 1);
-    std::string_view comp = std::string_view(path).substr(pos + 1, end == std::string::npos ? std::string::npos : end - pos - 1);
-    if (comp != "." && comp != "..") {
-      add(end == std::string::npos ? "hidden file name" : "runs from a hidden directory");
-      break;
-    }
-  }
-  for (const auto& u : b.users) {
-    for (auto web : kWebUsers) {
-      if (u.name == web) add(fmt::format("launched as web-server user {}", u.name));
-    }
-  }
-  for (const auto& l : b.launchers) {
-    for (auto web : kWebProcesses) {
-      if (process_is(l.exe, web)) add(fmt::format("launched by web-server process {}", l.exe));
-    }
-    for (auto dl : kDownloaders) {
-      if (process_is(l.exe, dl)) add(fmt::format("launched by downloader {}", l.exe));
-    }
-  }
-  m.suspect = !m.reasons.empty();
-  return m;
+  std::vector<miner::Reason> evidence;
+  if (b.content) evidence = miner::static_evidence(b.content->hits);
+  if (b.rule.starts_with("hash-deny:"))
+    evidence.push_back({miner::Signal::kKnownBad,
+                        fmt::format("known bad: {}{}", b.reason.empty() ? "its SHA-256 is on the deny list" : b.reason,
+                                    b.source.empty() ? "" : " (" + b.source + ")")});
+  miner::Context context{.path = b.path};
+  for (const auto& u : b.users)
+    if (!u.name.empty()) context.user_names.push_back(u.name);
+  for (const auto& l : b.launchers) context.launchers.push_back(l.exe);
+  return miner::assess(std::move(evidence), context);
+}
+
+void attach_scan(BinaryReport& b, miner::ContentScan scan, ScanSource source) {
+  b.content = std::move(scan);
+  b.scan = source;
+  b.miner = assess_miner(b);
+}
+
+void sort_report(Report& report) {
+  std::sort(report.binaries.begin(), report.binaries.end(), [](const BinaryReport& a, const BinaryReport& b) {
+    return std::tuple(b.miner.suspect, b.miner.score, b.count, b.last_us, a.path, a.sha256) <
+           std::tuple(a.miner.suspect, a.miner.score, a.count, a.last_us, b.path, b.sha256);
+  });
 }
 
 void ReportBuilder::add(const Event& e) {
+  if (e.type == "scan") {
+    // Scans are once per content per daemon run: older than --since is normal.
+    if (auto record = miner::parse_scan_event(nlohmann::json::parse(e.raw, nullptr, false)))
+      scans_[record->sha256] = std::move(record->scan);
+    return;
+  }
   if (!e.denied_or_would()) return;
   if (options_.since_us && e.ts_us < *options_.since_us) return;
   ++decisions_;
@@ -112,6 +76,8 @@ void ReportBuilder::add(const Event& e) {
     r.last_us = e.ts_us;
     r.last_seen = e.ts;
     r.rule = e.rule;
+    r.reason = e.reason;
+    r.source = e.source;
   }
   if (!e.exe.empty()) ++acc.launchers[e.exe];
   if (e.uid >= 0) ++acc.users[e.uid];
@@ -130,12 +96,14 @@ Report ReportBuilder::finish() && {
       r.users.push_back({uid, options_.user_name ? options_.user_name(uid) : std::string(), n});
     std::stable_sort(r.users.begin(), r.users.end(),
                      [](const UserCount& a, const UserCount& b) { return a.count > b.count; });
+    if (auto scan = scans_.find(r.sha256); scan != scans_.end()) {
+      r.content = scan->second;
+      r.scan = ScanSource::kDaemon;
+    }
     r.miner = assess_miner(r);
     report.binaries.push_back(std::move(r));
   }
-  std::sort(report.binaries.begin(), report.binaries.end(), [](const BinaryReport& a, const BinaryReport& b) {
-    return std::tuple(b.count, b.last_us, a.path, a.sha256) < std::tuple(a.count, a.last_us, b.path, b.sha256);
-  });
+  sort_report(report);
   return report;
 }
 

@@ -9,8 +9,11 @@
 //
 // A binary is identified by sha256 + path: the same file content at two
 // paths, or two versions at one path, are separate rows. Each row carries a
-// "looks like a miner" assessment (assess_miner) with the reasons that fired;
-// the heuristics are documented in docs/cli.md ("tollgate report").
+// miner assessment (assess_miner, docs/miner-detection.md): `suspect` only
+// on evidence (the daemon's content scan, logged as a `scan` event keyed by
+// sha256, or a scan attach_scan() adds later; a hash-deny rule, i.e. a
+// blocklisted hash); location, name, user and launcher only raise the score
+// of a binary that has evidence. Suspects sort first.
 //
 // Thread-safety: pure functions over values.
 #pragma once
@@ -22,14 +25,21 @@
 #include <string>
 #include <vector>
 
+#include "miner/content_scan.h"
+#include "miner/signals.h"
 #include "policy/events.h"
 
 namespace tollgate::policy {
 
-struct MinerAssessment {
-  bool suspect = false;
-  std::vector<std::string> reasons;  // one short phrase per heuristic that fired
+using MinerAssessment = miner::Assessment;
+
+// Where a binary's content scan came from.
+enum class ScanSource {
+  kNone,    // not scanned (no scan event; the report did not or could not scan it)
+  kDaemon,  // a `scan` event in the log (tollgated, after the decision)
+  kReport,  // scanned by the report itself (attach_scan)
 };
+std::string_view to_string(ScanSource source);  // "none", "daemon", "report"
 
 struct UserCount {
   int64_t uid = -1;
@@ -52,9 +62,12 @@ struct BinaryReport {
   std::string first_seen, last_seen;  // RFC 3339 as logged
   TimeUs first_us = 0, last_us = 0;
   std::string rule;                   // rule of the latest event
+  std::string reason, source;         // its reason and manifest FILE:LINE
   std::vector<LauncherCount> launchers;  // most frequent first
   std::vector<UserCount> users;          // most frequent first
   MinerAssessment miner;
+  ScanSource scan = ScanSource::kNone;
+  std::optional<miner::ContentScan> content;  // the scan behind `miner`, when there is one
 };
 
 struct ReportOptions {
@@ -66,8 +79,12 @@ struct ReportOptions {
 struct Report {
   std::optional<TimeUs> since_us;
   uint64_t decisions = 0;  // denied/would-deny decision events considered
-  std::vector<BinaryReport> binaries;  // count descending, then last seen descending, then path
+  std::vector<BinaryReport> binaries;  // sort_report order
 };
+
+// Suspects first (score descending), then count descending, last seen
+// descending, path, sha256.
+void sort_report(Report& report);
 
 // Aggregates events one at a time (so a log of any size is streamed through
 // scan_event_log), then sorts. Memory is per distinct binary, not per event.
@@ -85,17 +102,20 @@ class ReportBuilder {
   };
   ReportOptions options_;
   uint64_t decisions_ = 0;
+  std::map<std::string, miner::ContentScan> scans_;  // sha256 -> latest `scan` event (any time: not cut by since)
   std::map<std::pair<std::string, std::string>, Acc> by_key_;
 };
 
 // ReportBuilder over a vector.
 Report build_report(const std::vector<Event>& events, const ReportOptions& options);
 
-// The miner heuristics, each independently: a known miner name in the file's
-// base name; run from /tmp, /var/tmp or /dev/shm; a hidden path component;
-// a deleted file; launched by a web-server user (www-data, nginx, apache,
-// http, php-fpm) or a web-server/PHP process; launched directly by curl or
-// wget. Any one reason makes it a suspect.
+// The miner assessment of a row (miner::assess): evidence from its content
+// scan and from a hash-deny rule (a known-bad hash); context from its path,
+// users and launchers (miner::context_reasons).
 MinerAssessment assess_miner(const BinaryReport& binary);
+
+// Records a content scan for `binary` and assesses it again; call
+// sort_report afterwards.
+void attach_scan(BinaryReport& binary, miner::ContentScan scan, ScanSource source);
 
 }  // namespace tollgate::policy

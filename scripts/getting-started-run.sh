@@ -68,7 +68,8 @@ YAML
 mkdir -p -m 0755 $D/opt/app/bin $D/usr/local/bin $D/var/www/.cache
 printf '#!/bin/sh\necho "report for $(date +%%F) written"\n' > $D/opt/app/bin/report-gen
 printf '#!/bin/sh\nexit 0\n' > $D/usr/local/bin/backup.sh
-printf '#!/bin/sh\nexit 0\n# mining pool: pool.example:3333\n' > $D/var/www/.cache/xmrig
+# The "miner" carries what a real one's config does: a stratum URL and XMRig keys.
+printf '#!/bin/sh\nexit 0\n# {"donate-level": 1, "pools": [{"url": "stratum+tcp://pool.example:3333"}]}\n' > $D/var/www/.cache/xmrig
 chmod 0755 $D/opt/app/bin/report-gen $D/usr/local/bin/backup.sh $D/var/www/.cache/xmrig
 
 step tollgate keygen --out $E/signing

@@ -153,8 +153,8 @@ Approval from_report_entry(const policy::BinaryReport& b, const std::string& by,
   a.comments.push_back("launched by " + join_launchers(b.launchers) + "; users " + join_users(b.users));
   if (b.miner.suspect) {
     std::string reasons;
-    for (const auto& r : b.miner.reasons) reasons += (reasons.empty() ? "" : "; ") + r;
-    a.comments.push_back("WARNING: looks like a miner: " + reasons);
+    for (const auto& r : b.miner.reasons) reasons += (reasons.empty() ? "" : "; ") + r.text;
+    a.comments.push_back(fmt::format("WARNING: looks like a miner (score {}): {}", b.miner.score, reasons));
     a.comments.push_back("left commented out: remove the '# ' to approve it anyway");
     a.commented_out = true;
   }

@@ -1,23 +1,37 @@
 // tollgate report: distinct binaries denied, or that enforce mode would deny,
-// from the event log; most frequent first.
+// from the event log; miner suspects first, then most frequent first.
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "common/text.h"
+#include "miner/scan_record.h"
 #include "tools/admin.h"
 #include "tools/command.h"
+#include "tools/report_scan.h"
 
 namespace tollgate::tools {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-json report_json(const policy::Report& r, const std::string& log_path, size_t malformed) {
+json miner_json(const policy::BinaryReport& b) {
+  json m = miner::assessment_json(b.miner);
+  m["scan"] = policy::to_string(b.scan);
+  if (b.content) {
+    m["scan_end"] = miner::to_string(b.content->end);
+    m["scanned_bytes"] = b.content->bytes_scanned;
+  }
+  return m;
+}
+
+json report_json(const policy::Report& r, const std::string& log_path, size_t malformed,
+                 const ReportScanStats& scans) {
   json out = {{"event_log", log_path},
               {"since", r.since_us ? json(policy::format_rfc3339(*r.since_us)) : json(nullptr)},
               {"decisions", r.decisions},
               {"malformed_lines", malformed},
+              {"content_scans", {{"daemon", scans.from_log}, {"report", scans.scanned_now}, {"none", scans.not_scanned}}},
               {"binaries", json::array()}};
   for (const auto& b : r.binaries) {
     json launchers = json::array(), users = json::array();
@@ -34,7 +48,7 @@ json report_json(const policy::Report& r, const std::string& log_path, size_t ma
                                {"rule", b.rule},
                                {"launchers", launchers},
                                {"users", users},
-                               {"miner", {{"suspect", b.miner.suspect}, {"reasons", b.miner.reasons}}}});
+                               {"miner", miner_json(b)}});
   }
   return out;
 }
@@ -61,7 +75,16 @@ void emit_yaml(YAML::Emitter& em, const json& value) {
   }
 }
 
-void print_human(const policy::Report& r, const std::string& log_path) {
+// "score 90: REASON (SUMMARY, +60)" and one aligned line per further reason.
+void print_miner(const policy::BinaryReport& b) {
+  const auto lines = b.miner.reason_lines();
+  if (lines.empty()) return;
+  fmt::print("  miner     score {}{}: {}\n", b.miner.score,
+             b.miner.suspect ? "" : fmt::format(", below {}", miner::kSuspectScore), printable(lines.front()));
+  for (size_t i = 1; i < lines.size(); ++i) fmt::print("            {}\n", printable(lines[i]));
+}
+
+void print_human(const policy::Report& r, const std::string& log_path, const ReportScanStats& scans, bool scanned) {
   std::string window = r.since_us ? fmt::format("since {}", policy::format_rfc3339(*r.since_us)) : "in the whole log";
   if (r.binaries.empty()) {
     fmt::print("No binary was denied or would have been denied {} ({}).\n", window, log_path);
@@ -70,17 +93,19 @@ void print_human(const policy::Report& r, const std::string& log_path) {
   fmt::print("{} binaries denied or would be denied {} ({} decisions, {}):\n", r.binaries.size(), window,
              r.decisions, log_path);
   for (const auto& b : r.binaries) {
-    fmt::print("\n{}{}\n", printable(b.path), b.miner.suspect ? "   [LOOKS LIKE A MINER]" : "");
+    // Reasons quote paths and markers from the log: printable().
+    fmt::print("\n{}{}\n", printable(b.path),
+               b.miner.suspect ? fmt::format("   [MINER? score {}] {}", b.miner.score, printable(b.miner.strongest()))
+                               : "");
     fmt::print("  sha256    {}\n", b.sha256.empty() ? "(not hashed)" : b.sha256);
     fmt::print("  seen      {} times ({}), first {}, last {}\n", b.count, denial_split(b), b.first_seen, b.last_seen);
     fmt::print("  launched  {}\n", join_launchers(b.launchers));
     fmt::print("  users     {}\n", join_users(b.users));
-    if (b.miner.suspect) {
-      std::string reasons;
-      for (const auto& reason : b.miner.reasons) reasons += (reasons.empty() ? "" : "; ") + reason;
-      fmt::print("  miner?    {}\n", printable(reasons));  // reasons quote launcher paths
-    }
+    print_miner(b);
   }
+  fmt::print("\nContent scans: {} from tollgated's log, {} by this report{}, {} not scanned.\n", scans.from_log,
+             scans.scanned_now, scanned ? " (files still on disk with the logged sha256)" : " (--no-scan)",
+             scans.not_scanned);
 }
 
 class ReportCommand final : public Command {
@@ -89,6 +114,9 @@ class ReportCommand final : public Command {
     add_admin_options(app, options_, kLogOption);
     app.add_option("--since", since_, "Only events newer than this (30m, 24h, 7d; 'all' for everything)")
         ->capture_default_str();
+    app.add_flag("--no-scan", no_scan_,
+                 "Do not scan files still on disk that the log has no content scan for (by default at most "
+                 "64 MiB each, 512 MiB and 30 s in all)");
     auto* json_flag = app.add_flag("--json", json_, "Print JSON");
     app.add_flag("--yaml", yaml_, "Print YAML")->excludes(json_flag);
   }
@@ -109,8 +137,9 @@ class ReportCommand final : public Command {
     auto malformed = scan_events(settings->event_log, [&](policy::Event&& e) { builder.add(e); });
     if (!malformed) return report(malformed.error());
     auto r = std::move(builder).finish();
+    const auto scans = no_scan_ ? scan_stats(r) : scan_unscanned(r, {});
     if (json_ || yaml_) {
-      json out = report_json(r, settings->event_log, *malformed);
+      json out = report_json(r, settings->event_log, *malformed, scans);
       if (json_) {
         // ASCII-only: a path's bidi or C1 characters arrive as \u escapes.
         fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));
@@ -121,7 +150,7 @@ class ReportCommand final : public Command {
         fmt::print("{}\n", em.c_str());
       }
     } else {
-      print_human(r, settings->event_log);
+      print_human(r, settings->event_log, scans, !no_scan_);
       if (*malformed)
         fmt::print("\n{} malformed lines were skipped (listed on stderr).\n", *malformed);
     }
@@ -133,13 +162,14 @@ class ReportCommand final : public Command {
   std::string since_ = "24h";
   bool json_ = false;
   bool yaml_ = false;
+  bool no_scan_ = false;
 };
 
 }  // namespace
 
 CommandSpec report_command() {
   return {.name = "report",
-          .summary = "Binaries denied or that enforce mode would deny, from the event log",
+          .summary = "Binaries denied or that enforce mode would deny, from the event log; miner suspects first",
           .example = "  tollgate report --since 7d\n"
                      "  tollgate report --since 24h --json | jq '.binaries[] | select(.miner.suspect)'\n",
           .make = [] { return std::make_unique<ReportCommand>(); }};

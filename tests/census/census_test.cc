@@ -10,6 +10,7 @@
 
 #include "census/census.h"
 #include "common/io.h"
+#include "miner/scan_record.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -324,9 +325,10 @@ TEST_SUITE("census.walk") {
     CHECK_FALSE(j.contains("exempt"));
     CHECK_FALSE(j.contains("miner"));
     r.cpu_share = 0.98;
-    r.miner = tollgate::policy::MinerAssessment{.suspect = true, .reasons = {"busy core"}};
+    r.miner = miner::assess({{miner::Signal::kStratumPort, "connected to 203.0.113.7:3333"}}, {.path = r.exe});
     j = to_json(r);
     CHECK(j["cpu_share"] == 0.98);
-    CHECK(j["miner"]["suspect"] == true);
+    CHECK(j["miner"] == miner::assessment_json(*r.miner));
+    CHECK(j["miner"]["reasons"][0].get<std::string>().starts_with("connected to 203.0.113.7:3333"));
   }
 }

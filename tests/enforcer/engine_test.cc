@@ -1,6 +1,7 @@
 // The event loop, driven by a fake EventSource over real files in a temp
 // directory: no root, no fanotify.
 #include "enforcer/engine.h"
+#include "enforcer/scan_worker.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -818,6 +819,40 @@ TEST_SUITE("enforcer.engine.pressure") {
       CAPTURE(c.nofile);
       CHECK(pending_bound_for_fd_limit(c.nofile) == c.bound);
     }
+  }
+}
+
+TEST_SUITE("enforcer.engine.scan") {
+  TEST_CASE("denied files are offered to the content scan after the answer, once per content") {
+    Harness h;
+    ScanWorker scans({.host = "test", .idle_priority = false}, &h.log, h.metrics);
+    h.engine.set_scanner(&scans);
+    h.start();
+    auto miner = h.file("miner", "#!/bin/sh\n# {\"donate-level\": 1, \"url\": \"stratum+tcp://pool\"}\nexit 0\n");
+    // A retry loop, answered while the scanner is not even running: the
+    // answer never waits for a scan.
+    for (int i = 0; i < 5; ++i) h.source.push(miner, ::getppid());
+    auto responses = h.source.wait_responses(5);
+    REQUIRE(responses.size() == 5);
+    CHECK(h.metrics.scans == 0);
+    scans.start();
+    REQUIRE(scans.flush(std::chrono::seconds(20)));
+    auto events = h.events();  // the loop has stopped: every offer was made
+    scans.stop();
+    CHECK(h.metrics.scans_cached == 4);
+    CHECK(h.metrics.scans == 1);
+    size_t decisions = 0;
+    std::vector<json> scan_events;
+    for (const auto& e : events) {
+      if (e["type"] == "decision") ++decisions;
+      if (e["type"] == "scan") scan_events.push_back(e);
+    }
+    CHECK(decisions == 5);
+    REQUIRE(scan_events.size() == 1);
+    CHECK(scan_events[0]["sha256"] == events[0]["sha256"]);
+    CHECK(scan_events[0]["path"] == miner);
+    CHECK(scan_events[0]["miner"]["suspect"] == true);
+    CHECK(scan_events[0]["hits"].size() == 2);
   }
 }
 

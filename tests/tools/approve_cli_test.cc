@@ -240,11 +240,16 @@ TEST_SUITE("tools.approve") {
       files.push_back(site.dir.file(name));
       testing::write_text(files.back(), std::string("#!/bin/sh\necho ") + name + "\n", 0755);
     }
-    // The log names them under /opt (a temp dir would trip the "runs from
-    // /tmp" miner heuristic); the hashes are the real files'.
+    // The log names them under /opt; the hashes are the real files'. The
+    // daemon's content scan found a stratum URL in the miner.
     auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
     auto now = policy::now_us();
     std::ofstream log(site.log);
+    log << nlohmann::json({{"ts", policy::format_rfc3339_us(now - 90000000)}, {"host", "t"}, {"type", "scan"},
+                           {"sha256", hex_of(files[2])}, {"path", logged(2)}, {"end", "complete"},
+                           {"hits", {{{"signal", "stratum-url"}, {"marker", "stratum+tcp://"}, {"offset", 9}}}}})
+               .dump()
+        << "\n";
     for (size_t i = 0; i < files.size(); ++i) {
       for (size_t n = 0; n <= i; ++n) {
         nlohmann::json e = {{"ts", policy::format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
@@ -260,8 +265,9 @@ TEST_SUITE("tools.approve") {
     std::string text = testing::read_text(site.dir.file("review.yaml"));
     CHECK(text.find("# " + logged(1) + ": seen 2 times (would-deny)") != std::string::npos);
     CHECK(text.find("launched by /usr/sbin/cron (2); users root (0) x2") != std::string::npos);
-    CHECK(text.find("WARNING: looks like a miner: name matches known miner 'xmrig'") != std::string::npos);
-    // Most frequent first.
+    CHECK(text.find("WARNING: looks like a miner (score 80): contains 'stratum+tcp://' at byte 9; name matches known "
+                    "miner 'xmrig'") != std::string::npos);
+    // The suspect first, then most frequent first.
     CHECK(text.find(logged(2)) < text.find(logged(1)));
     CHECK(text.find(logged(1)) < text.find(logged(0)));
 

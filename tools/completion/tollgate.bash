@@ -9,7 +9,7 @@ _tollgate() {
     words=("${COMP_WORDS[@]}")
     cword=$COMP_CWORD
   }
-  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh sweep doctor help"
+  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh import-blocklist sweep doctor help"
   local common="--config --help"
   if [[ $cword -eq 1 ]]; then
     COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
@@ -20,15 +20,16 @@ _tollgate() {
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --since) COMPREPLY=($(compgen -W "30m 1h 24h 7d 30d all" -- "$cur")); return ;;
-    --type) COMPREPLY=($(compgen -W "decision start reload install rollback mode overflow read_error mark finding kill" -- "$cur")); return ;;
+    --type) COMPREPLY=($(compgen -W "decision scan start reload install rollback mode overflow read_error mark finding kill" -- "$cur")); return ;;
     --proc-root|--sysctl-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "sha256sum csv" -- "$cur")); return ;;
     --to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j|--sample-ms) return ;;
     --kill) COMPREPLY=($(compgen -W "$(ls /proc 2>/dev/null | grep -E '^[0-9]+$')" -- "$cur")); return ;;
   esac
   local opts=""
   case ${words[1]} in
-    report)  opts="--since --json --yaml --log" ;;
+    report)  opts="--since --json --yaml --no-scan --log" ;;
     log)     opts="--follow --denied-only --type --json --since --max-events --poll-ms --log" ;;
     replay)  opts="--db --since --pubkey --json --log" ;;
     approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --log --socket" ;;
@@ -38,6 +39,7 @@ _tollgate() {
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
       opts="--force --since --db --log --socket" ;;
     refresh) opts="--pre --syslog --db --socket" ;;
+    import-blocklist) opts="--format -o --output" ;;
     status)  opts="--socket --json" ;;
     sweep)   opts="--json --kill --kill-all --yes --sample-ms --db --socket" ;;
     doctor)  opts="--json --fix --proc-root --sysctl-dir --socket" ;;
