@@ -1,6 +1,7 @@
 // tollgate sweep: the daemon's census on demand (census/census.h, the same
-// code), with each finding's CPU share over a short sampling window, its RSS
-// and start time; optionally killing what it found.
+// code), with each finding's CPU share over a short sampling window and the
+// miner's runtime signals (miner/runtime.h), its RSS and start time;
+// optionally killing what it found.
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -9,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <thread>
 
 #include "census/census.h"
 #include "census/mounts.h"
@@ -18,6 +18,7 @@
 #include "common/text.h"
 #include "census/judge.h"
 #include "hashdb/store.h"
+#include "miner/proc_sample.h"
 #include "policy/facts.h"
 #include "tools/admin.h"
 #include "tools/command.h"
@@ -94,22 +95,27 @@ class SweepCommand final : public Command {
   }
 
  private:
-  // CPU share of one core over the sampling window, RSS: for each finding.
+  // For each finding: its CPU share of one core over the sampling window and
+  // the miner's other runtime signals (miner/runtime.h, one window for all),
+  // and its RSS.
   void sample(census::ProcSource& proc, std::vector<census::ProcessRecord>& found) const {
-    std::map<pid_t, uint64_t> before;
-    for (const auto& r : found)
-      if (auto f = proc.facts(r.id.pid); f && f->id == r.id) before[r.id.pid] = f->cpu_ticks;
-    const auto t0 = std::chrono::steady_clock::now();
-    if (!found.empty() && sample_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sample_ms_));
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double hz = static_cast<double>(std::max(::sysconf(_SC_CLK_TCK), 1L));
+    std::vector<pid_t> pids;
+    for (const auto& r : found) pids.push_back(r.id.pid);
+    std::map<pid_t, miner::ProcessFacts> runtime;
+    if (!found.empty())
+      for (auto& f : miner::sample_processes("/proc", pids, std::chrono::milliseconds(sample_ms_)))
+        runtime.emplace(f.pid, std::move(f));
     const uint64_t page = static_cast<uint64_t>(std::max(::sysconf(_SC_PAGESIZE), 1L));
     for (auto& r : found) {
       auto f = proc.facts(r.id.pid);
       if (!f || !(f->id == r.id)) continue;  // gone, or not that process any more
       r.rss_bytes = f->rss_pages * page;
-      if (auto b = before.find(r.id.pid); b != before.end() && seconds > 0 && sample_ms_ > 0)
-        r.cpu_share = static_cast<double>(f->cpu_ticks - b->second) / hz / seconds;
+      auto rt = runtime.find(r.id.pid);
+      if (rt == runtime.end()) continue;  // exited, or its pid reused, during the window
+      if (sample_ms_ > 0) r.cpu_share = rt->second.cpu_cores;
+      miner::Context context{.path = r.exe, .launchers = {r.parent_exe}};
+      if (!r.user.empty()) context.user_names.push_back(r.user);
+      r.miner = miner::assess_process(rt->second, std::move(context));
     }
   }
 
@@ -163,6 +169,9 @@ class SweepCommand final : public Command {
       if (!usage.empty()) fmt::print("  {}\n", usage);
       fmt::print("  cmdline: {}\n", printable(r.cmdline));
       fmt::print("  why: {}\n", printable(r.reason));
+      if (r.miner && r.miner->has_evidence())
+        fmt::print("  miner: {}score {}: {}\n", r.miner->suspect ? "SUSPECT, " : "", r.miner->score,
+                   printable(r.miner->strongest()));
       if (auto k = kills.find(r.id.pid); k != kills.end())
         fmt::print("  {}\n", k->second ? "KILLED" : "not killed: " + k->second.error().message());
       fmt::print("\n");

@@ -322,9 +322,12 @@ TEST_SUITE("enforcer.census.e2e") {
     f.start_daemon();
     Child approved = spawn({f.approved_sleep, "62"});
     Child memfd = spawn_memfd("/bin/sleep", {"sleep", "63"});
+    // A fileless process that poses as a kernel thread: the miner's runtime signals.
+    Child posing = spawn_memfd("/bin/sleep", {"[kworker/0:1-events]", "66"});
     Child userns = spawn_userns_sleeper(f.userns_dir);
     REQUIRE(approved.wait_exe([&](const std::string& e) { return e == f.approved_sleep; }));
     REQUIRE(memfd.wait_exe(is_memfd));
+    REQUIRE(posing.wait_exe(is_memfd));
     REQUIRE(userns.wait_exe([](const std::string& e) { return e.ends_with("/sleeper"); }));
 
     const std::string tollgate = testing::built_binary("tollgate");
@@ -352,6 +355,17 @@ TEST_SUITE("enforcer.census.e2e") {
     CHECK(by_pid[memfd.pid]["cpu_share"].get<double>() < 0.5);  // sleep does not spin
     CHECK(by_pid[memfd.pid]["rss_bytes"].get<uint64_t>() > 0);
     CHECK(by_pid[memfd.pid]["start_time"].get<std::string>().ends_with("Z"));
+    // The miner's runtime signals, over the same window: nothing for sleep; a kernel-thread name on a user
+    // process is evidence, and with running from a deleted file (the memfd) enough to be a suspect.
+    CHECK(by_pid[memfd.pid]["miner"]["suspect"] == false);
+    CHECK(by_pid[memfd.pid]["miner"]["reasons"].empty());
+    REQUIRE(by_pid.contains(posing.pid));
+    const json& suspect = by_pid[posing.pid]["miner"];
+    CHECK(suspect["suspect"] == true);
+    CHECK(suspect["reasons"][0].get<std::string>().find("like a kernel thread") != std::string::npos);
+    auto text = sweep({});
+    CHECK(text.exit_code == 1);
+    CHECK(text.out.find("  miner: SUSPECT, score ") != std::string::npos);
 
     // Refused: a pid without a finding; --kill-all without --yes.
     auto refused = sweep({"--kill", std::to_string(approved.pid)});
