@@ -1,24 +1,24 @@
-// One process the census or `tollgate sweep` reports, as a value, and its
-// JSON form: the fields of a "finding" event (docs/events.md) and of one
-// element of `tollgate sweep --json` are the same names.
+// One process the census or `tollgate sweep` reports, as a value. Its JSON
+// (the fields of a "finding" event, docs/events.md, and of one element of
+// `tollgate sweep --json`: the same names) is eventlog::finding_fields.
 //
 //   ProcessRecord r = ...;                     // Census::walk() fills it
-//   nlohmann::json j = to_json(r);             // {"pid":..,"finding":"fileless",..}
+//   log.submit(eventlog::finding_event(host, r, "log"));
 //
 // Later assessments attach here: `miner` (issue 12's runtime signals for a
-// process) is written when set. Pure; value type.
+// process, which `tollgate sweep` samples) is written when set. Value type.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "census/classify.h"
 #include "census/process.h"
+#include "common/time.h"
 #include "miner/signals.h"
 
 namespace tollgate::census {
@@ -32,7 +32,7 @@ struct ProcessRecord {
   std::string parent_exe;
   std::string comm;
   std::string cmdline;
-  int64_t start_time_us = 0;  // Unix µs
+  TimeUs start_time_us = 0;  // Unix µs (common/time.h)
   Finding finding = Finding::kFileless;
   std::string reason;      // one sentence
   std::string rule;        // the policy rule, for deleted/unapproved
@@ -42,14 +42,8 @@ struct ProcessRecord {
   // tollgate sweep only:
   std::optional<double> cpu_share;  // of one core, over the sampling window
   std::optional<uint64_t> rss_bytes;
-  // Issue 12's runtime miner signals for this process; the census never sets it.
+  // Issue 12's runtime miner signals for this process: tollgate sweep sets it, the daemon's census does not.
   std::optional<miner::Assessment> miner;
 };
-
-// "2026-12-01T03:44:35.123456Z".
-std::string format_time_us(int64_t unix_us);
-
-// The record's fields (no ts/host/type: the event log adds those).
-nlohmann::json to_json(const ProcessRecord& record);
 
 }  // namespace tollgate::census

@@ -7,8 +7,8 @@
 #include <fmt/core.h>
 
 #include "common/text.h"
-#include "enforcer/coverage_events.h"
-#include "enforcer/events.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "census/judge.h"
 
 namespace tollgate::enforcer {
@@ -67,13 +67,13 @@ void CensusRunner::walk_once() {
     const char* action = exempt ? "exempt" : kill ? "kill" : "log";
     fmt::print(stderr, "tollgated: census: {} pid {} ({}, uid {}): {}{}\n", census::to_string(r.finding), r.id.pid,
                printable(r.exe), r.uid, printable(r.reason), exempt ? fmt::format(" [exempt: {}]", r.exempt) : "");
-    if (log_) log_->submit(finding_event(options_.host, r, action));
+    if (log_) log_->submit(eventlog::finding_event(options_.host, r, action));
     if (!kill) continue;
     Status killed = proc_.kill(r.id);
     (killed ? killed_ : kill_failed_).fetch_add(1, std::memory_order_relaxed);
     fmt::print(stderr, "tollgated: census: {} pid {} ({}){}\n", killed ? "killed" : "could not kill", r.id.pid,
                printable(r.exe), killed ? "" : ": " + killed.error().message());
-    if (log_) log_->submit(kill_event(options_.host, r, killed));
+    if (log_) log_->submit(eventlog::kill_event(options_.host, r, killed));
   }
   processes_.store(census_.last_walk().processes, std::memory_order_relaxed);
   walks_.fetch_add(1, std::memory_order_relaxed);
@@ -81,17 +81,18 @@ void CensusRunner::walk_once() {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count()));
 }
 
-nlohmann::json CensusRunner::status() const {
+control::StatusReply::Census CensusRunner::status() const {
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  return {{"interval_ms", options_.interval_ms},
-          {"on_unwatched", options_.kill ? "kill" : "log"},
-          {"walks", v(walks_)},
-          {"last_walk_us", v(last_walk_us_)},
-          {"processes", v(processes_)},
-          {"findings", v(findings_)},
-          {"exempt", v(exempt_)},
-          {"killed", v(killed_)},
-          {"kill_failed", v(kill_failed_)}};
+  return {.enabled = options_.interval_ms > 0,
+          .interval_ms = options_.interval_ms,
+          .on_unwatched = options_.kill ? "kill" : "log",
+          .walks = v(walks_),
+          .last_walk_us = v(last_walk_us_),
+          .processes = v(processes_),
+          .findings = v(findings_),
+          .exempt = v(exempt_),
+          .killed = v(killed_),
+          .kill_failed = v(kill_failed_)};
 }
 
 }  // namespace tollgate::enforcer

@@ -29,19 +29,23 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "census/census.h"
 #include "census/process.h"
+#include "control/protocol.h"
 #include "enforcer/mount_watcher.h"
 #include "enforcer/engine.h"
 
+namespace tollgate::eventlog {
+class EventLog;
+}
+
 namespace tollgate::enforcer {
 
-class EventLog;
+using eventlog::EventLog;
 
 struct CensusRunnerOptions {
   int interval_ms = 2000;
@@ -58,8 +62,8 @@ class CensusRunner {
                CensusRunnerOptions options);
   void run();
   void stop();
-  // {"interval_ms", "on_unwatched", "walks", "last_walk_ms", "processes", "findings", "killed", ...}
-  nlohmann::json status() const;
+  // The status reply's `census` (enabled: interval_ms > 0).
+  control::StatusReply::Census status() const;
   // One walk now (run() calls it; tests too).
   void walk_once();
 

@@ -6,11 +6,11 @@
 
 #include "common/io.h"
 #include "common/text.h"
-#include "enforcer/lockout.h"
 #include "enforcer/version.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
 #include "policy/facts.h"
+#include "policy/lockout.h"
 
 namespace tollgate::enforcer {
 
@@ -31,8 +31,8 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
-               std::string host, bool mode_pinned)
+Daemon::Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics,
+               std::vector<std::string> watched, std::string host, bool mode_pinned)
     : config_(std::move(config)),
       engine_(engine),
       log_(log),
@@ -41,28 +41,28 @@ Daemon::Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, s
       host_(std::move(host)),
       mode_pinned_(mode_pinned),
       started_(std::chrono::steady_clock::now()),
-      gate_(PolicyGate::make(config_.database, config_.state_dir, config_.public_key)) {}
+      gate_(policy::PolicyGate::make(config_.database, config_.state_dir, config_.public_key)) {}
 
 policy::Mode Daemon::restart_mode() const {
   if (mode_pinned_ || config_.path.empty()) return config_.mode;
   // `tollgate mode` persists the mode in the file; unreadable: assume the strict one.
-  auto file = load_config(config_.path);
+  auto file = config::load_config(config_.path);
   return file ? file->mode : policy::Mode::kEnforce;
 }
 
-AdmitOptions Daemon::admit_options(policy::Mode now) const {
-  AdmitOptions options;
+policy::AdmitOptions Daemon::admit_options(policy::Mode now) const {
+  policy::AdmitOptions options;
   options.check_lockout = now == policy::Mode::kEnforce || restart_mode() == policy::Mode::kEnforce;
-  if (options.check_lockout) options.lockout_candidates = lockout_candidates(config_.must_allow);
+  if (options.check_lockout) options.lockout_candidates = policy::lockout_candidates(config_.must_allow);
   return options;
 }
 
-Result<Admitted> Daemon::admit_live(const AdmitOptions& options) const {
+Result<policy::Admitted> Daemon::admit_live(const policy::AdmitOptions& options) const {
   return gate_.state_usable() ? gate_.admit(config_.database, floor_, options)
                               : gate_.admit_in_place(config_.database, floor_, options);
 }
 
-std::string Daemon::enforce(Admitted& admitted, const std::string& source, bool persist) {
+std::string Daemon::enforce(policy::Admitted& admitted, const std::string& source, bool persist) {
   std::string problem;
   if (persist) {
     if (auto st = gate_.commit(admitted); !st)
@@ -78,10 +78,10 @@ std::string Daemon::enforce(Admitted& admitted, const std::string& source, bool 
 void Daemon::initial_load() {
   std::lock_guard lock(mu_);
   auto mode = config_.mode;
-  auto floor = resolve_floor(gate_);
+  auto floor = policy::resolve_floor(gate_);
   floor_ = floor.floor;
   if (gate_.state_usable()) {
-    if (auto st = gate_.state().save_lockout_candidates(lockout_candidates(config_.must_allow)); !st)
+    if (auto st = gate_.state().save_lockout_candidates(policy::lockout_candidates(config_.must_allow)); !st)
       fmt::print(stderr, "tollgated: warning: {}\n", st.error().message());
   }
   auto options = admit_options(mode);
@@ -120,8 +120,8 @@ void Daemon::initial_load() {
   warn_degraded(degraded_);
   engine_.set_mode(mode);
   auto policy = engine_.policy();
-  log_.submit(start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(), version(),
-                          note, degraded_));
+  log_.submit(eventlog::start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(),
+                                    version(), note, degraded_));
   fmt::print(stderr, "tollgated: {} mode, database {} generation {}\n", policy::to_string(mode),
              policy->store ? source_ : "(none)", policy->generation());
 }
@@ -138,29 +138,33 @@ Status Daemon::reload() {
                                : fmt::format("the live database was refused on reload ({}); no policy is in force",
                                              admitted.error().message());
     fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", admitted.error().message());
-    log_.submit(reload_event(host_, false, config_.database, current->generation(), admitted.error().message(),
-                             degraded_));
+    log_.submit(eventlog::reload_event(host_, false, config_.database, current->generation(),
+                                       admitted.error().message(), degraded_));
     return std::unexpected(admitted.error());
   }
   degraded_ = enforce(*admitted, config_.database, true);
   warn_degraded(degraded_);
   metrics_.reloads_ok.fetch_add(1);
   fmt::print(stderr, "tollgated: reloaded {} generation {}\n", config_.database, admitted->floor.generation);
-  log_.submit(reload_event(host_, true, config_.database, admitted->floor.generation, "", degraded_));
+  log_.submit(eventlog::reload_event(host_, true, config_.database, admitted->floor.generation, "", degraded_));
   return {};
 }
 
 Result<uint64_t> Daemon::install(const std::string& candidate, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "install", .database = config_.database, .file = candidate_path(config_.database),
-                      .by = by, .by_uid = uid, .from_generation = engine_.policy()->generation()};
+  eventlog::PolicyChange change{.type = eventlog::EventType::kInstall,
+                                .database = config_.database,
+                                .file = policy::candidate_path(config_.database),
+                                .by = by,
+                                .by_uid = uid,
+                                .from_generation = engine_.policy()->generation()};
   // Only the fixed name beside the live database: a request cannot make the
   // daemon read, rename or remove any other file.
-  auto done = [&]() -> Result<Installed> {
+  auto done = [&]() -> Result<policy::Installed> {
     if (!candidate.empty() && candidate != change.file)
       return fail(ErrorCode::kInvalidInput,
                   fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
-    return install_candidate(gate_, floor_, admit_options(engine_.mode()));
+    return policy::install_candidate(gate_, floor_, admit_options(engine_.mode()));
   }();
   (done ? metrics_.reloads_ok : metrics_.reloads_failed).fetch_add(1);
   return finish_change(done, change);
@@ -168,18 +172,22 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
 
 Result<uint64_t> Daemon::rollback(const std::string& file, const std::string& by, uid_t uid) {
   std::lock_guard lock(mu_);
-  PolicyChange change{.type = "rollback", .database = config_.database, .file = file, .by = by, .by_uid = uid,
-                      .from_generation = engine_.policy()->generation()};
-  auto done = install_rollback(gate_, file, admit_options(engine_.mode()));
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback,
+                                .database = config_.database,
+                                .file = file,
+                                .by = by,
+                                .by_uid = uid,
+                                .from_generation = engine_.policy()->generation()};
+  auto done = policy::install_rollback(gate_, file, admit_options(engine_.mode()));
   return finish_change(done, change);
 }
 
-Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& change) {
+Result<uint64_t> Daemon::finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change) {
   if (!done) {
     change.error = done.error().message();
-    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", change.type, printable(change.by),
-               change.error);
-    log_.submit(policy_change_event(host_, change));
+    fmt::print(stderr, "tollgated: {} by {} refused, the live database stays: {}\n", eventlog::to_string(change.type),
+               printable(change.by), change.error);
+    log_.submit(eventlog::policy_change_event(host_, change));
     return std::unexpected(done.error());
   }
   degraded_ = join({done->warning, enforce(done->admitted, config_.database, false)});
@@ -187,9 +195,9 @@ Result<uint64_t> Daemon::finish_change(Result<Installed>& done, PolicyChange& ch
   change.ok = true;
   change.to_generation = done->admitted.floor.generation;
   change.degraded = degraded_;
-  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", change.type, printable(change.by), change.by_uid,
-             config_.database, change.from_generation, change.to_generation);
-  log_.submit(policy_change_event(host_, change));
+  fmt::print(stderr, "tollgated: {} by {} (uid {}): {} generation {} -> {}\n", eventlog::to_string(change.type),
+             printable(change.by), change.by_uid, config_.database, change.from_generation, change.to_generation);
+  log_.submit(eventlog::policy_change_event(host_, change));
   return change.to_generation;
 }
 
@@ -199,100 +207,91 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   if (mode == policy::Mode::kEnforce) {
     auto state = engine_.policy();
     if (!state->store) return fail(ErrorCode::kInvalidInput, "no policy database is loaded; enforce mode refused");
-    auto hits = find_lockouts(*state->rules, state->signer_keys, lockout_candidates(config_.must_allow));
+    auto hits =
+        policy::find_lockouts(*state->rules, state->signer_keys, policy::lockout_candidates(config_.must_allow));
     if (!hits.empty())
       return fail(ErrorCode::kInvalidInput,
-                  "enforce mode refused: the policy would deny " + describe_lockouts(hits));
+                  "enforce mode refused: the policy would deny " + policy::describe_lockouts(hits));
   }
   engine_.set_mode(mode);
   if (from != mode)
     fmt::print(stderr, "tollgated: mode {} -> {} by {} (uid {})\n", policy::to_string(from), policy::to_string(mode),
                printable(by), by_uid);
-  log_.submit(mode_event(host_, from, mode, by, forced, by_uid));
+  log_.submit(eventlog::mode_event(host_, from, mode, by, forced, by_uid));
   return {};
 }
 
-json Daemon::health() const {
-  if (degraded_.empty()) return {{"status", "OK"}, {"reason", ""}};
-  return {{"status", "DEGRADED"}, {"reason", degraded_}};
+control::StatusReply::Health Daemon::health() const {
+  if (degraded_.empty()) return {"OK", ""};
+  return {"DEGRADED", degraded_};
 }
 
-json Daemon::status() const {
+control::StatusReply Daemon::status() const {
   std::lock_guard lock(mu_);
   auto state = engine_.policy();
-  json db = {{"path", state->store ? source_ : config_.database},
-             {"loaded", state->store != nullptr},
-             {"generation", state->generation()}};
+  control::StatusReply s;
+  s.database = {.path = state->store ? source_ : config_.database,
+                .loaded = state->store != nullptr,
+                .generation = state->generation()};
   if (state->store) {
     const auto& c = state->store->counts();
-    db["content_digest"] = state->store->meta_value("content_digest");
-    db["signed"] = state->store->is_signed();
-    db["counts"] = {{"hash_allow", c.hash_allow}, {"hash_deny", c.hash_deny}, {"path_allow", c.path_allow},
-                    {"path_deny", c.path_deny},   {"signers", c.signers}};
+    s.database.content_digest = state->store->meta_value("content_digest");
+    s.database.is_signed = state->store->is_signed();
+    s.database.counts = {c.hash_allow, c.hash_deny, c.path_allow, c.path_deny, c.signers};
   }
-  json integrity = {{"live_database", config_.database},
-                    {"state_dir", gate_.state().dir()},
-                    {"state_usable", gate_.state_usable()},
-                    {"last_known_good", gate_.state().lkg_file()},
-                    {"floor_generation", floor_.generation},
-                    {"floor_content_digest", floor_.content_digest},
-                    {"public_key_pinned", gate_.key_pinned()}};
+  s.integrity = {.live_database = config_.database,
+                 .state_dir = gate_.state().dir(),
+                 .last_known_good = gate_.state().lkg_file(),
+                 .state_usable = gate_.state_usable(),
+                 .floor_generation = floor_.generation,
+                 .floor_content_digest = floor_.content_digest,
+                 .public_key_pinned = gate_.key_pinned()};
   auto v = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
-  json out{{"ok", true},
-              {"version", version()},
-              {"pid", ::getpid()},
-              {"mode", policy::to_string(engine_.mode())},
-              {"coverage", to_string(config_.coverage)},
-              {"uptime_s", uptime},
-              {"health", health()},
-              {"database", db},
-              {"integrity", integrity},
-              {"watched", watched_},
-              {"counters",
-               {{"allowed", v(metrics_.allowed)},
-                {"denied", v(metrics_.denied)},
-                {"would_deny", v(metrics_.would_deny)},
-                {"errors", v(metrics_.errors)},
-                {"timeouts", v(metrics_.timeouts)},
-                {"cache_hits", v(metrics_.cache_hits)},
-                {"cache_misses", v(metrics_.cache_misses)},
-                {"hash_bytes", v(metrics_.hash_bytes)},
-                {"overflows", v(metrics_.overflows)},
-                {"log_dropped", v(metrics_.log_dropped)},
-                {"queue_depth", v(metrics_.queue_depth)}}},
-              {"latency_us", {{"p50", metrics_.latency_percentile_us(0.5)}, {"p99", metrics_.latency_percentile_us(0.99)}}}};
-  if (status_extra_) status_extra_(out);
-  return out;
+  s.version = version();
+  s.pid = ::getpid();
+  s.mode = engine_.mode();
+  s.coverage = std::string(config::to_string(config_.coverage));
+  s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  s.health = health();
+  s.watched = watched_;
+  s.counters = {v(metrics_.allowed),   v(metrics_.denied),      v(metrics_.would_deny),   v(metrics_.errors),
+                v(metrics_.timeouts),  v(metrics_.cache_hits),  v(metrics_.cache_misses), v(metrics_.hash_bytes),
+                v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.queue_depth)};
+  s.latency_p50_us = metrics_.latency_percentile_us(0.5);
+  s.latency_p99_us = metrics_.latency_percentile_us(0.99);
+  if (status_extra_) status_extra_(s);
+  return s;
 }
 
-json Daemon::handle(const ControlRequest& request, const PeerCred& peer) {
+json Daemon::handle(const control::ControlRequest& request, const control::PeerCred& peer) {
+  using Cmd = control::ControlRequest::Cmd;
   std::string by = request.by.empty() ? fmt::format("uid {}", peer.uid) : request.by;
   switch (request.cmd) {
-    case ControlRequest::Cmd::kStatus: return status();
-    case ControlRequest::Cmd::kReload: {
-      if (auto st = reload(); !st) return control_error(st.error().message());
-      auto state = engine_.policy();
-      return json{{"ok", true}, {"database", config_.database}, {"generation", state->generation()}};
+    case Cmd::kStatus: return control::to_json(status());
+    case Cmd::kReload: {
+      if (auto st = reload(); !st) return control::control_error(st.error().message());
+      return control::to_json(control::GenerationReply{config_.database, engine_.policy()->generation()});
     }
-    case ControlRequest::Cmd::kSetMode: {
-      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st) return control_error(st.error().message());
-      return json{{"ok", true}, {"mode", policy::to_string(engine_.mode())}};
+    case Cmd::kSetMode: {
+      if (auto st = set_mode(request.mode, by, request.forced, peer.uid); !st)
+        return control::control_error(st.error().message());
+      return control::to_json(control::ModeReply{engine_.mode()});
     }
-    case ControlRequest::Cmd::kInstall: {
+    case Cmd::kInstall: {
       auto generation = install(request.path, by, peer.uid);
-      if (!generation) return control_error(generation.error().message());
-      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
+      if (!generation) return control::control_error(generation.error().message());
+      return control::to_json(control::GenerationReply{config_.database, *generation});
     }
-    case ControlRequest::Cmd::kRollback: {
+    case Cmd::kRollback: {
       // Lowering the floor is root's decision alone, never admin_group's.
-      if (peer.uid != 0) return control_error(fmt::format("permission denied: rollback needs root (uid {})", peer.uid));
+      if (peer.uid != 0)
+        return control::control_error(fmt::format("permission denied: rollback needs root (uid {})", peer.uid));
       auto generation = rollback(request.path, by, peer.uid);
-      if (!generation) return control_error(generation.error().message());
-      return json{{"ok", true}, {"database", config_.database}, {"generation", *generation}};
+      if (!generation) return control::control_error(generation.error().message());
+      return control::to_json(control::GenerationReply{config_.database, *generation});
     }
   }
-  return control_error("unknown command");
+  return control::control_error("unknown command");
 }
 
 Status Daemon::write_metrics() const {

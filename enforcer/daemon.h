@@ -29,12 +29,14 @@
 #include <string>
 #include <vector>
 
-#include "enforcer/config.h"
-#include "enforcer/control.h"
+#include "config/config.h"
+#include "control/protocol.h"
+#include "control/server.h"
 #include "enforcer/engine.h"
-#include "enforcer/events.h"
 #include "enforcer/metrics.h"
-#include "enforcer/policy_gate.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
+#include "policy/policy_gate.h"
 
 namespace tollgate::enforcer {
 
@@ -42,8 +44,8 @@ class Daemon {
  public:
   // `mode_pinned`: the mode came from the command line (--mode), so a
   // restart comes up in config.mode whatever the file says.
-  Daemon(Config config, Engine& engine, EventLog& log, Metrics& metrics, std::vector<std::string> watched,
-         std::string host, bool mode_pinned = false);
+  Daemon(config::Config config, Engine& engine, eventlog::EventLog& log, Metrics& metrics,
+         std::vector<std::string> watched, std::string host, bool mode_pinned = false);
 
   // First load at start: the live database, else (refused or missing) the
   // last-known-good copy, else audit mode without a policy. Says so on
@@ -63,44 +65,45 @@ class Daemon {
   // must_allow executable (never overridable here), or without a database.
   // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
   Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
-  nlohmann::json status() const;
-  // Adds fields to status() (tollgated: the watched filesystems and the
-  // census). Call before the control socket starts; the hook must be
-  // thread-safe.
-  void set_status_extra(std::function<void(nlohmann::json&)> extra) { status_extra_ = std::move(extra); }
-  nlohmann::json handle(const ControlRequest& request, const PeerCred& peer);
+  control::StatusReply status() const;
+  // Adds to status() what tollgated's other parts know (the watched
+  // filesystems, the census). Call before the control socket starts; the
+  // hook must be thread-safe.
+  void set_status_extra(std::function<void(control::StatusReply&)> extra) { status_extra_ = std::move(extra); }
+  // One control request (the ControlServer's handler): the reply as JSON.
+  nlohmann::json handle(const control::ControlRequest& request, const control::PeerCred& peer);
   Status write_metrics() const;
-  const Config& config() const { return config_; }
+  const config::Config& config() const { return config_; }
 
  private:
   // Lockout is checked when the daemon enforces now, or would after a
   // restart (the upgrade window audits while the config says enforce).
-  AdmitOptions admit_options(policy::Mode now) const;
+  policy::AdmitOptions admit_options(policy::Mode now) const;
   policy::Mode restart_mode() const;
   // The live database through the gate (copied when state_dir is usable).
-  Result<Admitted> admit_live(const AdmitOptions& options) const;
+  Result<policy::Admitted> admit_live(const policy::AdmitOptions& options) const;
   // Puts an admitted database in force; `persist` commits it first.
   // Returns the commit problem, if any.
-  std::string enforce(Admitted& admitted, const std::string& source, bool persist);
+  std::string enforce(policy::Admitted& admitted, const std::string& source, bool persist);
   // Puts an installed database in force (or reports the refusal): stderr,
   // the install/rollback event, DEGRADED state. Returns the generation.
-  Result<uint64_t> finish_change(Result<Installed>& done, PolicyChange& change);
-  nlohmann::json health() const;
+  Result<uint64_t> finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change);
+  control::StatusReply::Health health() const;
 
-  Config config_;
+  config::Config config_;
   Engine& engine_;
-  EventLog& log_;
+  eventlog::EventLog& log_;
   Metrics& metrics_;
   std::vector<std::string> watched_;
   std::string host_;
   bool mode_pinned_;
   std::chrono::steady_clock::time_point started_;
-  PolicyGate gate_;            // the public key, pinned at construction
+  policy::PolicyGate gate_;    // the public key, pinned at construction
   mutable std::mutex mu_;      // serializes loads, installs and mode changes
-  Floor floor_;                // guarded by mu_
+  policy::Floor floor_;        // guarded by mu_
   std::string source_;         // guarded by mu_: the file the policy in force came from
   std::string degraded_;       // guarded by mu_: empty = healthy
-  std::function<void(nlohmann::json&)> status_extra_;
+  std::function<void(control::StatusReply&)> status_extra_;
 };
 
 }  // namespace tollgate::enforcer

@@ -12,9 +12,14 @@
 #include <cstring>
 
 #include "enforcer/scan_worker.h"
+#include "eventlog/builders.h"
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
+
+using eventlog::overflow_event;
+using eventlog::read_error_event;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

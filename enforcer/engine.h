@@ -75,9 +75,11 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "enforcer/cache.h"
-#include "enforcer/events.h"
 #include "enforcer/fanotify.h"
 #include "enforcer/metrics.h"
+#include "enforcer/process_info.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
@@ -85,6 +87,10 @@
 #include "policy/facts.h"
 
 namespace tollgate::enforcer {
+
+// The event log (eventlog/) the engine writes its decisions to.
+using eventlog::DecisionRecord;
+using eventlog::EventLog;
 
 class ScanWorker;
 

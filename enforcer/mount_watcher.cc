@@ -12,16 +12,11 @@
 
 #include "census/process.h"
 #include "common/io.h"
-#include "enforcer/coverage_events.h"
-#include "enforcer/events.h"
+#include "common/time.h"
+#include "eventlog/writer.h"
 
 namespace tollgate::enforcer {
 namespace {
-
-int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A prefix that covers no filesystem able to hold executables is a mistake
 // in the configuration (a typo, or `watch: [/proc]`).
@@ -40,6 +35,26 @@ Status check_prefixes(const std::vector<census::MountEntry>& mounts, const std::
 }
 
 }  // namespace
+
+eventlog::MarkRecord mark_record(const WatchedFilesystem& fs, std::string_view trigger) {
+  return {.device = census::device_name(fs.dev),
+          .fs_type = fs.fs_type,
+          .source = fs.source,
+          .mount_points = fs.mount_points,
+          .trigger = std::string(trigger),
+          .ok = fs.marked,
+          .error = fs.error};
+}
+
+control::StatusReply::Filesystem status_entry(const WatchedFilesystem& fs) {
+  return {.device = census::device_name(fs.dev),
+          .fs_type = fs.fs_type,
+          .source = fs.source,
+          .mount_points = fs.mount_points,
+          .network = fs.network,
+          .marked = fs.marked,
+          .error = fs.error};
+}
 
 MountWatcher::MountWatcher(FilesystemMarker& marker, EventLog* log, MountWatcherOptions options)
     : marker_(marker),
@@ -113,9 +128,9 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
         }
         fs.error = st.error().message();
       }
-      if (fs.marked) fs.marked_at_us = was_marked ? old->marked_at_us : now_us();
+      if (fs.marked) fs.marked_at_us = was_marked ? old->marked_at_us : tollgate::now_us();
       const bool news = fs.marked ? !was_marked : (old == prev.end() || old->error != fs.error);
-      if (news) events.push_back(mark_event(options_.host, fs, trigger));
+      if (news) events.push_back(eventlog::mark_event(options_.host, mark_record(fs, trigger)));
     }
     if (fs.marked) marked.push_back(fs.dev);
     next.push_back(std::move(fs));

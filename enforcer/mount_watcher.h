@@ -41,11 +41,17 @@
 #include "census/mounts.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "control/protocol.h"
 #include "enforcer/fanotify.h"
+#include "eventlog/builders.h"
+
+namespace tollgate::eventlog {
+class EventLog;
+}
 
 namespace tollgate::enforcer {
 
-class EventLog;
+using eventlog::EventLog;
 
 // One watched filesystem, for `tollgate status` and the mark event.
 struct WatchedFilesystem {
@@ -58,6 +64,10 @@ struct WatchedFilesystem {
   std::string error;          // why it is not marked ("pending" before the thread's first pass)
   int64_t marked_at_us = 0;   // Unix µs
 };
+// Its `mark` event's fields; `trigger`: "start", "mount" or "rescan".
+eventlog::MarkRecord mark_record(const WatchedFilesystem& fs, std::string_view trigger);
+// Its entry in the status reply's `filesystems`.
+control::StatusReply::Filesystem status_entry(const WatchedFilesystem& fs);
 
 struct MountWatcherOptions {
   std::vector<std::string> prefixes;  // absolute; {"/"} for watch: auto

@@ -12,8 +12,8 @@
 #include <cstring>
 
 #include "enforcer/engine.h"
+#include "eventlog/builders.h"
 #include "miner/content_scan.h"
-#include "miner/scan_record.h"
 
 namespace tollgate::enforcer {
 namespace {
@@ -51,7 +51,7 @@ size_t ScanWorker::HashKey::operator()(const hashdb::Sha256& s) const {
   return h;
 }
 
-ScanWorker::ScanWorker(ScanWorkerOptions options, EventLog* log, Metrics& metrics)
+ScanWorker::ScanWorker(ScanWorkerOptions options, eventlog::EventLog* log, Metrics& metrics)
     : options_(std::move(options)), log_(log), metrics_(metrics) {}
 
 ScanWorker::~ScanWorker() { stop(); }
@@ -160,14 +160,11 @@ void ScanWorker::scan(Job& job) {
     remember_done(job.sha256);
   }
   if (!log_) return;
-  nlohmann::json event = {{"ts", rfc3339_us(std::chrono::system_clock::now())}, {"host", options_.host},
-                          {"type", "scan"}};
-  const miner::ScanRecord record{.sha256 = hashdb::to_hex(job.sha256),
-                                 .path = job.path,
-                                 .size = static_cast<uint64_t>(job.st.st_size),
-                                 .scan = std::move(*result)};
-  event.update(nlohmann::json(miner::scan_event_fields(record)));
-  log_->submit(std::move(event));
+  const eventlog::ScanRecord record{.sha256 = hashdb::to_hex(job.sha256),
+                                    .path = job.path,
+                                    .size = static_cast<uint64_t>(job.st.st_size),
+                                    .scan = std::move(*result)};
+  log_->submit(eventlog::scan_event(options_.host, record));
 }
 
 }  // namespace tollgate::enforcer

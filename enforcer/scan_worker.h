@@ -44,8 +44,8 @@
 #include <unordered_map>
 
 #include "common/unique_fd.h"
-#include "enforcer/events.h"
 #include "enforcer/metrics.h"
+#include "eventlog/writer.h"
 #include "hashdb/sha256.h"
 
 namespace tollgate::enforcer {
@@ -69,7 +69,7 @@ size_t scan_queue_bound_for_fd_limit(uint64_t nofile);
 class ScanWorker {
  public:
   // `log` may be null (scans are counted, not logged). log and metrics must outlive the worker.
-  ScanWorker(ScanWorkerOptions options, EventLog* log, Metrics& metrics);
+  ScanWorker(ScanWorkerOptions options, eventlog::EventLog* log, Metrics& metrics);
   ~ScanWorker();
   ScanWorker(const ScanWorker&) = delete;
   ScanWorker& operator=(const ScanWorker&) = delete;
@@ -98,7 +98,7 @@ class ScanWorker {
   void remember_done(const hashdb::Sha256& sha256);  // caller holds mu_
 
   ScanWorkerOptions options_;
-  EventLog* log_;
+  eventlog::EventLog* log_;
   Metrics& metrics_;
   std::mutex mu_;
   std::condition_variable cv_, idle_cv_;

@@ -16,31 +16,26 @@
 #include <cstring>
 #include <thread>
 
+#include "common/host.h"
 #include "common/io.h"
-#include "enforcer/config.h"
 #include "census/census.h"
 #include "census/mounts.h"
 #include "census/process.h"
+#include "config/config.h"
+#include "control/server.h"
 #include "enforcer/census_runner.h"
-#include "enforcer/control.h"
 #include "enforcer/mount_watcher.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
-#include "enforcer/events.h"
 #include "enforcer/fanotify.h"
 #include "enforcer/scan_worker.h"
 #include "enforcer/version.h"
+#include "eventlog/writer.h"
 
 using namespace tollgate;
 using namespace tollgate::enforcer;
 
 namespace {
-
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
 
 // Every pending event holds an fd: run with the soft RLIMIT_NOFILE raised to
 // the hard limit (the unit sets LimitNOFILE). Returns the soft limit in force.
@@ -58,19 +53,6 @@ uint64_t raise_fd_limit() {
                  std::strerror(errno));
   }
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
-}
-
-nlohmann::json filesystems_json(const std::vector<WatchedFilesystem>& filesystems) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& fs : filesystems)
-    out.push_back({{"device", census::device_name(fs.dev)},
-                   {"fs_type", fs.fs_type},
-                   {"source", fs.source},
-                   {"mount_points", fs.mount_points},
-                   {"network", fs.network},
-                   {"marked", fs.marked},
-                   {"error", fs.error}});
-  return out;
 }
 
 int run(int argc, char** argv) {
@@ -98,12 +80,12 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  auto loaded = load_config_or_default(config_path, "tollgated");
+  auto loaded = config::load_config_or_default(config_path, "tollgated");
   if (!loaded) {
     fmt::print(stderr, "tollgated: {}\n", loaded.error().message());
     return 2;
   }
-  Config config = std::move(*loaded);
+  config::Config config = std::move(*loaded);
   if (!mode.empty()) config.mode = *policy::parse_mode(mode);
   if (!db.empty()) config.database = db;
   if (!pubkey.empty()) config.public_key = pubkey;
@@ -129,10 +111,10 @@ int run(int argc, char** argv) {
     return 1;
   }
 
-  const std::string host = hostname();
+  const std::string host = host_name();
   const uint64_t fd_limit = raise_fd_limit();
   Metrics metrics;
-  EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics);
+  eventlog::EventLog log({.path = config.event_log, .syslog = config.syslog}, metrics.log_dropped);
   log.start();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min(cores, 8);
@@ -176,23 +158,23 @@ int run(int argc, char** argv) {
   census::ProcFs proc("/proc");
   CensusRunner census(engine, coverage, &log, proc,
                       {.interval_ms = config.census_interval_ms,
-                       .kill = config.on_unwatched == OnUnwatched::kKill,
+                       .kill = config.on_unwatched == config::OnUnwatched::kKill,
                        .exempt = std::move(exemptions),
                        .max_file_size = config.max_file_size,
                        .host = host});
   std::thread census_thread;
   if (exit_code == 0 && config.census_interval_ms > 0) {
-    if (config.on_unwatched == OnUnwatched::kKill && !proc.shows_own_pid_namespace())
+    if (config.on_unwatched == config::OnUnwatched::kKill && !proc.shows_own_pid_namespace())
       fmt::print(stderr, "tollgated: warning: /proc is not this pid namespace's: the census will kill nothing\n");
     census_thread = std::thread([&] { census.run(); });
   }
-  daemon.set_status_extra([&](nlohmann::json& s) {
-    s["filesystems"] = filesystems_json(coverage.filesystems());
-    s["census"] = census.status();
-    s["census"]["enabled"] = config.census_interval_ms > 0;
+  daemon.set_status_extra([&](control::StatusReply& s) {
+    for (const auto& fs : coverage.filesystems()) s.filesystems.push_back(status_entry(fs));
+    s.census = census.status();
   });
-  ControlServer control(config.socket, config.admin_group,
-                        [&](const ControlRequest& r, const PeerCred& p) { return daemon.handle(r, p); });
+  control::ControlServer control(
+      config.socket, config.admin_group,
+      [&](const control::ControlRequest& r, const control::PeerCred& p) { return daemon.handle(r, p); });
   // systemd's RuntimeDirectory=: admin_group members must reach the socket.
   if (const char* dirs = std::getenv("RUNTIME_DIRECTORY")) control.set_runtime_directory(dirs);
   if (exit_code == 0) {

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "common/io.h"
+#include "common/time.h"
 #include "hashdb/schema.h"
 #include "hashdb/sqlite.h"
 
@@ -99,15 +100,6 @@ Status insert_meta(sqlite3* db, const std::string& path, const MetaMap& meta) {
 }
 
 }  // namespace
-
-std::string utc_now_rfc3339() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 Result<WrittenDatabase> write_database(const std::string& path, const PolicyContent& content,
                                        const WriteOptions& options) {

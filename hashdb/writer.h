@@ -33,7 +33,4 @@ struct WrittenDatabase {
 Result<WrittenDatabase> write_database(const std::string& path, const PolicyContent& content,
                                        const WriteOptions& options);
 
-// Current UTC time as RFC 3339 with seconds ("2026-12-01T03:44:35Z").
-std::string utc_now_rfc3339();
-
 }  // namespace tollgate::hashdb

@@ -66,7 +66,7 @@ std::optional<Mode> parse_mode(std::string_view text) {
 }
 
 bool path_matches(const hashdb::PathRule& rule, std::string_view path) {
-  if (path.empty()) return false;  // unknown path (enforcer/fd_path.h)
+  if (path.empty()) return false;  // unknown path (policy/fd_path.h)
   if (rule.match == hashdb::PathMatch::kExact) return path == rule.path;
   if (rule.path.empty() || rule.path.back() != '/') return path == rule.path;
   return path.starts_with(rule.path);

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "common/io.h"
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "policy/yaml_util.h"
 
@@ -625,25 +626,6 @@ class Loader {
   std::optional<Error> root_error_;
 };
 
-bool digits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  out = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    out = out * 10 + (s[i] - '0');
-  }
-  return true;
-}
-
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
 }  // namespace
 
 std::string_view to_string(EntryKind kind) {
@@ -670,47 +652,6 @@ std::string_view to_string(DirMatch match) {
 
 std::string Location::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
-
-std::optional<int64_t> parse_rfc3339(std::string_view s, bool date_only_allowed) {
-  int year = 0, month = 0, day = 0;
-  if (s.size() < 10 || !digits(s, 0, 4, year) || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
-      !digits(s, 8, 2, day))
-    return std::nullopt;
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1) return std::nullopt;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return std::nullopt;
-  int64_t t = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400;
-  if (s.size() == 10) return date_only_allowed ? std::optional<int64_t>(t) : std::nullopt;
-  int hh = 0, mm = 0, ss = 0;
-  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hh) || s.size() < 19 || s[13] != ':' ||
-      !digits(s, 14, 2, mm) || s[16] != ':' || !digits(s, 17, 2, ss))
-    return std::nullopt;
-  if (hh > 23 || mm > 59 || ss > 60) return std::nullopt;
-  size_t i = 19;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == start) return std::nullopt;
-  }
-  if (i >= s.size()) return std::nullopt;  // the offset is required
-  int64_t offset = 0;
-  if (s[i] == 'Z' || s[i] == 'z') {
-    ++i;
-  } else if (s[i] == '+' || s[i] == '-') {
-    int oh = 0, om = 0;
-    if (!digits(s, i + 1, 2, oh) || i + 3 >= s.size() || s[i + 3] != ':' || !digits(s, i + 4, 2, om) || oh > 23 ||
-        om > 59)
-      return std::nullopt;
-    offset = (oh * 3600 + om * 60) * (s[i] == '+' ? 1 : -1);
-    i += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (i != s.size()) return std::nullopt;
-  return t + hh * 3600 + mm * 60 + ss - offset;
 }
 
 Result<Manifest> load_manifest(const std::string& path, const LoadOptions& options) {

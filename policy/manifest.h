@@ -101,8 +101,4 @@ Result<Manifest> load_manifest(const std::string& path, const LoadOptions& optio
 Result<Manifest> load_manifest_text(const std::string& text, const std::string& name,
                                     const LoadOptions& options = {});
 
-// RFC 3339 parsing: "2026-12-01" (midnight UTC) or
-// "2026-12-01T10:00:00Z" / "...T10:00:00.5+02:00". Seconds since the epoch.
-std::optional<int64_t> parse_rfc3339(std::string_view text, bool date_only_allowed = true);
-
 }  // namespace tollgate::policy

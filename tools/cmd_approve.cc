@@ -15,6 +15,7 @@
 
 #include "common/io.h"
 #include "common/text.h"
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "policy/manifest.h"
@@ -89,13 +90,27 @@ std::string approval_line(const Approval& a, const std::string& file, size_t lin
                      line);
 }
 
+// The approvals manifest was rewritten but the install failed (`why`): put
+// `before` back (remove the file when there was none), so the manifest
+// matches the installed database, and say so. Returns the exit code.
+int restore_approvals(const Settings& settings, const ApprovalsDoc& before, const Error& why, std::string_view verb) {
+  Status restored = before.exists ? write_approvals(settings.approvals, before.text)
+                    : ::unlink(settings.approvals.c_str()) == 0
+                        ? Status{}
+                        : fail_errno(errno, settings.approvals, "cannot remove");
+  fmt::print(stderr, "tollgate: nothing was {}: {}\n", verb, why.message());
+  if (!restored)
+    fmt::print(stderr, "tollgate: and restoring {} failed: {}\n", settings.approvals, restored.error().message());
+  return exit_code_for(why);
+}
+
 // Adds `approvals` to the approvals manifest, recompiles and reloads, all
 // under the lock; prints what landed. Restores the manifest when the
 // compile fails.
 int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
   if (settings.approvals.empty()) {
     fmt::print(stderr, "tollgate: {}: 'approvals' is not set; it names the manifest tollgate approve writes to\n",
-               settings.config_path);
+               settings.file_name());
     return kExitPolicy;
   }
   auto lock = ApprovalsLock::acquire(settings.approvals);
@@ -121,17 +136,7 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
   if (auto st = write_approvals(settings.approvals, *text); !st) return report(st.error());
   auto included = check_approvals_included(settings);
   auto installed = included ? compile_and_install(settings) : Result<InstallResult>(std::unexpected(included.error()));
-  if (!installed) {
-    // Put the manifest back so it matches the installed database.
-    Status restored = doc->exists ? write_approvals(settings.approvals, doc->text)
-                                  : (::unlink(settings.approvals.c_str()) == 0 ? Status{}
-                                                                                : fail_errno(errno, settings.approvals,
-                                                                                             "cannot remove"));
-    fmt::print(stderr, "tollgate: nothing was approved: {}\n", installed.error().message());
-    if (!restored) fmt::print(stderr, "tollgate: and restoring {} failed: {}\n", settings.approvals,
-                              restored.error().message());
-    return exit_code_for(installed.error());
-  }
+  if (!installed) return restore_approvals(settings, *doc, installed.error(), "approved");
   auto after = parse_approvals(*text, settings.approvals);
   for (const auto& a : fresh) {
     size_t line = 0;
@@ -146,7 +151,7 @@ int land_approvals(const Settings& settings, std::vector<Approval> approvals) {
 }
 
 // One reviewable entry per reported binary.
-Approval from_report_entry(const policy::BinaryReport& b, const std::string& by, const std::string& at) {
+Approval from_report_entry(const eventlog::BinaryReport& b, const std::string& by, const std::string& at) {
   Approval a{.sha256 = b.sha256, .origin = b.path, .label = base_name(b.path), .approved_by = by, .approved_at = at};
   a.comments.push_back(fmt::format("{}: seen {} times ({}), first {}, last {}", b.path, b.count, denial_split(b),
                                    b.first_seen, b.last_seen));
@@ -161,7 +166,7 @@ Approval from_report_entry(const policy::BinaryReport& b, const std::string& by,
   return a;
 }
 
-class ApproveCommand final : public Command {
+class ApproveCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kLogOption | kSocketOption);
@@ -178,15 +183,19 @@ class ApproveCommand final : public Command {
     app.add_flag("-i,--interactive", interactive_, "With --from-report: ask y/n for each binary");
   }
 
-  int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
+  int prepare() override {
+    if (int rc = ConfiguredCommand::prepare(); rc != kExitOk) return rc;
     // Accept exactly what the compiler accepts for `expires:`.
-    if (!expires_.empty() && !policy::parse_rfc3339(expires_)) {
+    if (!expires_.empty() && !parse_rfc3339(expires_)) {
       fmt::print(stderr, "tollgate: --expires '{}': use a date like 2027-01-01 or an RFC 3339 time\n", expires_);
       return kExitUsage;
     }
-    if (from_report_) return run_from_report(*settings);
+    if (from_report_) {
+      auto cutoff = since_cutoff(since_);
+      if (!cutoff) return usage_error(cutoff.error());
+      cutoff_ = *cutoff;
+      return kExitOk;
+    }
     if (paths_.empty() && hashes_.empty()) {
       fmt::print(stderr, "tollgate: approve needs PATH..., --sha256 HEX or --from-report\n");
       return kExitUsage;
@@ -195,10 +204,20 @@ class ApproveCommand final : public Command {
       fmt::print(stderr, "tollgate: approve --sha256 needs --label (there is no file name to label it with)\n");
       return kExitUsage;
     }
-    if (auto ok = check_admin(*settings, "approve"); !ok) return report(ok.error());
+    return kExitOk;
+  }
 
+  // --from-report without --interactive only writes a manifest to review
+  // (stdout or -o): reading the log needs no more than reading it.
+  Requirement requirement(Access declared) const override {
+    return {.access = from_report_ && !installs_from_report() ? Access::kAnyone : declared};
+  }
+
+  int run() override {
+    if (from_report_) return run_from_report(*settings_);
+    auto& settings = settings_;
     std::vector<Approval> approvals;
-    std::string by = invoking_user(), at = hashdb::utc_now_rfc3339();
+    std::string by = invoking_user(), at = utc_now_rfc3339();
     for (const auto& hex : hashes_) {
       auto digest = hashdb::sha256_from_hex(hex);
       if (!digest) {
@@ -249,21 +268,16 @@ class ApproveCommand final : public Command {
     return a;
   }
 
+  // --interactive without -o installs what the admin says yes to.
+  bool installs_from_report() const { return interactive_ && output_.empty(); }
+
   int run_from_report(const Settings& settings) {
-    auto cutoff = since_cutoff(since_);
-    if (!cutoff) {
-      fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-      return kExitUsage;
-    }
-    bool installs = interactive_ && output_.empty();
-    if (installs) {
-      if (auto ok = check_admin(settings, "approve"); !ok) return report(ok.error());
-    }
-    policy::ReportBuilder builder({.since_us = *cutoff, .user_name = user_name});
-    auto scanned = scan_events(settings.event_log, [&](policy::Event&& e) { builder.add(e); });
+    const bool installs = installs_from_report();
+    eventlog::ReportBuilder builder({.since_us = cutoff_, .user_name = user_name});
+    auto scanned = scan_events(settings.event_log, [&](eventlog::Event&& e) { builder.add(e); });
     if (!scanned) return report(scanned.error());
     auto r = std::move(builder).finish();
-    std::string by = invoking_user(), at = hashdb::utc_now_rfc3339();
+    std::string by = invoking_user(), at = utc_now_rfc3339();
     std::vector<Approval> entries;
     for (const auto& b : r.binaries) {
       if (b.sha256.empty()) {
@@ -313,15 +327,15 @@ class ApproveCommand final : public Command {
     return kExitOk;
   }
 
-  AdminOptions options_;
   std::vector<std::string> paths_, hashes_;
   std::string label_, ticket_, expires_;
   bool recursive_ = false, force_ = false, from_report_ = false, interactive_ = false;
   std::string since_ = "24h";
+  TimeUs cutoff_ = 0;  // --from-report: from --since, by prepare()
   std::string output_;
 };
 
-class RevokeCommand final : public Command {
+class RevokeCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kSocketOption);
@@ -330,11 +344,9 @@ class RevokeCommand final : public Command {
   }
 
   int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
-    if (auto ok = check_admin(*settings, "revoke"); !ok) return report(ok.error());
+    auto& settings = settings_;
     if (settings->approvals.empty()) {
-      fmt::print(stderr, "tollgate: {}: 'approvals' is not set\n", settings->config_path);
+      fmt::print(stderr, "tollgate: {}: 'approvals' is not set\n", settings->file_name());
       return kExitPolicy;
     }
     auto lock = ApprovalsLock::acquire(settings->approvals);
@@ -374,13 +386,7 @@ class RevokeCommand final : public Command {
     std::string text = remove_approvals(doc->text, remove);
     if (auto st = write_approvals(settings->approvals, text); !st) return report(st.error());
     auto installed = compile_and_install(*settings);
-    if (!installed) {
-      auto restored = write_approvals(settings->approvals, doc->text);
-      fmt::print(stderr, "tollgate: nothing was revoked: {}\n", installed.error().message());
-      if (!restored) fmt::print(stderr, "tollgate: and restoring {} failed: {}\n", settings->approvals,
-                                restored.error().message());
-      return exit_code_for(installed.error());
-    }
+    if (!installed) return restore_approvals(*settings, *doc, installed.error(), "revoked");
     for (const auto& e : remove)
       fmt::print("revoked {}  {}  label={}  (was {}:{})\n", e.sha256, e.origin.empty() ? "(by hash)" : e.origin,
                  e.label, settings->approvals, e.line);
@@ -389,7 +395,6 @@ class RevokeCommand final : public Command {
   }
 
  private:
-  AdminOptions options_;
   std::vector<std::string> targets_;
 };
 
@@ -404,6 +409,7 @@ CommandSpec approve_command() {
                      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 --label vendor-agent\n"
                      "  tollgate approve --from-report --since 7d -o /tmp/review.yaml\n"
                      "  sudo tollgate approve --from-report --since 24h --interactive\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ApproveCommand>(); }};
 }
 
@@ -412,6 +418,7 @@ CommandSpec revoke_command() {
           .summary = "Remove approvals (by path or SHA-256), recompile, install and reload",
           .example = "  sudo tollgate revoke /opt/app/bin/tool\n"
                      "  sudo tollgate revoke 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<RevokeCommand>(); }};
 }
 

@@ -30,14 +30,14 @@ json error_lines(const Error& e) {
   return lines;
 }
 
-class CompileCommand final : public Command {
+class CompileCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     app.add_option("manifest", opts_.manifest_path, "Root manifest (YAML; with --install: default 'manifest' of the config)");
     app.add_option("-o,--output", opts_.output_path, "Policy database to write (replaced atomically)");
     app.add_flag("--install", install_,
                  "Stage the result beside the configured database and have tollgated verify and install it");
-    add_admin_options(app, admin_, kSocketOption);
+    add_admin_options(app, options_, kSocketOption);
     app.add_option("--sign-key", key_, "Ed25519 private key (PEM) to sign the database with");
     app.add_option("--jobs,-j", opts_.jobs, "Hashing threads (default: all cores)");
     app.add_flag("--dry-run", opts_.dry_run, "Validate and hash, but write nothing");
@@ -49,6 +49,22 @@ class CompileCommand final : public Command {
                "with --strict also every file that fails the ownership rule), 3 I/O error; with --install also\n"
                "4 when tollgated (or the same check here) refuses the candidate, 6 not root or admin_group.\n"
                "A failed compile never touches the existing database.\n");
+  }
+
+  // Only --install reads the configuration (and may be refused).
+  int prepare() override {
+    if (!install_) return kExitOk;
+    if (!opts_.output_path.empty() || opts_.dry_run) {
+      fmt::print(stderr, "tollgate: compile --install writes the configured database; drop -o/--dry-run\n");
+      return kExitUsage;
+    }
+    return ConfiguredCommand::prepare();
+  }
+
+  // Compiling into a file of one's own changes nothing that is enforced.
+  Requirement requirement(Access declared) const override {
+    if (!install_) return {};
+    return {.access = declared, .action = "compile --install"};
   }
 
   int run() override {
@@ -81,13 +97,7 @@ class CompileCommand final : public Command {
  private:
   // compile --install: the configured database's staged path (policy_install.h).
   int run_install() {
-    if (!opts_.output_path.empty() || opts_.dry_run) {
-      fmt::print(stderr, "tollgate: compile --install writes the configured database; drop -o/--dry-run\n");
-      return kExitUsage;
-    }
-    auto settings = resolve_settings(admin_);
-    if (!settings) return report(settings.error());
-    if (auto ok = check_admin(*settings, "compile --install"); !ok) return report(ok.error());
+    auto& settings = settings_;
     if (!opts_.manifest_path.empty()) settings->manifest = opts_.manifest_path;
     if (!key_.empty()) settings->signing_key = key_;
     std::optional<ApprovalsLock> lock;
@@ -116,7 +126,6 @@ class CompileCommand final : public Command {
   }
 
   policy::CompileOptions opts_;
-  AdminOptions admin_;
   std::string key_;
   bool json_ = false, install_ = false;
 };
@@ -150,6 +159,7 @@ CommandSpec compile_command() {
           .summary = "Compile YAML manifests into a signed policy database",
           .example = "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/policy.db --sign-key /etc/tollgate/signing.key\n"
                      "  sudo tollgate compile --install      # the configured manifest, staged and verified\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<CompileCommand>(); }};
 }
 

@@ -26,7 +26,7 @@ std::string source_text(const hashdb::Source& s) {
   return s.line > 0 ? fmt::format("{}:{}", s.file, s.line) : s.file;
 }
 
-class DbCommand final : public Command {
+class DbCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     app.require_subcommand(1);
@@ -43,10 +43,20 @@ class DbCommand final : public Command {
 
     rollback_ = app.add_subcommand("rollback", "Make an older policy database the live one on purpose (root)");
     rollback_->add_option("--to", db_path_, "The database to roll back to (left where it is)")->required();
-    add_admin_options(*rollback_, admin_, kSocketOption);
+    add_admin_options(*rollback_, options_, kSocketOption);
     rollback_->footer("Example:\n  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n"
                       "Exit status: 0 rolled back, 4 refused (signature, lockout; the reason is printed),\n"
                       "3 unreadable, 5 tollgated did not answer, 6 not root.\n");
+  }
+
+  // Only rollback reads the configuration (and may be refused).
+  int prepare() override { return rollback_->parsed() ? ConfiguredCommand::prepare() : kExitOk; }
+
+  // Lowering the floor is root's decision alone, never admin_group's;
+  // verify and dump only read the file named.
+  Requirement requirement(Access declared) const override {
+    if (!rollback_->parsed()) return {};
+    return {.access = declared, .action = "db rollback", .why = "it lowers the rollback floor"};
   }
 
   int run() override {
@@ -58,12 +68,7 @@ class DbCommand final : public Command {
   // The anti-rollback floor refuses older generations; this is the one
   // deliberate way past it, recorded in the event log with who asked.
   int run_rollback() {
-    auto settings = resolve_settings(admin_);
-    if (!settings) return report(settings.error());
-    if (::geteuid() != 0) {
-      fmt::print(stderr, "tollgate: 'db rollback' needs root (it lowers the rollback floor); run it with sudo\n");
-      return kExitPermission;
-    }
+    auto& settings = settings_;
     char resolved[PATH_MAX];
     if (!::realpath(db_path_.c_str(), resolved)) return report(Error::from_errno(errno, db_path_, "cannot resolve"));
     // Serialise with approve/refresh; an emergency rollback does not need
@@ -83,12 +88,9 @@ class DbCommand final : public Command {
   }
 
   int run_verify() {
-    std::optional<hashdb::PublicKey> key;
-    if (!pubkey_.empty()) {
-      auto loaded = hashdb::load_public_key(pubkey_);
-      if (!loaded) return report(loaded.error());
-      key = std::move(*loaded);
-    }
+    auto pinned = load_pinned_key(pubkey_);
+    if (!pinned) return report(pinned.error());
+    const std::optional<hashdb::PublicKey>& key = *pinned;
     auto store = hashdb::PolicyStore::open(db_path_, {.public_key = key ? &*key : nullptr});
     if (!store) {
       if (json_) fmt::print("{}\n", json{{"valid", false}, {"error", store.error().message()}}.dump());
@@ -163,7 +165,6 @@ class DbCommand final : public Command {
   CLI::App* verify_ = nullptr;
   CLI::App* dump_ = nullptr;
   CLI::App* rollback_ = nullptr;
-  AdminOptions admin_;
   std::string db_path_;
   std::string pubkey_;
   bool json_ = false;
@@ -176,6 +177,7 @@ CommandSpec db_command() {
           .summary = "Verify, dump or deliberately roll back a policy database",
           .example = "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n"
                      "  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n",
+          .needs = Access::kRoot,
           .make = [] { return std::make_unique<DbCommand>(); }};
 }
 

@@ -31,7 +31,7 @@ int exit_for(Severity s) {
   return kExitPolicy;
 }
 
-class DoctorCommand final : public Command {
+class DoctorCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kSocketOption);
@@ -47,20 +47,24 @@ class DoctorCommand final : public Command {
                "2 usage, 3 --fix could not write or apply, 6 --fix needs root.\n");
   }
 
-  int run() override {
-    const bool fake_proc = proc_root_ != kDefaultProcRoot;
-    if (fix_ && fake_proc && sysctl_dir_ == kDefaultSysctlDir) {
+  int prepare() override {
+    if (fix_ && proc_root_ != kDefaultProcRoot && sysctl_dir_ == kDefaultSysctlDir) {
       fmt::print(stderr, "tollgate: --fix with --proc-root also needs --sysctl-dir (refusing to write {} for "
                          "sysctls read from {})\n",
                  kDefaultSysctlDir, proc_root_);
       return kExitUsage;
     }
-    if (fix_ && !fake_proc && ::geteuid() != 0) {
-      fmt::print(stderr, "tollgate: 'doctor --fix' writes {} and /proc/sys: run it with sudo\n", kDefaultSysctlDir);
-      return kExitPermission;
-    }
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
+    return ConfiguredCommand::prepare();
+  }
+
+  // Only --fix on this host's own /proc changes anything.
+  Requirement requirement(Access declared) const override {
+    if (!fix_ || proc_root_ != kDefaultProcRoot) return {};
+    return {.access = declared, .action = "doctor --fix", .why = "it writes /etc/sysctl.d and /proc/sys"};
+  }
+
+  int run() override {
+    const Settings* settings = &*settings_;
     auto checks = run_checks(gather_host_facts(proc_root_, *settings));
 
     json fixed = json::array();
@@ -122,7 +126,6 @@ class DoctorCommand final : public Command {
     }
   }
 
-  AdminOptions options_;
   bool json_ = false;
   bool fix_ = false;
   std::string proc_root_ = kDefaultProcRoot;
@@ -135,6 +138,7 @@ CommandSpec doctor_command() {
   return {.name = "doctor",
           .summary = "Check the holes this host leaves open and the hardening that closes each",
           .example = "  tollgate doctor\n  tollgate doctor --json\n  sudo tollgate doctor --fix\n",
+          .needs = Access::kRoot,  // --fix only (requirement())
           .make = [] { return std::make_unique<DoctorCommand>(); }};
 }
 

@@ -7,7 +7,7 @@
 
 #include "common/io.h"
 #include "common/text.h"
-#include "hashdb/writer.h"
+#include "common/time.h"
 #include "policy/blocklist.h"
 #include "tools/command.h"
 
@@ -55,7 +55,7 @@ class ImportBlocklistCommand final : public Command {
       return kExitPolicy;
     }
     const std::string manifest = policy::blocklist_manifest(
-        list, {.source = file_, .format = format_, .generated_at = hashdb::utc_now_rfc3339()});
+        list, {.source = file_, .format = format_, .generated_at = utc_now_rfc3339()});
     if (output_.empty()) {
       fmt::print("{}", manifest);
       print_summary(stderr, list, "");

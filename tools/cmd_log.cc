@@ -21,21 +21,25 @@ namespace {
 
 std::string short_hash(const std::string& hex) { return hex.size() > 12 ? hex.substr(0, 12) : hex; }
 
+// An absent `from`/`to` (a hand-written line) shows as nothing.
+std::string_view mode_name(const std::optional<policy::Mode>& mode) { return mode ? policy::to_string(*mode) : ""; }
+
 // One readable line; the caller makes it printable() as a whole, so every
 // field (paths, a client-claimed `by`, fields of future types) is escaped.
-std::string format_event(const policy::Event& e) {
+std::string format_event(const eventlog::Event& e) {
   std::string head = fmt::format("{} {}", e.ts, e.host.empty() ? "-" : e.host);
-  if (e.type == "decision") {
-    std::string verdict = e.decision == "deny" ? "DENY" : e.would_deny ? "WOULD-DENY" : "allow";
+  if (e.type == eventlog::EventType::kDecision) {
+    std::string verdict = e.decision == policy::Verdict::kDeny ? "DENY" : e.would_deny ? "WOULD-DENY" : "allow";
     std::string user = user_name(e.uid);
     std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
-    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, e.event.empty() ? "exec" : e.event,
+    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, eventlog::to_string(e.event),
                        e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
                        e.source.empty() ? "" : " (" + e.source + ")");
   }
-  if (e.type == "mode")
-    return fmt::format("{} mode       {} -> {} by {}{}{}", head, e.from, e.to, e.by.empty() ? "?" : e.by,
-                       e.by_uid >= 0 ? fmt::format(" (uid {})", e.by_uid) : "", e.forced ? " (forced)" : "");
+  if (e.type == eventlog::EventType::kMode)
+    return fmt::format("{} mode       {} -> {} by {}{}{}", head, mode_name(e.from), mode_name(e.to),
+                       e.by.empty() ? "?" : e.by, e.by_uid >= 0 ? fmt::format(" (uid {})", e.by_uid) : "",
+                       e.forced ? " (forced)" : "");
   // start, reload, overflow and future types: their fields as key=value.
   std::string fields;
   auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);
@@ -45,13 +49,13 @@ std::string format_event(const policy::Event& e) {
       fields += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : value.dump());
     }
   }
-  return fmt::format("{} {:<10}{}", head, e.type, fields);
+  return fmt::format("{} {:<10}{}", head, e.type.name(), fields);
 }
 
 // The line as logged; one carrying controls or bidi characters (a forged or
 // old log: tollgated writes ASCII-only JSON) is re-encoded with \u escapes,
 // the same JSON value.
-std::string json_line(const policy::Event& e) {
+std::string json_line(const eventlog::Event& e) {
   if (!has_unsafe_chars(e.raw)) return e.raw;
   auto obj = nlohmann::ordered_json::parse(e.raw, nullptr, false);
   if (obj.is_discarded()) return printable(e.raw);
@@ -77,10 +81,7 @@ class LogCommand final : public Command {
     if (!settings) return report(settings.error());
     if (!since_.empty()) {
       auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
+      if (!cutoff) return usage_error(cutoff.error());
       filter_.since_us = *cutoff;
     }
     filter_.denied_only = denied_only_;
@@ -89,7 +90,7 @@ class LogCommand final : public Command {
     if (!follow_) {
       // Stop printing (not reading) once --max-events is reached.
       bool more = true;
-      auto scanned = scan_events(path_, [&](policy::Event&& e) {
+      auto scanned = scan_events(path_, [&](eventlog::Event&& e) {
         if (more) more = print(e);
       });
       if (!scanned) return report(scanned.error());
@@ -100,7 +101,7 @@ class LogCommand final : public Command {
 
  private:
   // Prints one event; false once --max-events is reached.
-  bool print(const policy::Event& e) {
+  bool print(const eventlog::Event& e) {
     if (!filter_.matches(e)) return true;
     fmt::print("{}\n", json_ ? json_line(e) : printable(format_event(e)));
     std::fflush(stdout);
@@ -117,7 +118,7 @@ class LogCommand final : public Command {
       std::string_view line(pending_.data() + start, nl - start);
       ++line_no_;
       if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      auto e = policy::parse_event(line);
+      auto e = eventlog::parse_event(line);
       if (!e) {
         fmt::print(stderr, "tollgate: {}:{}: skipped malformed event: {}\n", path_, line_no_, e.error().message());
         continue;
@@ -185,7 +186,7 @@ class LogCommand final : public Command {
   std::vector<std::string> types_;
   size_t max_events_ = 0;
   unsigned poll_ms_ = 250;
-  policy::EventFilter filter_;
+  eventlog::EventFilter filter_;
   std::string path_;
   std::string pending_;
   size_t line_no_ = 0;

@@ -9,11 +9,13 @@
 
 #include <climits>
 
+#include "common/host.h"
 #include "common/io.h"
-#include "enforcer/control.h"
-#include "enforcer/events.h"
-#include "enforcer/lockout.h"
+#include "control/client.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "policy/facts.h"
+#include "policy/lockout.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
@@ -23,7 +25,7 @@
 namespace tollgate::tools {
 namespace {
 
-class ModeCommand final : public Command {
+class ModeCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kLogOption | kSocketOption);
@@ -35,9 +37,7 @@ class ModeCommand final : public Command {
   }
 
   int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
-    if (auto ok = check_admin(*settings, "mode"); !ok) return report(ok.error());
+    auto& settings = settings_;
     // Serialise with approve/revoke: the database must not change between
     // the pre-flight and the switch.
     std::optional<ApprovalsLock> lock;
@@ -52,37 +52,36 @@ class ModeCommand final : public Command {
       if (preflight != kExitOk) return preflight;
     }
     std::string by = invoking_user();
-    auto reply = enforcer::control_request(settings->socket,
-                                           {{"cmd", "set_mode"}, {"mode", mode_}, {"by", by}, {"forced", forced}});
+    const policy::Mode to = *policy::parse_mode(mode_);
+    auto answer = control::Client(settings->socket).set_mode(to, by, forced);
     bool daemon_running = true;
-    if (!reply) {
-      if (reply.error().code() != ErrorCode::kUnavailable) return report(reply.error());
+    if (!answer) {
+      if (answer.error().code() != ErrorCode::kUnavailable) return report(answer.error());
       daemon_running = false;
-    } else if (!reply->value("ok", false)) {
-      fmt::print(stderr, "tollgate: tollgated refused: {}\n", reply->value("error", std::string("no reason given")));
+    } else if (!*answer) {
+      fmt::print(stderr, "tollgate: {}\n", answer->error().to_error().message());
       return kExitNo;
     }
     if (!daemon_running) {
       // Nobody else will record the switch.
-      auto event = enforcer::mode_event(host_name(), *policy::parse_mode(settings->mode), *policy::parse_mode(mode_),
-                                        by, forced, ::getuid());
-      if (auto st = append_event(settings->event_log, event); !st)
+      auto event = eventlog::mode_event(host_name(), settings->mode, to, by, forced, ::getuid());
+      if (auto st = eventlog::append_event(settings->event_log, event); !st)
         fmt::print(stderr, "tollgate: warning: could not record the switch: {}\n", st.error().message());
     }
     std::string persisted;
-    if (settings->config_found) {
-      auto text = read_file(settings->config_path);
+    if (settings->from_file()) {
+      auto text = read_file(settings->file_name());
       if (!text) return report(text.error());
       struct stat st {};
-      mode_t perms = ::stat(settings->config_path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-      if (auto w = write_file_atomic(settings->config_path, set_config_mode(*text, mode_), perms); !w)
+      mode_t perms = ::stat(settings->file_name().c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
+      if (auto w = write_file_atomic(settings->file_name(), set_config_mode(*text, mode_), perms); !w)
         return report(w.error());
-      persisted = "persisted in " + settings->config_path;
+      persisted = "persisted in " + settings->file_name();
     } else {
-      persisted = "NOT persisted: " + settings->config_path + " does not exist";
+      persisted = "NOT persisted: " + settings->file_name() + " does not exist";
     }
-    fmt::print("mode {} -> {}{} by {}; {}; {}\n", settings->mode, mode_, forced ? " (forced)" : "", by,
-               daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
+    fmt::print("mode {} -> {}{} by {}; {}; {}\n", policy::to_string(settings->mode), mode_, forced ? " (forced)" : "",
+               by, daemon_running ? "tollgated switched" : "tollgated is not running (it starts in this mode)",
                persisted);
     return kExitOk;
   }
@@ -95,18 +94,15 @@ class ModeCommand final : public Command {
       fmt::print(stderr, "tollgate: enforce mode refused: {}\n", db.error().message());
       return exit_code_for(db.error());
     }
-    auto hits = enforcer::find_lockouts(**db, policy::signer_keys(**db), cli_lockout_candidates(settings));
+    auto hits = policy::find_lockouts(**db, policy::signer_keys(**db), cli_lockout_candidates(settings));
     if (!hits.empty()) {
       fmt::print(stderr,
                  "tollgate: enforce mode refused: {} would deny {} (must_allow; --force cannot override this)\n",
-                 settings.database, enforcer::describe_lockouts(hits));
+                 settings.database, policy::describe_lockouts(hits));
       return kExitNo;
     }
     auto cutoff = since_cutoff(since_);
-    if (!cutoff) {
-      fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-      return kExitUsage;
-    }
+    if (!cutoff) return usage_error(cutoff.error());
     struct stat st {};
     if (::stat(settings.event_log.c_str(), &st) != 0) {
       if (!force_) {
@@ -123,12 +119,12 @@ class ModeCommand final : public Command {
     if (!replayed) return report(replayed.error());
     if (replayed->denied.empty()) {
       fmt::print("Replayed {} exec events since {}: nothing would be denied.\n", replayed->events,
-                 policy::format_rfc3339(*cutoff));
+                 format_rfc3339(*cutoff));
       return kExitOk;
     }
     if (!force_) {
       fmt::print("Enforce mode refused: {} binaries ran since {} that {} would deny:\n", replayed->denied.size(),
-                 policy::format_rfc3339(*cutoff), settings.database);
+                 format_rfc3339(*cutoff), settings.database);
       print_would_deny(replayed->denied);
       fmt::print("Approve them (tollgate approve PATH, or tollgate approve --from-report --interactive), or pass "
                  "--force to deny them from now on.\n");
@@ -140,7 +136,6 @@ class ModeCommand final : public Command {
     return kExitOk;
   }
 
-  AdminOptions options_;
   std::string mode_;
   bool force_ = false;
   std::string since_ = "24h";
@@ -154,6 +149,7 @@ CommandSpec mode_command() {
           .example = "  sudo tollgate mode enforce\n"
                      "  sudo tollgate mode enforce --since 7d\n"
                      "  sudo tollgate mode audit\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ModeCommand>(); }};
 }
 

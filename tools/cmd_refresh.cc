@@ -9,12 +9,12 @@
 #include <cerrno>
 
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
-#include "tools/trust_report.h"
 #include "tools/policy_install.h"
+#include "tools/trust_report.h"
 
 namespace tollgate::tools {
 namespace {
@@ -26,16 +26,12 @@ constexpr const char* kHookUser = "apt-hook";
 // configured mode.
 std::string window_marker(const Settings& s) { return parent_dir(s.socket) + "/upgrade-window"; }
 
-Result<nlohmann::json> set_mode(const Settings& s, const char* mode) {
-  auto reply = enforcer::control_request(s.socket, {{"cmd", "set_mode"}, {"mode", mode}, {"by", kHookUser}, {"forced", false}});
-  if (!reply) return reply;
-  if (!reply->value("ok", false))
-    return fail(ErrorCode::kInvalidInput, "tollgated refused " + std::string(mode) + " mode: " +
-                                              reply->value("error", std::string("no reason given")));
-  return reply;
+Result<control::ModeReply> set_mode(const Settings& s, policy::Mode mode) {
+  return control::accepted(control::Client(s.socket).set_mode(mode, kHookUser, /*forced=*/false),
+                           fmt::format("tollgated refused {} mode", policy::to_string(mode)));
 }
 
-class RefreshCommand final : public Command {
+class RefreshCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
@@ -43,30 +39,32 @@ class RefreshCommand final : public Command {
     app.add_flag("--syslog", syslog_, "Also log the newly trusted rules to syslog (authpriv; the apt hook)");
   }
 
+  // Installed but not set up yet (no config file): nothing to do, and the
+  // apt hook, whoever runs it, must stay quiet.
+  Requirement requirement(Access declared) const override {
+    return {.access = settings_->from_file() ? declared : Access::kAnyone};
+  }
+
   int run() override {
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
-    if (!settings->config_found) {
-      // Installed but not set up yet: the apt hook must stay quiet.
-      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings->config_path);
+    if (!settings_->from_file()) {
+      fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings_->file_name());
       return kExitOk;
     }
-    if (auto ok = check_admin(*settings, "refresh"); !ok) return report(ok.error());
-    return pre_ ? open_window(*settings) : refresh(*settings);
+    return pre_ ? open_window(*settings_) : refresh(*settings_);
   }
 
  private:
   int open_window(const Settings& s) {
-    auto status = enforcer::control_request(s.socket, {{"cmd", "status"}});
+    auto status = control::Client(s.socket).status();
     if (!status) {
       if (status.error().code() == ErrorCode::kUnavailable) return kExitOk;  // nothing to open
       return report(status.error());
     }
-    if (status->value("mode", "") != "enforce") return kExitOk;
+    if (!*status || (*status)->mode != policy::Mode::kEnforce) return kExitOk;
     // The marker first: if the switch below succeeds and we crash, the
     // Post-Invoke still knows to switch back.
     if (auto st = write_file_atomic(window_marker(s), "enforce\n", 0600); !st) return report(st.error());
-    if (auto r = set_mode(s, "audit"); !r) return report(r.error());
+    if (auto r = set_mode(s, policy::Mode::kAudit); !r) return report(r.error());
     fmt::print("tollgate: upgrade window open: tollgated audits (logs, does not deny) until 'tollgate refresh'\n");
     return kExitOk;
   }
@@ -104,7 +102,7 @@ class RefreshCommand final : public Command {
     }
     std::string marker = window_marker(s);
     if (::stat(marker.c_str(), &st) != 0) return status;
-    auto r = set_mode(s, "enforce");
+    auto r = set_mode(s, policy::Mode::kEnforce);
     if (!r && r.error().code() != ErrorCode::kUnavailable) {
       // E.g. the new policy would lock out sshd: stay in audit, loudly.
       fmt::print(stderr, "tollgate: upgrade window NOT closed, tollgated stays in audit: {}\n", r.error().message());
@@ -115,7 +113,6 @@ class RefreshCommand final : public Command {
     return status;
   }
 
-  AdminOptions options_;
   bool pre_ = false;
   bool syslog_ = false;
 };
@@ -127,6 +124,7 @@ CommandSpec refresh_command() {
           .summary = "Recompile the configured policy and reload (the apt hook)",
           .example = "  sudo tollgate refresh            # after installing software by hand\n"
                      "  sudo tollgate refresh --pre      # what apt's DPkg::Pre-Invoke runs\n",
+          .needs = Access::kAdmin,
           .make = [] { return std::make_unique<RefreshCommand>(); }};
 }
 

@@ -12,7 +12,7 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json item_json(const policy::ReplayItem& item) {
+json item_json(const eventlog::ReplayItem& item) {
   return {{"path", item.path},
           {"sha256", item.sha256},
           {"count", item.count},
@@ -37,27 +37,21 @@ class ReplayCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    std::optional<policy::TimeUs> since;
-    if (since_ != "all") {
-      auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
-      since = *cutoff;
-    }
+    auto cutoff = since_window(since_);
+    if (!cutoff) return usage_error(cutoff.error());
+    const std::optional<TimeUs> since = *cutoff;
     // A candidate is rarely signed yet: only --pubkey asks for a signature.
     settings->public_key.clear();
     auto db = open_policy(*settings, pubkey_);
     if (!db) return report(db.error());
     auto result = replay_history(settings->event_log, **db, since);
     if (!result) return report(result.error());
-    std::string window = since ? "since " + policy::format_rfc3339(*since) : "in the whole log";
+    std::string window = since ? "since " + format_rfc3339(*since) : "in the whole log";
     if (json_) {
       json out = {{"database", settings->database},
                   {"generation", (*db)->generation()},
                   {"event_log", settings->event_log},
-                  {"since", since ? json(policy::format_rfc3339(*since)) : json(nullptr)},
+                  {"since", since ? json(format_rfc3339(*since)) : json(nullptr)},
                   {"events", result->events},
                   {"binaries", result->denied.size() + result->allowed.size()},
                   {"would_deny", json::array()}};

@@ -5,7 +5,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/text.h"
-#include "miner/scan_record.h"
+#include "eventlog/builders.h"
+#include "eventlog/report.h"
+#include "miner/content_scan.h"
 #include "tools/admin.h"
 #include "tools/command.h"
 #include "tools/report_scan.h"
@@ -15,9 +17,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-json miner_json(const policy::BinaryReport& b) {
-  json m = miner::assessment_json(b.miner);
-  m["scan"] = policy::to_string(b.scan);
+json miner_json(const eventlog::BinaryReport& b) {
+  json m = eventlog::assessment_json(b.miner);
+  m["scan"] = eventlog::to_string(b.scan);
   if (b.content) {
     m["scan_end"] = miner::to_string(b.content->end);
     m["scanned_bytes"] = b.content->bytes_scanned;
@@ -25,10 +27,10 @@ json miner_json(const policy::BinaryReport& b) {
   return m;
 }
 
-json report_json(const policy::Report& r, const std::string& log_path, size_t malformed,
+json report_json(const eventlog::Report& r, const std::string& log_path, size_t malformed,
                  const ReportScanStats& scans) {
   json out = {{"event_log", log_path},
-              {"since", r.since_us ? json(policy::format_rfc3339(*r.since_us)) : json(nullptr)},
+              {"since", r.since_us ? json(format_rfc3339(*r.since_us)) : json(nullptr)},
               {"decisions", r.decisions},
               {"malformed_lines", malformed},
               {"content_scans", {{"daemon", scans.from_log}, {"report", scans.scanned_now}, {"none", scans.not_scanned}}},
@@ -76,7 +78,7 @@ void emit_yaml(YAML::Emitter& em, const json& value) {
 }
 
 // "score 90: REASON (SUMMARY, +60)" and one aligned line per further reason.
-void print_miner(const policy::BinaryReport& b) {
+void print_miner(const eventlog::BinaryReport& b) {
   const auto lines = b.miner.reason_lines();
   if (lines.empty()) return;
   fmt::print("  miner     score {}{}: {}\n", b.miner.score,
@@ -84,8 +86,8 @@ void print_miner(const policy::BinaryReport& b) {
   for (size_t i = 1; i < lines.size(); ++i) fmt::print("            {}\n", printable(lines[i]));
 }
 
-void print_human(const policy::Report& r, const std::string& log_path, const ReportScanStats& scans, bool scanned) {
-  std::string window = r.since_us ? fmt::format("since {}", policy::format_rfc3339(*r.since_us)) : "in the whole log";
+void print_human(const eventlog::Report& r, const std::string& log_path, const ReportScanStats& scans, bool scanned) {
+  std::string window = r.since_us ? fmt::format("since {}", format_rfc3339(*r.since_us)) : "in the whole log";
   if (r.binaries.empty()) {
     fmt::print("No binary was denied or would have been denied {} ({}).\n", window, log_path);
     return;
@@ -124,17 +126,10 @@ class ReportCommand final : public Command {
   int run() override {
     auto settings = resolve_settings(options_);
     if (!settings) return report(settings.error());
-    policy::ReportOptions opts{.user_name = user_name};
-    if (since_ != "all") {
-      auto cutoff = since_cutoff(since_);
-      if (!cutoff) {
-        fmt::print(stderr, "tollgate: {}\n", cutoff.error().message());
-        return kExitUsage;
-      }
-      opts.since_us = *cutoff;
-    }
-    policy::ReportBuilder builder(opts);
-    auto malformed = scan_events(settings->event_log, [&](policy::Event&& e) { builder.add(e); });
+    auto since = since_window(since_);
+    if (!since) return usage_error(since.error());
+    eventlog::ReportBuilder builder({.since_us = *since, .user_name = user_name});
+    auto malformed = scan_events(settings->event_log, [&](eventlog::Event&& e) { builder.add(e); });
     if (!malformed) return report(malformed.error());
     auto r = std::move(builder).finish();
     const auto scans = no_scan_ ? scan_stats(r) : scan_unscanned(r, {});

@@ -2,16 +2,14 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
-#include "enforcer/config.h"
-#include "enforcer/control.h"
+#include "config/config.h"
+#include "control/client.h"
 #include "tools/command.h"
 #include "tools/doctor.h"
 #include "tools/status_verdict.h"
 
 namespace tollgate::tools {
 namespace {
-
-using nlohmann::json;
 
 class StatusCommand final : public Command {
  public:
@@ -24,78 +22,79 @@ class StatusCommand final : public Command {
                "6 the socket refused us (needs root or the admin group).\n");
   }
 
+  // The socket: --socket, else the config's (the file is not read at all
+  // when --socket is given).
+  int prepare() override {
+    if (!socket_.empty()) {
+      settings_.socket = socket_;
+      return kExitOk;
+    }
+    auto config = config::load_config_or_default(config_, "tollgate");
+    if (!config) return report(config.error());
+    settings_ = std::move(*config);
+    return kExitOk;
+  }
+  const config::Config* settings() const override { return &settings_; }
+
   int run() override {
-    std::string socket = socket_;
-    if (socket.empty()) {
-      auto config = enforcer::load_config_or_default(config_, "tollgate");
-      if (!config) return report(config.error());
-      socket = config->socket;
+    // main.cc saw the daemon listening (needs_daemon); it may still not answer.
+    auto answer = control::Client(settings_.socket).status();
+    if (!answer) {
+      if (answer.error().code() == ErrorCode::kUnavailable)
+        fmt::print(stderr, "tollgate: {}; start it with 'systemctl start tollgated'\n", answer.error().message());
+      else report(answer.error());
+      return exit_code_for(answer.error());
     }
-    auto reply = enforcer::control_request(socket, {{"cmd", "status"}});
-    if (!reply) {
-      if (reply.error().code() == ErrorCode::kUnavailable)
-        fmt::print(stderr, "tollgate: {}; start it with 'systemctl start tollgated'\n", reply.error().message());
-      else report(reply.error());
-      return exit_code_for(reply.error());
+    if (!*answer) {
+      const control::Refusal& refusal = answer->error();
+      fmt::print(stderr, "tollgate: {}\n", refusal.reason);
+      return refusal.permission_denied() ? kExitPermission : kExitDaemon;
     }
-    const json& s = *reply;
-    if (s.value("ok", false) != true) {
-      std::string error = s.value("error", "the daemon refused the request");
-      fmt::print(stderr, "tollgate: {}\n", error);
-      return error.starts_with("permission denied") ? kExitPermission : kExitDaemon;
-    }
+    const control::StatusReply& s = **answer;
     // The holes `tollgate doctor` would name, from this host's kernel settings.
-    const std::string verdict = health_verdict(s, status_holes("/proc", s));
+    const std::string verdict = health_verdict(s.raw, status_holes("/proc", s));
     const int code = is_degraded(verdict) ? kExitNo : kExitOk;
     if (json_) {
-      fmt::print("{}\n", s.dump(2));
+      fmt::print("{}\n", s.raw.dump(2));
       return code;
     }
-    const json& db = s["database"];
-    const json& c = s["counters"];
+    const auto& db = s.database;
+    const auto& c = s.counters;
+    const std::string mode = s.mode ? std::string(policy::to_string(*s.mode)) : "?";
     fmt::print("{}\n", verdict);
-    fmt::print("tollgated {} (pid {}), up {}s\n", s.value("version", "?"), s.value("pid", 0), s.value("uptime_s", 0));
-    fmt::print("mode:      {}{}\n", s.value("mode", "?"),
-               s.value("mode", "") == "audit" ? " (nothing is denied; would-denies are logged)" : "");
-    fmt::print("coverage:  {}\n", s.value("coverage", "?"));
-    if (db.value("loaded", false)) {
-      const json& n = db["counts"];
-      fmt::print("database:  {} generation {}{}\n", db.value("path", ""), db.value("generation", 0),
-                 db.value("signed", false) ? ", signed" : ", unsigned");
-      fmt::print("           {} hash allow, {} hash deny, {} path allow, {} path deny, {} signers\n",
-                 n.value("hash_allow", 0), n.value("hash_deny", 0), n.value("path_allow", 0), n.value("path_deny", 0),
-                 n.value("signers", 0));
-      fmt::print("           digest {}\n", db.value("content_digest", ""));
+    fmt::print("tollgated {} (pid {}), up {}s\n", s.version.empty() ? "?" : s.version, s.pid, s.uptime_s);
+    fmt::print("mode:      {}{}\n", mode, mode == "audit" ? " (nothing is denied; would-denies are logged)" : "");
+    fmt::print("coverage:  {}\n", s.coverage.empty() ? "?" : s.coverage);
+    if (db.loaded) {
+      const auto& n = db.counts;
+      fmt::print("database:  {} generation {}{}\n", db.path, db.generation, db.is_signed ? ", signed" : ", unsigned");
+      fmt::print("           {} hash allow, {} hash deny, {} path allow, {} path deny, {} signers\n", n.hash_allow,
+                 n.hash_deny, n.path_allow, n.path_deny, n.signers);
+      fmt::print("           digest {}\n", db.content_digest);
     } else {
-      fmt::print("database:  NONE loaded ({}); audit mode only\n", db.value("path", ""));
+      fmt::print("database:  NONE loaded ({}); audit mode only\n", db.path);
     }
     std::string watched;
-    for (const auto& w : s["watched"]) watched += (watched.empty() ? "" : ", ") + w.get<std::string>();
+    for (const auto& w : s.watched) watched += (watched.empty() ? "" : ", ") + w;
     fmt::print("watching:  {} (and every filesystem mounted below)\n", watched);
-    for (const auto& fs : s.value("filesystems", json::array())) {
+    for (const auto& fs : s.filesystems) {
       std::string where;
-      for (const auto& m : fs.value("mount_points", json::array()))
-        where += (where.empty() ? "" : ", ") + m.get<std::string>();
-      fmt::print("           {} {} at {}{}\n", fs.value("device", "?"), fs.value("fs_type", "?"), where,
-                 fs.value("marked", false) ? "" : " NOT MARKED: " + fs.value("error", std::string("?")));
+      for (const auto& m : fs.mount_points) where += (where.empty() ? "" : ", ") + m;
+      fmt::print("           {} {} at {}{}\n", fs.device, fs.fs_type, where,
+                 fs.marked ? "" : " NOT MARKED: " + (fs.error.empty() ? std::string("?") : fs.error));
     }
-    if (s.contains("census")) {
-      const json& census = s["census"];
-      if (census.value("enabled", false))
-        fmt::print("census:    every {} ms, on_unwatched {}: {} findings, {} killed, last walk {} processes in {} us\n",
-                   census.value("interval_ms", 0), census.value("on_unwatched", "?"), census.value("findings", 0),
-                   census.value("killed", 0), census.value("processes", 0), census.value("last_walk_us", 0));
-      else
-        fmt::print("census:    off (census_interval_ms: 0)\n");
-    }
-    fmt::print("decisions: {} allowed, {} denied, {} would deny, {} errors ({} timeouts)\n", c.value("allowed", 0),
-               c.value("denied", 0), c.value("would_deny", 0), c.value("errors", 0), c.value("timeouts", 0));
-    fmt::print("cache:     {} hits, {} misses, {} bytes hashed\n", c.value("cache_hits", 0), c.value("cache_misses", 0),
-               c.value("hash_bytes", 0));
-    fmt::print("latency:   p50 <= {} us, p99 <= {} us\n", s["latency_us"].value("p50", 0), s["latency_us"].value("p99", 0));
-    if (c.value("overflows", 0) || c.value("log_dropped", 0))
-      fmt::print("WARNING:   {} kernel queue overflows, {} event log lines dropped\n", c.value("overflows", 0),
-                 c.value("log_dropped", 0));
+    if (s.census && s.census->enabled)
+      fmt::print("census:    every {} ms, on_unwatched {}: {} findings, {} killed, last walk {} processes in {} us\n",
+                 s.census->interval_ms, s.census->on_unwatched, s.census->findings, s.census->killed,
+                 s.census->processes, s.census->last_walk_us);
+    else if (s.census)
+      fmt::print("census:    off (census_interval_ms: 0)\n");
+    fmt::print("decisions: {} allowed, {} denied, {} would deny, {} errors ({} timeouts)\n", c.allowed, c.denied,
+               c.would_deny, c.errors, c.timeouts);
+    fmt::print("cache:     {} hits, {} misses, {} bytes hashed\n", c.cache_hits, c.cache_misses, c.hash_bytes);
+    fmt::print("latency:   p50 <= {} us, p99 <= {} us\n", s.latency_p50_us, s.latency_p99_us);
+    if (c.overflows || c.log_dropped)
+      fmt::print("WARNING:   {} kernel queue overflows, {} event log lines dropped\n", c.overflows, c.log_dropped);
     return code;
   }
 
@@ -103,6 +102,7 @@ class StatusCommand final : public Command {
   std::string config_;
   std::string socket_;
   bool json_ = false;
+  config::Config settings_;
 };
 
 }  // namespace

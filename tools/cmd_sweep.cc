@@ -16,6 +16,8 @@
 #include "census/process.h"
 #include "common/io.h"
 #include "common/text.h"
+#include "common/time.h"
+#include "eventlog/builders.h"
 #include "census/judge.h"
 #include "hashdb/store.h"
 #include "miner/proc_sample.h"
@@ -35,7 +37,7 @@ std::string human_bytes(uint64_t b) {
   return fmt::format("{} KiB", b >> 10);
 }
 
-class SweepCommand final : public Command {
+class SweepCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
@@ -51,13 +53,16 @@ class SweepCommand final : public Command {
                "2 usage (--kill-all without --yes), 3 /proc or the mount table unreadable.\n");
   }
 
-  int run() override {
+  int prepare() override {
     if (kill_all_ && !yes_) {
       fmt::print(stderr, "tollgate: --kill-all kills every process with a finding; add --yes to confirm\n");
       return kExitUsage;
     }
-    auto settings = resolve_settings(options_);
-    if (!settings) return report(settings.error());
+    return ConfiguredCommand::prepare();
+  }
+
+  int run() override {
+    const Settings* settings = &*settings_;
     auto table = read_file("/proc/self/mountinfo", 16u << 20);
     if (!table) return report(table.error());
     const auto mounts = census::parse_mountinfo(*table);
@@ -143,7 +148,7 @@ class SweepCommand final : public Command {
     if (json_) {
       json out = json::array();
       for (const auto& r : found) {
-        json j = census::to_json(r);
+        json j = eventlog::finding_fields(r);
         if (auto k = kills.find(r.id.pid); k != kills.end())
           j["killed"] = {{"ok", k->second.has_value()}, {"error", k->second ? "" : k->second.error().message()}};
         out.push_back(std::move(j));
@@ -162,7 +167,7 @@ class SweepCommand final : public Command {
       fmt::print("pid {} {}{}: {}\n", r.id.pid, census::to_string(r.finding),
                  r.exempt.empty() ? "" : " (exempt: " + printable(r.exempt) + ")", printable(r.exe));
       fmt::print("  user {} ({}), started {}, parent {} {}\n", r.user.empty() ? "?" : printable(r.user), r.uid,
-                 census::format_time_us(r.start_time_us), r.ppid, printable(r.parent_exe));
+                 format_rfc3339_us(r.start_time_us), r.ppid, printable(r.parent_exe));
       std::string usage;
       if (r.cpu_share) usage += fmt::format("cpu {:.0f}% of a core", *r.cpu_share * 100);
       if (r.rss_bytes) usage += (usage.empty() ? "" : ", ") + fmt::format("rss {}", human_bytes(*r.rss_bytes));
@@ -178,7 +183,6 @@ class SweepCommand final : public Command {
     }
   }
 
-  AdminOptions options_;
   bool json_ = false;
   std::vector<pid_t> kill_;
   bool kill_all_ = false;
@@ -193,7 +197,7 @@ CommandSpec sweep_command() {
           .summary = "Find processes running what fanotify cannot see (memfd, foreign mounts, deleted, unapproved)",
           .example = "  tollgate sweep\n  tollgate sweep --json\n  tollgate sweep --kill 4242\n"
                      "  tollgate sweep --kill-all --yes\n",
-          .needs_root = true,
+          .needs = Access::kRoot,
           .make = [] { return std::make_unique<SweepCommand>(); }};
 }
 

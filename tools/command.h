@@ -1,6 +1,11 @@
 // The `tollgate` CLI's subcommand table. Each subcommand lives in its own
 // tools/cmd_*.cc and contributes one CommandSpec to commands.cc; main.cc wires
-// them into CLI11, enforces needs_root and maps errors to exit codes.
+// them into CLI11, enforces what each declares it needs (who may run it,
+// whether the daemon must run) and maps errors to exit codes.
+//
+// main.cc runs a parsed command as: prepare() (usage checks, the config),
+// the permission check for requirement(spec.needs), the daemon check when
+// spec.needs_daemon, then run(). No command checks permissions itself.
 //
 // To add a subcommand: write tools/cmd_NAME.cc with a class deriving from
 // Command and a `CommandSpec NAME_command()` factory, declare the factory in
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "config/config.h"
 
 namespace tollgate::tools {
 
@@ -35,12 +41,42 @@ int exit_code_for(const Error& error);
 // Prints "tollgate: MESSAGE" on stderr and returns exit_code_for(error).
 int report(const Error& error);
 
+// Who may run a command (docs/cli.md, "Who may run what").
+enum class Access {
+  kAnyone,  // reads only what the caller can read anyway
+  kAdmin,   // root, or a member of the config's admin_group
+  kRoot,    // root only
+};
+
+// What one invocation needs: `action` names it in the refusal ("'compile
+// --install' needs root or group G"; empty = the command's name), `why`
+// says why root alone ("it lowers the rollback floor").
+struct Requirement {
+  Access access = Access::kAnyone;
+  std::string action;
+  std::string why;
+};
+
 class Command {
  public:
   virtual ~Command() = default;
   // Declare options on `app`; bind them to members.
   virtual void setup(CLI::App& app) = 0;
-  // Run after a successful parse; returns the process exit code.
+  // After a successful parse, before the permission check: checks the
+  // command line and loads the configuration. Returns kExitOk to go on,
+  // else the exit code (the error is printed).
+  virtual int prepare() { return kExitOk; }
+  // The configuration prepare() resolved (with the command line's
+  // overrides), for commands that use one: its admin_group decides kAdmin,
+  // its socket the daemon check. nullptr: none.
+  virtual const config::Config* settings() const { return nullptr; }
+  // What this invocation needs. `declared` is the spec's: the most any
+  // invocation of the command needs. Overridden only where an invocation
+  // changes nothing (db verify, compile without --install, approve
+  // --from-report into a file) or finds nothing to do (refresh with no
+  // config file).
+  virtual Requirement requirement(Access declared) const { return {.access = declared}; }
+  // After the checks; returns the process exit code.
   virtual int run() = 0;
 };
 
@@ -48,7 +84,9 @@ struct CommandSpec {
   std::string name;
   std::string summary;  // one line, shown in `tollgate help`
   std::string example;  // shown under the subcommand's --help
-  bool needs_root = false;
+  Access needs = Access::kAnyone;  // enforced by main.cc (see Command::requirement)
+  // main.cc refuses with exit 5 when tollgated is not running: only for
+  // commands that cannot do anything without it.
   bool needs_daemon = false;
   std::function<std::unique_ptr<Command>()> make;
 };

@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include "common/io.h"
-#include "enforcer/control.h"
 #include "policy/facts.h"
 #include "tools/watched.h"
 
@@ -199,26 +198,24 @@ std::vector<Check> daemon_checks(const HostFacts& f) {
                      .fix = "systemctl enable --now tollgated"});
     return out;
   }
-  const json& s = *f.daemon;
-  const std::string mode = s.value("mode", "?");
-  const json health = s.value("health", json::object());
-  if (health.value("status", "") == "DEGRADED")
+  const control::StatusReply& s = *f.daemon;
+  const std::string mode = s.mode ? std::string(policy::to_string(*s.mode)) : "?";
+  if (s.health.status == "DEGRADED")
     out.push_back({.id = "daemon", .status = Severity::kFail,
-                   .why = "tollgated is DEGRADED: " + health.value("reason", std::string("?")),
+                   .why = "tollgated is DEGRADED: " + (s.health.reason.empty() ? "?" : s.health.reason),
                    .fix = "tollgate status, then fix what it names"});
   else if (mode != "enforce")
     out.push_back({.id = "daemon", .status = Severity::kWarn, .why = "tollgated runs in " + mode + " mode: nothing is denied",
                    .fix = "tollgate report, approve what is legitimate, then tollgate mode enforce"});
   else
     out.push_back(ok("daemon", "tollgated runs in enforce mode"));
-  for (const auto& fs : s.value("filesystems", json::array()))
-    if (!fs.value("marked", false))
-      out.push_back({.id = "mark:" + fs.value("device", std::string("?")), .status = Severity::kFail,
-                     .why = fmt::format("tollgated cannot watch {} ({}): {}", fs.value("device", std::string("?")),
-                                        fs.value("fs_type", std::string("?")), fs.value("error", std::string("?"))),
+  for (const auto& fs : s.filesystems)
+    if (!fs.marked)
+      out.push_back({.id = "mark:" + fs.device, .status = Severity::kFail,
+                     .why = fmt::format("tollgated cannot watch {} ({}): {}", fs.device, fs.fs_type, fs.error),
                      .fix = "see the mark event in the event log; a mount hidden under another one cannot be marked "
                             "through its path"});
-  const std::string coverage = s.value("coverage", "exec");
+  const std::string coverage = s.coverage.empty() ? "exec" : s.coverage;
   if (coverage == "exec")
     out.push_back({.id = "coverage", .status = Severity::kInfo,
                    .why = "coverage: exec: scripts read by interpreters, ld.so and libraries are not decided "
@@ -362,42 +359,35 @@ void read_kernel_facts(const std::string& proc_root, HostFacts& f) {
   if (auto table = read_file(proc_root + "/self/mountinfo", 16u << 20)) f.mounts = census::parse_mountinfo(*table);
 }
 
+// The census as the daemon runs it: off when it says so (an older daemon says nothing).
+int census_interval(const control::StatusReply& s, int configured) {
+  if (!s.census) return configured;
+  return s.census->enabled ? static_cast<int>(s.census->interval_ms) : 0;
+}
+
 }  // namespace
 
-std::vector<std::string> status_holes(const std::string& proc_root, const nlohmann::json& status) {
+std::vector<std::string> status_holes(const std::string& proc_root, const control::StatusReply& status) {
   HostFacts f;
   read_kernel_facts(proc_root, f);
   f.watched = marked_devices(status);
   f.watched_from_daemon = true;
   f.daemon = status;
-  const json census = status.value("census", json::object());
-  f.census_interval_ms = census.value("enabled", true) ? census.value("interval_ms", 1) : 0;
+  f.census_interval_ms = census_interval(status, 1);
   return open_holes(run_checks(f));
 }
 
 HostFacts gather_host_facts(const std::string& proc_root, const Settings& settings) {
   HostFacts f;
   read_kernel_facts(proc_root, f);
-  const Watched watched = watched_filesystems(settings, f.mounts);
-  f.watched = watched.devices;
+  Watched watched = watched_filesystems(settings, f.mounts);
+  f.watched = std::move(watched.devices);
   f.watched_from_daemon = watched.from_daemon;
-  f.census_interval_ms = settings.census_interval_ms;
-  if (watched.status) {
-    f.daemon = watched.status;
-    if (f.daemon->contains("census") && !(*f.daemon)["census"].value("enabled", true)) f.census_interval_ms = 0;
-  } else {
-    auto reply = enforcer::control_request(settings.socket, {{"cmd", "status"}}, 3000);
-    if (!reply) {
-      f.daemon_error = reply.error().message();
-      f.daemon_refused = reply.error().code() == ErrorCode::kPermission;
-    } else if (!reply->value("ok", false)) {
-      f.daemon_error = reply->value("error", "refused");
-      f.daemon_refused = true;
-    } else {
-      f.daemon = *reply;
-    }
-  }
-  if (settings.config_found) f.files.push_back(file_fact("config", settings.config_path));
+  f.daemon = std::move(watched.status);
+  f.daemon_error = std::move(watched.daemon_error);
+  f.daemon_refused = watched.daemon_refused;
+  f.census_interval_ms = f.daemon ? census_interval(*f.daemon, settings.census_interval_ms) : settings.census_interval_ms;
+  if (settings.from_file()) f.files.push_back(file_fact("config", settings.path));
   f.files.push_back(file_fact("database", settings.database));
   f.files.push_back(file_fact("manifest", settings.manifest));
   f.files.push_back(file_fact("approvals", settings.approvals));

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "census/mounts.h"
+#include "control/protocol.h"
 #include "policy/decision.h"
 #include "tools/admin.h"
 
@@ -69,8 +70,8 @@ struct HostFacts {
   bool signing_key_present = false;
   std::string public_key;
   int census_interval_ms = 0;
-  // The daemon's status object; daemon_error when it did not give one.
-  std::optional<nlohmann::json> daemon;
+  // The daemon's status; daemon_error when it did not give one.
+  std::optional<control::StatusReply> daemon;
   std::string daemon_error;
   bool daemon_refused = false;  // it runs, but the socket refused us (not root, not admin_group)
 };
@@ -94,7 +95,7 @@ HostFacts gather_host_facts(const std::string& proc_root, const Settings& settin
 
 // The open holes for `tollgate status`: the kernel facts from PROC_ROOT and
 // what the daemon's status object says it watches and runs.
-std::vector<std::string> status_holes(const std::string& proc_root, const nlohmann::json& status);
+std::vector<std::string> status_holes(const std::string& proc_root, const control::StatusReply& status);
 
 // Writes each fix into PROC_ROOT/sys (what `sysctl -w` does).
 Status apply_sysctls(const std::string& proc_root, const std::vector<SysctlFix>& fixes);

@@ -1,9 +1,9 @@
-// tollgate: the admin CLI. Wires the subcommand table into CLI11.
-#include <unistd.h>
-
+// tollgate: the admin CLI. Wires the subcommand table into CLI11 and runs the
+// chosen command through the checks its spec declares.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "tools/access.h"
 #include "tools/command.h"
 
 namespace {
@@ -16,6 +16,19 @@ constexpr const char* kFooter =
     "Run 'tollgate help COMMAND' or 'tollgate COMMAND --help' for details.\n"
     "Exit codes: 0 ok, 1 no/denied, 2 usage, 3 I/O, 4 invalid policy or signature,\n"
     "5 daemon unavailable, 6 needs root or the admin group.\n";
+
+// What every command goes through (tools/command.h): its own command-line
+// checks and config, then what its spec declares it needs, then the work.
+int run_checked(const CommandSpec& spec, Command& command) {
+  if (int rc = command.prepare(); rc != kExitOk) return rc;
+  if (auto ok = check_access(command.requirement(spec.needs), command.settings(), spec.name); !ok)
+    return report(ok.error());
+  if (spec.needs_daemon) {
+    const tollgate::config::Config* config = command.settings();
+    if (int rc = check_daemon(config ? *config : tollgate::config::Config{}); rc != kExitOk) return rc;
+  }
+  return command.run();
+}
 
 }  // namespace
 
@@ -80,12 +93,8 @@ int main(int argc, char** argv) {
 
   for (auto& entry : entries) {
     if (!entry.app->parsed()) continue;
-    if (entry.spec->needs_root && ::geteuid() != 0) {
-      fmt::print(stderr, "tollgate: '{}' needs root; run it with sudo\n", entry.spec->name);
-      return kExitPermission;
-    }
     try {
-      return entry.command->run();
+      return run_checked(*entry.spec, *entry.command);
     } catch (const std::exception& e) {
       fmt::print(stderr, "tollgate: {}: internal error: {}\n", entry.spec->name, e.what());
       return kExitIo;

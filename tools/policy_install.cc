@@ -8,13 +8,15 @@
 #include <climits>
 #include <cstdlib>
 
+#include "common/host.h"
 #include "common/io.h"
-#include "enforcer/control.h"
-#include "enforcer/events.h"
-#include "enforcer/lockout.h"
-#include "enforcer/policy_gate.h"
+#include "control/client.h"
+#include "eventlog/builders.h"
+#include "eventlog/writer.h"
 #include "hashdb/store.h"
+#include "policy/lockout.h"
 #include "policy/manifest.h"
+#include "policy/policy_gate.h"
 #include "tools/compile_progress.h"
 
 namespace tollgate::tools {
@@ -37,7 +39,7 @@ uint64_t generation_of(const std::string& path) {
 // older database was put back in place of the live one).
 Status stage_base(const Settings& s, const std::string& candidate) {
   if (::unlink(candidate.c_str()) != 0 && errno != ENOENT) return fail_errno(errno, candidate, "cannot remove");
-  const std::string lkg = enforcer::StateStore(s.state_dir).lkg_file();
+  const std::string lkg = policy::StateStore(s.state_dir).lkg_file();
   uint64_t live_gen = generation_of(s.database), lkg_gen = generation_of(lkg);
   if (live_gen == 0 && lkg_gen == 0) return {};
   const std::string& base = lkg_gen > live_gen ? lkg : s.database;
@@ -51,9 +53,9 @@ Status stage_base(const Settings& s, const std::string& candidate) {
 
 // Lockout is checked when tollgated will start enforcing: the executables it
 // recorded in state_dir at its last start (itself among them), and ours.
-enforcer::AdmitOptions admit_options(const Settings& s, const enforcer::PolicyGate& gate) {
-  enforcer::AdmitOptions options;
-  options.check_lockout = s.mode == "enforce";
+policy::AdmitOptions admit_options(const Settings& s, const policy::PolicyGate& gate) {
+  policy::AdmitOptions options;
+  options.check_lockout = s.mode == policy::Mode::kEnforce;
   if (!options.check_lockout) return options;
   options.lockout_candidates = cli_lockout_candidates(s, gate.state().load_lockout_candidates());
   return options;
@@ -67,19 +69,17 @@ std::string not_running(const Settings& s) {
 // nothing listens on the socket, here with the gate it would have used.
 struct Route {
   std::optional<Installation> by_daemon;
-  std::optional<enforcer::PolicyGate> here;
+  std::optional<policy::PolicyGate> here;
 };
 
-Result<Route> route(const Settings& s, const nlohmann::json& request) {
-  auto reply = enforcer::control_request(s.socket, request, kInstallTimeoutMs);
-  if (reply) {
-    if (!reply->value("ok", false))
-      return fail(ErrorCode::kInvalidInput, "tollgated refused: " + reply->value("error", std::string("no reason given")));
-    return Route{Installation{.generation = reply->value("generation", uint64_t{0}), .by_daemon = true}, {}};
-  }
-  if (reply.error().code() != ErrorCode::kUnavailable || enforcer::control_listening(s.socket))
-    return std::unexpected(reply.error());
-  auto gate = enforcer::PolicyGate::make(s.database, s.state_dir, s.public_key);
+// `ask` sends the request (control::Client::install or ::rollback).
+template <typename Ask>
+Result<Route> route(const Settings& s, Ask ask) {
+  const control::Client daemon(s.socket, kInstallTimeoutMs);
+  auto reply = control::accepted(ask(daemon));
+  if (reply) return Route{Installation{.generation = reply->generation, .by_daemon = true}, {}};
+  if (reply.error().code() != ErrorCode::kUnavailable || daemon.reachable()) return std::unexpected(reply.error());
+  auto gate = policy::PolicyGate::make(s.database, s.state_dir, s.public_key);
   if (!gate.state_usable())
     return fail(ErrorCode::kPermission,
                 fmt::format("{} and its state cannot be used here ({}); run this as root (the same user as "
@@ -103,18 +103,18 @@ std::vector<std::string> cli_lockout_candidates(const Settings& settings, const 
     path = path.substr(0, path.rfind('/') + 1) + "tollgated";
     if (::access(path.c_str(), X_OK) == 0) must.push_back(path);
   }
-  return enforcer::lockout_candidates(must, /*include_self=*/false);
+  return policy::lockout_candidates(must, /*include_self=*/false);
 }
 
 Result<Installation> install_staged(const Settings& s, const std::string& by) {
-  const std::string candidate = enforcer::candidate_path(s.database);
-  auto r = route(s, {{"cmd", "install"}, {"candidate", candidate}, {"by", by}});
+  const std::string candidate = policy::candidate_path(s.database);
+  auto r = route(s, [&](const control::Client& daemon) { return daemon.install(candidate, by); });
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
-  auto floor = enforcer::resolve_floor(gate);
+  auto floor = policy::resolve_floor(gate);
   if (!floor.problem.empty()) fmt::print(stderr, "tollgate: warning: {}\n", floor.problem);
-  auto done = enforcer::install_candidate(gate, floor.floor, admit_options(s, gate));
+  auto done = policy::install_candidate(gate, floor.floor, admit_options(s, gate));
   if (!done) return std::unexpected(done.error());
   Installation out{.generation = done->admitted.floor.generation,
                    .note = not_running(s) + "; the candidate passed the same checks here and is installed, it is "
@@ -124,19 +124,19 @@ Result<Installation> install_staged(const Settings& s, const std::string& by) {
 }
 
 Result<Installation> rollback_to(const Settings& s, const std::string& file, const std::string& by) {
-  auto r = route(s, {{"cmd", "rollback"}, {"file", file}, {"by", by}});
+  auto r = route(s, [&](const control::Client& daemon) { return daemon.rollback(file, by); });
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
-  enforcer::PolicyChange change{.type = "rollback", .database = s.database, .file = file, .by = by,
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback, .database = s.database, .file = file, .by = by,
                                 .by_uid = static_cast<int64_t>(::getuid()),
-                                .from_generation = enforcer::resolve_floor(gate).floor.generation};
-  auto done = enforcer::install_rollback(gate, file, admit_options(s, gate));
+                                .from_generation = policy::resolve_floor(gate).floor.generation};
+  auto done = policy::install_rollback(gate, file, admit_options(s, gate));
   change.ok = done.has_value();
   if (done) change.to_generation = done->admitted.floor.generation;
   else change.error = done.error().message();
   // The admin's intent is recorded whether or not it went through.
-  auto logged = append_event(s.event_log, enforcer::policy_change_event(host_name(), change));
+  auto logged = eventlog::append_event(s.event_log, eventlog::policy_change_event(host_name(), change));
   if (!done) return std::unexpected(done.error());
   Installation out{.generation = change.to_generation, .from_generation = change.from_generation,
                    .note = not_running(s) + "; rolled back here, it is loaded when tollgated starts"};
@@ -147,8 +147,8 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
 
 Result<InstallResult> compile_and_install(const Settings& settings, bool progress, bool strict) {
   if (settings.manifest.empty())
-    return fail(ErrorCode::kInvalidInput, settings.config_path + ": 'manifest' is not set; cannot recompile");
-  const std::string candidate = enforcer::candidate_path(settings.database);
+    return fail(ErrorCode::kInvalidInput, settings.file_name() + ": 'manifest' is not set; cannot recompile");
+  const std::string candidate = policy::candidate_path(settings.database);
   if (auto st = stage_base(settings, candidate); !st) return std::unexpected(st.error());
   policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate,
                                  .progress = terminal_progress(progress)};

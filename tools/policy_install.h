@@ -7,7 +7,7 @@
 // compiled into DATABASE.candidate beside it and handed to tollgated
 // ({"cmd":"install"}), which verifies it (signature, generation floor,
 // anti-lockout) and only then makes it the live database. When tollgated is
-// not running, the very same gate (enforcer/policy_gate.h) runs here, with
+// not running, the very same gate (policy/policy_gate.h) runs here, with
 // the floor from state_dir (so it needs root). A refused candidate is kept as
 // DATABASE.candidate.refused and the live database stays byte-identical.
 #pragma once

@@ -40,32 +40,32 @@ std::optional<miner::ContentScan> scan_if_same(const std::string& path, const st
 
 }  // namespace
 
-ReportScanStats scan_stats(const policy::Report& report) {
+ReportScanStats scan_stats(const eventlog::Report& report) {
   ReportScanStats stats;
   for (const auto& b : report.binaries) {
-    if (b.scan == policy::ScanSource::kDaemon) ++stats.from_log;
-    else if (b.scan == policy::ScanSource::kReport) ++stats.scanned_now;
+    if (b.scan == eventlog::ScanSource::kDaemon) ++stats.from_log;
+    else if (b.scan == eventlog::ScanSource::kReport) ++stats.scanned_now;
     else ++stats.not_scanned;
   }
   return stats;
 }
 
-ReportScanStats scan_unscanned(policy::Report& report, const ReportScanLimits& limits) {
+ReportScanStats scan_unscanned(eventlog::Report& report, const ReportScanLimits& limits) {
   const auto deadline = Clock::now() + limits.max_time;
   uint64_t budget = limits.max_total_bytes;
   std::map<std::string, miner::ContentScan> done;  // sha256 -> scan, for the same content at several paths
   for (auto& b : report.binaries) {
-    if (b.scan != policy::ScanSource::kNone || b.sha256.empty()) continue;
+    if (b.scan != eventlog::ScanSource::kNone || b.sha256.empty()) continue;
     if (auto it = done.find(b.sha256); it != done.end()) {
-      policy::attach_scan(b, it->second, policy::ScanSource::kReport);
+      eventlog::attach_scan(b, it->second, eventlog::ScanSource::kReport);
       continue;
     }
     if (auto scan = scan_if_same(b.path, b.sha256, limits, budget, deadline)) {
       done.emplace(b.sha256, *scan);
-      policy::attach_scan(b, std::move(*scan), policy::ScanSource::kReport);
+      eventlog::attach_scan(b, std::move(*scan), eventlog::ScanSource::kReport);
     }
   }
-  policy::sort_report(report);
+  eventlog::sort_report(report);
   return scan_stats(report);
 }
 

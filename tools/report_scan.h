@@ -17,7 +17,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "policy/report.h"
+#include "eventlog/report.h"
 
 namespace tollgate::tools {
 
@@ -34,9 +34,9 @@ struct ReportScanStats {
 };
 
 // Scans what it can, re-assesses those rows and re-sorts the report.
-ReportScanStats scan_unscanned(policy::Report& report, const ReportScanLimits& limits);
+ReportScanStats scan_unscanned(eventlog::Report& report, const ReportScanLimits& limits);
 
 // The counts alone (for --no-scan).
-ReportScanStats scan_stats(const policy::Report& report);
+ReportScanStats scan_stats(const eventlog::Report& report);
 
 }  // namespace tollgate::tools

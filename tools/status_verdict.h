@@ -1,5 +1,5 @@
 // The one-line health verdict `tollgate status` prints first, computed from
-// the daemon's status object (enforcer control socket, {"cmd":"status"}).
+// the daemon's status object (control/protocol.h, StatusReply; {"cmd":"status"}).
 // Pure; thread-safe.
 #pragma once
 

@@ -4,16 +4,15 @@
 
 #include <charconv>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 
 namespace tollgate::tools {
 
-std::vector<dev_t> marked_devices(const nlohmann::json& status) {
+std::vector<dev_t> marked_devices(const control::StatusReply& status) {
   std::vector<dev_t> out;
-  if (!status.contains("filesystems") || !status["filesystems"].is_array()) return out;
-  for (const auto& fs : status["filesystems"]) {
-    if (!fs.is_object() || !fs.value("marked", false)) continue;
-    const std::string dev = fs.value("device", "");
+  for (const auto& fs : status.filesystems) {
+    if (!fs.marked) continue;
+    const std::string& dev = fs.device;
     unsigned major = 0, minor = 0;
     auto colon = dev.find(':');
     if (colon == std::string::npos) continue;
@@ -26,16 +25,24 @@ std::vector<dev_t> marked_devices(const nlohmann::json& status) {
 
 Watched watched_filesystems(const Settings& settings, const std::vector<census::MountEntry>& mounts) {
   Watched w;
-  auto reply = enforcer::control_request(settings.socket, {{"cmd", "status"}}, 3000);
-  if (reply && reply->value("ok", false) && reply->contains("filesystems")) {
-    w.status = *reply;
-    w.devices = marked_devices(*reply);
-    w.from_daemon = true;
-    return w;
+  auto answer = control::Client(settings.socket, 3000).status();
+  if (!answer) {
+    w.daemon_error = answer.error().message();
+    w.daemon_refused = answer.error().code() == ErrorCode::kPermission;
+    w.note = "tollgated does not answer (" + w.daemon_error + "); judging by the config's watch: list";
+  } else if (!*answer) {
+    w.daemon_error = answer->error().reason;
+    w.daemon_refused = true;
+    w.note = "tollgated refused us (" + w.daemon_error + "); judging by the config's watch: list";
+  } else {
+    w.status = std::move(**answer);
+    if (w.status->raw.contains("filesystems")) {
+      w.devices = marked_devices(*w.status);
+      w.from_daemon = true;
+      return w;
+    }
+    w.note = "tollgated did not report its filesystems; judging by the config's watch: list";
   }
-  if (reply && reply->value("ok", false)) w.status = *reply;
-  w.note = reply ? "tollgated did not report its filesystems; judging by the config's watch: list"
-                 : "tollgated does not answer (" + reply.error().message() + "); judging by the config's watch: list";
   for (const auto& fs : census::select_watched(mounts, census::resolve_watch_prefixes(settings.watch)))
     w.devices.push_back(fs.dev);
   return w;

@@ -11,12 +11,12 @@
 
 #include <sys/types.h>
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "census/mounts.h"
+#include "control/protocol.h"
 #include "tools/admin.h"
 
 namespace tollgate::tools {
@@ -24,13 +24,18 @@ namespace tollgate::tools {
 struct Watched {
   std::vector<dev_t> devices;
   bool from_daemon = false;
-  std::string note;                      // why the config was used instead of the daemon
-  std::optional<nlohmann::json> status;  // the daemon's status object, when it answered
+  std::string note;  // why the config was used instead of the daemon
+  // The daemon's status, when it answered; otherwise why not, and whether
+  // it runs but refused us (not root, not admin_group).
+  std::optional<control::StatusReply> status;
+  std::string daemon_error;
+  bool daemon_refused = false;
 };
 
-// `devices` as the daemon reports them ("M:m" strings of marked filesystems).
-std::vector<dev_t> marked_devices(const nlohmann::json& status);
+// The filesystems the daemon reports as marked.
+std::vector<dev_t> marked_devices(const control::StatusReply& status);
 
+// Asks the daemon at settings.socket (control::Client) once.
 Watched watched_filesystems(const Settings& settings, const std::vector<census::MountEntry>& mounts);
 
 }  // namespace tollgate::tools

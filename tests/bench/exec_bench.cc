@@ -37,7 +37,7 @@
 #include <thread>
 
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 
@@ -110,7 +110,7 @@ void wait_socket_ready(const std::string& socket, const Child& c) {
   while (Clock::now() < deadline) {
     int status;
     if (::waitpid(c.pid, &status, WNOHANG) == c.pid) die("tollgated exited at start");
-    auto r = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+    auto r = control::control_request(socket, {{"cmd", "status"}}, 2000);
     if (r && (*r)["ok"] == true) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
       seconds[name] += execs / rate;
     }
   }
-  auto status = enforcer::control_request(dir + "/enforce.sock", {{"cmd", "status"}});
+  auto status = control::control_request(dir + "/enforce.sock", {{"cmd", "status"}});
   for (auto& [name, child] : children) stop(child);
 
   fmt::print("\n| setup | execs/s (total) | median of rounds | vs trivial (total) | vs trivial (median of per-round ratios) |\n"

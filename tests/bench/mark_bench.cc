@@ -30,7 +30,7 @@
 #include <thread>
 
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 
 using namespace tollgate;
 namespace fs = std::filesystem;
@@ -44,7 +44,7 @@ namespace {
 }
 
 bool marked(const std::string& socket, const std::string& mount_point) {
-  auto s = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+  auto s = control::control_request(socket, {{"cmd", "status"}}, 2000);
   if (!s || !(*s).contains("filesystems")) return false;
   for (const auto& f : (*s)["filesystems"])
     if (f.value("marked", false))

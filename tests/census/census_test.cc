@@ -10,7 +10,6 @@
 
 #include "census/census.h"
 #include "common/io.h"
-#include "miner/scan_record.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -85,8 +84,10 @@ class FakeProc final : public ProcSource {
     p.exe_mount_id = mount_id;
     p.ppid = 1;
     p.uid = 1000;
-    p.comm = "x";
-    p.cmdline = exe + " --arg";
+    // Moved-in strings, not assignments from literals: g++ 12's -Wrestrict
+    // false positive (GCC PR 105651) fires on those here.
+    p.comm = std::string("x");
+    p.cmdline = exe + std::string(" --arg");
     p.mnt_ns = mnt_ns;
     processes[pid] = p;
     exe_files[pid] = file;
@@ -302,33 +303,5 @@ TEST_SUITE("census.walk") {
     CHECK(found[0].sha256 == hashdb::to_hex(*digest));
     CHECK(found[1].exempt.empty());
     CHECK(found[1].sha256 == hashdb::to_hex(hashdb::sha256_bytes(std::string_view("a miner"))));
-  }
-
-  TEST_CASE("the JSON of a record carries the finding, pid and the process facts") {
-    ProcessRecord r;
-    r.id = {.pid = 42, .start_ticks = 1};
-    r.ppid = 1;
-    r.uid = 33;
-    r.user = "www-data";
-    r.exe = "/memfd:x (deleted)";
-    r.parent_exe = "/usr/bin/bash";
-    r.cmdline = "x -o pool:3333";
-    r.start_time_us = 1'764'560'675'123'456;
-    r.finding = Finding::kFileless;
-    auto j = to_json(r);
-    CHECK(j["finding"] == "fileless");
-    CHECK(j["pid"] == 42);
-    CHECK(j["ppid"] == 1);
-    CHECK(j["user"] == "www-data");
-    CHECK(j["parent_exe"] == "/usr/bin/bash");
-    CHECK(j["start_time"] == "2025-12-01T03:44:35.123456Z");
-    CHECK_FALSE(j.contains("exempt"));
-    CHECK_FALSE(j.contains("miner"));
-    r.cpu_share = 0.98;
-    r.miner = miner::assess({{miner::Signal::kStratumPort, "connected to 203.0.113.7:3333"}}, {.path = r.exe});
-    j = to_json(r);
-    CHECK(j["cpu_share"] == 0.98);
-    CHECK(j["miner"] == miner::assessment_json(*r.miner));
-    CHECK(j["miner"]["reasons"][0].get<std::string>().starts_with("connected to 203.0.113.7:3333"));
   }
 }

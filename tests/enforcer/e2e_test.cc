@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"

@@ -178,7 +178,7 @@ struct Harness {
   // racy-clean rule would hash again at the next one; tests of that rule
   // pass racy_clean = true (and usually their own clock).
   explicit Harness(EngineOptions options = {}, bool racy_clean = false)
-      : log({.path = dir.file("events.jsonl")}, metrics),
+      : log({.path = dir.file("events.jsonl")}, metrics.log_dropped),
         engine_slot(std::in_place, source, &log, metrics, with_host(options, racy_clean)),
         engine(*engine_slot) {
     log.start();

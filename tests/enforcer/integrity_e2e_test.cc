@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/keys.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
@@ -84,7 +84,7 @@ struct Site {
     REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
   }
 
-  Result<json> request(const json& r) { return enforcer::control_request(socket, r, 30000); }
+  Result<json> request(const json& r) { return control::control_request(socket, r, 30000); }
   json status() {
     auto s = request({{"cmd", "status"}});
     REQUIRE(s);
@@ -92,7 +92,7 @@ struct Site {
   }
   void start() {
     auto why = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
       return reply && (*reply)["ok"] == true;
     });
     REQUIRE_MESSAGE(why.empty(), why);

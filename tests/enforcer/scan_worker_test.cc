@@ -51,7 +51,7 @@ Offered open_decided(const std::string& path, bool hash = true) {
 struct Setup {
   testing::TempDir dir;
   Metrics metrics;
-  EventLog log{{.path = dir.file("events.jsonl")}, metrics};
+  EventLog log{{.path = dir.file("events.jsonl")}, metrics.log_dropped};
   Setup() { log.start(); }
   std::vector<json> scan_events() {
     log.flush();

@@ -31,7 +31,7 @@
 #include <sstream>
 #include <thread>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "miner/proc_sample.h"
 #include "miner/runtime.h"
 #include "policy/compiler.h"
@@ -106,7 +106,7 @@ TEST_SUITE("miner.e2e") {
     REQUIRE_MESSAGE(compiled, compiled.error().message());
     testing::DaemonProcess daemon;
     auto started = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
       return reply && (*reply)["ok"] == true;
     });
     REQUIRE_MESSAGE(started.empty(), started);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/time.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;

@@ -18,7 +18,7 @@
 
 #include "census/mounts.h"
 #include "common/io.h"
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 
@@ -108,7 +108,7 @@ std::string EnforcerFixture::pubkey() {
   return path;
 }
 
-Result<json> EnforcerFixture::request(const json& r) { return enforcer::control_request(socket, r, 10000); }
+Result<json> EnforcerFixture::request(const json& r) { return control::control_request(socket, r, 10000); }
 
 void EnforcerFixture::start_daemon(std::vector<std::string> extra_args, const std::vector<std::string>& launcher) {
   require_own_tmpfs(mnt);

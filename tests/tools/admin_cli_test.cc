@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
-#include "policy/events.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -19,8 +19,8 @@ namespace {
 std::string tollgate_bin() { return testing::built_binary("tollgate"); }
 std::string fixture(const std::string& name) { return testing::source_path("tests/fixtures/events/" + name); }
 
-std::string decision_line(policy::TimeUs ts, const std::string& path, const std::string& sha, bool deny = false) {
-  nlohmann::json j = {{"ts", policy::format_rfc3339_us(ts)}, {"host", "t"}, {"type", "decision"},
+std::string decision_line(TimeUs ts, const std::string& path, const std::string& sha, bool deny = false) {
+  nlohmann::json j = {{"ts", format_rfc3339_us(ts)}, {"host", "t"}, {"type", "decision"},
                       {"mode", deny ? "enforce" : "audit"}, {"decision", deny ? "deny" : "allow"},
                       {"would_deny", !deny}, {"rule", "default-deny"}, {"reason", "no rule"}, {"source", ""},
                       {"path", path}, {"sha256", sha}, {"size", 10}, {"event", "exec"}, {"pid", 10},
@@ -68,7 +68,7 @@ TEST_SUITE("tools.admin") {
 
   TEST_CASE("report --since keeps only recent events and rejects a bad duration") {
     testing::TempDir dir;
-    auto now = policy::now_us();
+    auto now = now_us();
     const std::string a(64, 'a'), b(64, 'b');
     std::string log = dir.file("events.jsonl");
     append(log, decision_line(now - 3LL * 86400 * 1000000, "/old/binary", a));
@@ -112,7 +112,7 @@ TEST_SUITE("tools.admin") {
   TEST_CASE("log --follow picks up appended events and continues across rotation") {
     testing::TempDir dir;
     std::string log = dir.file("events.jsonl");
-    auto now = policy::now_us();
+    auto now = now_us();
     append(log, decision_line(now, "/bin/one", std::string(64, '1')));
     std::string cmd = "timeout 60 '" + tollgate_bin() + "' log --follow --poll-ms 20 --max-events 4 --log '" + log + "'";
     FILE* pipe = ::popen(cmd.c_str(), "r");
@@ -139,7 +139,7 @@ TEST_SUITE("tools.admin") {
   TEST_CASE("replay lists exactly the binaries each candidate database denies") {
     testing::TempDir dir;
     std::string log = dir.file("events.jsonl");
-    auto now = policy::now_us();
+    auto now = now_us();
     std::vector<std::pair<std::string, hashdb::Sha256>> bins;
     for (const char* name : {"a", "b", "c", "d"}) {
       auto sha = hashdb::sha256_bytes(std::string("content of ") + name);

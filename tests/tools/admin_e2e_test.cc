@@ -23,7 +23,7 @@
 #include <sstream>
 #include <thread>
 
-#include "enforcer/control.h"
+#include "control/client.h"
 #include "policy/compiler.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/temp_dir.h"
@@ -96,7 +96,7 @@ TEST_SUITE("tools.e2e") {
 
     testing::DaemonProcess daemon;
     auto started = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = enforcer::control_request(socket, {{"cmd", "status"}}, 2000);
+      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
       return reply && (*reply)["ok"] == true;
     });
     REQUIRE_MESSAGE(started.empty(), started);
@@ -112,7 +112,7 @@ TEST_SUITE("tools.e2e") {
     auto refused = tg({"mode", "enforce"});
     CHECK(refused.exit_code == 1);
     CHECK(refused.out.find("  " + tool + "\n") != std::string::npos);
-    auto status = enforcer::control_request(socket, {{"cmd", "status"}});
+    auto status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["mode"] == "audit");
 
@@ -122,7 +122,7 @@ TEST_SUITE("tools.e2e") {
     CHECK(approved.out.find("approved ") != std::string::npos);
     CHECK_MESSAGE(approved.out.find("signed by") != std::string::npos, approved.out);
     CHECK_MESSAGE(approved.out.find("daemon reloaded") != std::string::npos, approved.out);
-    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["database"]["generation"] == 2);
 
@@ -130,7 +130,7 @@ TEST_SUITE("tools.e2e") {
     auto enforced = tg({"mode", "enforce"});
     REQUIRE_MESSAGE(enforced.exit_code == 0, enforced.out << enforced.err);
     CHECK(enforced.out.find("tollgated switched") != std::string::npos);
-    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["mode"] == "enforce");
     CHECK(testing::read_text(config).find("# e2e config\nmode: enforce\n") == 0);
@@ -155,14 +155,14 @@ TEST_SUITE("tools.e2e") {
     //    it is denied again; the approved one still runs).
     auto pre = tg({"refresh", "--pre"});
     REQUIRE_MESSAGE(pre.exit_code == 0, pre.err);
-    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["mode"] == "audit");
     CHECK(exec_errno(fresh) == 0);  // the window audits
     auto post = tg({"refresh"});
     REQUIRE_MESSAGE(post.exit_code == 0, post.err);
     CHECK(post.out.find("upgrade window closed") != std::string::npos);
-    status = enforcer::control_request(socket, {{"cmd", "status"}});
+    status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["mode"] == "enforce");
     CHECK((*status)["database"]["generation"] == 3);

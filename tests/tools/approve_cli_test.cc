@@ -11,10 +11,10 @@
 #include <string>
 #include <thread>
 
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "hashdb/store.h"
 #include "policy/compiler.h"
-#include "policy/events.h"
 #include "policy/manifest.h"
 #include "tests/support/temp_dir.h"
 
@@ -243,16 +243,16 @@ TEST_SUITE("tools.approve") {
     // The log names them under /opt; the hashes are the real files'. The
     // daemon's content scan found a stratum URL in the miner.
     auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
-    auto now = policy::now_us();
+    auto now = now_us();
     std::ofstream log(site.log);
-    log << nlohmann::json({{"ts", policy::format_rfc3339_us(now - 90000000)}, {"host", "t"}, {"type", "scan"},
+    log << nlohmann::json({{"ts", format_rfc3339_us(now - 90000000)}, {"host", "t"}, {"type", "scan"},
                            {"sha256", hex_of(files[2])}, {"path", logged(2)}, {"end", "complete"},
                            {"hits", {{{"signal", "stratum-url"}, {"marker", "stratum+tcp://"}, {"offset", 9}}}}})
                .dump()
         << "\n";
     for (size_t i = 0; i < files.size(); ++i) {
       for (size_t n = 0; n <= i; ++n) {
-        nlohmann::json e = {{"ts", policy::format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
+        nlohmann::json e = {{"ts", format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
                             {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                             {"rule", "default-deny"}, {"path", logged(i)}, {"sha256", hex_of(files[i])},
                             {"uid", 0}, {"exe", "/usr/sbin/cron"}};
@@ -305,7 +305,7 @@ TEST_SUITE("tools.approve") {
 
 namespace {
 void log_exec(const std::string& log, const std::string& path) {
-  nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
                       {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                       {"rule", "default-deny"}, {"path", path}, {"sha256", hex_of(path)}, {"uid", 0},
                       {"exe", "/usr/bin/bash"}};
@@ -403,7 +403,7 @@ TEST_SUITE("tools.mode") {
     REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
     REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
     auto logged = [&](const std::string& path, const std::string& sha) {
-      nlohmann::json e = {{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"},
+      nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
                           {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
                           {"rule", "default-deny"}, {"path", path}, {"sha256", sha}, {"uid", 0},
                           {"exe", "/usr/bin/bash"}};

@@ -95,4 +95,24 @@ TEST_SUITE("tools.docs") {
       }
     }
   }
+
+  TEST_CASE("cli.md's 'Who may run what' table says what each command declares") {
+    std::string cli_md = testing::read_text(testing::source_path("docs/cli.md"));
+    auto row = [&](const std::string& first_cell) {
+      auto at = cli_md.find("\n| " + first_cell + " |");
+      REQUIRE_MESSAGE(at != std::string::npos, first_cell);
+      return cli_md.substr(at + 1, cli_md.find('\n', at + 1) - at - 1);
+    };
+    const std::string anyone = row("anyone"), admin = row("root or `admin_group`"), root = row("root"),
+                      daemon = row("the daemon running");
+    for (const auto& spec : tools::all_commands()) {
+      CAPTURE(spec.name);
+      const std::string& declared = spec.needs == tools::Access::kRoot    ? root
+                                    : spec.needs == tools::Access::kAdmin ? admin
+                                                                          : anyone;
+      // "`db rollback`" counts for db, "`compile --install`" for compile.
+      CHECK(declared.find("`" + spec.name) != std::string::npos);
+      CHECK((daemon.find("`" + spec.name + "`") != std::string::npos) == spec.needs_daemon);
+    }
+  }
 }

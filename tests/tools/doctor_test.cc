@@ -11,7 +11,6 @@
 
 using namespace tollgate;
 using namespace tollgate::tools;
-using nlohmann::json;
 
 namespace {
 
@@ -35,7 +34,7 @@ HostFacts hardened() {
   f.watched_from_daemon = true;
   f.public_key = "/etc/tollgate/signing.pub";
   f.census_interval_ms = 2000;
-  f.daemon = json{{"ok", true}, {"mode", "enforce"}, {"coverage", "full"}, {"health", {{"status", "OK"}}}};
+  f.daemon = control::StatusReply{.mode = policy::Mode::kEnforce, .coverage = "full"};
   f.files.push_back({.role = "database", .path = "/var/lib/tollgate/policy.db", .exists = true, .mode = 0100644,
                      .chain = {{"/var/lib/tollgate/policy.db", 0, 0100644}, {"/var/lib/tollgate", 0, 040700},
                                {"/var/lib", 0, 040755}, {"/var", 0, 040755}, {"/", 0, 040755}}});
@@ -179,14 +178,13 @@ TEST_SUITE("tools.doctor") {
     CHECK(find(run_checks(f), "daemon").status == Severity::kInfo);
 
     f = hardened();
-    (*f.daemon)["mode"] = "audit";
+    f.daemon->mode = policy::Mode::kAudit;
     CHECK(find(run_checks(f), "daemon").status == Severity::kWarn);
-    (*f.daemon)["health"] = {{"status", "DEGRADED"}, {"reason", "the live database was refused"}};
+    f.daemon->health = {"DEGRADED", "the live database was refused"};
     CHECK(find(run_checks(f), "daemon").status == Severity::kFail);
 
     f = hardened();
-    (*f.daemon)["filesystems"] = json::array(
-        {{{"device", "0:52"}, {"fs_type", "tmpfs"}, {"marked", false}, {"error", "hidden"}}});
+    f.daemon->filesystems = {{.device = "0:52", .fs_type = "tmpfs", .marked = false, .error = "hidden"}};
     CHECK(find(run_checks(f), "mark:0:52").status == Severity::kFail);
 
     f = hardened();
@@ -218,23 +216,22 @@ TEST_SUITE("tools.doctor") {
     put("sys/user/max_user_namespaces", "15000\n");
     put("sys/kernel/yama/ptrace_scope", "1\n");
     put("self/mountinfo", "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n");
-    json status = {{"ok", true},
-                   {"mode", "enforce"},
-                   {"database", {{"loaded", true}, {"generation", 3}}},
-                   {"counters", json::object()},
-                   {"filesystems", json::array({{{"device", "8:1"}, {"fs_type", "ext4"}, {"marked", true}}})},
-                   {"census", {{"enabled", true}, {"interval_ms", 2000}}}};
+    control::StatusReply status{.mode = policy::Mode::kEnforce,
+                                .database = {.loaded = true, .generation = 3},
+                                .filesystems = {{.device = "8:1", .fs_type = "ext4", .marked = true}},
+                                .census = control::StatusReply::Census{.enabled = true, .interval_ms = 2000}};
+    status.raw = control::to_json(status);
     auto holes = status_holes(dir.path(), status);
     CHECK(holes == std::vector<std::string>{"user namespaces", "memfd exec"});
-    CHECK(health_verdict(status, holes) ==
+    CHECK(health_verdict(status.raw, holes) ==
           "health: OK: enforcing generation 3, 0 denied; 2 holes open (user namespaces, memfd exec): run tollgate "
           "doctor");
     put("sys/vm/memfd_noexec", "2\n");
     put("sys/kernel/unprivileged_userns_clone", "0\n");
     CHECK(status_holes(dir.path(), status).empty());
-    status["filesystems"][0]["marked"] = false;
-    status["filesystems"][0]["mount_points"] = json::array({"/"});
-    status["filesystems"][0]["error"] = "hidden";
-    CHECK(health_verdict(status).starts_with("health: WARNING: tollgated cannot watch 8:1 (ext4) at /: hidden"));
+    status.filesystems[0] = {.device = "8:1", .fs_type = "ext4", .mount_points = {"/"}, .marked = false,
+                             .error = "hidden"};
+    CHECK(health_verdict(control::to_json(status))
+              .starts_with("health: WARNING: tollgated cannot watch 8:1 (ext4) at /: hidden"));
   }
 }

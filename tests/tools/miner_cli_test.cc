@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hashdb/sha256.h"
-#include "policy/events.h"
+#include "common/time.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -28,7 +28,7 @@ std::string hex_of(const std::string& path) {
 }
 
 std::string decision(const std::string& path, const std::string& sha, const std::string& rule = "default-deny") {
-  return json({{"ts", policy::format_rfc3339_us(policy::now_us() - 60000000)}, {"host", "t"}, {"type", "decision"},
+  return json({{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"}, {"type", "decision"},
                {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true}, {"rule", rule},
                {"reason", "no rule approves it"}, {"path", path}, {"sha256", sha}, {"size", 10}, {"uid", 0},
                {"exe", "/usr/bin/bash"}})

@@ -50,6 +50,27 @@ TEST_SUITE("tools.nonroot") {
     CHECK(::stat(dir.file("events.jsonl").c_str(), &st) != 0);
     CHECK(::stat((approvals + ".lock").c_str(), &st) != 0);
 
+    // The rest of what main.cc enforces from the command table: root only,
+    // and admin only with a flag.
+    const std::pair<std::vector<std::string>, std::string> more[] = {
+        {{"db", "rollback", "--to", dir.file("policy.db"), "--config", config},
+         "'db rollback' needs root (it lowers the rollback floor); run it with sudo"},
+        {{"compile", "--install", "--config", config}, "'compile --install' needs root or group root"},
+        {{"refresh", "--config", config}, "'refresh' needs root or group root"},
+        {{"approve", "--from-report", "--interactive", "--config", config}, "'approve' needs root or group root"},
+    };
+    for (const auto& [args, message] : more) {
+      CAPTURE(args[0]);
+      std::vector<std::string> argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                       testing::built_binary("tollgate")};
+      argv.insert(argv.end(), args.begin(), args.end());
+      auto r = run(argv);
+      CHECK(r.exit_code == 6);
+      CHECK_MESSAGE(r.err.find(message) != std::string::npos, r.err);
+    }
+    CHECK(::stat(dir.file("policy.db").c_str(), &st) != 0);
+    CHECK(::stat((approvals + ".lock").c_str(), &st) != 0);
+
     testing::write_text(dir.file("empty.jsonl"), "");
     // Reading stays open to everyone who can read the files.
     auto report = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",

@@ -1,0 +1,27 @@
+# cmake -DSOURCE_DIR=... -P cmake/check_includes.cmake
+# Fails when a module's source includes a header of a module it may not use
+# (cmake/modules.cmake): a header-only dependency would slip past the link
+# check.
+cmake_minimum_required(VERSION 3.25)
+include(${CMAKE_CURRENT_LIST_DIR}/modules.cmake)
+set(bad "")
+foreach(module IN LISTS TOLLGATE_MODULES)
+  set(allowed ${module} ${TOLLGATE_MODULE_DEPS_${module}})
+  file(GLOB sources ${SOURCE_DIR}/${module}/*.h ${SOURCE_DIR}/${module}/*.cc)
+  foreach(source IN LISTS sources)
+    file(STRINGS ${source} includes REGEX "^#include \"[a-z_]+/")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE "^#include \"([a-z_]+)/.*" "\\1" folder "${line}")
+      if(folder IN_LIST TOLLGATE_MODULES AND NOT folder IN_LIST allowed)
+        file(RELATIVE_PATH rel ${SOURCE_DIR} ${source})
+        list(JOIN allowed ", " allowed_text)
+        list(APPEND bad "${rel}: ${line} (${module}/ may use: ${allowed_text})")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(bad)
+  list(JOIN bad "\n" text)
+  message(FATAL_ERROR "includes against the module arrows:\n${text}")
+endif()
+message(STATUS "module arrows: every include points the right way")

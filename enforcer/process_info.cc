@@ -1,0 +1,45 @@
+#include "enforcer/process_info.h"
+
+#include <unistd.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/io.h"
+
+namespace tollgate::enforcer {
+namespace {
+
+std::string read_small(const std::string& path) {
+  auto text = read_file(path, 64 * 1024);
+  return text ? *text : std::string();
+}
+
+}  // namespace
+
+ProcessInfo read_process_info(pid_t pid) {
+  ProcessInfo info;
+  info.pid = pid;
+  const std::string dir = "/proc/" + std::to_string(pid);
+  char buf[4096];
+  ssize_t n = ::readlink((dir + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n > 0) info.exe.assign(buf, static_cast<size_t>(n));
+  info.comm = read_small(dir + "/comm");
+  while (!info.comm.empty() && info.comm.back() == '\n') info.comm.pop_back();
+  std::string status = read_small(dir + "/status");
+  auto field = [&](std::string_view name) -> std::string {
+    auto pos = status.find(name);
+    if (pos == std::string::npos) return {};
+    pos += name.size();
+    auto end = status.find_first_of("\t\n", status.find_first_not_of(" \t", pos));
+    return status.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+  };
+  try {
+    if (auto p = field("\nPPid:\t"); !p.empty()) info.ppid = static_cast<pid_t>(std::stol(p));
+    if (auto u = field("\nUid:\t"); !u.empty()) info.uid = static_cast<uid_t>(std::stoul(u));
+  } catch (const std::exception&) {
+  }
+  return info;
+}
+
+}  // namespace tollgate::enforcer

@@ -1,0 +1,140 @@
+#include "config/config.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include "tests/support/temp_dir.h"
+
+using namespace tollgate;
+using namespace tollgate::config;
+
+TEST_SUITE("config") {
+  TEST_CASE("an empty file gives every default") {
+    auto c = parse_config("", "t.yaml");
+    REQUIRE(c);
+    CHECK(c->mode == policy::Mode::kAudit);
+    CHECK(c->coverage == Coverage::kExec);
+    CHECK(c->database == "/var/lib/tollgate/policy.db");
+    CHECK(c->event_log == "/var/log/tollgate/events.jsonl");
+    CHECK(c->socket == "/run/tollgate/tollgate.sock");
+    CHECK(c->approvals == "/etc/tollgate/approvals.yaml");
+    CHECK(c->manifest == "/etc/tollgate/policy.yaml");
+    CHECK(c->state_dir == "/var/lib/tollgate");
+    CHECK(c->watch == std::vector<std::string>{"auto"});
+    // on_error unset: deny in enforce mode, allow in audit mode (issue 8: fail closed).
+    CHECK_FALSE(c->on_error.has_value());
+    CHECK(c->max_file_size == uint64_t{2} << 30);
+    CHECK_FALSE(c->syslog);
+  }
+
+  TEST_CASE("every key is read") {
+    auto c = parse_config(
+        "mode: enforce\ncoverage: exec\ndatabase: /d/p.db\npublic_key: /d/k.pub\nwatch: [/srv, /opt]\n"
+        "event_log: /d/e.jsonl\nsyslog: true\nsocket: /d/s.sock\nadmin_group: wheel\non_error: deny\n"
+        "decision_timeout_ms: 500\nmetrics_file: /d/m.prom\nlog_allows: yes\nmanifest: /d/m.yaml\n"
+        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\nstate_dir: /d/state\n",
+        "t.yaml");
+    REQUIRE(c);
+    CHECK(c->mode == policy::Mode::kEnforce);
+    CHECK(c->database == "/d/p.db");
+    CHECK(c->public_key == "/d/k.pub");
+    CHECK(c->watch == std::vector<std::string>{"/srv", "/opt"});
+    CHECK(c->event_log == "/d/e.jsonl");
+    CHECK(c->syslog);
+    CHECK(c->socket == "/d/s.sock");
+    CHECK(c->admin_group == "wheel");
+    CHECK(c->on_error == policy::Verdict::kDeny);
+    CHECK(c->decision_timeout_ms == 500);
+    CHECK(c->metrics_file == "/d/m.prom");
+    CHECK(c->log_allows);
+    CHECK(c->manifest == "/d/m.yaml");
+    CHECK(c->approvals == "/d/a.yaml");
+    CHECK(c->signing_key == "/d/k.key");
+    CHECK(c->must_allow == std::vector<std::string>{"/bin/sh"});
+    CHECK(c->state_dir == "/d/state");
+    CHECK(c->max_file_size == uint64_t{512} << 20);
+  }
+
+  TEST_CASE("max_file_size takes bytes or K, M, G, T multiples (with or without iB)") {
+    struct Case {
+      const char* value;
+      uint64_t bytes;
+    };
+    const Case cases[] = {
+        {"1048576", uint64_t{1} << 20}, {"3G", uint64_t{3} << 30}, {"3GiB", uint64_t{3} << 30},
+        {"2048K", uint64_t{2} << 20},   {"1T", uint64_t{1} << 40}, {"100MiB", uint64_t{100} << 20},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.value);
+      auto r = parse_config(std::string("max_file_size: ") + c.value + "\n", "t.yaml");
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
+      CHECK(r->max_file_size == c.bytes);
+    }
+    for (const char* bad : {"1023K", "2T", "2X", "G", "-1", "2 G", "1.5G", "99999999999999999999"}) {
+      CAPTURE(bad);
+      auto r = parse_config(std::string("max_file_size: ") + bad + "\n", "t.yaml");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message() == std::string("t.yaml:1:16: 'max_file_size' must be a size from 1M to 1T (bytes, or "
+                                               "with K, M, G or T), got '") + bad + "'");
+    }
+  }
+
+  TEST_CASE("bad keys and values are reported at FILE:LINE:COL") {
+    struct Case {
+      const char* text;
+      const char* message;
+    };
+    const Case cases[] = {
+        {"mode: audit\nmdoe: enforce\n", "t.yaml:2:1: unknown key 'mdoe'; did you mean 'mode'?"},
+        {"mode: strict\n", "t.yaml:1:7: 'mode' must be audit or enforce, got 'strict'"},
+        {"coverage: full\n", "t.yaml:1:11: 'coverage: full' is not supported yet; use 'exec'"},
+        {"on_error: maybe\n", "t.yaml:1:11: 'on_error' must be allow or deny, got 'maybe'"},
+        {"syslog: 3\n", "t.yaml:1:9: 'syslog' must be true or false"},
+        {"decision_timeout_ms: 0\n", "t.yaml:1:22: 'decision_timeout_ms' must be a whole number from 10 to 60000"},
+        {"database: relative.db\n", "t.yaml:1:11: 'database' must be an absolute path, got 'relative.db'"},
+        {"state_dir: var/lib\n", "t.yaml:1:12: 'state_dir' must be an absolute path, got 'var/lib'"},
+        {"state_dir: ''\n", "t.yaml: 'state_dir' must not be empty"},
+        {"watch: [auto, /srv]\n", "t.yaml:1:8: 'watch' is either 'auto' or a list of paths, not both"},
+        {"watch: {a: 1}\n", "t.yaml:1:8: 'watch' must be a string or a list of strings"},
+        {"- a\n- b\n", "t.yaml:1:1: expected a mapping of keys to values"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.text);
+      auto r = parse_config(c.text, "t.yaml");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code() == ErrorCode::kInvalidInput);
+      CHECK(r.error().message() == c.message);
+    }
+  }
+
+  TEST_CASE("every error in the file is reported, one per line") {
+    auto r = parse_config("mode: x\nsyslog: 2\n", "t.yaml");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message() ==
+          "t.yaml:1:7: 'mode' must be audit or enforce, got 'x'\nt.yaml:2:9: 'syslog' must be true or false");
+  }
+
+  TEST_CASE("an explicitly named missing file is an error; a file on disk is loaded") {
+    testing::TempDir dir;
+    auto missing = load_config_or_default(dir.file("nope.yaml"), "test");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == ErrorCode::kNotFound);
+    testing::write_text(dir.file("c.yaml"), "mode: enforce\n");
+    auto c = load_config(dir.file("c.yaml"));
+    REQUIRE(c);
+    CHECK(c->mode == policy::Mode::kEnforce);
+    CHECK(c->path == dir.file("c.yaml"));
+  }
+
+  TEST_CASE("the default must_allow list holds only existing executables") {
+    for (const auto& p : Config::default_must_allow()) CHECK(::access(p.c_str(), F_OK) == 0);
+  }
+
+  TEST_CASE("the shipped default config parses") {
+    auto c = load_config(testing::source_path("enforcer/tollgate.yaml"));
+    REQUIRE_MESSAGE(c, (c ? "" : c.error().message()));
+    CHECK(c->mode == policy::Mode::kAudit);
+    CHECK_FALSE(c->on_error.has_value());  // the shipped file leaves the fail-closed default in place
+    CHECK(c->max_file_size == uint64_t{2} << 30);
+  }
+}
