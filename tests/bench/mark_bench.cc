@@ -44,12 +44,11 @@ namespace {
 }
 
 bool marked(const std::string& socket, const std::string& mount_point) {
-  auto s = control::control_request(socket, {{"cmd", "status"}}, 2000);
-  if (!s || !(*s).contains("filesystems")) return false;
-  for (const auto& f : (*s)["filesystems"])
-    if (f.value("marked", false))
-      for (const auto& m : f["mount_points"])
-        if (m == mount_point) return true;
+  auto status = control::accepted(control::Client(socket, 2000).status());
+  if (!status) return false;
+  for (const auto& f : status->filesystems)
+    if (f.marked && std::find(f.mount_points.begin(), f.mount_points.end(), mount_point) != f.mount_points.end())
+      return true;
   return false;
 }
 

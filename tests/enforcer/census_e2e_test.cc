@@ -145,6 +145,29 @@ std::string sleep_copy(const std::string& path, const std::string& tag) {
   return path;
 }
 
+bool is_memfd(const std::string& exe) { return exe.starts_with("/memfd:tollgate-test"); }
+
+// `c`, once (bounded wait) its executable satisfies `ok`.
+Child running(Child c, const std::function<bool(const std::string&)>& ok) {
+  REQUIRE(c.wait_exe(ok));
+  return c;
+}
+
+// A copy of sleep at `path`, running.
+Child run_copy(const std::string& path, const std::string& arg) {
+  return running(spawn({path, arg}), [&](const std::string& e) { return e == path; });
+}
+
+// A memfd copy of `content`, running (fexecve'd).
+Child run_memfd(const std::string& content, const std::vector<std::string>& args) {
+  return running(spawn_memfd(content, args), is_memfd);
+}
+
+// Started before the daemon: an unapproved process, and one whose file is then deleted.
+struct Early {
+  Child unapproved, doomed;
+};
+
 struct CensusFixture : testing::EnforcerFixture {
   std::string approved_sleep, unapproved_sleep, doomed_sleep, exempt_sleep, userns_dir;
   explicit CensusFixture(int interval_ms) {
@@ -164,6 +187,15 @@ struct CensusFixture : testing::EnforcerFixture {
     c.hash_rules.push_back(testing::hash_allow(fs::read_symlink("/proc/self/exe")));
     return c;
   }
+  Early start_early() {
+    Early e{run_copy(unapproved_sleep, "60"), run_copy(doomed_sleep, "61")};
+    REQUIRE(::unlink(doomed_sleep.c_str()) == 0);
+    return e;
+  }
+  // nobody's sleeper on a tmpfs inside its user namespace, running.
+  Child run_userns() {
+    return running(spawn_userns_sleeper(userns_dir), [](const std::string& e) { return e.ends_with("/sleeper"); });
+  }
   // Findings by pid, waiting (bounded) for at least `n`.
   std::map<pid_t, json> findings(size_t n) {
     std::map<pid_t, json> out;
@@ -172,29 +204,19 @@ struct CensusFixture : testing::EnforcerFixture {
   }
 };
 
-bool is_memfd(const std::string& exe) { return exe.starts_with("/memfd:tollgate-test"); }
-
 }  // namespace
 
 TEST_SUITE("enforcer.census.e2e") {
   TEST_CASE("the census reports a memfd-exec'd process, one nobody runs from a tmpfs inside its user namespace, an "
             "unapproved one started before the daemon and a deleted one, each once") {
     CensusFixture f(200);
-    Child unapproved = spawn({f.unapproved_sleep, "60"});
-    Child doomed = spawn({f.doomed_sleep, "61"});
-    REQUIRE(unapproved.wait_exe([&](const std::string& e) { return e == f.unapproved_sleep; }));
-    REQUIRE(doomed.wait_exe([&](const std::string& e) { return e == f.doomed_sleep; }));
-    REQUIRE(::unlink(f.doomed_sleep.c_str()) == 0);
-
+    auto [unapproved, doomed] = f.start_early();
     f.write_db(f.rules(), 1);
     f.write_config("enforce");
     f.start_daemon();
-    Child approved = spawn({f.approved_sleep, "62"});
-    Child memfd = spawn_memfd("/bin/sleep", {"sleep", "63"});
-    Child userns = spawn_userns_sleeper(f.userns_dir);
-    REQUIRE(approved.wait_exe([&](const std::string& e) { return e == f.approved_sleep; }));
-    REQUIRE(memfd.wait_exe(is_memfd));
-    REQUIRE(userns.wait_exe([](const std::string& e) { return e.ends_with("/sleeper"); }));
+    Child approved = run_copy(f.approved_sleep, "62");
+    Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
+    Child userns = f.run_userns();
 
     auto found = f.findings(4);
     REQUIRE_MESSAGE(found.size() == 4, testing::read_text(f.events), testing::read_text(f.stderr_path));
@@ -248,23 +270,16 @@ TEST_SUITE("enforcer.census.e2e") {
             "and the unapproved one; never a deleted, approved or exempt one, and nothing in audit mode") {
     const int interval = 1000;
     CensusFixture f(interval);
-    Child unapproved = spawn({f.unapproved_sleep, "60"});
-    Child doomed = spawn({f.doomed_sleep, "61"});
-    REQUIRE(unapproved.wait_exe([&](const std::string& e) { return e == f.unapproved_sleep; }));
-    REQUIRE(doomed.wait_exe([&](const std::string& e) { return e == f.doomed_sleep; }));
-    REQUIRE(::unlink(f.doomed_sleep.c_str()) == 0);
-
+    auto [unapproved, doomed] = f.start_early();
     f.write_db(f.rules(), 1);
     f.write_config("enforce", "on_unwatched: kill\nunwatched_exempt: [" + f.exempt_sleep + "]\n");
     f.start_daemon();
     Child approved = spawn({f.approved_sleep, "62"});
     Child exempt = spawn_memfd(f.exempt_sleep, {"runc", "64"});
-    Child memfd = spawn_memfd("/bin/sleep", {"sleep", "63"});
-    REQUIRE(memfd.wait_exe(is_memfd));
+    Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
     const pid_t memfd_pid = memfd.pid;
     auto memfd_took = memfd.time_until_dead(std::chrono::milliseconds(2 * interval));
-    Child userns = spawn_userns_sleeper(f.userns_dir);
-    REQUIRE(userns.wait_exe([](const std::string& e) { return e.ends_with("/sleeper"); }));
+    Child userns = f.run_userns();
     const pid_t userns_pid = userns.pid;
     int status = 0;
     auto userns_took = userns.time_until_dead(std::chrono::milliseconds(2 * interval), &status);
@@ -300,8 +315,7 @@ TEST_SUITE("enforcer.census.e2e") {
     auto reply = f.request({{"cmd", "set_mode"}, {"mode", "audit"}, {"by", "test"}});
     REQUIRE(reply);
     REQUIRE((*reply)["ok"] == true);
-    Child audited = spawn_memfd("/bin/sleep", {"sleep", "65"});
-    REQUIRE(audited.wait_exe(is_memfd));
+    Child audited = run_memfd("/bin/sleep", {"sleep", "65"});
     CHECK_FALSE(audited.time_until_dead(std::chrono::milliseconds(2 * interval + 500)));
     found = f.findings(6);
     REQUIRE(found.contains(audited.pid));
@@ -312,23 +326,15 @@ TEST_SUITE("enforcer.census.e2e") {
   TEST_CASE("tollgate sweep --json lists the same findings with CPU share and RSS, exits 1, and kills only what "
             "it is told to (and has a finding)") {
     CensusFixture f(60000);  // the daemon's census stays out of the way: sweep runs its own walk
-    Child unapproved = spawn({f.unapproved_sleep, "60"});
-    Child doomed = spawn({f.doomed_sleep, "61"});
-    REQUIRE(unapproved.wait_exe([&](const std::string& e) { return e == f.unapproved_sleep; }));
-    REQUIRE(doomed.wait_exe([&](const std::string& e) { return e == f.doomed_sleep; }));
-    REQUIRE(::unlink(f.doomed_sleep.c_str()) == 0);
+    auto [unapproved, doomed] = f.start_early();
     f.write_db(f.rules(), 1);
     f.write_config("enforce");
     f.start_daemon();
-    Child approved = spawn({f.approved_sleep, "62"});
-    Child memfd = spawn_memfd("/bin/sleep", {"sleep", "63"});
+    Child approved = run_copy(f.approved_sleep, "62");
+    Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
     // A fileless process that poses as a kernel thread: the miner's runtime signals.
-    Child posing = spawn_memfd("/bin/sleep", {"[kworker/0:1-events]", "66"});
-    Child userns = spawn_userns_sleeper(f.userns_dir);
-    REQUIRE(approved.wait_exe([&](const std::string& e) { return e == f.approved_sleep; }));
-    REQUIRE(memfd.wait_exe(is_memfd));
-    REQUIRE(posing.wait_exe(is_memfd));
-    REQUIRE(userns.wait_exe([](const std::string& e) { return e.ends_with("/sleeper"); }));
+    Child posing = run_memfd("/bin/sleep", {"[kworker/0:1-events]", "66"});
+    Child userns = f.run_userns();
 
     const std::string tollgate = testing::built_binary("tollgate");
     auto sweep = [&](std::vector<std::string> extra) {
