@@ -70,7 +70,7 @@ constexpr std::string_view kKeys[] = {
     "mode",       "coverage",   "database",      "public_key", "watch",              "event_log",
     "syslog",     "socket",     "admin_group",   "on_error",   "decision_timeout_ms", "metrics_file",
     "log_allows", "manifest",   "approvals",     "signing_key", "must_allow",        "max_file_size",
-    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt"};
+    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks"};
 
 // The coverage keys (issue 10); false when `key` is not one of them.
 bool apply_coverage_key(const std::string& key, const YAML::Node& v, const std::string& file, Config& c,
@@ -171,6 +171,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
     } else if (apply_coverage_key(key, v, file, c, diag)) {
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
+    } else if (key == "nice") {
+      if (auto n = policy::read_int(v, file, key, diag, -20, 19)) c.nice = static_cast<int>(*n);
+    } else if (key == "max_ignore_marks") {
+      if (auto n = policy::read_int(v, file, key, diag, 0, 1 << 20)) c.max_ignore_marks = static_cast<uint64_t>(*n);
     } else if (key == "admin_group") {
       if (auto s = policy::read_string(v, file, key, diag)) c.admin_group = *s;
     } else if (key == "watch") {

@@ -171,6 +171,7 @@ json to_json(const StatusReply& s) {
   }
   const auto& i = s.integrity;
   const auto& c = s.counters;
+  const auto& m = s.ignore_marks;
   json out{{"ok", true},
            {"version", s.version},
            {"pid", s.pid},
@@ -188,6 +189,15 @@ json to_json(const StatusReply& s) {
              {"floor_content_digest", i.floor_content_digest},
              {"public_key_pinned", i.public_key_pinned}}},
            {"watched", s.watched},
+           {"ignore_marks",
+            {{"enabled", m.enabled},
+             {"reason", m.reason},
+             {"flavour", m.flavour},
+             {"count", m.count},
+             {"max", m.max},
+             {"added", m.added},
+             {"flushes", m.flushes},
+             {"failures", m.failures}}},
            {"counters",
             {{"allowed", c.allowed},
              {"denied", c.denied},
@@ -252,6 +262,15 @@ Result<StatusReply> status_from_json(const json& reply) {
   s.watched = strings(reply, "watched");
   s.filesystems = filesystems_from(reply);
   s.census = census_from(reply);
+  const json& m = member(reply, "ignore_marks");
+  s.ignore_marks = {.enabled = field(m, "enabled", false),
+                    .reason = field(m, "reason", std::string()),
+                    .flavour = field(m, "flavour", std::string()),
+                    .count = field(m, "count", uint64_t{0}),
+                    .max = field(m, "max", uint64_t{0}),
+                    .added = field(m, "added", uint64_t{0}),
+                    .flushes = field(m, "flushes", uint64_t{0}),
+                    .failures = field(m, "failures", uint64_t{0})};
   const json& c = member(reply, "counters");
   auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
   s.counters = {n("allowed"),    n("denied"),     n("would_deny"), n("errors"),    n("timeouts"),

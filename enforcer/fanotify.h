@@ -22,6 +22,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "enforcer/ignore_marks.h"
 
 namespace tollgate::enforcer {
 
@@ -71,7 +72,7 @@ class FilesystemMarker {
   virtual Status mark_filesystem(const std::string& mount_point, int mount_id) = 0;
 };
 
-class FanotifySource final : public EventSource, public FilesystemMarker {
+class FanotifySource final : public EventSource, public FilesystemMarker, public InodeMarkApi {
  public:
   static Result<std::unique_ptr<FanotifySource>> create();
   // Marks the filesystem mounted at `mount_point` (FAN_MARK_FILESYSTEM,
@@ -85,6 +86,8 @@ class FanotifySource final : public EventSource, public FilesystemMarker {
   int poll_fd() const override { return fd_.get(); }
   Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;
   Status respond(int event_fd, bool allow) override;
+  int add_inode_mark(unsigned flags, uint64_t mask, int fd) override;
+  int flush_inode_marks() override;
 
  private:
   explicit FanotifySource(UniqueFd fd) : fd_(std::move(fd)) {}

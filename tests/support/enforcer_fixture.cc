@@ -52,9 +52,17 @@ void require_own_tmpfs(const std::string& path) {
   auto text = read_file("/proc/self/mountinfo");
   REQUIRE(text);
   bool own = false;
-  for (const auto& m : census::parse_mountinfo(*text))
-    own = m.mount_point == path ? m.fs_type == "tmpfs" && m.source == kFixtureTmpfs : own;
+  std::vector<std::string> others;
+  for (const auto& m : census::parse_mountinfo(*text)) {
+    if (!census::at_or_below(m.mount_point, path)) continue;
+    if (m.mount_point == path && m.fs_type == "tmpfs" && m.source == kFixtureTmpfs && !own) own = true;
+    else others.push_back(m.mount_point + " (" + m.fs_type + " " + m.source + ")");
+  }
   REQUIRE_MESSAGE(own, path, " is not the mount point of a tmpfs this test mounted: refusing to mark it");
+  // A `watch:` prefix covers every filesystem mounted at or below it, also
+  // one hidden under the test's tmpfs (a copy of a host mount): none may be.
+  REQUIRE_MESSAGE(others.empty(), "also mounted at or below ", path, ": ", others.empty() ? "" : others.front(),
+                  ": refusing to let a test watch it");
 }
 
 EnforcerFixture::EnforcerFixture(const std::string& tmpfs_size) : key(*hashdb::generate_keypair()) {
