@@ -13,6 +13,7 @@
 
 #include "enforcer/scan_worker.h"
 #include "enforcer/thread_priority.h"
+#include "common/time.h"
 #include "eventlog/builders.h"
 #include "policy/facts.h"
 
@@ -110,6 +111,8 @@ Engine::Engine(EventSource& source, EventLog* log, Metrics& metrics, EngineOptio
       cache_(options_.cache_capacity, options_.racy),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   policy_ = empty_policy_state(next_epoch());
+  if (log_ && options_.coalesce_window.count() > 0)
+    coalescer_ = std::make_unique<eventlog::Coalescer>(options_.coalesce_window);
   for (int i = 0; i < std::max(options_.workers, 1); ++i) small_.threads.emplace_back([this] { worker_loop(small_); });
   for (int i = 0; i < std::max(options_.large_workers, 1); ++i)
     large_.threads.emplace_back([this] { worker_loop(large_); });
@@ -129,6 +132,8 @@ Engine::~Engine() {
   const bool allow = error_verdict(mode()) == policy::Verdict::kAllow;
   for (; !deadlines_.empty(); deadlines_.pop())
     if (auto p = deadlines_.top().pending.lock()) answer(*p, allow);
+  // A worker may have counted a repeat after run() returned.
+  flush_repeats(Clock::now(), true);
 }
 
 void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
@@ -184,31 +189,60 @@ bool Engine::answer(Pending& p, bool allow) {
   return true;
 }
 
-void Engine::finish(const DecisionRecord& record, bool log) {
+Engine::LogPlan Engine::plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256,
+                                 const std::string& path, ProcessInfo& process) {
+  LogPlan plan;
+  if (coalescer_) {
+    plan.keyed = true;
+    plan.key = {.verdict = d.verdict,
+                .would_deny = d.would_deny,
+                .rule = d.rule,
+                .sha256 = sha256,
+                .path = path,
+                .ppid = read_ppid(pid)};
+    if (coalescer_->repeat(plan.key, Clock::now())) {
+      plan.write = false;
+      process.pid = pid;
+      process.ppid = static_cast<pid_t>(plan.key.ppid);
+      return plan;
+    }
+  }
+  process = read_process_info(pid);
+  return plan;
+}
+
+void Engine::finish(const DecisionRecord& record, const LogPlan* plan) {
   const auto& d = record.decision;
   if (d.verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
   else metrics_.denied.fetch_add(1, std::memory_order_relaxed);
   if (d.would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
   metrics_.record_latency(record.latency_us);
-  if (log) submit(decision_event(options_.host, record));
+  if (!plan) return;
+  if (!plan->write) {
+    metrics_.log_coalesced.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto line = decision_event(options_.host, record);
+  if (plan->keyed) coalescer_->first(plan->key, line, Clock::now());
+  submit(std::move(line));
+}
+
+void Engine::flush_repeats(Clock::time_point now, bool all) {
+  if (!coalescer_) return;
+  auto lines = all ? coalescer_->take_all() : coalescer_->take_closed(now);
+  if (lines.empty()) return;
+  const std::string ts = format_rfc3339_us(std::chrono::system_clock::now());  // when the window closed
+  for (auto& line : lines) {
+    line["ts"] = ts;
+    submit(std::move(line));
+  }
 }
 
 void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const std::string& reason,
                           const policy::FdPath* path) {
   const auto mode = this->mode();
   const auto verdict = error_verdict(mode);
-  // /proc facts first: after an allow the process may already run something else.
-  ProcessInfo process = read_process_info(p->event.pid);
-  if (!answer(*p, verdict == policy::Verdict::kAllow)) return;
-  metrics_.errors.fetch_add(1, std::memory_order_relaxed);
-  switch (failure) {
-    case policy::Failure::kTimeout: metrics_.timeouts.fetch_add(1, std::memory_order_relaxed); break;
-    case policy::Failure::kTooLarge: metrics_.too_large.fetch_add(1, std::memory_order_relaxed); break;
-    case policy::Failure::kOverload: metrics_.overloads.fetch_add(1, std::memory_order_relaxed); break;
-    default: break;
-  }
   DecisionRecord r;
-  r.ts = std::chrono::system_clock::now();
   r.mode = mode;
   r.decision = policy::failed(
       failure, reason + (options_.on_error ? fmt::format(" (on_error: {})", policy::to_string(verdict))
@@ -217,10 +251,20 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
   r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
+  // /proc facts first: after an allow the process may already run something else.
+  const LogPlan plan = plan_log(p->event.pid, r.decision, r.sha256, r.path, r.process);
+  if (!answer(*p, verdict == policy::Verdict::kAllow)) return;
+  metrics_.errors.fetch_add(1, std::memory_order_relaxed);
+  switch (failure) {
+    case policy::Failure::kTimeout: metrics_.timeouts.fetch_add(1, std::memory_order_relaxed); break;
+    case policy::Failure::kTooLarge: metrics_.too_large.fetch_add(1, std::memory_order_relaxed); break;
+    case policy::Failure::kOverload: metrics_.overloads.fetch_add(1, std::memory_order_relaxed); break;
+    default: break;
+  }
+  r.ts = std::chrono::system_clock::now();
   r.size = size_of(p->st);
-  r.process = process;
   r.latency_us = micros_since(p->received);
-  finish(r, true);
+  finish(r, &plan);
 }
 
 void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
@@ -248,7 +292,13 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   auto& d = fd.decision;
   const bool log = d.verdict == policy::Verdict::kDeny || d.would_deny || options_.log_allows;
   DecisionRecord r;
-  if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
+  r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
+  LogPlan plan;
+  if (log) {
+    // The path is part of a repeat's key: read it now when coalescing.
+    if (coalescer_ && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
+    plan = plan_log(p->event.pid, d, r.sha256, fd.path.display, r.process);  // before the answer
+  }
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
   // After the answer: the exec goes on; the mark and the scan can wait.
   if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
@@ -258,13 +308,12 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   if (offer)
     scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
   r.latency_us = micros_since(p->received);  // the one clock read of an unlogged allow
-  if (log) r.ts = std::chrono::system_clock::now();
+  if (log && plan.write) r.ts = std::chrono::system_clock::now();
   r.mode = mode;
   r.path = std::move(fd.path.display);
-  r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
   r.size = size_of(p->st);
   r.decision = std::move(d);
-  finish(r, log);
+  finish(r, log ? &plan : nullptr);
 }
 
 policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending* p) const {
@@ -411,6 +460,7 @@ Status Engine::run(const std::function<void()>& tick) {
   for (;;) {
     auto now = Clock::now();
     expire(now);
+    flush_repeats(now, false);  // a window that closed: its "repeated" line now, not at the next event
     note_read_failures({}, now);  // flushes a held-back count once its interval has passed
     if (tick && now >= loop.next_tick) {
       tick();
@@ -420,6 +470,7 @@ Status Engine::run(const std::function<void()>& tick) {
     if (!loop.reading && deadlines_.empty()) break;
     if (wait_readable(loop, now)) read_and_triage(loop);
   }
+  flush_repeats(Clock::now(), true);
   return loop.result;
 }
 
@@ -427,6 +478,8 @@ bool Engine::wait_readable(LoopState& loop, Clock::time_point now) {
   const bool paused = loop.reading && now < loop.read_paused_until;
   auto wait_until = loop.next_tick;
   if (!deadlines_.empty() && deadlines_.top().at < wait_until) wait_until = deadlines_.top().at;
+  if (coalescer_)
+    if (auto close = coalescer_->next_close(); close && *close < wait_until) wait_until = *close;
   if (paused && loop.read_paused_until < wait_until) wait_until = loop.read_paused_until;
   auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until - now).count() + 1;
   if (!loop.reading) wait_ms = std::min<long long>(wait_ms, 5);  // draining: poll for answers

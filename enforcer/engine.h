@@ -62,6 +62,14 @@
 //   mark after the change is in force; a decision that read the old policy
 //   cannot mark after the flush (its ticket is stale).
 //
+// - Repeated events (eventlog/coalescer.h, docs/events.md): a logged
+//   decision identical to one written less than coalesce_window ago (same
+//   answer, rule, sha256, path and parent pid) is answered and counted as always,
+//   but not written: it reads only its parent pid (/proc/PID/stat), not the
+//   full /proc facts, and is counted into the first line's window. The loop
+//   writes the window's `"repeated": N` line as soon as it closes (it wakes
+//   for it), and every open one when it stops.
+//
 // set_policy/set_mode/policy/mode/stop are safe from any thread; set_scanner
 // and set_ignore_marks only before run().
 #pragma once
@@ -90,6 +98,7 @@
 #include "enforcer/metrics.h"
 #include "enforcer/process_info.h"
 #include "eventlog/builders.h"
+#include "eventlog/coalescer.h"
 #include "eventlog/writer.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
@@ -156,6 +165,9 @@ struct EngineOptions {
   // Nice value run() gives its own thread (the one that reads and answers);
   // nullopt = leave it. Workers never run above normal priority.
   std::optional<int> reader_nice;
+  // Identical logged decisions within this window of the first are written
+  // as one `"repeated": N` line (eventlog/coalescer.h); 0 = every one its own line.
+  std::chrono::milliseconds coalesce_window = eventlog::Coalescer::kDefaultWindow;
 };
 
 // max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:
@@ -238,7 +250,19 @@ class Engine {
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);
   void submit(nlohmann::json event);
-  void finish(const DecisionRecord& record, bool log);
+  // How a logged decision is written; plan_log fills `process` before the
+  // answer: the full /proc facts, or for a repeat only its pid and ppid.
+  struct LogPlan {
+    bool write = true;   // false: a repeat, counted into an open window
+    bool keyed = false;  // key is set: a written line opens a window
+    eventlog::RepeatKey key;
+  };
+  LogPlan plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256, const std::string& path,
+                   ProcessInfo& process);
+  // Counts the decision; writes it when `plan` is given (null: not logged).
+  void finish(const DecisionRecord& record, const LogPlan* plan);
+  // Writes the summary lines of closed windows (every window when `all`).
+  void flush_repeats(Clock::time_point now, bool all);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
   // run()'s steps (loop thread only).
   struct LoopState {
@@ -271,6 +295,7 @@ class Engine {
   // moves: a cache hit takes no lock and touches no shared reference count.
   std::shared_ptr<const PolicyState> reader_policy_;
   uint64_t reader_policy_seen_ = ~uint64_t{0};
+  std::unique_ptr<eventlog::Coalescer> coalescer_;  // null: no log, or coalescing off
   PendingPtr spare_;  // reading thread only: the last decided record, for reuse
   const PolicyState& reader_policy();
 

@@ -59,6 +59,9 @@ std::string Metrics::prometheus_text() const {
   counter("tollgate_queue_overflows_total", "Kernel queue overflow events.", v(overflows));
   counter("tollgate_event_log_dropped_total", "Event log lines dropped because the log queue was full.",
           v(log_dropped));
+  counter("tollgate_event_log_coalesced_total",
+          "Decisions not written as their own line: counted into a \"repeated\" line (docs/events.md).",
+          v(log_coalesced));
   out += "# HELP tollgate_content_scans_total Content scans of denied or would-deny files, by outcome.\n"
          "# TYPE tollgate_content_scans_total counter\n";
   out += fmt::format("tollgate_content_scans_total{{outcome=\"scanned\"}} {}\n", v(scans));

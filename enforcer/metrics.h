@@ -34,6 +34,7 @@ class Metrics {
   std::atomic<uint64_t> hash_bytes{0};
   std::atomic<uint64_t> overflows{0};      // kernel queue overflow events
   std::atomic<uint64_t> log_dropped{0};    // event log lines dropped (queue full)
+  std::atomic<uint64_t> log_coalesced{0};  // decisions counted into a "repeated" line, not written alone
   std::atomic<int64_t> queue_depth{0};     // events read and not yet answered
   // Content scans of denied/would-deny files (scan_worker.h).
   std::atomic<uint64_t> scans{0};          // scanned and logged

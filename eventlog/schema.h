@@ -91,6 +91,11 @@ struct Event {
   std::string exe, comm;
   uint64_t size = 0;
   int64_t pid = -1, ppid = -1, uid = -1;
+  // "repeated": N (eventlog/coalescer.h): the line stands for N identical
+  // decisions counted after the one written before it; 0 = absent.
+  uint64_t repeated = 0;
+  // How many decisions the line stands for: `repeated`, else 1.
+  uint64_t count() const { return repeated ? repeated : 1; }
   // mode
   std::optional<policy::Mode> from, to;
   std::string by;       // as the client claimed it (mode, install, rollback)

@@ -263,6 +263,57 @@ TEST_SUITE("enforcer.e2e") {
     CHECK(modes[0]["forced"] == false);
   }
 
+  TEST_CASE("audit storm: 200 execs of one unapproved binary are a few lines whose counts add up; report counts all") {
+    Fixture f;
+    const std::string prom = f.dir.file("tollgate.prom");
+    f.start_with_base_policy("audit", 1, "metrics_file: " + prom + "\n");
+    constexpr uint64_t kExecs = 200;
+    for (uint64_t i = 0; i < kExecs; ++i) REQUIRE(exec_errno(f.mnt + "/unapproved") == 0);
+    // The last window's "repeated" line comes when the window closes, with no
+    // further event to push it out: wait (bounded) until the counts add up.
+    std::vector<json> lines;
+    uint64_t total = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < deadline) {
+      lines = f.read_events("decision");
+      total = 0;
+      for (const auto& l : lines) total += l.value("repeated", uint64_t{1});
+      if (total >= kExecs) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(total == kExecs);
+    CHECK(lines.size() <= 40);  // two lines per 1 s window: far fewer than one per exec
+    uint64_t summaries = 0;
+    for (const auto& l : lines) {
+      CHECK(l["path"] == f.mnt + "/unapproved");
+      CHECK(l["rule"] == "default-deny");
+      CHECK(l["would_deny"] == true);
+      CHECK(l["ppid"] == ::getpid());
+      CHECK_FALSE(l["comm"].get<std::string>().empty());  // the first exec's full /proc facts
+      if (l.contains("repeated")) {
+        ++summaries;
+        CHECK(l["repeated"].get<uint64_t>() >= 1);
+      }
+    }
+    CHECK(summaries >= 1);
+    auto status = f.request({{"cmd", "status"}});
+    REQUIRE(status);
+    CHECK((*status)["counters"]["would_deny"] == kExecs);  // every exec answered and counted
+    auto report = testing::run({testing::built_binary("tollgate"), "report", "--json", "--log", f.events, "--since",
+                                "all", "--no-scan"},
+                               60);
+    REQUIRE_MESSAGE(report.exit_code == 0, report.err);
+    json r = json::parse(report.out);
+    REQUIRE(r["binaries"].size() == 1);
+    CHECK(r["binaries"][0]["count"] == kExecs);
+    CHECK(r["binaries"][0]["would_deny"] == kExecs);
+    CHECK(f.stop_daemon() == 0);
+    // Written at exit: the coalesced count is every exec not written as its own line.
+    const uint64_t coalesced = kExecs - (lines.size() - summaries);
+    CHECK(testing::read_text(prom).find("tollgate_event_log_coalesced_total " + std::to_string(coalesced) + "\n") !=
+          std::string::npos);
+  }
+
   TEST_CASE("killing the daemon with SIGKILL leaves no exec blocked") {
     Fixture f;
     f.start_with_base_policy("enforce", 1);

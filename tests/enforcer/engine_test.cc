@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -414,6 +415,53 @@ TEST_SUITE("enforcer.engine") {
     CHECK(h.source.response_count() == 2);
     CHECK(h.metrics.queue_depth == 0);
     rules->release();
+  }
+
+  TEST_CASE("identical would-denies within the window are one line plus a repeated line, written when it closes") {
+    Harness h(EngineOptions{.coalesce_window = std::chrono::milliseconds(300)});
+    h.start();
+    const auto path = h.file("unknown", "#!/bin/sh\necho x\n");
+    const auto other = h.file("other", "#!/bin/sh\necho y\n");
+    constexpr size_t kRepeats = 50;
+    for (size_t i = 0; i < kRepeats; ++i) h.source.push(path, ::getppid());  // not our own pid: that is never logged
+    h.source.push(other, ::getppid());
+    REQUIRE(h.source.wait_responses(kRepeats + 1).size() == kRepeats + 1);  // every one answered
+    // No further event: the loop itself writes the summary once the window closes.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool summary_seen = false;
+    while (!summary_seen && std::chrono::steady_clock::now() < deadline) {
+      h.log.flush();
+      summary_seen = testing::read_text(h.dir.file("events.jsonl")).find("\"repeated\"") != std::string::npos;
+      if (!summary_seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(summary_seen);
+    auto events = h.events();
+    uint64_t total = 0, lines = 0, full_lines = 0;
+    for (const auto& e : events) {
+      if (e["path"] != path) continue;
+      ++lines;
+      if (!e.contains("repeated")) ++full_lines;
+      total += e.value("repeated", uint64_t{1});
+      CHECK(e["ppid"] == read_ppid(::getppid()));
+      CHECK(e["rule"] == "default-deny");
+    }
+    CHECK(total == kRepeats);
+    CHECK(lines < kRepeats / 5);
+    CHECK(std::count_if(events.begin(), events.end(), [&](const json& e) { return e["path"] == other; }) == 1);
+    CHECK(h.metrics.would_deny == kRepeats + 1);  // counted as always
+    CHECK(h.metrics.log_coalesced == kRepeats - full_lines);
+  }
+
+  TEST_CASE("coalescing off: every decision is its own line") {
+    Harness h(EngineOptions{.coalesce_window = std::chrono::milliseconds(0)});
+    h.start();
+    const auto path = h.file("unknown", "#!/bin/sh\necho x\n");
+    for (int i = 0; i < 5; ++i) h.source.push(path, ::getppid());
+    REQUIRE(h.source.wait_responses(5).size() == 5);
+    auto events = h.events();
+    CHECK(events.size() == 5);
+    for (const auto& e : events) CHECK_FALSE(e.contains("repeated"));
+    CHECK(h.metrics.log_coalesced == 0);
   }
 
   TEST_CASE("a kernel queue overflow is counted and logged") {
@@ -844,7 +892,7 @@ TEST_SUITE("enforcer.engine.scan") {
     size_t decisions = 0;
     std::vector<json> scan_events;
     for (const auto& e : events) {
-      if (e["type"] == "decision") ++decisions;
+      if (e["type"] == "decision") decisions += e.value("repeated", size_t{1});  // a retry loop is coalesced
       if (e["type"] == "scan") scan_events.push_back(e);
     }
     CHECK(decisions == 5);
