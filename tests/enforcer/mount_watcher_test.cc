@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 #include <sys/sysmacros.h>
 
+#include <stdio.h>
+
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -15,22 +18,44 @@ using namespace tollgate::enforcer;
 
 namespace {
 
+// The watcher's thread marks while the test reads: every member under one mutex.
 class FakeMarker final : public FilesystemMarker {
  public:
-  std::vector<std::pair<std::string, int>> calls;
-  std::set<int> unreachable;  // mount ids whose path reaches another mount
   Status mark_filesystem(const std::string& mount_point, int mount_id) override {
-    calls.emplace_back(mount_point, mount_id);
-    if (unreachable.contains(mount_id)) return fail(ErrorCode::kUnavailable, mount_point + ": hidden");
+    std::lock_guard lock(mu_);
+    calls_.emplace_back(mount_point, mount_id);
+    if (unreachable_.contains(mount_id)) return fail(ErrorCode::kUnavailable, mount_point + ": hidden");
     return {};
   }
+  // Mount ids whose path reaches another mount.
+  void set_unreachable(std::set<int> ids) {
+    std::lock_guard lock(mu_);
+    unreachable_ = std::move(ids);
+  }
+  std::vector<std::pair<std::string, int>> calls() const {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
   std::vector<std::string> marked_points() const {
+    std::lock_guard lock(mu_);
     std::vector<std::string> out;
-    for (const auto& [p, id] : calls)
-      if (!unreachable.contains(id)) out.push_back(p);
+    for (const auto& [p, id] : calls_)
+      if (!unreachable_.contains(id)) out.push_back(p);
     return out;
   }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, int>> calls_;
+  std::set<int> unreachable_;
 };
+
+// Replaces the fake mount table in one step (rename), as the kernel's
+// mountinfo never reads half-written.
+void replace_table(const std::string& path, const std::string& text) {
+  testing::write_text(path + ".new", text);
+  REQUIRE(::rename((path + ".new").c_str(), path.c_str()) == 0);
+}
 
 const char* kBase =
     "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
@@ -54,7 +79,7 @@ TEST_SUITE("enforcer.mount_watcher") {
     Fixture f;
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
-    CHECK(f.marker.calls == std::vector<std::pair<std::string, int>>{{"/srv/data", 10}});
+    CHECK(f.marker.calls() == std::vector<std::pair<std::string, int>>{{"/srv/data", 10}});
     auto fs = w.filesystems();
     REQUIRE(fs.size() == 1);
     CHECK(fs[0].marked);
@@ -71,7 +96,7 @@ TEST_SUITE("enforcer.mount_watcher") {
     auto st = w.start();
     REQUIRE_FALSE(st);
     CHECK(st.error().message() == "watch: /proc: no filesystem that can hold executables is mounted there (/proc is proc)");
-    CHECK(f.marker.calls.empty());
+    CHECK(f.marker.calls().empty());
   }
 
   TEST_CASE("a filesystem mounted later below the prefix is marked; one elsewhere is not; unchanged ones are not "
@@ -79,7 +104,7 @@ TEST_SUITE("enforcer.mount_watcher") {
     Fixture f;
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
-    testing::write_text(f.table, std::string(kBase) +
+    replace_table(f.table, std::string(kBase) +
                                      "11 10 0:51 / /srv/data/late rw - tmpfs late rw\n"
                                      "12 1 0:52 / /mnt/usb rw - vfat usb rw\n");
     REQUIRE(w.rescan(true));
@@ -94,17 +119,17 @@ TEST_SUITE("enforcer.mount_watcher") {
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
     REQUIRE(w.rescan(false));  // a periodic rescan, nothing changed: no new mark
-    CHECK(f.marker.calls.size() == 1);
+    CHECK(f.marker.calls().size() == 1);
     REQUIRE(w.rescan(true));
-    CHECK(f.marker.calls.size() == 2);
+    CHECK(f.marker.calls().size() == 2);
   }
 
   TEST_CASE("a filesystem whose first mount is hidden is marked through another mount of it") {
     Fixture f;
-    testing::write_text(f.table, std::string(kBase) +
+    replace_table(f.table, std::string(kBase) +
                                      "11 1 0:50 / /elsewhere rw - tmpfs data rw\n"
                                      "12 1 0:60 / /srv/data rw - tmpfs over rw\n");
-    f.marker.unreachable = {10};
+    f.marker.set_unreachable({10});
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
     auto fs = w.filesystems();
@@ -117,7 +142,7 @@ TEST_SUITE("enforcer.mount_watcher") {
 
   TEST_CASE("a local filesystem that cannot be marked at all fails the start, naming it") {
     Fixture f;
-    f.marker.unreachable = {10};
+    f.marker.set_unreachable({10});
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     auto st = w.start();
     REQUIRE_FALSE(st);
@@ -126,7 +151,7 @@ TEST_SUITE("enforcer.mount_watcher") {
 
   TEST_CASE("network filesystems are not marked by start but by the thread, which follows later mounts too") {
     Fixture f;
-    testing::write_text(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n");
+    replace_table(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n");
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
     auto fs = w.filesystems();
@@ -141,7 +166,7 @@ TEST_SUITE("enforcer.mount_watcher") {
       return f.marker.marked_points().size() >= n;
     };
     CHECK(marked(2));
-    testing::write_text(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n" +
+    replace_table(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n" +
                                      "21 10 0:71 / /srv/data/late rw - tmpfs late rw\n");
     CHECK(marked(3));  // a regular file never raises POLLPRI: the 50 ms rescan finds it
     w.stop();
