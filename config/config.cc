@@ -70,7 +70,8 @@ constexpr std::string_view kKeys[] = {
     "mode",       "coverage",   "database",      "public_key", "watch",              "event_log",
     "syslog",     "socket",     "admin_group",   "on_error",   "decision_timeout_ms", "metrics_file",
     "log_allows", "manifest",   "approvals",     "signing_key", "must_allow",        "max_file_size",
-    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks"};
+    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks",
+    "interpreters", "script_trust", "library_readers"};
 
 // The coverage keys (issue 10); false when `key` is not one of them.
 bool apply_coverage_key(const std::string& key, const YAML::Node& v, const std::string& file, Config& c,
@@ -134,6 +135,29 @@ void apply_path(const YAML::Node& v, const std::string& file, const std::string&
   else if (key == "state_dir") c.state_dir = *s;
 }
 
+bool is_open_rule_key(std::string_view key) {
+  return key == "script_trust" || key == "interpreters" || key == "library_readers";
+}
+
+// One of the `coverage: full` keys (is_open_rule_key): policy::OpenRules.
+void apply_open_rule(const YAML::Node& v, const std::string& file, const std::string& key, Config& c,
+                     Diagnostics& diag) {
+  if (key == "script_trust") {
+    auto s = policy::read_string(v, file, key, diag);
+    if (!s) return;
+    if (auto t = policy::parse_script_trust(*s)) c.open_rules.script_trust = *t;
+    else diag.add(file, v.Mark(), "'script_trust' must be hash or hash_or_safe_path, got '" + *s + "'");
+    return;
+  }
+  auto list = read_string_list(v, file, key, diag);
+  if (!list) return;
+  if (std::any_of(list->begin(), list->end(), [](const std::string& p) { return p.empty(); })) {
+    diag.add(file, v.Mark(), "'" + key + "' must not contain an empty pattern");
+    return;
+  }
+  (key == "interpreters" ? c.open_rules.interpreters : c.open_rules.library_readers) = *list;
+}
+
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!policy::check_keys(root, file, std::span<const std::string_view>(kKeys), diag)) return;
@@ -149,8 +173,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;
       if (*s == "exec") c.coverage = Coverage::kExec;
-      else if (*s == "full") diag.add(file, v.Mark(), "'coverage: full' is not supported yet; use 'exec'");
+      else if (*s == "full") c.coverage = Coverage::kFull;
       else diag.add(file, v.Mark(), "'coverage' must be exec or full, got '" + *s + "'");
+    } else if (is_open_rule_key(key)) {
+      apply_open_rule(v, file, key, c, diag);
     } else if (key == "on_error") {
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;

@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "enforcer/scan_worker.h"
@@ -109,6 +110,7 @@ Engine::Engine(EventSource& source, EventLog* log, Metrics& metrics, EngineOptio
       options_(std::move(options)),
       self_pid_(options_.self_pid ? options_.self_pid : ::getpid()),
       cache_(options_.cache_capacity, options_.racy),
+      kinds_(options_.cache_capacity, options_.racy),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   policy_ = empty_policy_state(next_epoch());
   if (log_ && options_.coalesce_window.count() > 0)
@@ -250,6 +252,8 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
                                                          policy::to_string(mode), policy::to_string(verdict))));
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
+  r.decision.access = p->access;
+  r.event = p->access;
   r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   // /proc facts first: after an allow the process may already run something else.
   const LogPlan plan = plan_log(p->event.pid, r.decision, r.sha256, r.path, r.process);
@@ -300,8 +304,10 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
     plan = plan_log(p->event.pid, d, r.sha256, fd.path.display, r.process);  // before the answer
   }
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
-  // After the answer: the exec goes on; the mark and the scan can wait.
-  if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
+  // After the answer: the exec goes on; the mark and the scan can wait. The
+  // mark silences exec and plain opens alike: only for a verdict that holds
+  // for every access kind (never the script-only safe-path allow).
+  if (marks_ && policy::allows_every_access(d)) maybe_ignore(p->event.fd.get(), fd, ticket);
   const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
   // path_on_demand: read only now, for the log or the scan (after the answer).
   if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
@@ -312,24 +318,69 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   r.mode = mode;
   r.path = std::move(fd.path.display);
   r.size = size_of(p->st);
+  r.event = p->access;
   r.decision = std::move(d);
   finish(r, log ? &plan : nullptr);
 }
 
-policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending* p) const {
+policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending& p) const {
   // Cancelled by the answer: once the deadline has answered the event, the
   // rest of the file is not worth reading.
   return {.mode = mode,
           .max_file_size = options_.max_file_size,
           .may_block = may_block,
-          .cancel = p ? &p->answered : nullptr,
+          .cancel = may_block ? &p.answered : nullptr,
+          .access = p.access,
+          .script_trust = options_.open_rules.script_trust,
           .path_means_here = options_.local_path ? &options_.local_path : nullptr,
           .path_on_demand = true};
 }
 
+std::string_view Engine::opener_exe(pid_t pid) {
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/%d/exe", static_cast<int>(pid));
+  ssize_t n = ::readlink(proc, exe_buf_.data(), exe_buf_.size());
+  if (n <= 0 || static_cast<size_t>(n) >= exe_buf_.size()) return {};
+  std::string_view exe(exe_buf_.data(), static_cast<size_t>(n));
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.ends_with(kDeleted)) exe.remove_suffix(kDeleted.size());
+  return exe;
+}
+
+std::optional<policy::AccessKind> Engine::classify_plain_open(const RawEvent& ev, struct stat& st, bool& have_stat) {
+  const int fd = ev.fd.get();
+  have_stat = ::fstat(fd, &st) == 0;
+  if (!have_stat) return policy::AccessKind::kOpen;  // triage answers error:stat
+  auto kind = kinds_.lookup(st);
+  if (!kind) {
+    const int64_t learned_at = kinds_.now_ns();  // racy clean: before the first byte
+    kind = policy::file_kind_of_fd(fd, st);
+    kinds_.store(st, *kind, learned_at);
+  }
+  const std::string_view exe = opener_exe(ev.pid);
+  const auto access = policy::classify_open(*kind, exe, options_.open_rules);
+  const std::string* reader = nullptr;
+  if (access == policy::AccessKind::kLibrary) reader = policy::match_executable(options_.open_rules.library_readers, exe);
+  if (access != policy::AccessKind::kOpen && !reader) return access;
+  if (auto r = source_.respond(fd, true); !r) fmt::print(stderr, "tollgated: {}\n", r.error().message());
+  metrics_.plain_opens.fetch_add(1, std::memory_order_relaxed);
+  if (reader && options_.log_allows) {
+    DecisionRecord record;
+    record.ts = std::chrono::system_clock::now();
+    record.mode = mode();
+    record.decision = policy::library_reader_allowed(*reader);
+    record.path = policy::fd_path(fd, st).display;
+    record.size = size_of(st);
+    record.event = access;
+    record.process = read_process_info(ev.pid);
+    submit(decision_event(options_.host, record));
+  }
+  return std::nullopt;
+}
+
 Engine::Route Engine::triage(const PendingPtr& p) {
   const int fd = p->event.fd.get();
-  if (::fstat(fd, &p->st) != 0) {
+  if (!p->have_stat && ::fstat(fd, &p->st) != 0) {
     answer_error(p, policy::Failure::kStat, fmt::format("the file could not be examined: {}", std::strerror(errno)));
     return Route::kDone;
   }
@@ -337,7 +388,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   const PolicyState& state = reader_policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state.epoch);
-  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, nullptr), &cache);
+  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, *p), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
     // A hit from an older policy needs a lookup, not a hash: the small lane.
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
@@ -354,7 +405,7 @@ void Engine::decide(const PendingPtr& p) {
   auto state = policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
-  auto r = policy::decide_file(p->event.fd.get(), p->st, state->view(), decide_options(mode, true, p.get()), &cache);
+  auto r = policy::decide_file(p->event.fd.get(), p->st, state->view(), decide_options(mode, true, *p), &cache);
   using CacheUse = policy::FileDecision::CacheUse;
   if (r.cache != CacheUse::kNone)
     (r.cache == CacheUse::kHit ? metrics_.cache_hits : metrics_.cache_misses).fetch_add(1, std::memory_order_relaxed);
@@ -526,12 +577,23 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
     metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  policy::AccessKind access = policy::AccessKind::kExec;
+  struct stat st {};
+  bool have_stat = false;
+  if (options_.full_coverage && !is_exec_event(ev.mask)) {
+    auto kind = classify_plain_open(ev, st, have_stat);
+    if (!kind) return;  // answered: not code, nothing allocated
+    access = *kind;
+  }
   // A cache hit reuses the record of the one before it: no allocation.
   PendingPtr p;
   if (spare_) p = std::exchange(spare_, nullptr);
   else p = std::make_shared<Pending>();
   p->event = std::move(ev);
   p->received = received;
+  p->access = access;
+  p->st = st;
+  p->have_stat = have_stat;
   metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
   Route route = Route::kDone;
   try {

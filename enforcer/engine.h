@@ -47,6 +47,18 @@
 // - The kernel is answered before anything that can block (logging,
 //   metrics), and /proc facts are read before an allow lets the exec go on.
 //
+// - Full coverage (`coverage: full`, options.full_coverage): the marks add
+//   FAN_OPEN_PERM. A plain open is classified on the reading thread before
+//   anything is allocated for it: fstat, the file's kind from the
+//   FileKindCache (read once per inode through the event fd: a 64-byte
+//   header, for ELF the program headers and dynamic section), the opener's
+//   executable (one readlink of /proc/PID/exe into a fixed buffer) and
+//   policy::classify_open. An `open` (not code, or an executable being
+//   read) and a library opened by an exempt reader are answered allow right
+//   there, never hashed. A `loader`, `library` or `script` open is decided
+//   like an exec, through decide_file with its access kind (and
+//   script_trust), and logged with it.
+//
 // - Content scan (scan_worker.h): once a deny or would-deny of a hashed
 //   file is answered, the file is offered to the scanner (a lookup and, the
 //   first time per sha256, a dup of the fd onto a bounded queue); the scan
@@ -77,6 +89,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -103,6 +116,7 @@
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
+#include "policy/access.h"
 #include "policy/decision.h"
 #include "policy/facts.h"
 
@@ -162,6 +176,10 @@ struct EngineOptions {
   // else here: such a file gets no ownership chain, so no path-allow
   // (policy::DecideOptions::path_means_here). Null: all are.
   std::function<bool(int fd)> local_path;
+  // `coverage: full`: plain opens (FAN_OPEN_PERM) are classified and, when
+  // they are code, decided; false: every event is an exec.
+  bool full_coverage = false;
+  policy::OpenRules open_rules;  // interpreters, script_trust, library_readers
   // Nice value run() gives its own thread (the one that reads and answers);
   // nullopt = leave it. Workers never run above normal priority.
   std::optional<int> reader_nice;
@@ -213,6 +231,8 @@ class Engine {
     Clock::time_point received;
     Clock::time_point deadline;
     struct stat st {};                  // the reading thread's fstat
+    bool have_stat = false;             // st was taken while classifying a plain open
+    policy::AccessKind access = policy::AccessKind::kExec;
     std::atomic<bool> answered{false};  // also the hash's cancel flag
     std::atomic<bool> claimed{false};   // a worker (or the loop, to close the fd) has the fd
   };
@@ -238,7 +258,13 @@ class Engine {
   Route triage(const PendingPtr& p);
   // A worker: the whole decision, hashing through the cache.
   void decide(const PendingPtr& p);
-  policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending* p) const;
+  policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending& p) const;
+  // Full coverage, a plain open, on the reading thread: its access kind, or
+  // nullopt when it was answered here (allowed: not code, or an exempt
+  // library reader). Fills `st` (have_stat says whether fstat worked).
+  std::optional<policy::AccessKind> classify_plain_open(const RawEvent& ev, struct stat& st, bool& have_stat);
+  // The opener's executable, read into exe_buf_ (empty when unknown).
+  std::string_view opener_exe(pid_t pid);
   // Answers, logs and counts what decide_file reached.
   void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
   // After an allow: an ignore mark when the file and its chain are safe.
@@ -285,6 +311,8 @@ class Engine {
   EngineOptions options_;
   pid_t self_pid_;
   DecisionCache cache_;
+  FileKindCache kinds_;  // loop thread only
+  std::array<char, 4096> exe_buf_{};  // loop thread only: opener_exe()
   std::atomic<policy::Mode> mode_{policy::Mode::kAudit};
   std::atomic<uint64_t> epoch_counter_{0};
 

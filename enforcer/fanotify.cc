@@ -16,18 +16,24 @@
 
 namespace tollgate::enforcer {
 
+bool is_exec_event(uint64_t mask) { return (mask & FAN_OPEN_EXEC_PERM) != 0; }
+
 bool is_fatal_read_errno(int err) { return err == EBADF || err == EFAULT || err == EINVAL; }
 
-Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
+Result<std::unique_ptr<FanotifySource>> FanotifySource::create(bool plain_opens) {
   // FAN_UNLIMITED_QUEUE: a full queue (16384 events by default) makes the
   // kernel drop permission events and *allow* them; unlimited, every event
   // waits for our answer. FAN_UNLIMITED_MARKS: `watch: auto` on a host with
   // many mounts never runs out of marks. Both need CAP_SYS_ADMIN, which
-  // fanotify permission events need anyway.
+  // fanotify permission events need anyway. O_NONBLOCK for the event fds:
+  // with FAN_OPEN_PERM, the kernel opens a FIFO for us while its opener
+  // waits for our answer; a blocking open would wait for a writer that
+  // never comes (it is the opener). Regular files ignore it.
   int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS,
-                           O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+                           O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail_errno(errno, "fanotify", "fanotify_init failed (needs CAP_SYS_ADMIN)");
-  return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd)));
+  const uint64_t mask = FAN_OPEN_EXEC_PERM | (plain_opens ? FAN_OPEN_PERM : 0);
+  return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd), mask));
 }
 
 Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount_id) {
@@ -43,8 +49,9 @@ Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount
     return fail(ErrorCode::kUnavailable, fmt::format("{}: reaches mount {}, not mount {} (hidden under another "
                                                      "mount, or moved)",
                                                      mount_point, *id, mount_id));
-  // pathname NULL: the mark goes on the filesystem of `dir` itself.
-  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM, dir, nullptr) != 0)
+  // pathname NULL: the mark goes on the filesystem of `dir` itself. No
+  // FAN_ONDIR: opening a directory is never asked about.
+  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mark_mask_, dir, nullptr) != 0)
     return fail_errno(errno, mount_point, "cannot mark the filesystem");
   return {};
 }

@@ -1,7 +1,7 @@
 // The kernel side of enforcement, behind a small interface so the event loop
 // is unit-tested with a fake (tests/enforcer/engine_test.cc).
 //
-//   auto source = FanotifySource::create();                  // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
+//   auto source = FanotifySource::create(false);             // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
 //   source->mark_filesystem("/srv", 42);                     // FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM
 //   ReadNotes notes;
 //   poll(source->poll_fd()) ... source->read_events(notes) ... source->respond(fd, true);
@@ -45,6 +45,10 @@ struct ReadNotes {
   int last_errno = 0;
 };
 
+// Whether an event's mask is the exec open (FAN_OPEN_EXEC_PERM) rather than
+// a plain open (FAN_OPEN_PERM).
+bool is_exec_event(uint64_t mask);
+
 // Whether a read(2) error of a fanotify group is fatal. Only a bad
 // descriptor, buffer or argument is; every other error is the kernel failing
 // to hand over one event (it denies that event) and reading goes on.
@@ -74,9 +78,12 @@ class FilesystemMarker {
 
 class FanotifySource final : public EventSource, public FilesystemMarker, public InodeMarkApi {
  public:
-  static Result<std::unique_ptr<FanotifySource>> create();
-  // Marks the filesystem mounted at `mount_point` (FAN_MARK_FILESYSTEM,
-  // FAN_OPEN_EXEC_PERM), only if the path reaches the mount `mount_id`
+  // `plain_opens` (`coverage: full`): every mark also asks about plain opens
+  // (FAN_OPEN_PERM), not only exec opens.
+  static Result<std::unique_ptr<FanotifySource>> create(bool plain_opens);
+  // Marks the filesystem mounted at `mount_point` (FAN_MARK_FILESYSTEM) for
+  // FAN_OPEN_EXEC_PERM, plus FAN_OPEN_PERM when created with `plain_opens`,
+  // only if the path reaches the mount `mount_id`
   // (mountinfo's first field): it is opened without following any symlink
   // (openat2 RESOLVE_NO_SYMLINKS) and its mount id checked, so a path a user
   // swapped for a symlink, or a mount hidden under a later one, is never
@@ -90,8 +97,9 @@ class FanotifySource final : public EventSource, public FilesystemMarker, public
   int flush_inode_marks() override;
 
  private:
-  explicit FanotifySource(UniqueFd fd) : fd_(std::move(fd)) {}
+  FanotifySource(UniqueFd fd, uint64_t mark_mask) : fd_(std::move(fd)), mark_mask_(mark_mask) {}
   UniqueFd fd_;
+  uint64_t mark_mask_;  // FAN_OPEN_EXEC_PERM, | FAN_OPEN_PERM under full coverage
 };
 
 }  // namespace tollgate::enforcer

@@ -54,6 +54,8 @@ std::string Metrics::prometheus_text() const {
           "fanotify reads that failed (EMFILE, ENFILE, ENOMEM...); the kernel denied the event it could not pass on.",
           v(read_errors));
   counter("tollgate_cache_hits_total", "Decision cache hits.", v(cache_hits));
+  counter("tollgate_plain_opens_total", "Plain opens allowed without a decision (coverage: full, not code).",
+          v(plain_opens));
   counter("tollgate_cache_misses_total", "Decision cache misses.", v(cache_misses));
   counter("tollgate_hash_bytes_total", "Bytes hashed.", v(hash_bytes));
   counter("tollgate_queue_overflows_total", "Kernel queue overflow events.", v(overflows));

@@ -30,6 +30,9 @@ class Metrics {
   std::atomic<uint64_t> read_errors{0};  // fanotify reads that failed (EMFILE...): the kernel denied that event
   std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
   std::atomic<uint64_t> cache_hits{0};
+  // coverage: full: plain opens allowed on the reading thread without a
+  // decision (not code, or an exempt library reader)
+  std::atomic<uint64_t> plain_opens{0};
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> hash_bytes{0};
   std::atomic<uint64_t> overflows{0};      // kernel queue overflow events

@@ -105,7 +105,7 @@ int run(int argc, char** argv) {
   std::vector<std::string> exempt_errors;
   auto exemptions = census::load_exemptions(config.unwatched_exempt, exempt_errors);
   for (const auto& e : exempt_errors) fmt::print(stderr, "tollgated: warning: {}\n", e);
-  auto source = FanotifySource::create();
+  auto source = FanotifySource::create(config.coverage == config::Coverage::kFull);
   if (!source) {
     fmt::print(stderr, "tollgated: {}\n", source.error().message());
     return 1;
@@ -129,6 +129,8 @@ int run(int argc, char** argv) {
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit),
                  .local_path = [&](int fd) { return coverage.reached_through_our_mount(fd); },
+                 .full_coverage = config.coverage == config::Coverage::kFull,
+                 .open_rules = config.open_rules,
                  .reader_nice = config.nice});
   // Approved files on a safe chain stay in the kernel (ignore_marks.h).
   IgnoreMarks marks(**source, metrics, {.max_marks = config.max_ignore_marks});
@@ -161,6 +163,8 @@ int run(int argc, char** argv) {
 
   // Marks after the loop runs: events on a marked filesystem are answered at once.
   int exit_code = 0;
+  fmt::print(stderr, "tollgated: coverage: {} (each filesystem mark asks about exec opens{})\n",
+             to_string(config.coverage), config.coverage == config::Coverage::kFull ? " and plain opens" : "");
   if (auto st = coverage.start(); !st) {
     fmt::print(stderr, "tollgated: {}\n", st.error().message());
     exit_code = 1;

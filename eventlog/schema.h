@@ -43,13 +43,13 @@ enum class EventType {
 std::string_view to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
 
-// What the process did to the file (the `event` field of a decision).
-enum class AccessKind {
-  kExec,  // FAN_OPEN_EXEC_PERM
-  kOpen,  // FAN_OPEN_PERM (coverage: full)
-};
-std::string_view to_string(AccessKind kind);
-std::optional<AccessKind> parse_access_kind(std::string_view name);
+// What the process did to the file (the `event` field of a decision): exec,
+// loader, library, script or open. One definition, the policy's
+// (policy/access.h), so the kind decided and the kind logged are the same
+// value and the same name.
+using AccessKind = policy::AccessKind;
+using policy::parse_access_kind;
+using policy::to_string;
 
 // A line's `type`: one this version knows, or the name a newer version
 // wrote, kept as it is.

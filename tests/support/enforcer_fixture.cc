@@ -90,8 +90,10 @@ EnforcerFixture::~EnforcerFixture() {
 }
 
 void EnforcerFixture::write_config(const std::string& mode, const std::string& extra) {
+  std::string watch = mnt;
+  for (const auto& m : also_watch) watch += ", " + m;
   write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events + "\nsocket: " + socket +
-                         "\nwatch: [" + mnt + "]\n" + timing + census + "must_allow: []\nstate_dir: " +
+                         "\nwatch: [" + watch + "]\n" + timing + census + "must_allow: []\nstate_dir: " +
                          dir.file("state") + "\n" + extra);
 }
 
@@ -120,6 +122,7 @@ Result<json> EnforcerFixture::request(const json& r) { return control::control_r
 
 void EnforcerFixture::start_daemon(std::vector<std::string> extra_args, const std::vector<std::string>& launcher) {
   require_own_tmpfs(mnt);
+  for (const auto& m : also_watch) require_own_tmpfs(m);
   std::vector<std::string> args = launcher;
   for (const auto& a : std::vector<std::string>{built_binary("tollgated"), "--config", config}) args.push_back(a);
   args.insert(args.end(), extra_args.begin(), extra_args.end());

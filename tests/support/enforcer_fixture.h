@@ -59,6 +59,10 @@ struct EnforcerFixture {
   // Off unless a test runs the census (in a pid namespace of its own).
   std::string census = "census_interval_ms: 0\n";
 
+  // More watch prefixes besides mnt: each a tmpfs the test mounted in its
+  // namespace (start_daemon refuses anything else).
+  std::vector<std::string> also_watch;
+
   explicit EnforcerFixture(const std::string& tmpfs_size = "64m");
   ~EnforcerFixture();
 

@@ -24,6 +24,7 @@ _tollgate() {
     --proc-root|--sysctl-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "sha256sum csv" -- "$cur")); return ;;
     --to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --as) COMPREPLY=($(compgen -W "exec loader library script" -- "$cur")); return ;;
     --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j|--sample-ms) return ;;
     --kill) COMPREPLY=($(compgen -W "$(ls /proc 2>/dev/null | grep -E '^[0-9]+$')" -- "$cur")); return ;;
   esac
@@ -34,7 +35,7 @@ _tollgate() {
     replay)  opts="--db --since --pubkey --json --log" ;;
     approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --log --socket" ;;
     revoke)  opts="--socket" ;;
-    check)   opts="--db --pubkey --json" ;;
+    check)   opts="--as --db --pubkey --json" ;;
     mode)
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
       opts="--force --since --db --log --socket" ;;
