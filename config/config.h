@@ -24,6 +24,10 @@ inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";
 
 enum class Coverage { kExec, kFull };
 std::string_view to_string(Coverage coverage);
+// What the daemon does with a process the census finds (census/classify.h).
+enum class OnUnwatched { kLog, kKill };
+std::string_view to_string(OnUnwatched on_unwatched);
+inline constexpr int kDefaultCensusIntervalMs = 2000;
 
 struct Config {
   std::string path;  // the file it was loaded from; empty = built-in defaults
@@ -37,9 +41,16 @@ struct Config {
   // (policy/state_store.h).
   std::string state_dir = "/var/lib/tollgate";
   std::string public_key;  // empty = signature not required
-  // "auto" (one element) = every local, exec-capable, non-pseudo filesystem
-  // in /proc/self/mountinfo; otherwise paths whose mounts are marked.
+  // Mount-point prefixes (census/mounts.h): each covers the filesystem
+  // holding the path and every filesystem mounted at or below it, now or
+  // later. "auto" (one element) = the prefix "/".
   std::vector<std::string> watch = {"auto"};
+  // The census walks /proc this often; 0 = never (docs/configuration.md).
+  int census_interval_ms = kDefaultCensusIntervalMs;
+  OnUnwatched on_unwatched = OnUnwatched::kLog;
+  // Executables (absolute paths, or "sha256:HEX") whose content exempts a
+  // finding from on_unwatched: kill.
+  std::vector<std::string> unwatched_exempt;
   std::string event_log = "/var/log/tollgate/events.jsonl";
   bool syslog = false;
   std::string socket = "/run/tollgate/tollgate.sock";

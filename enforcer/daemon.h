@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -65,6 +66,10 @@ class Daemon {
   // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
   Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
   control::StatusReply status() const;
+  // Adds to status() what tollgated's other parts know (the watched
+  // filesystems, the census). Call before the control socket starts; the
+  // hook must be thread-safe.
+  void set_status_extra(std::function<void(control::StatusReply&)> extra) { status_extra_ = std::move(extra); }
   // One control request (the ControlServer's handler): the reply as JSON.
   nlohmann::json handle(const control::ControlRequest& request, const control::PeerCred& peer);
   Status write_metrics() const;
@@ -98,6 +103,7 @@ class Daemon {
   policy::Floor floor_;        // guarded by mu_
   std::string source_;         // guarded by mu_: the file the policy in force came from
   std::string degraded_;       // guarded by mu_: empty = healthy
+  std::function<void(control::StatusReply&)> status_extra_;
 };
 
 }  // namespace tollgate::enforcer

@@ -21,6 +21,8 @@ CommandSpec check_command();
 CommandSpec mode_command();
 CommandSpec refresh_command();
 CommandSpec import_blocklist_command();
+CommandSpec sweep_command();
+CommandSpec doctor_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -41,6 +43,8 @@ const std::vector<CommandSpec>& all_commands() {
       mode_command(),
       refresh_command(),
       import_blocklist_command(),
+      sweep_command(),
+      doctor_command(),
   };
   return table;
 }
