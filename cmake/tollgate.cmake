@@ -48,16 +48,21 @@ function(tollgate_test_run name binary)
   else()
     add_test(NAME ${name} COMMAND ${binary} ${ARG_ARGS})
   endif()
+  # A suite filter that matches nothing must not pass silently.
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    FAIL_REGULAR_EXPRESSION "\\[doctest\\] test cases: +0 \\|")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
+  set(timeout 300)
   if(ARG_TIMEOUT)
-    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
-  else()
-    set_tests_properties(${name} PROPERTIES TIMEOUT 300)
+    set(timeout ${ARG_TIMEOUT})
   endif()
+  if(TOLLGATE_SANITIZE STREQUAL "thread")
+    math(EXPR timeout "${timeout} * 4")  # TSan runs several times slower
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout})
 endfunction()
 
 # tollgate_linked_modules(TARGET OUT): the tollgate_* libraries TARGET links,

@@ -224,14 +224,15 @@ std::string_view to_string(Coverage coverage) { return coverage == Coverage::kEx
 
 std::string_view to_string(OnUnwatched on_unwatched) { return on_unwatched == OnUnwatched::kLog ? "log" : "kill"; }
 
-std::vector<std::string> Config::default_must_allow() {
+std::vector<std::string> Config::default_must_allow(const std::vector<std::string>& candidates,
+                                                    const std::string& shells_file) {
   std::vector<std::string> out;
   auto add = [&](const std::string& p) {
     if (p.empty() || ::access(p.c_str(), F_OK) != 0) return;
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   };
-  for (const char* p : {"/usr/sbin/sshd", "/usr/lib/systemd/systemd", "/lib/systemd/systemd"}) add(p);
-  std::ifstream shells("/etc/shells");
+  for (const auto& p : candidates) add(p);
+  std::ifstream shells(shells_file);
   std::string line;
   while (std::getline(shells, line)) {
     if (line.empty() || line.front() != '/') continue;

@@ -77,7 +77,14 @@ struct Config {
   // mode (the daemon's own binary and PID 1's executable are always added).
   std::vector<std::string> must_allow = default_must_allow();
 
-  static std::vector<std::string> default_must_allow();
+  // The default must_allow: each of `candidates` that exists, then each line
+  // of `shells_file` that is an absolute path (comments, blank and relative
+  // lines skipped) and exists; in that order, each path once. A missing
+  // shells file adds nothing. The parameters are for tests.
+  static std::vector<std::string> default_must_allow(
+      const std::vector<std::string>& candidates = {"/usr/sbin/sshd", "/usr/lib/systemd/systemd",
+                                                    "/lib/systemd/systemd"},
+      const std::string& shells_file = "/etc/shells");
 
   // Loaded from a file (false: the default file does not exist and the
   // built-in defaults apply).
