@@ -82,6 +82,16 @@ std::optional<policy::FileKind> FileKindCache::lookup(const struct stat& st) con
   return it->second.kind;
 }
 
+bool FileKindCache::mark_refused(const struct stat& st) const {
+  auto it = map_.find(key_of(st));
+  return it != map_.end() && it->second.mark_refused && it->second.validators == validators_of(st);
+}
+
+void FileKindCache::refuse_mark(const struct stat& st) {
+  auto it = map_.find(key_of(st));
+  if (it != map_.end() && it->second.validators == validators_of(st)) it->second.mark_refused = true;
+}
+
 void FileKindCache::store(const struct stat& st, policy::FileKind kind, int64_t learned_at_ns) {
   const FileKey key = key_of(st);
   auto it = map_.find(key);

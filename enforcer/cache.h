@@ -142,6 +142,10 @@ class FileKindCache {
   std::optional<policy::FileKind> lookup(const struct stat& st) const;
   // `learned_at_ns`: now_ns() read before the bytes were.
   void store(const struct stat& st, policy::FileKind kind, int64_t learned_at_ns);
+  // Whether refuse_mark() was called for st's inode since its validators
+  // last changed: its chain was found unsafe, so it is not checked again.
+  bool mark_refused(const struct stat& st) const;
+  void refuse_mark(const struct stat& st);
   int64_t now_ns() const { return clock_.now_ns(); }
   size_t size() const { return map_.size(); }
 
@@ -153,6 +157,7 @@ class FileKindCache {
     Validators validators;
     int64_t learned_at_ns = 0;
     policy::FileKind kind = policy::FileKind::kOther;
+    bool mark_refused = false;
   };
   size_t capacity_;
   RacyClock clock_;
