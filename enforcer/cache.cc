@@ -82,21 +82,32 @@ std::optional<policy::FileKind> FileKindCache::lookup(const struct stat& st) con
   return it->second.kind;
 }
 
-bool FileKindCache::mark_refused(const struct stat& st) const {
-  auto it = map_.find(key_of(st));
-  return it != map_.end() && it->second.mark_refused && it->second.validators == validators_of(st);
-}
-
-void FileKindCache::refuse_mark(const struct stat& st) {
-  auto it = map_.find(key_of(st));
-  if (it != map_.end() && it->second.validators == validators_of(st)) it->second.mark_refused = true;
-}
-
 void FileKindCache::store(const struct stat& st, policy::FileKind kind, int64_t learned_at_ns) {
   const FileKey key = key_of(st);
   auto it = map_.find(key);
   if (it == map_.end() && map_.size() >= capacity_) map_.clear();
   map_[key] = {validators_of(st), learned_at_ns, kind};
+}
+
+bool UnsafeChains::contains(const struct stat& st) const {
+  const FileKey key = key_of(st);
+  const Validators v = validators_of(st);
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  return it != map_.end() && it->second == v;
+}
+
+void UnsafeChains::add(const struct stat& st) {
+  const FileKey key = key_of(st);
+  const Validators v = validators_of(st);
+  std::lock_guard lock(mu_);
+  if (map_.size() >= capacity_ && !map_.contains(key)) map_.clear();
+  map_[key] = v;
+}
+
+void UnsafeChains::clear() {
+  std::lock_guard lock(mu_);
+  map_.clear();
 }
 
 }  // namespace tollgate::enforcer

@@ -146,6 +146,7 @@ void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
   }
   policy_changes_.fetch_add(1, std::memory_order_release);
   if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
+  unsafe_chains_.clear();                        // a chain made safe since is looked at again
 }
 
 void Engine::set_mode(policy::Mode mode) {
@@ -281,17 +282,24 @@ void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, Igno
   const auto& st = r.st;
   // The cheap tests first (the fstat in hand): a user's copy stops here.
   if (!marks_->enabled() || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  if (unsafe_chains_.contains(st)) return;
   if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
-  if (r.path.path.empty() || r.path.nameless) return;
-  if (r.facts.chain.empty()) {
-    // Reached through another namespace's mount: its path names something
-    // else here, so a chain read from it would vouch for the wrong directories.
-    if (options_.local_path && !options_.local_path(fd)) return;
-    auto chain = policy::ownership_chain(r.path.path, st);
-    if (!chain) return;
-    r.facts.chain = std::move(*chain);
+  if (r.facts.chain.empty() && chain_is_markable(fd, st, r.path)) {
+    marks_->add(fd, ticket, scope);
+  } else if (!r.facts.chain.empty() && policy::chain_is_safe(r.facts.chain)) {
+    marks_->add(fd, ticket, scope);  // the chain the decision gathered
+  } else {
+    unsafe_chains_.add(st);
   }
-  if (policy::chain_is_safe(r.facts.chain)) marks_->add(fd, ticket, scope);
+}
+
+bool Engine::chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const {
+  if (path.path.empty() || path.nameless) return false;
+  // Reached through another namespace's mount: its path names something
+  // else here, so a chain read from it would vouch for the wrong directories.
+  if (options_.local_path && !options_.local_path(fd)) return false;
+  auto chain = policy::ownership_chain(path.path, st);
+  return chain && policy::chain_is_safe(*chain);
 }
 
 void Engine::maybe_ignore_plain(int fd, const struct stat& st, policy::FileKind kind, uint64_t ticket) {
@@ -300,19 +308,11 @@ void Engine::maybe_ignore_plain(int fd, const struct stat& st, policy::FileKind 
   // safe-path, and no deny rule a hash or path could meet.
   if (kind != policy::FileKind::kOther && kind != policy::FileKind::kNoContent) return;
   if (!marks_->enabled() || !plain_marks_allowed(reader_policy())) return;
-  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || kinds_.mark_refused(st)) return;
-  // The same chain rule as an exec's mark (maybe_ignore).
-  const policy::FdPath path = policy::fd_path(fd, st);
-  bool safe = !path.path.empty() && !path.nameless && (!options_.local_path || options_.local_path(fd));
-  if (safe) {
-    auto chain = policy::ownership_chain(path.path, st);
-    safe = chain && policy::chain_is_safe(*chain);
-  }
-  if (!safe) {
-    kinds_.refuse_mark(st);
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || unsafe_chains_.contains(st))
     return;
-  }
-  marks_->add(fd, ticket, IgnoreMarks::Scope::kPlainOpens);
+  // The same chain rule as an exec's mark (maybe_ignore).
+  if (chain_is_markable(fd, st, policy::fd_path(fd, st))) marks_->add(fd, ticket, IgnoreMarks::Scope::kPlainOpens);
+  else unsafe_chains_.add(st);
 }
 
 void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode, uint64_t ticket) {

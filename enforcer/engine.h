@@ -270,6 +270,8 @@ class Engine {
   void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
   // After an allow: an ignore mark when the file and its chain are safe.
   void maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, IgnoreMarks::Scope scope);
+  // Whether the file's path names it here and its chain is safe for a mark.
+  bool chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const;
   // Whether a plain-opens mark is safe under `state` (ignore_marks.h).
   bool plain_marks_allowed(const PolicyState& state) const;
   uint64_t mark_ticket() const { return marks_ ? marks_->ticket() : 0; }
@@ -318,6 +320,7 @@ class Engine {
   pid_t self_pid_;
   DecisionCache cache_;
   FileKindCache kinds_;  // loop thread only
+  UnsafeChains unsafe_chains_;  // files whose chain refused a mark
   std::array<char, 4096> exe_buf_{};  // loop thread only: opener_exe()
   std::atomic<policy::Mode> mode_{policy::Mode::kAudit};
   std::atomic<uint64_t> epoch_counter_{0};
