@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/io.h"
+#include "common/time.h"
 #include "policy/yaml_util.h"
 
 namespace tollgate::config {
@@ -99,13 +100,23 @@ void apply_path(const YAML::Node& v, const std::string& file, const std::string&
   else if (key == "state_dir") c.state_dir = *s;
 }
 
+// 1s to 7d: long enough for the slowest dpkg run, short enough that a
+// pending set whose recompile never came does not trust for days.
+void apply_ttl(const YAML::Node& v, const std::string& file, Config& c, Diagnostics& diag) {
+  auto s = policy::read_string(v, file, "pending_trust_ttl", diag);
+  if (!s) return;
+  auto d = parse_duration(*s);
+  if (d && d->count() >= 1 && *d <= std::chrono::days(7)) c.pending_trust_ttl = *d;
+  else diag.add(file, v.Mark(), "'pending_trust_ttl' must be a duration from 1s to 7d (e.g. 30m), got '" + *s + "'");
+}
+
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!policy::check_keys(root, file,
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
                            "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir"},
+                           "state_dir", "pending_trust_ttl"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -140,6 +151,8 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
                  "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
+    } else if (key == "pending_trust_ttl") {
+      apply_ttl(v, file, c, diag);
     } else if (key == "admin_group") {
       if (auto s = policy::read_string(v, file, key, diag)) c.admin_group = *s;
     } else if (key == "watch") {

@@ -9,6 +9,7 @@
 // the defaults below. Thread-safety: plain value type.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,9 @@ struct Config {
   // Root-only home of the anti-rollback floor and the last-known-good copy
   // (policy/state_store.h).
   std::string state_dir = "/var/lib/tollgate";
+  // How long pending trust of packages apt is about to unpack lasts when no
+  // recompile ends it first (docs/upgrades.md).
+  std::chrono::seconds pending_trust_ttl{30 * 60};
   std::string public_key;  // empty = signature not required
   // "auto" (one element) = every local, exec-capable, non-pseudo filesystem
   // in /proc/self/mountinfo; otherwise paths whose mounts are marked.
