@@ -8,7 +8,7 @@ namespace {
 
 // The names as written in the log (docs/events.md): one table per enum, so
 // to_string and parse cannot disagree.
-constexpr std::array<std::pair<EventType, std::string_view>, 9> kTypes = {{
+constexpr std::array<std::pair<EventType, std::string_view>, 10> kTypes = {{
     {EventType::kDecision, "decision"},
     {EventType::kStart, "start"},
     {EventType::kReload, "reload"},
@@ -18,6 +18,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 9> kTypes = {{
     {EventType::kOverflow, "overflow"},
     {EventType::kReadError, "read_error"},
     {EventType::kScan, "scan"},
+    {EventType::kPendingTrust, "pending_trust"},
 }};
 
 constexpr std::array<std::pair<AccessKind, std::string_view>, 2> kAccessKinds = {{

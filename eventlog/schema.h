@@ -36,6 +36,7 @@ enum class EventType {
   kOverflow,   // the kernel queue overflowed
   kReadError,  // reading the fanotify group failed (rate-limited)
   kScan,       // tollgated's content scan of a denied or would-deny file, keyed by sha256
+  kPendingTrust,  // the pending-trust set of packages apt is about to unpack grew or ended
 };
 std::string_view to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
