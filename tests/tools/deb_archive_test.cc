@@ -1,0 +1,182 @@
+#include "tools/deb_archive.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "common/io.h"
+#include "hashdb/sha256.h"
+#include "tests/support/temp_dir.h"
+#include "tools/pending_trust.h"
+
+using namespace tollgate;
+using namespace tollgate::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tar file read through TarStream: every entry with its content.
+struct Read {
+  TarStream::Entry entry;
+  std::string content;
+};
+Result<std::vector<Read>> read_tar(const std::string& path) {
+  auto fd = open_fd(path, O_RDONLY);
+  REQUIRE(fd);
+  TarStream tar(
+      [&](std::span<std::byte> buf) -> Result<size_t> {
+        return static_cast<size_t>(std::max<ssize_t>(0, ::read(fd->get(), buf.data(), buf.size())));
+      },
+      path);
+  std::vector<Read> out;
+  for (;;) {
+    auto e = tar.next();
+    if (!e) return std::unexpected(e.error());
+    if (!*e) return out;
+    Read r{**e, {}};
+    std::array<std::byte, 7> small;  // odd-sized reads
+    for (;;) {
+      auto n = tar.read(small);
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      r.content.append(reinterpret_cast<const char*>(small.data()), *n);
+    }
+    out.push_back(std::move(r));
+  }
+}
+
+std::string build_deb(testing::TempDir& dir) {
+  const std::string root = dir.file("pkg");
+  fs::create_directories(root + "/DEBIAN");
+  fs::create_directories(root + "/usr/bin");
+  fs::create_directories(root + "/usr/lib/x");
+  fs::create_directories(root + "/usr/share/doc/tg-test");
+  testing::write_text(root + "/DEBIAN/control",
+                      "Package: tg-test\nVersion: 2:1.0~rc1-3\nArchitecture: all\nMaintainer: t <t@example.invalid>\n"
+                      "Description: t\n");
+  testing::write_text(root + "/usr/bin/tool", "#!/bin/sh\necho tool\n", 0755);
+  testing::write_text(root + "/usr/bin/script-not-exec", "#!/bin/sh\n", 0644);
+  testing::write_text(root + "/usr/lib/x/libx.so.1", "not really a library", 0644);
+  testing::write_text(root + "/usr/share/doc/tg-test/README", "text\n", 0644);
+  REQUIRE(::link((root + "/usr/bin/tool").c_str(), (root + "/usr/bin/tool-link").c_str()) == 0);
+  const std::string deb = dir.file("tg-test.deb");
+  auto built = testing::run({"dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb}, 60);
+  REQUIRE_MESSAGE(built.exit_code == 0, built.err);
+  return deb;
+}
+
+}  // namespace
+
+TEST_SUITE("tools.deb_archive") {
+  TEST_CASE("installed_path: archive names become absolute paths") {
+    CHECK(installed_path("./usr/bin/x") == "/usr/bin/x");
+    CHECK(installed_path("usr/bin/x") == "/usr/bin/x");
+    CHECK(installed_path("./usr/lib/") == "/usr/lib");
+    CHECK(installed_path("./") == "");
+    CHECK(installed_path(".") == "");
+  }
+
+  TEST_CASE("TarStream reads GNU long names, pax paths and every byte of the content") {
+    testing::TempDir dir;
+    const std::string long_dir = std::string(60, 'd') + "/" + std::string(60, 'e');
+    fs::create_directories(dir.file("src/" + long_dir));
+    const std::string big(300000, 'x');
+    testing::write_text(dir.file("src/" + long_dir + "/file"), big, 0755);
+    testing::write_text(dir.file("src/small"), "abc", 0644);
+    for (const char* format : {"gnu", "pax", "ustar"}) {
+      CAPTURE(format);
+      const std::string tar = dir.file(std::string(format) + ".tar");
+      auto made = testing::run({"tar", "--format", format, "-C", dir.file("src"), "-cf", tar, "."}, 60);
+      REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+      auto entries = read_tar(tar);
+      REQUIRE_MESSAGE(entries, entries.error().message());
+      bool saw_big = false, saw_small = false;
+      for (const auto& r : *entries) {
+        if (r.entry.path == "./" + long_dir + "/file") {
+          saw_big = true;
+          CHECK(r.entry.type == '0');
+          CHECK((r.entry.mode & 0777) == 0755);
+          CHECK(r.content == big);
+        }
+        if (r.entry.path == "./small") {
+          saw_small = true;
+          CHECK(r.content == "abc");
+        }
+      }
+      CHECK(saw_big);
+      CHECK(saw_small);
+    }
+  }
+
+  TEST_CASE("TarStream refuses a damaged header and a truncated archive") {
+    testing::TempDir dir;
+    fs::create_directories(dir.file("src"));
+    testing::write_text(dir.file("src/f"), std::string(5000, 'y'));
+    const std::string tar = dir.file("a.tar");
+    REQUIRE(testing::run({"tar", "-C", dir.file("src"), "-cf", tar, "f"}, 60).exit_code == 0);
+    std::string bytes = testing::read_text(tar);
+    std::string damaged = bytes;
+    damaged[10] ^= 1;  // inside the name: the checksum no longer matches
+    testing::write_text(dir.file("damaged.tar"), damaged);
+    auto d = read_tar(dir.file("damaged.tar"));
+    REQUIRE_FALSE(d);
+    CHECK(d.error().message() == dir.file("damaged.tar") + ": bad tar header checksum");
+    testing::write_text(dir.file("short.tar"), bytes.substr(0, 512 + 1000));
+    auto s = read_tar(dir.file("short.tar"));
+    REQUIRE_FALSE(s);
+    CHECK(s.error().message() == dir.file("short.tar") + ": truncated data archive");
+  }
+
+  TEST_CASE("read_deb: the package's fields and the files the dpkg trust source would cover, hashed") {
+    testing::TempDir dir;
+    const std::string deb = build_deb(dir);
+    auto files = pending_for_deb(deb);
+    REQUIRE_MESSAGE(files, files.error().message());
+    std::map<std::string, std::string> got;
+    for (const auto& f : *files) {
+      CHECK(f.package == "tg-test");
+      CHECK(f.version == "2:1.0~rc1-3");
+      got[f.path] = hashdb::to_hex(f.sha256);
+    }
+    const std::string tool = hashdb::to_hex(hashdb::sha256_bytes(std::string_view("#!/bin/sh\necho tool\n")));
+    CHECK(got.size() == 4);  // not the README
+    CHECK(got["/usr/bin/tool"] == tool);
+    CHECK(got["/usr/bin/tool-link"] == tool);  // the hard link has the same content
+    CHECK(got.contains("/usr/bin/script-not-exec"));
+    CHECK(got.contains("/usr/lib/x/libx.so.1"));
+  }
+
+  TEST_CASE("read_deb: a file that is not a package is one line naming it") {
+    testing::TempDir dir;
+    testing::write_text(dir.file("x.deb"), "garbage");
+    auto r = read_deb(dir.file("x.deb"), [](const std::string&, mode_t, std::string_view) { return true; });
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message().starts_with(dir.file("x.deb") + ": not a readable Debian package: "));
+    CHECK(r.error().message().find('\n') == std::string::npos);
+    auto missing = read_deb(dir.file("nope.deb"), [](const std::string&, mode_t, std::string_view) { return true; });
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message().find(dir.file("nope.deb")) != std::string::npos);
+  }
+
+  TEST_CASE("apt's Pre-Install-Pkgs protocol: the .deb of each line, whatever the version") {
+    const std::string v3 =
+        "VERSION 3\nAPT::Architecture=amd64\nDir::Cache::Archives=/var/cache/apt/archives/\n\n"
+        "bash 5.2-1 amd64 foreign < 5.2-2 amd64 foreign /var/cache/apt/archives/bash_5.2-2_amd64.deb\n"
+        "libc6 - - none < 2.36-9 amd64 same /var/cache/apt/archives/libc6_2.36-9_amd64.deb\n"
+        "oldpkg 1.0 amd64 none > - - none **REMOVE**\n"
+        "bash 5.2-1 amd64 foreign < 5.2-2 amd64 foreign **CONFIGURE**\n";
+    CHECK(debs_from_apt_hook(v3) == std::vector<std::string>{"/var/cache/apt/archives/bash_5.2-2_amd64.deb",
+                                                              "/var/cache/apt/archives/libc6_2.36-9_amd64.deb"});
+    // A config value that looks like a path is not a package.
+    CHECK(debs_from_apt_hook("VERSION 2\nX::Y=/tmp/evil.deb\n\nbash 1 < 2 /a/bash.deb\n") ==
+          std::vector<std::string>{"/a/bash.deb"});
+    CHECK(debs_from_apt_hook("/var/cache/apt/archives/a.deb\n/var/cache/apt/archives/b.deb\n").size() == 2);
+    CHECK(debs_from_apt_hook("").empty());
+  }
+}
