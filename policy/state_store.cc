@@ -20,6 +20,26 @@ Error corrupt(const std::string& path, std::string_view why) {
   return Error(ErrorCode::kCorrupt, fmt::format("{}: corrupt state file: {}", path, why));
 }
 
+// A small JSON object file of this version's format: nullopt when missing.
+Result<std::optional<nlohmann::json>> load_object(const std::string& path, size_t max_bytes) {
+  auto text = read_file(path, max_bytes);
+  if (!text) {
+    if (text.error().code() == ErrorCode::kNotFound) return std::optional<nlohmann::json>();
+    if (text.error().code() == ErrorCode::kInvalidInput) return std::unexpected(corrupt(path, text.error().message()));
+    return std::unexpected(text.error());
+  }
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::unexpected(corrupt(path, "not a JSON object"));
+  if (!j.contains("format") || j["format"] != kFormat)
+    return std::unexpected(corrupt(path, fmt::format("\"format\" is not {}", kFormat)));
+  return std::optional<nlohmann::json>(std::move(j));
+}
+
+Status remove_file(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno(errno, path, "cannot remove");
+  return fsync_parent_dir(path);
+}
+
 }  // namespace
 
 Status StateStore::prepare() const {
@@ -42,22 +62,15 @@ Status StateStore::prepare() const {
 
 Result<std::optional<Floor>> StateStore::load() const {
   const std::string path = state_file();
-  auto text = read_file(path, 64 * 1024);
-  if (!text) {
-    if (text.error().code() == ErrorCode::kNotFound) return std::optional<Floor>();
-    if (text.error().code() == ErrorCode::kInvalidInput) return std::unexpected(corrupt(path, text.error().message()));
-    return std::unexpected(text.error());
-  }
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::unexpected(corrupt(path, "not a JSON object"));
-  if (!j.contains("format") || j["format"] != kFormat)
-    return std::unexpected(corrupt(path, fmt::format("\"format\" is not {}", kFormat)));
-  if (!j.contains("generation") || !j["generation"].is_number_unsigned())
+  auto j = load_object(path, 64 * 1024);
+  if (!j || !*j) return j ? Result<std::optional<Floor>>(std::nullopt) : std::unexpected(j.error());
+  const auto& o = **j;
+  if (!o.contains("generation") || !o["generation"].is_number_unsigned())
     return std::unexpected(corrupt(path, "\"generation\" is not a non-negative integer"));
-  if (!j.contains("content_digest") || !j["content_digest"].is_string() ||
-      !hashdb::sha256_from_hex(j["content_digest"].get<std::string>()))
+  if (!o.contains("content_digest") || !o["content_digest"].is_string() ||
+      !hashdb::sha256_from_hex(o["content_digest"].get<std::string>()))
     return std::unexpected(corrupt(path, "\"content_digest\" is not 64 hex digits"));
-  return Floor{j["generation"].get<uint64_t>(), j["content_digest"].get<std::string>()};
+  return Floor{o["generation"].get<uint64_t>(), o["content_digest"].get<std::string>()};
 }
 
 Status StateStore::save(const Floor& floor, const std::string& source) const {
@@ -83,30 +96,6 @@ std::vector<std::string> StateStore::load_lockout_candidates() const {
     if (p.is_string()) out.push_back(p.get<std::string>());
   return out;
 }
-
-namespace {
-
-// A small JSON object file of this version's format: nullopt when missing.
-Result<std::optional<nlohmann::json>> load_object(const std::string& path, size_t max_bytes) {
-  auto text = read_file(path, max_bytes);
-  if (!text) {
-    if (text.error().code() == ErrorCode::kNotFound) return std::optional<nlohmann::json>();
-    if (text.error().code() == ErrorCode::kInvalidInput) return std::unexpected(corrupt(path, text.error().message()));
-    return std::unexpected(text.error());
-  }
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::unexpected(corrupt(path, "not a JSON object"));
-  if (!j.contains("format") || j["format"] != kFormat)
-    return std::unexpected(corrupt(path, fmt::format("\"format\" is not {}", kFormat)));
-  return std::optional<nlohmann::json>(std::move(j));
-}
-
-Status remove_file(const std::string& path) {
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return fail_errno(errno, path, "cannot remove");
-  return fsync_parent_dir(path);
-}
-
-}  // namespace
 
 Result<std::optional<PendingTrust>> StateStore::load_pending() const {
   const std::string path = pending_file();
