@@ -116,7 +116,7 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
                            "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir", "pending_trust_ttl"},
+                           "state_dir", "nice", "max_ignore_marks", "pending_trust_ttl"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -153,6 +153,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
     } else if (key == "pending_trust_ttl") {
       apply_ttl(v, file, c, diag);
+    } else if (key == "nice") {
+      if (auto n = policy::read_int(v, file, key, diag, -20, 19)) c.nice = static_cast<int>(*n);
+    } else if (key == "max_ignore_marks") {
+      if (auto n = policy::read_int(v, file, key, diag, 0, 1 << 20)) c.max_ignore_marks = static_cast<uint64_t>(*n);
     } else if (key == "admin_group") {
       if (auto s = policy::read_string(v, file, key, diag)) c.admin_group = *s;
     } else if (key == "watch") {

@@ -52,6 +52,13 @@ struct Config {
   uint64_t max_file_size = uint64_t{2} << 30;
   std::string metrics_file;  // empty = no metrics file
   bool log_allows = false;
+  // Nice value of the thread that reads and answers events (only that
+  // thread: workers, the logger and the scanner keep theirs). -10: see
+  // docs/configuration.md, "Thread priorities".
+  int nice = -10;
+  // Inode ignore marks on approved files on a safe chain (enforcer/ignore_marks.h);
+  // at most this many at once, 0 = none.
+  uint64_t max_ignore_marks = 16384;
   std::string manifest = "/etc/tollgate/policy.yaml";
   std::string approvals = "/etc/tollgate/approvals.yaml";
   std::string signing_key;

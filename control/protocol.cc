@@ -163,6 +163,7 @@ json to_json(const StatusReply& s) {
   }
   const auto& i = s.integrity;
   const auto& c = s.counters;
+  const auto& m = s.ignore_marks;
   return json{{"ok", true},
               {"version", s.version},
               {"pid", s.pid},
@@ -182,6 +183,15 @@ json to_json(const StatusReply& s) {
               {"watched", s.watched},
               {"pending_trust", pending_json(s.pending_trust)},
               {"audit_until", s.audit_until},
+              {"ignore_marks",
+               {{"enabled", m.enabled},
+                {"reason", m.reason},
+                {"flavour", m.flavour},
+                {"count", m.count},
+                {"max", m.max},
+                {"added", m.added},
+                {"flushes", m.flushes},
+                {"failures", m.failures}}},
               {"counters",
                {{"allowed", c.allowed},
                 {"denied", c.denied},
@@ -245,6 +255,15 @@ Result<StatusReply> status_from_json(const json& reply) {
       if (path.is_string()) s.watched.push_back(path.get<std::string>());
   s.pending_trust = pending_fields(member(reply, "pending_trust"));
   s.audit_until = field(reply, "audit_until", std::string());
+  const json& m = member(reply, "ignore_marks");
+  s.ignore_marks = {.enabled = field(m, "enabled", false),
+                    .reason = field(m, "reason", std::string()),
+                    .flavour = field(m, "flavour", std::string()),
+                    .count = field(m, "count", uint64_t{0}),
+                    .max = field(m, "max", uint64_t{0}),
+                    .added = field(m, "added", uint64_t{0}),
+                    .flushes = field(m, "flushes", uint64_t{0}),
+                    .failures = field(m, "failures", uint64_t{0})};
   const json& c = member(reply, "counters");
   auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
   s.counters = {n("allowed"),    n("denied"),     n("would_deny"), n("errors"),    n("timeouts"),

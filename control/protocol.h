@@ -121,6 +121,13 @@ struct StatusReply {
     std::string floor_content_digest;
     bool public_key_pinned = false;
   };
+  // Inode ignore marks (enforcer/ignore_marks.h).
+  struct IgnoreMarks {
+    bool enabled = false;
+    std::string reason;   // why not, when off
+    std::string flavour;  // the kernel flags in use; empty before the first mark
+    uint64_t count = 0, max = 0, added = 0, flushes = 0, failures = 0;
+  };
   struct Counters {
     uint64_t allowed = 0, denied = 0, would_deny = 0, errors = 0, timeouts = 0, cache_hits = 0, cache_misses = 0,
              hash_bytes = 0, overflows = 0, log_dropped = 0;
@@ -138,6 +145,7 @@ struct StatusReply {
   std::vector<std::string> watched;
   PendingReply pending_trust;  // "pending_trust": {"files", "packages", "expires"}
   std::string audit_until;     // RFC 3339 end of a timed audit window; empty = none
+  IgnoreMarks ignore_marks;
   Counters counters;
   uint64_t latency_p50_us = 0, latency_p99_us = 0;  // "latency_us": {"p50", "p99"}
 

@@ -447,6 +447,16 @@ control::StatusReply Daemon::status() const {
   s.watched = watched_;
   s.pending_trust = pending_reply();
   if (timed_audit_) s.audit_until = rfc3339_s(timed_audit_->until);
+  s.ignore_marks.reason = "not wired";
+  if (const IgnoreMarks* m = engine_.ignore_marks())
+    s.ignore_marks = {.enabled = m->enabled(),
+                      .reason = m->disabled_reason(),
+                      .flavour = m->flavour(),
+                      .count = v(metrics_.ignore_marks),
+                      .max = m->max_marks(),
+                      .added = v(metrics_.ignore_marks_added),
+                      .flushes = v(metrics_.ignore_mark_flushes),
+                      .failures = v(metrics_.ignore_mark_failures)};
   s.counters = {v(metrics_.allowed),   v(metrics_.denied),      v(metrics_.would_deny),   v(metrics_.errors),
                 v(metrics_.timeouts),  v(metrics_.cache_hits),  v(metrics_.cache_misses), v(metrics_.hash_bytes),
                 v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.queue_depth)};

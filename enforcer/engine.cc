@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "enforcer/scan_worker.h"
+#include "enforcer/thread_priority.h"
 #include "eventlog/builders.h"
 #include "policy/facts.h"
 
@@ -92,6 +93,7 @@ std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashd
   state->epoch = epoch;
   state->signer_keys = policy::signer_keys(*state->rules);
   state->has_path_allow = policy::has_path_allow(*state->rules);
+  state->has_path_deny = policy::has_path_deny(*state->rules);
   return state;
 }
 
@@ -130,8 +132,25 @@ Engine::~Engine() {
 }
 
 void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
-  std::lock_guard lock(policy_mu_);
-  policy_ = std::move(state);
+  {
+    std::lock_guard lock(policy_mu_);
+    policy_ = std::move(state);
+  }
+  policy_changes_.fetch_add(1, std::memory_order_release);
+  if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
+}
+
+void Engine::set_mode(policy::Mode mode) {
+  if (mode_.exchange(mode) != mode && marks_) marks_->flush("mode switch");
+}
+
+const PolicyState& Engine::reader_policy() {
+  const uint64_t changes = policy_changes_.load(std::memory_order_acquire);
+  if (changes != reader_policy_seen_) {
+    reader_policy_ = policy();
+    reader_policy_seen_ = changes;
+  }
+  return *reader_policy_;
 }
 
 std::shared_ptr<const PolicyState> Engine::policy() const {
@@ -165,12 +184,12 @@ bool Engine::answer(Pending& p, bool allow) {
   return true;
 }
 
-void Engine::finish(Pending& p, const DecisionRecord& record, bool log) {
+void Engine::finish(const DecisionRecord& record, bool log) {
   const auto& d = record.decision;
   if (d.verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
   else metrics_.denied.fetch_add(1, std::memory_order_relaxed);
   if (d.would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
-  metrics_.record_latency(micros_since(p.received));
+  metrics_.record_latency(record.latency_us);
   if (log) submit(decision_event(options_.host, record));
 }
 
@@ -197,14 +216,28 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
                                                          policy::to_string(mode), policy::to_string(verdict))));
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
-  r.path = path ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
+  r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   r.size = size_of(p->st);
   r.process = process;
   r.latency_us = micros_since(p->received);
-  finish(*p, r, true);
+  finish(r, true);
 }
 
-void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode) {
+void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
+  const auto& st = r.st;
+  // The cheap tests first (the fstat in hand): a user's copy stops here.
+  if (!marks_->enabled() || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
+  if (r.path.path.empty() || r.path.nameless) return;
+  if (r.facts.chain.empty()) {
+    auto chain = policy::ownership_chain(r.path.path, st);
+    if (!chain) return;
+    r.facts.chain = std::move(*chain);
+  }
+  if (policy::chain_is_safe(r.facts.chain)) marks_->add(fd, ticket);
+}
+
+void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode, uint64_t ticket) {
   if (fd.decision.failure) {
     answer_error(p, *fd.decision.failure, fd.decision.reason, &fd.path);
     return;
@@ -214,17 +247,21 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   DecisionRecord r;
   if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
-  // After the answer: the exec goes on; the scan waits for an idle CPU.
-  if (scanner_ && fd.facts.sha256 && d.policy_denies())
+  // After the answer: the exec goes on; the mark and the scan can wait.
+  if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
+  const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
+  // path_on_demand: read only now, for the log or the scan (after the answer).
+  if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
+  if (offer)
     scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
-  r.latency_us = micros_since(p->received);
-  r.ts = std::chrono::system_clock::now();
+  r.latency_us = micros_since(p->received);  // the one clock read of an unlogged allow
+  if (log) r.ts = std::chrono::system_clock::now();
   r.mode = mode;
   r.path = std::move(fd.path.display);
   r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
   r.size = size_of(p->st);
   r.decision = std::move(d);
-  finish(*p, r, log);
+  finish(r, log);
 }
 
 policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending* p) const {
@@ -233,7 +270,8 @@ policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, 
   return {.mode = mode,
           .max_file_size = options_.max_file_size,
           .may_block = may_block,
-          .cancel = p ? &p->answered : nullptr};
+          .cancel = p ? &p->answered : nullptr,
+          .path_on_demand = true};
 }
 
 Engine::Route Engine::triage(const PendingPtr& p) {
@@ -242,22 +280,24 @@ Engine::Route Engine::triage(const PendingPtr& p) {
     answer_error(p, policy::Failure::kStat, fmt::format("the file could not be examined: {}", std::strerror(errno)));
     return Route::kDone;
   }
-  auto state = policy();
+  const uint64_t ticket = mark_ticket();  // before the policy it marks under
+  const PolicyState& state = reader_policy();
   const auto mode = this->mode();
-  EpochCache cache(cache_, state->epoch);
-  auto r = policy::decide_file(fd, p->st, state->view(), decide_options(mode, false, nullptr), &cache);
+  EpochCache cache(cache_, state.epoch);
+  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, nullptr), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
     // A hit from an older policy needs a lookup, not a hash: the small lane.
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
   }
   if (r.cache == policy::FileDecision::CacheUse::kHit) metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
-  conclude(p, std::move(r), mode);
+  conclude(p, std::move(r), mode, ticket);
   return Route::kDone;
 }
 
 void Engine::decide(const PendingPtr& p) {
   if (p->claimed.exchange(true)) return;  // the loop answered it and closed its fd
   if (p->answered.load()) return;
+  const uint64_t ticket = mark_ticket();  // before the policy it marks under
   auto state = policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
@@ -270,10 +310,11 @@ void Engine::decide(const PendingPtr& p) {
     metrics_.hashes_cancelled.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  conclude(p, std::move(r), mode);
+  conclude(p, std::move(r), mode, ticket);
 }
 
 void Engine::worker_loop(Lane& lane) {
+  keep_thread_at_most_normal();  // hashing is attacker-driven work: never above the host's
   for (;;) {
     PendingPtr p;
     {
@@ -358,6 +399,10 @@ void Engine::note_read_failures(const ReadNotes& notes, Clock::time_point now) {
 }
 
 Status Engine::run(const std::function<void()>& tick) {
+  if (options_.reader_nice) {
+    if (auto st = set_thread_nice(*options_.reader_nice); !st)
+      fmt::print(stderr, "tollgated: warning: {}\n", st.error().message());
+  }
   LoopState loop{.next_tick = Clock::now()};
   for (;;) {
     auto now = Clock::now();
@@ -424,7 +469,10 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
     metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  auto p = std::make_shared<Pending>();
+  // A cache hit reuses the record of the one before it: no allocation.
+  PendingPtr p;
+  if (spare_) p = std::exchange(spare_, nullptr);
+  else p = std::make_shared<Pending>();
   p->event = std::move(ev);
   p->received = received;
   metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
@@ -434,7 +482,14 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
   } catch (const std::exception& e) {
     answer_error(p, policy::Failure::kInternal, e.what());
   }
-  if (route != Route::kDone) enqueue(p, route);
+  if (route != Route::kDone) {
+    enqueue(p, route);
+  } else if (p.use_count() == 1) {  // no lane, no deadline: nobody else can see it
+    p->event = {};                   // closes the event's fd now
+    p->answered.store(false, std::memory_order_relaxed);
+    p->claimed.store(false, std::memory_order_relaxed);
+    spare_ = std::move(p);
+  }
 }
 
 }  // namespace tollgate::enforcer

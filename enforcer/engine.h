@@ -52,8 +52,18 @@
 //   first time per sha256, a dup of the fd onto a bounded queue); the scan
 //   itself runs on the scanner's own idle-priority thread.
 //
+// - Ignore marks (ignore_marks.h): after answering a policy allow (not a
+//   would-deny, not an on_error allow) of a root-owned file that no group
+//   or other may write, whose parents are all root-owned and not group- or
+//   world-writable (the ownership chain, read once, after the answer), the
+//   engine asks for an inode ignore mark: that file's execs then stay in
+//   the kernel until it is written or the policy or mode changes.
+//   set_policy() and a set_mode() that changes the mode flush every inode
+//   mark after the change is in force; a decision that read the old policy
+//   cannot mark after the flush (its ticket is stale).
+//
 // set_policy/set_mode/policy/mode/stop are safe from any thread; set_scanner
-// only before run().
+// and set_ignore_marks only before run().
 #pragma once
 
 #include <sys/stat.h>
@@ -76,6 +86,7 @@
 #include "common/unique_fd.h"
 #include "enforcer/cache.h"
 #include "enforcer/fanotify.h"
+#include "enforcer/ignore_marks.h"
 #include "enforcer/metrics.h"
 #include "enforcer/process_info.h"
 #include "eventlog/builders.h"
@@ -101,8 +112,9 @@ struct PolicyState {
   std::vector<hashdb::PublicKey> signer_keys;        // parsed from rules->signers()
   uint64_t epoch = 0;                                // cache epoch, unique per load
   bool has_path_allow = false;
+  bool has_path_deny = false;
 
-  policy::RuleView view() const { return {*rules, signer_keys, has_path_allow}; }
+  policy::RuleView view() const { return {*rules, signer_keys, has_path_allow, has_path_deny}; }
 
   uint64_t generation() const { return store ? store->generation() : 0; }
   std::string database() const { return store ? store->path() : std::string(); }
@@ -135,6 +147,9 @@ struct EngineOptions {
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
+  // Nice value run() gives its own thread (the one that reads and answers);
+  // nullopt = leave it. Workers never run above normal priority.
+  std::optional<int> reader_nice;
 };
 
 // max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:
@@ -152,12 +167,16 @@ class Engine {
 
   void set_policy(std::shared_ptr<const PolicyState> state);
   std::shared_ptr<const PolicyState> policy() const;
-  void set_mode(policy::Mode mode) { mode_.store(mode); }
+  // A change of mode flushes the ignore marks.
+  void set_mode(policy::Mode mode);
   policy::Mode mode() const { return mode_.load(); }
   uint64_t next_epoch() { return ++epoch_counter_; }
   const DecisionCache& cache() const { return cache_; }
   // Offer denied/would-deny files to `scanner` (null: no content scan); it must outlive run().
   void set_scanner(ScanWorker* scanner) { scanner_ = scanner; }
+  // Mark allowed files on a safe chain (null: never); it must outlive the engine.
+  void set_ignore_marks(IgnoreMarks* marks) { marks_ = marks; }
+  IgnoreMarks* ignore_marks() const { return marks_; }
 
   // The event loop; returns when stop() was called and every event read has
   // been answered, or with an error when the event source fails (pending
@@ -203,14 +222,17 @@ class Engine {
   void decide(const PendingPtr& p);
   policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending* p) const;
   // Answers, logs and counts what decide_file reached.
-  void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode);
+  void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
+  // After an allow: an ignore mark when the file and its chain are safe.
+  void maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket);
+  uint64_t mark_ticket() const { return marks_ ? marks_->ticket() : 0; }
   bool answer(Pending& p, bool allow);
   void answer_error(const PendingPtr& p, policy::Failure failure, const std::string& reason,
                     const policy::FdPath* path = nullptr);
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);
   void submit(nlohmann::json event);
-  void finish(Pending& p, const DecisionRecord& record, bool log);
+  void finish(const DecisionRecord& record, bool log);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
   // run()'s steps (loop thread only).
   struct LoopState {
@@ -228,6 +250,7 @@ class Engine {
   EventSource& source_;
   EventLog* log_;
   ScanWorker* scanner_ = nullptr;
+  IgnoreMarks* marks_ = nullptr;
   Metrics& metrics_;
   EngineOptions options_;
   pid_t self_pid_;
@@ -237,6 +260,13 @@ class Engine {
 
   mutable std::mutex policy_mu_;
   std::shared_ptr<const PolicyState> policy_;  // guarded by policy_mu_
+  std::atomic<uint64_t> policy_changes_{0};    // bumped after each set_policy
+  // The reading thread's copy of policy_, refreshed when policy_changes_
+  // moves: a cache hit takes no lock and touches no shared reference count.
+  std::shared_ptr<const PolicyState> reader_policy_;
+  uint64_t reader_policy_seen_ = ~uint64_t{0};
+  PendingPtr spare_;  // reading thread only: the last decided record, for reuse
+  const PolicyState& reader_policy();
 
   Lane small_, large_;
 

@@ -79,6 +79,15 @@ Status FanotifySource::respond(int event_fd, bool allow) {
   }
 }
 
+int FanotifySource::add_inode_mark(unsigned flags, uint64_t mask, int fd) {
+  return ::fanotify_mark(fd_.get(), FAN_MARK_ADD | flags, mask, fd, nullptr) == 0 ? 0 : errno;
+}
+
+int FanotifySource::flush_inode_marks() {
+  // Without FAN_MARK_MOUNT or FAN_MARK_FILESYSTEM: inode marks only.
+  return ::fanotify_mark(fd_.get(), FAN_MARK_FLUSH, 0, AT_FDCWD, nullptr) == 0 ? 0 : errno;
+}
+
 namespace {
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.

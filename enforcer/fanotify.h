@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "enforcer/ignore_marks.h"
 
 namespace tollgate::enforcer {
 
@@ -59,7 +60,7 @@ class EventSource {
   virtual Status respond(int event_fd, bool allow) = 0;
 };
 
-class FanotifySource final : public EventSource {
+class FanotifySource final : public EventSource, public InodeMarkApi {
  public:
   static Result<std::unique_ptr<FanotifySource>> create();
   // Marks the mount holding `path` for FAN_OPEN_EXEC_PERM.
@@ -68,6 +69,8 @@ class FanotifySource final : public EventSource {
   int poll_fd() const override { return fd_.get(); }
   Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;
   Status respond(int event_fd, bool allow) override;
+  int add_inode_mark(unsigned flags, uint64_t mask, int fd) override;
+  int flush_inode_marks() override;
 
  private:
   explicit FanotifySource(UniqueFd fd) : fd_(std::move(fd)) {}

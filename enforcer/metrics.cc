@@ -66,6 +66,13 @@ std::string Metrics::prometheus_text() const {
   out += fmt::format("tollgate_content_scans_total{{outcome=\"dropped\"}} {}\n", v(scans_dropped));
   out += fmt::format("tollgate_content_scans_total{{outcome=\"skipped\"}} {}\n", v(scans_skipped));
   counter("tollgate_content_scan_bytes_total", "Bytes read by content scans.", v(scan_bytes));
+  out += fmt::format("# HELP tollgate_ignore_marks Inode ignore marks in place (approved files on a safe chain).\n"
+                     "# TYPE tollgate_ignore_marks gauge\ntollgate_ignore_marks {}\n",
+                     v(ignore_marks));
+  counter("tollgate_ignore_marks_added_total", "Inode ignore marks added.", v(ignore_marks_added));
+  counter("tollgate_ignore_mark_flushes_total", "Flushes of every inode ignore mark (reload, mode switch, bound).",
+          v(ignore_mark_flushes));
+  counter("tollgate_ignore_mark_failures_total", "Inode ignore marks the kernel refused.", v(ignore_mark_failures));
   counter("tollgate_reloads_total", "Successful policy reloads.", v(reloads_ok));
   counter("tollgate_reload_failures_total", "Refused policy reloads.", v(reloads_failed));
   out += fmt::format("# HELP tollgate_queue_depth Events read and not yet answered.\n"

@@ -41,6 +41,11 @@ class Metrics {
   std::atomic<uint64_t> scans_dropped{0};  // not queued: the scan queue was full (or no fd was left)
   std::atomic<uint64_t> scans_skipped{0};  // not reported: the file changed, could not be read, or shutdown
   std::atomic<uint64_t> scan_bytes{0};
+  // Inode ignore marks (ignore_marks.h).
+  std::atomic<uint64_t> ignore_marks{0};          // in place now (added since the last flush)
+  std::atomic<uint64_t> ignore_marks_added{0};
+  std::atomic<uint64_t> ignore_mark_flushes{0};   // reload, mode switch, unmark, or the bound reached
+  std::atomic<uint64_t> ignore_mark_failures{0};  // the kernel refused one
   std::atomic<uint64_t> reloads_ok{0};
   std::atomic<uint64_t> reloads_failed{0};
 

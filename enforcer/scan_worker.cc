@@ -12,25 +12,12 @@
 #include <cstring>
 
 #include "enforcer/engine.h"
+#include "enforcer/thread_priority.h"
 #include "eventlog/builders.h"
 #include "miner/content_scan.h"
 
 namespace tollgate::enforcer {
 namespace {
-
-// linux/ioprio.h is not in every libc's headers.
-constexpr int kIoprioWhoProcess = 1;
-constexpr int kIoprioClassIdle = 3;
-constexpr int kIoprioClassShift = 13;
-
-// The calling thread yields CPU and disk to everything else: SCHED_IDLE
-// (falls back to nice 19) and the idle I/O class.
-void lower_own_priority() {
-  sched_param param{};
-  if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0)
-    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  (void)::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, kIoprioClassIdle << kIoprioClassShift);
-}
 
 bool same_file(const struct stat& a, const struct stat& b) {
   return a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size &&
@@ -58,7 +45,7 @@ ScanWorker::~ScanWorker() { stop(); }
 
 void ScanWorker::start() {
   thread_ = std::thread([this] {
-    if (options_.idle_priority) lower_own_priority();
+    if (options_.idle_priority) make_thread_idle();
     run();
   });
 }

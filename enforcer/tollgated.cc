@@ -133,7 +133,18 @@ int run(int argc, char** argv) {
                  .log_allows = config.log_allows,
                  .host = host,
                  .max_file_size = config.max_file_size,
-                 .max_pending = pending_bound_for_fd_limit(fd_limit)});
+                 .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .reader_nice = config.nice});
+  // Approved files on a safe chain stay in the kernel (ignore_marks.h).
+  IgnoreMarks marks(**source, metrics, {.max_marks = config.max_ignore_marks});
+  auto hardlinks = read_file("/proc/sys/fs/protected_hardlinks", 64);
+  if (auto why = ignore_marks_precondition(config.log_allows, config.max_ignore_marks,
+                                           hardlinks ? std::optional<std::string>(*hardlinks) : std::nullopt);
+      !why.empty()) {
+    marks.disable(why);
+    fmt::print(stderr, "tollgated: ignore marks off: {}\n", why);
+  }
+  engine.set_ignore_marks(&marks);
   // Content scans of denied/would-deny files, after the answer, at idle priority.
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();

@@ -59,7 +59,7 @@ class FileDecider {
       out_.cache = known ? FileDecision::CacheUse::kHit : FileDecision::CacheUse::kMiss;
     }
     if (!options_.may_block && !(known && known->rules_current)) return defer(!known);
-    resolve_path();
+    if (!(options_.path_on_demand && known && known->rules_current) || path_can_decide(*known)) resolve_path();
     const bool allow_rule = path_allow_matches();
     if (allow_rule && !options_.may_block) return defer(false);
     if (!known && !hash(known)) return std::move(out_);  // cancelled
@@ -108,6 +108,14 @@ class FileDecider {
   void resolve_path() {
     out_.path = fd_path(fd_, out_.st);
     out_.facts.path = out_.path.path;
+  }
+
+  // Whether a path rule could change the decision for content whose rule is known (DecideOptions::path_on_demand).
+  bool path_can_decide(const KnownContent& known) const {
+    const auto& rule = known.hash_rule;
+    if (rule && rule->action == hashdb::Action::kDeny) return false;  // hash deny outranks every path rule
+    if (rules_.has_path_deny) return true;
+    return rules_.has_path_allow && !(rule && rule->action == hashdb::Action::kAllow);
   }
 
   bool path_allow_matches() const {
@@ -192,6 +200,12 @@ std::vector<hashdb::PublicKey> signer_keys(const hashdb::RuleSet& rules, std::ve
 bool has_path_allow(const hashdb::RuleSet& rules) {
   for (const auto& r : rules.path_rules())
     if (r.action == hashdb::Action::kAllow) return true;
+  return false;
+}
+
+bool has_path_deny(const hashdb::RuleSet& rules) {
+  for (const auto& r : rules.path_rules())
+    if (r.action == hashdb::Action::kDeny) return true;
   return false;
 }
 

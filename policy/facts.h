@@ -59,6 +59,8 @@ std::vector<hashdb::PublicKey> signer_keys(const hashdb::RuleSet& rules, std::ve
 
 // Whether any path rule allows (without one, path-allow is never looked for).
 bool has_path_allow(const hashdb::RuleSet& rules);
+// Whether any path rule denies.
+bool has_path_deny(const hashdb::RuleSet& rules);
 
 // The rules a file is decided against, with what is derived from them once
 // per load. The referenced objects must outlive the call.
@@ -66,6 +68,7 @@ struct RuleView {
   const hashdb::RuleSet& rules;
   const std::vector<hashdb::PublicKey>& signer_keys;  // signer_keys(rules)
   bool has_path_allow = true;                         // has_path_allow(rules)
+  bool has_path_deny = true;                          // has_path_deny(rules)
 };
 
 // What hashing a file established, as a cache remembers it. The rule part
@@ -100,6 +103,13 @@ struct DecideOptions {
   // show the facts); the decision is the same either way.
   bool always_chain = false;
   const std::atomic<bool>* cancel = nullptr;  // stops hashing (hashdb::digest_fd)
+  // The enforcer's hot path: when the content and its rule are known, read
+  // the path (readlink) only if a path rule could change the decision:
+  // never after a hash-deny; always while any path-deny rule exists (it
+  // outranks hash-allow); for path-allow only when no hash rule approves.
+  // FileDecision::path is then left empty and the caller reads it when it
+  // logs. The decision is the same either way.
+  bool path_on_demand = false;
 };
 
 struct FileDecision {

@@ -25,6 +25,21 @@ TEST_SUITE("config") {
     CHECK_FALSE(c->on_error.has_value());
     CHECK(c->max_file_size == uint64_t{2} << 30);
     CHECK_FALSE(c->syslog);
+    CHECK(c->nice == -10);
+    CHECK(c->max_ignore_marks == 16384);
+  }
+
+  TEST_CASE("nice is -20..19 and max_ignore_marks 0..1048576") {
+    auto c = parse_config("nice: 5\nmax_ignore_marks: 0\n", "t.yaml");
+    REQUIRE(c);
+    CHECK(c->nice == 5);
+    CHECK(c->max_ignore_marks == 0);
+    for (const char* bad : {"nice: -21\n", "nice: 20\n", "nice: high\n", "max_ignore_marks: -1\n",
+                            "max_ignore_marks: 2000000\n"}) {
+      auto r = parse_config(bad, "t.yaml");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message().starts_with("t.yaml:1:"));
+    }
   }
 
   TEST_CASE("every key is read") {

@@ -915,3 +915,137 @@ TEST_SUITE("enforcer.check_parity") {
     }
   }
 }
+
+namespace {
+
+// Records the inode marks the engine asks for (by the fd's path).
+class RecordingMarks final : public InodeMarkApi {
+ public:
+  int add_inode_mark(unsigned, uint64_t, int fd) override {
+    char link[64], target[PATH_MAX];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = ::readlink(link, target, sizeof target - 1);
+    std::lock_guard lock(mu_);
+    marked_.push_back(n > 0 ? std::string(target, static_cast<size_t>(n)) : "?");
+    return 0;
+  }
+  int flush_inode_marks() override {
+    std::lock_guard lock(mu_);
+    ++flushes_;
+    return 0;
+  }
+  std::vector<std::string> marked() {
+    std::lock_guard lock(mu_);
+    return marked_;
+  }
+  int flushes() {
+    std::lock_guard lock(mu_);
+    return flushes_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> marked_;
+  int flushes_ = 0;
+};
+
+// A root-owned binary in root-owned, non-writable directories on every host.
+std::string safe_binary() {
+  for (const char* p : {"/usr/bin/true", "/bin/true"}) {
+    char resolved[PATH_MAX];
+    if (::realpath(p, resolved)) return resolved;
+  }
+  FAIL("no /usr/bin/true");
+  return {};
+}
+
+hashdb::HashRule allow_file(const std::string& path) {
+  hashdb::HashRule r;
+  r.sha256 = *hashdb::sha256_path(path);
+  r.action = hashdb::Action::kAllow;
+  return r;
+}
+
+// A Harness with ignore marks recorded by a fake kernel, enforcing a policy
+// that approves the safe binary (plus `extra` rules).
+struct MarkingHarness {
+  const std::string safe = safe_binary();
+  Harness h;
+  RecordingMarks kernel;
+  IgnoreMarks marks{kernel, h.metrics, {.max_marks = 100}};
+
+  explicit MarkingHarness(hashdb::PolicyContent extra = {}) {
+    h.engine.set_ignore_marks(&marks);
+    extra.hash_rules.push_back(allow_file(safe));
+    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(extra), policy::Mode::kEnforce);
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("enforcer.engine.ignore_marks") {
+  TEST_CASE("an allowed file on a safe chain is marked once answered; a copy under /tmp and a would-deny never are") {
+    const std::string safe = safe_binary();
+    Harness h;
+    RecordingMarks kernel;
+    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
+    h.engine.set_ignore_marks(&marks);
+    const std::string copy = h.dir.file("true-copy");
+    std::filesystem::copy_file(safe, copy);
+    ::chmod(copy.c_str(), 0755);
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_file(safe));
+    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(c), policy::Mode::kEnforce);
+    const int flushes_at_start = kernel.flushes();
+    h.source.push(safe, ::getppid());       // hashed on a worker, allowed, marked
+    h.source.push(real(copy), ::getppid()); // same content, writable chain: allowed, never marked
+    auto responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK(responses[0].second);
+    CHECK(responses[1].second);
+    h.source.push(real(copy), ::getppid());  // a cache hit on the reading thread: still not marked
+    REQUIRE(h.source.wait_responses(3).size() == 3);
+    h.engine.set_mode(policy::Mode::kAudit);  // a switch flushes
+    const std::string unknown = "/usr/bin/env";  // root-owned, safe chain, not approved: a would-deny
+    h.source.push(std::filesystem::canonical(unknown), ::getppid());
+    REQUIRE(h.source.wait_responses(4).size() == 4);
+    h.settle();
+    CHECK(kernel.marked() == std::vector<std::string>{safe});
+    CHECK(kernel.flushes() == flushes_at_start + 1);
+    CHECK(h.metrics.ignore_marks == 0);
+    CHECK(h.metrics.ignore_marks_added == 1);
+  }
+
+  TEST_CASE("a reload flushes the marks; a file marked under the old policy is decided by the new one") {
+    MarkingHarness m;
+    auto& [safe, h, kernel, marks] = m;
+    h.source.push(safe, ::getppid());
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    // Wait (bounded) for the mark: it follows the answer.
+    for (int i = 0; i < 500 && kernel.marked().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(kernel.marked().size() == 1);
+    const int flushes = kernel.flushes();
+    h.rules(hashdb::PolicyContent{});  // revoked
+    CHECK(kernel.flushes() == flushes + 1);
+    CHECK(h.metrics.ignore_marks == 0);
+    h.source.push(safe, ::getppid());  // the kernel asks again: denied now
+    auto responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    CHECK_FALSE(responses[1].second);
+    h.settle();
+    CHECK(kernel.marked().size() == 1);
+  }
+
+  TEST_CASE("a path-deny rule over a safe file: denied, never marked") {
+    hashdb::PolicyContent deny;
+    deny.path_rules.push_back({safe_binary(), hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
+    MarkingHarness m(deny);
+    auto& [safe, h, kernel, marks] = m;
+    h.source.push(safe, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK_FALSE(responses[0].second);
+    h.settle();
+    CHECK(kernel.marked().empty());
+  }
+}

@@ -62,7 +62,7 @@ struct Setup {
   }
   void use(const hashdb::PolicyContent& content) { rules = std::make_unique<hashdb::MemoryRuleSet>(content); }
   FileDecision decide(const DecideOptions& options) {
-    return decide_file(fd.get(), st, {*rules, keys, has_path_allow(*rules)}, options, &cache);
+    return decide_file(fd.get(), st, {*rules, keys, has_path_allow(*rules), has_path_deny(*rules)}, options, &cache);
   }
   bool unread() const { return ::lseek(fd.get(), 0, SEEK_CUR) == 0; }
 };
@@ -93,6 +93,49 @@ TEST_SUITE("policy.facts") {
     CHECK(r.hashed_bytes == 0);
     CHECK(f.cache.stored.empty());
     CHECK(f.unread());
+  }
+
+  TEST_CASE("path_on_demand: the path is read only when a path rule could change the decision; same verdict") {
+    const auto digest = hashdb::sha256_bytes(kContent);
+    using hashdb::Action;
+    struct Case {
+      const char* name;
+      std::optional<Action> hash;       // the cached hash rule
+      std::optional<Action> path_rule;  // a rule on the file's directory
+      bool path_read;
+      Verdict verdict;
+      const char* rule;
+    };
+    for (const Case& c : {
+             Case{"hash allow, no path rules", Action::kAllow, std::nullopt, false, Verdict::kAllow, "hash-allow:"},
+             Case{"hash allow, a path-deny exists", Action::kAllow, Action::kDeny, true, Verdict::kDeny, "path-deny:"},
+             Case{"hash allow, only path-allow rules", Action::kAllow, Action::kAllow, false, Verdict::kAllow,
+                  "hash-allow:"},
+             Case{"hash deny outranks every path rule", Action::kDeny, Action::kDeny, false, Verdict::kDeny,
+                  "hash-deny:"},
+             Case{"no hash rule, a path-allow could apply", std::nullopt, Action::kAllow, true, Verdict::kDeny,
+                  "default-deny"},  // the temp dir's chain is not safe
+             Case{"no hash rule, no path rule", std::nullopt, std::nullopt, false, Verdict::kDeny, "default-deny"},
+         }) {
+      CAPTURE(c.name);
+      Setup f;
+      hashdb::PolicyContent content;
+      const std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
+      if (c.path_rule) content.path_rules.push_back({dir, hashdb::PathMatch::kPrefix, *c.path_rule, "", {}});
+      f.use(content);
+      std::optional<hashdb::HashRule> rule;
+      if (c.hash) rule = hashdb::HashRule{.sha256 = digest, .action = *c.hash};
+      f.cache.entry = KnownContent{.sha256 = digest, .rules_current = true, .hash_rule = rule};
+      auto lazy = f.decide({.may_block = true, .path_on_demand = true});
+      auto eager = f.decide({.may_block = true});
+      REQUIRE(lazy.outcome == Outcome::kDecided);
+      CHECK(lazy.decision.verdict == c.verdict);
+      CHECK(lazy.decision.rule.starts_with(c.rule));
+      CHECK(lazy.decision.verdict == eager.decision.verdict);
+      CHECK(lazy.decision.rule == eager.decision.rule);
+      CHECK(lazy.path.display.empty() == !c.path_read);
+      CHECK(eager.path.display == f.path);
+    }
   }
 
   TEST_CASE("an entry from older rules is looked up again, not hashed, and stored for the rules in force") {
