@@ -8,6 +8,7 @@
 #include <array>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <string>
 
 #include "common/io.h"
@@ -162,6 +163,32 @@ TEST_SUITE("tools.deb_archive") {
     auto missing = read_deb(dir.file("nope.deb"), [](const std::string&, mode_t, std::string_view) { return true; });
     REQUIRE_FALSE(missing);
     CHECK(missing.error().message().find(dir.file("nope.deb")) != std::string::npos);
+  }
+
+  TEST_CASE("the apt hook as apt reads it: trust-debs at Pre-Install-Pkgs with protocol 3 for its first word, "
+            "refresh at Post-Invoke, no Pre-Invoke (no mode switch)") {
+    const std::string tollgate = testing::built_binary("tollgate");
+    const std::string hook = tollgate.substr(0, tollgate.rfind('/')) + "/80tollgate";
+    auto dump = testing::run({"apt-config", "-c", hook, "dump"}, 60);
+    REQUIRE_MESSAGE(dump.exit_code == 0, dump.err);
+    const std::string& d = dump.out;
+    auto line_with = [&](const std::string& text) { return d.find(text) != std::string::npos; };
+    CHECK(line_with(" trust-debs --apt-hook || true\";"));
+    // The command's first word names the options apt reads the version from.
+    std::string first_word;
+    for (auto pos = d.find("DPkg::Pre-Install-Pkgs:: \""); pos != std::string::npos;
+         pos = d.find("DPkg::Pre-Install-Pkgs:: \"", pos + 1)) {
+      std::string cmd = d.substr(pos + 26, d.find('"', pos + 26) - pos - 26);
+      if (cmd.find("trust-debs") != std::string::npos) first_word = cmd.substr(0, cmd.find(' '));
+    }
+    REQUIRE_FALSE(first_word.empty());
+    CHECK(first_word.ends_with("/tollgate"));
+    CHECK(line_with("DPkg::Tools::Options::" + first_word + "::Version \"3\";"));
+    CHECK(line_with("refresh --syslog"));
+    // The host's own apt configuration is in the dump too: only ours counts.
+    std::istringstream lines(d);
+    for (std::string line; std::getline(lines, line);)
+      CHECK_FALSE((line.find("Pre-Invoke") != std::string::npos && line.find("tollgate") != std::string::npos));
   }
 
   TEST_CASE("apt's Pre-Install-Pkgs protocol: the .deb of each line, whatever the version") {
