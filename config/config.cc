@@ -110,13 +110,37 @@ void apply_ttl(const YAML::Node& v, const std::string& file, Config& c, Diagnost
   else diag.add(file, v.Mark(), "'pending_trust_ttl' must be a duration from 1s to 7d (e.g. 30m), got '" + *s + "'");
 }
 
+bool is_open_rule_key(std::string_view key) {
+  return key == "script_trust" || key == "interpreters" || key == "library_readers";
+}
+
+// One of the `coverage: full` keys (is_open_rule_key): policy::OpenRules.
+void apply_open_rule(const YAML::Node& v, const std::string& file, const std::string& key, Config& c,
+                     Diagnostics& diag) {
+  if (key == "script_trust") {
+    auto s = policy::read_string(v, file, key, diag);
+    if (!s) return;
+    if (auto t = policy::parse_script_trust(*s)) c.open_rules.script_trust = *t;
+    else diag.add(file, v.Mark(), "'script_trust' must be hash or hash_or_safe_path, got '" + *s + "'");
+    return;
+  }
+  auto list = read_string_list(v, file, key, diag);
+  if (!list) return;
+  if (std::any_of(list->begin(), list->end(), [](const std::string& p) { return p.empty(); })) {
+    diag.add(file, v.Mark(), "'" + key + "' must not contain an empty pattern");
+    return;
+  }
+  (key == "interpreters" ? c.open_rules.interpreters : c.open_rules.library_readers) = *list;
+}
+
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
   if (!policy::check_keys(root, file,
                           {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
                            "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
                            "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir", "nice", "max_ignore_marks", "pending_trust_ttl"},
+                           "state_dir", "nice", "max_ignore_marks", "pending_trust_ttl", "interpreters",
+                           "script_trust", "library_readers"},
                           diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
@@ -130,8 +154,10 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;
       if (*s == "exec") c.coverage = Coverage::kExec;
-      else if (*s == "full") diag.add(file, v.Mark(), "'coverage: full' is not supported yet; use 'exec'");
+      else if (*s == "full") c.coverage = Coverage::kFull;
       else diag.add(file, v.Mark(), "'coverage' must be exec or full, got '" + *s + "'");
+    } else if (is_open_rule_key(key)) {
+      apply_open_rule(v, file, key, c, diag);
     } else if (key == "on_error") {
       auto s = policy::read_string(v, file, key, diag);
       if (!s) continue;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "policy/access.h"
 #include "policy/decision.h"
 
 namespace tollgate::config {
@@ -29,6 +30,9 @@ struct Config {
   std::string path;  // the file it was loaded from; empty = built-in defaults
   policy::Mode mode = policy::Mode::kAudit;
   Coverage coverage = Coverage::kExec;
+  // `coverage: full`: interpreters, script_trust and library_readers
+  // (policy/access.h, docs/configuration.md).
+  policy::OpenRules open_rules;
   std::string database = "/var/lib/tollgate/policy.db";
   // Root-only home of the anti-rollback floor and the last-known-good copy
   // (policy/state_store.h).

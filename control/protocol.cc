@@ -203,6 +203,7 @@ json to_json(const StatusReply& s) {
                 {"hash_bytes", c.hash_bytes},
                 {"overflows", c.overflows},
                 {"log_dropped", c.log_dropped},
+                {"plain_opens", c.plain_opens},
                 {"queue_depth", c.queue_depth}}},
               {"latency_us", {{"p50", s.latency_p50_us}, {"p99", s.latency_p99_us}}}};
 }
@@ -268,7 +269,7 @@ Result<StatusReply> status_from_json(const json& reply) {
   auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
   s.counters = {n("allowed"),    n("denied"),     n("would_deny"), n("errors"),    n("timeouts"),
                 n("cache_hits"), n("cache_misses"), n("hash_bytes"), n("overflows"), n("log_dropped"),
-                field(c, "queue_depth", int64_t{0})};
+                n("plain_opens"), field(c, "queue_depth", int64_t{0})};
   const json& latency = member(reply, "latency_us");
   s.latency_p50_us = field(latency, "p50", uint64_t{0});
   s.latency_p99_us = field(latency, "p99", uint64_t{0});

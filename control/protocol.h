@@ -131,6 +131,7 @@ struct StatusReply {
   struct Counters {
     uint64_t allowed = 0, denied = 0, would_deny = 0, errors = 0, timeouts = 0, cache_hits = 0, cache_misses = 0,
              hash_bytes = 0, overflows = 0, log_dropped = 0;
+    uint64_t plain_opens = 0;  // coverage: full, allowed without a decision (not code)
     int64_t queue_depth = 0;
   };
 

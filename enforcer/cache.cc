@@ -74,4 +74,19 @@ CacheStats DecisionCache::stats() const {
   return {map_.size(), clears_, racy_};
 }
 
+std::optional<policy::FileKind> FileKindCache::lookup(const struct stat& st) const {
+  auto it = map_.find(key_of(st));
+  if (it == map_.end()) return std::nullopt;
+  const Validators v = validators_of(st);
+  if (!(it->second.validators == v) || clock_.racy(v.ctime_ns, it->second.learned_at_ns)) return std::nullopt;
+  return it->second.kind;
+}
+
+void FileKindCache::store(const struct stat& st, policy::FileKind kind, int64_t learned_at_ns) {
+  const FileKey key = key_of(st);
+  auto it = map_.find(key);
+  if (it == map_.end() && map_.size() >= capacity_) map_.clear();
+  map_[key] = {validators_of(st), learned_at_ns, kind};
+}
+
 }  // namespace tollgate::enforcer

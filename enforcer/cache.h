@@ -44,6 +44,7 @@
 #include <unordered_map>
 
 #include "hashdb/rules.h"
+#include "policy/access.h"
 #include "hashdb/sha256.h"
 
 namespace tollgate::enforcer {
@@ -123,6 +124,39 @@ class DecisionCache {
   std::unordered_map<FileKey, Slot, Hash> map_;  // guarded by mu_
   uint64_t clears_ = 0;                          // guarded by mu_
   mutable uint64_t racy_ = 0;                    // guarded by mu_
+};
+
+// FileKindCache: what the first bytes of a file said it is (policy/access.h),
+// for `coverage: full`, so a plain open of a known inode is decided from
+// memory without reading the file. Same key and validators as the
+// DecisionCache, same racy-clean rule (a rewrite within one ctime tick keeps
+// the validators: such an entry is read again, which costs one pread).
+// Bounded like the DecisionCache (cleared when full).
+// Thread-safety: none; the event loop thread alone uses it.
+class FileKindCache {
+ public:
+  explicit FileKindCache(size_t capacity = 65536, RacyClock clock = {})
+      : capacity_(capacity ? capacity : 1), clock_(std::move(clock)) {}
+
+  // The kind learnt for `st`'s inode while its validators equal st's.
+  std::optional<policy::FileKind> lookup(const struct stat& st) const;
+  // `learned_at_ns`: now_ns() read before the bytes were.
+  void store(const struct stat& st, policy::FileKind kind, int64_t learned_at_ns);
+  int64_t now_ns() const { return clock_.now_ns(); }
+  size_t size() const { return map_.size(); }
+
+ private:
+  struct Hash {
+    size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
+  };
+  struct Slot {
+    Validators validators;
+    int64_t learned_at_ns = 0;
+    policy::FileKind kind = policy::FileKind::kOther;
+  };
+  size_t capacity_;
+  RacyClock clock_;
+  std::unordered_map<FileKey, Slot, Hash> map_;
 };
 
 }  // namespace tollgate::enforcer

@@ -459,7 +459,7 @@ control::StatusReply Daemon::status() const {
                       .failures = v(metrics_.ignore_mark_failures)};
   s.counters = {v(metrics_.allowed),   v(metrics_.denied),      v(metrics_.would_deny),   v(metrics_.errors),
                 v(metrics_.timeouts),  v(metrics_.cache_hits),  v(metrics_.cache_misses), v(metrics_.hash_bytes),
-                v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.queue_depth)};
+                v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.plain_opens), v(metrics_.queue_depth)};
   s.latency_p50_us = metrics_.latency_percentile_us(0.5);
   s.latency_p99_us = metrics_.latency_percentile_us(0.99);
   return s;

@@ -9,10 +9,12 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "enforcer/scan_worker.h"
 #include "enforcer/thread_priority.h"
+#include "common/time.h"
 #include "eventlog/builders.h"
 #include "policy/facts.h"
 
@@ -108,8 +110,11 @@ Engine::Engine(EventSource& source, EventLog* log, Metrics& metrics, EngineOptio
       options_(std::move(options)),
       self_pid_(options_.self_pid ? options_.self_pid : ::getpid()),
       cache_(options_.cache_capacity, options_.racy),
+      kinds_(options_.cache_capacity, options_.racy),
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   policy_ = empty_policy_state(next_epoch());
+  if (log_ && options_.coalesce_window.count() > 0)
+    coalescer_ = std::make_unique<eventlog::Coalescer>(options_.coalesce_window);
   for (int i = 0; i < std::max(options_.workers, 1); ++i) small_.threads.emplace_back([this] { worker_loop(small_); });
   for (int i = 0; i < std::max(options_.large_workers, 1); ++i)
     large_.threads.emplace_back([this] { worker_loop(large_); });
@@ -129,6 +134,8 @@ Engine::~Engine() {
   const bool allow = error_verdict(mode()) == policy::Verdict::kAllow;
   for (; !deadlines_.empty(); deadlines_.pop())
     if (auto p = deadlines_.top().pending.lock()) answer(*p, allow);
+  // A worker may have counted a repeat after run() returned.
+  flush_repeats(Clock::now(), true);
 }
 
 void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
@@ -184,21 +191,72 @@ bool Engine::answer(Pending& p, bool allow) {
   return true;
 }
 
-void Engine::finish(const DecisionRecord& record, bool log) {
+Engine::LogPlan Engine::plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256,
+                                 const std::string& path, ProcessInfo& process) {
+  LogPlan plan;
+  if (coalescer_) {
+    plan.keyed = true;
+    plan.key = {.verdict = d.verdict,
+                .would_deny = d.would_deny,
+                .rule = d.rule,
+                .sha256 = sha256,
+                .path = path,
+                .ppid = read_ppid(pid)};
+    if (coalescer_->repeat(plan.key, Clock::now())) {
+      plan.write = false;
+      process.pid = pid;
+      process.ppid = static_cast<pid_t>(plan.key.ppid);
+      return plan;
+    }
+  }
+  process = read_process_info(pid);
+  return plan;
+}
+
+void Engine::finish(const DecisionRecord& record, const LogPlan* plan) {
   const auto& d = record.decision;
   if (d.verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
   else metrics_.denied.fetch_add(1, std::memory_order_relaxed);
   if (d.would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
   metrics_.record_latency(record.latency_us);
-  if (log) submit(decision_event(options_.host, record));
+  if (!plan) return;
+  if (!plan->write) {
+    metrics_.log_coalesced.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto line = decision_event(options_.host, record);
+  if (plan->keyed) coalescer_->first(plan->key, line, Clock::now());
+  submit(std::move(line));
+}
+
+void Engine::flush_repeats(Clock::time_point now, bool all) {
+  if (!coalescer_) return;
+  auto lines = all ? coalescer_->take_all() : coalescer_->take_closed(now);
+  if (lines.empty()) return;
+  const std::string ts = format_rfc3339_us(std::chrono::system_clock::now());  // when the window closed
+  for (auto& line : lines) {
+    line["ts"] = ts;
+    submit(std::move(line));
+  }
 }
 
 void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const std::string& reason,
                           const policy::FdPath* path) {
   const auto mode = this->mode();
   const auto verdict = error_verdict(mode);
+  DecisionRecord r;
+  r.mode = mode;
+  r.decision = policy::failed(
+      failure, reason + (options_.on_error ? fmt::format(" (on_error: {})", policy::to_string(verdict))
+                                           : fmt::format(" (on_error default in {} mode: {})",
+                                                         policy::to_string(mode), policy::to_string(verdict))));
+  r.decision.verdict = verdict;
+  r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
+  r.decision.access = p->access;
+  r.event = p->access;
+  r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   // /proc facts first: after an allow the process may already run something else.
-  ProcessInfo process = read_process_info(p->event.pid);
+  const LogPlan plan = plan_log(p->event.pid, r.decision, r.sha256, r.path, r.process);
   if (!answer(*p, verdict == policy::Verdict::kAllow)) return;
   metrics_.errors.fetch_add(1, std::memory_order_relaxed);
   switch (failure) {
@@ -207,20 +265,10 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
     case policy::Failure::kOverload: metrics_.overloads.fetch_add(1, std::memory_order_relaxed); break;
     default: break;
   }
-  DecisionRecord r;
   r.ts = std::chrono::system_clock::now();
-  r.mode = mode;
-  r.decision = policy::failed(
-      failure, reason + (options_.on_error ? fmt::format(" (on_error: {})", policy::to_string(verdict))
-                                           : fmt::format(" (on_error default in {} mode: {})",
-                                                         policy::to_string(mode), policy::to_string(verdict))));
-  r.decision.verdict = verdict;
-  r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
-  r.path = path && !path->display.empty() ? path->display : policy::fd_path(p->event.fd.get(), p->st).display;
   r.size = size_of(p->st);
-  r.process = process;
   r.latency_us = micros_since(p->received);
-  finish(r, true);
+  finish(r, &plan);
 }
 
 void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
@@ -245,38 +293,90 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   auto& d = fd.decision;
   const bool log = d.verdict == policy::Verdict::kDeny || d.would_deny || options_.log_allows;
   DecisionRecord r;
-  if (log) r.process = read_process_info(p->event.pid);  // before the answer lets the exec proceed
+  r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
+  LogPlan plan;
+  if (log) {
+    // The path is part of a repeat's key: read it now when coalescing.
+    if (coalescer_ && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
+    plan = plan_log(p->event.pid, d, r.sha256, fd.path.display, r.process);  // before the answer
+  }
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
-  // After the answer: the exec goes on; the mark and the scan can wait.
-  if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) maybe_ignore(p->event.fd.get(), fd, ticket);
+  // After the answer: the exec goes on; the mark and the scan can wait. The
+  // mark silences exec and plain opens alike: only for a verdict that holds
+  // for every access kind (never the script-only safe-path allow).
+  if (marks_ && policy::allows_every_access(d)) maybe_ignore(p->event.fd.get(), fd, ticket);
   const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
   // path_on_demand: read only now, for the log or the scan (after the answer).
   if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
   if (offer)
     scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
   r.latency_us = micros_since(p->received);  // the one clock read of an unlogged allow
-  if (log) r.ts = std::chrono::system_clock::now();
+  if (log && plan.write) r.ts = std::chrono::system_clock::now();
   r.mode = mode;
   r.path = std::move(fd.path.display);
-  r.sha256 = fd.facts.sha256 ? hashdb::to_hex(*fd.facts.sha256) : std::string();
   r.size = size_of(p->st);
+  r.event = p->access;
   r.decision = std::move(d);
-  finish(r, log);
+  finish(r, log ? &plan : nullptr);
 }
 
-policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending* p) const {
+policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, const Pending& p) const {
   // Cancelled by the answer: once the deadline has answered the event, the
   // rest of the file is not worth reading.
   return {.mode = mode,
           .max_file_size = options_.max_file_size,
           .may_block = may_block,
-          .cancel = p ? &p->answered : nullptr,
+          .cancel = may_block ? &p.answered : nullptr,
+          .access = p.access,
+          .script_trust = options_.open_rules.script_trust,
           .path_on_demand = true};
+}
+
+std::string_view Engine::opener_exe(pid_t pid) {
+  char proc[32];
+  std::snprintf(proc, sizeof proc, "/proc/%d/exe", static_cast<int>(pid));
+  ssize_t n = ::readlink(proc, exe_buf_.data(), exe_buf_.size());
+  if (n <= 0 || static_cast<size_t>(n) >= exe_buf_.size()) return {};
+  std::string_view exe(exe_buf_.data(), static_cast<size_t>(n));
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (exe.ends_with(kDeleted)) exe.remove_suffix(kDeleted.size());
+  return exe;
+}
+
+std::optional<policy::AccessKind> Engine::classify_plain_open(const RawEvent& ev, struct stat& st, bool& have_stat) {
+  const int fd = ev.fd.get();
+  have_stat = ::fstat(fd, &st) == 0;
+  if (!have_stat) return policy::AccessKind::kOpen;  // triage answers error:stat
+  auto kind = kinds_.lookup(st);
+  if (!kind) {
+    const int64_t learned_at = kinds_.now_ns();  // racy clean: before the first byte
+    kind = policy::file_kind_of_fd(fd, st);
+    kinds_.store(st, *kind, learned_at);
+  }
+  const std::string_view exe = opener_exe(ev.pid);
+  const auto access = policy::classify_open(*kind, exe, options_.open_rules);
+  const std::string* reader = nullptr;
+  if (access == policy::AccessKind::kLibrary) reader = policy::match_executable(options_.open_rules.library_readers, exe);
+  if (access != policy::AccessKind::kOpen && !reader) return access;
+  if (auto r = source_.respond(fd, true); !r) fmt::print(stderr, "tollgated: {}\n", r.error().message());
+  metrics_.plain_opens.fetch_add(1, std::memory_order_relaxed);
+  if (reader && options_.log_allows) {
+    DecisionRecord record;
+    record.ts = std::chrono::system_clock::now();
+    record.mode = mode();
+    record.decision = policy::library_reader_allowed(*reader);
+    record.path = policy::fd_path(fd, st).display;
+    record.size = size_of(st);
+    record.event = access;
+    record.process = read_process_info(ev.pid);
+    submit(decision_event(options_.host, record));
+  }
+  return std::nullopt;
 }
 
 Engine::Route Engine::triage(const PendingPtr& p) {
   const int fd = p->event.fd.get();
-  if (::fstat(fd, &p->st) != 0) {
+  if (!p->have_stat && ::fstat(fd, &p->st) != 0) {
     answer_error(p, policy::Failure::kStat, fmt::format("the file could not be examined: {}", std::strerror(errno)));
     return Route::kDone;
   }
@@ -284,7 +384,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   const PolicyState& state = reader_policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state.epoch);
-  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, nullptr), &cache);
+  auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, *p), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
     // A hit from an older policy needs a lookup, not a hash: the small lane.
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
@@ -301,7 +401,7 @@ void Engine::decide(const PendingPtr& p) {
   auto state = policy();
   const auto mode = this->mode();
   EpochCache cache(cache_, state->epoch);
-  auto r = policy::decide_file(p->event.fd.get(), p->st, state->view(), decide_options(mode, true, p.get()), &cache);
+  auto r = policy::decide_file(p->event.fd.get(), p->st, state->view(), decide_options(mode, true, *p), &cache);
   using CacheUse = policy::FileDecision::CacheUse;
   if (r.cache != CacheUse::kNone)
     (r.cache == CacheUse::kHit ? metrics_.cache_hits : metrics_.cache_misses).fetch_add(1, std::memory_order_relaxed);
@@ -407,6 +507,7 @@ Status Engine::run(const std::function<void()>& tick) {
   for (;;) {
     auto now = Clock::now();
     expire(now);
+    flush_repeats(now, false);  // a window that closed: its "repeated" line now, not at the next event
     note_read_failures({}, now);  // flushes a held-back count once its interval has passed
     if (tick && now >= loop.next_tick) {
       tick();
@@ -416,6 +517,7 @@ Status Engine::run(const std::function<void()>& tick) {
     if (!loop.reading && deadlines_.empty()) break;
     if (wait_readable(loop, now)) read_and_triage(loop);
   }
+  flush_repeats(Clock::now(), true);
   return loop.result;
 }
 
@@ -423,6 +525,8 @@ bool Engine::wait_readable(LoopState& loop, Clock::time_point now) {
   const bool paused = loop.reading && now < loop.read_paused_until;
   auto wait_until = loop.next_tick;
   if (!deadlines_.empty() && deadlines_.top().at < wait_until) wait_until = deadlines_.top().at;
+  if (coalescer_)
+    if (auto close = coalescer_->next_close(); close && *close < wait_until) wait_until = *close;
   if (paused && loop.read_paused_until < wait_until) wait_until = loop.read_paused_until;
   auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wait_until - now).count() + 1;
   if (!loop.reading) wait_ms = std::min<long long>(wait_ms, 5);  // draining: poll for answers
@@ -469,12 +573,23 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
     metrics_.self_events.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  policy::AccessKind access = policy::AccessKind::kExec;
+  struct stat st {};
+  bool have_stat = false;
+  if (options_.full_coverage && !is_exec_event(ev.mask)) {
+    auto kind = classify_plain_open(ev, st, have_stat);
+    if (!kind) return;  // answered: not code, nothing allocated
+    access = *kind;
+  }
   // A cache hit reuses the record of the one before it: no allocation.
   PendingPtr p;
   if (spare_) p = std::exchange(spare_, nullptr);
   else p = std::make_shared<Pending>();
   p->event = std::move(ev);
   p->received = received;
+  p->access = access;
+  p->st = st;
+  p->have_stat = have_stat;
   metrics_.queue_depth.fetch_add(1, std::memory_order_relaxed);
   Route route = Route::kDone;
   try {

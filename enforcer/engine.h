@@ -47,6 +47,18 @@
 // - The kernel is answered before anything that can block (logging,
 //   metrics), and /proc facts are read before an allow lets the exec go on.
 //
+// - Full coverage (`coverage: full`, options.full_coverage): the marks add
+//   FAN_OPEN_PERM. A plain open is classified on the reading thread before
+//   anything is allocated for it: fstat, the file's kind from the
+//   FileKindCache (read once per inode through the event fd: a 64-byte
+//   header, for ELF the program headers and dynamic section), the opener's
+//   executable (one readlink of /proc/PID/exe into a fixed buffer) and
+//   policy::classify_open. An `open` (not code, or an executable being
+//   read) and a library opened by an exempt reader are answered allow right
+//   there, never hashed. A `loader`, `library` or `script` open is decided
+//   like an exec, through decide_file with its access kind (and
+//   script_trust), and logged with it.
+//
 // - Content scan (scan_worker.h): once a deny or would-deny of a hashed
 //   file is answered, the file is offered to the scanner (a lookup and, the
 //   first time per sha256, a dup of the fd onto a bounded queue); the scan
@@ -62,6 +74,14 @@
 //   mark after the change is in force; a decision that read the old policy
 //   cannot mark after the flush (its ticket is stale).
 //
+// - Repeated events (eventlog/coalescer.h, docs/events.md): a logged
+//   decision identical to one written less than coalesce_window ago (same
+//   answer, rule, sha256, path and parent pid) is answered and counted as always,
+//   but not written: it reads only its parent pid (/proc/PID/stat), not the
+//   full /proc facts, and is counted into the first line's window. The loop
+//   writes the window's `"repeated": N` line as soon as it closes (it wakes
+//   for it), and every open one when it stops.
+//
 // set_policy/set_mode/policy/mode/stop are safe from any thread; set_scanner
 // and set_ignore_marks only before run().
 #pragma once
@@ -69,6 +89,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -90,10 +111,12 @@
 #include "enforcer/metrics.h"
 #include "enforcer/process_info.h"
 #include "eventlog/builders.h"
+#include "eventlog/coalescer.h"
 #include "eventlog/writer.h"
 #include "hashdb/keys.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/store.h"
+#include "policy/access.h"
 #include "policy/decision.h"
 #include "policy/facts.h"
 
@@ -147,9 +170,16 @@ struct EngineOptions {
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
+  // `coverage: full`: plain opens (FAN_OPEN_PERM) are classified and, when
+  // they are code, decided; false: every event is an exec.
+  bool full_coverage = false;
+  policy::OpenRules open_rules;  // interpreters, script_trust, library_readers
   // Nice value run() gives its own thread (the one that reads and answers);
   // nullopt = leave it. Workers never run above normal priority.
   std::optional<int> reader_nice;
+  // Identical logged decisions within this window of the first are written
+  // as one `"repeated": N` line (eventlog/coalescer.h); 0 = every one its own line.
+  std::chrono::milliseconds coalesce_window = eventlog::Coalescer::kDefaultWindow;
 };
 
 // max_pending for a process whose RLIMIT_NOFILE soft limit is `nofile`:
@@ -195,6 +225,8 @@ class Engine {
     Clock::time_point received;
     Clock::time_point deadline;
     struct stat st {};                  // the reading thread's fstat
+    bool have_stat = false;             // st was taken while classifying a plain open
+    policy::AccessKind access = policy::AccessKind::kExec;
     std::atomic<bool> answered{false};  // also the hash's cancel flag
     std::atomic<bool> claimed{false};   // a worker (or the loop, to close the fd) has the fd
   };
@@ -220,7 +252,13 @@ class Engine {
   Route triage(const PendingPtr& p);
   // A worker: the whole decision, hashing through the cache.
   void decide(const PendingPtr& p);
-  policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending* p) const;
+  policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending& p) const;
+  // Full coverage, a plain open, on the reading thread: its access kind, or
+  // nullopt when it was answered here (allowed: not code, or an exempt
+  // library reader). Fills `st` (have_stat says whether fstat worked).
+  std::optional<policy::AccessKind> classify_plain_open(const RawEvent& ev, struct stat& st, bool& have_stat);
+  // The opener's executable, read into exe_buf_ (empty when unknown).
+  std::string_view opener_exe(pid_t pid);
   // Answers, logs and counts what decide_file reached.
   void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
   // After an allow: an ignore mark when the file and its chain are safe.
@@ -232,7 +270,19 @@ class Engine {
   bool enqueue(const PendingPtr& p, Route route);
   void expire(Clock::time_point now);
   void submit(nlohmann::json event);
-  void finish(const DecisionRecord& record, bool log);
+  // How a logged decision is written; plan_log fills `process` before the
+  // answer: the full /proc facts, or for a repeat only its pid and ppid.
+  struct LogPlan {
+    bool write = true;   // false: a repeat, counted into an open window
+    bool keyed = false;  // key is set: a written line opens a window
+    eventlog::RepeatKey key;
+  };
+  LogPlan plan_log(pid_t pid, const policy::Decision& d, const std::string& sha256, const std::string& path,
+                   ProcessInfo& process);
+  // Counts the decision; writes it when `plan` is given (null: not logged).
+  void finish(const DecisionRecord& record, const LogPlan* plan);
+  // Writes the summary lines of closed windows (every window when `all`).
+  void flush_repeats(Clock::time_point now, bool all);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
   // run()'s steps (loop thread only).
   struct LoopState {
@@ -255,6 +305,8 @@ class Engine {
   EngineOptions options_;
   pid_t self_pid_;
   DecisionCache cache_;
+  FileKindCache kinds_;  // loop thread only
+  std::array<char, 4096> exe_buf_{};  // loop thread only: opener_exe()
   std::atomic<policy::Mode> mode_{policy::Mode::kAudit};
   std::atomic<uint64_t> epoch_counter_{0};
 
@@ -265,6 +317,7 @@ class Engine {
   // moves: a cache hit takes no lock and touches no shared reference count.
   std::shared_ptr<const PolicyState> reader_policy_;
   uint64_t reader_policy_seen_ = ~uint64_t{0};
+  std::unique_ptr<eventlog::Coalescer> coalescer_;  // null: no log, or coalescing off
   PendingPtr spare_;  // reading thread only: the last decided record, for reuse
   const PolicyState& reader_policy();
 

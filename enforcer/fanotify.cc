@@ -12,6 +12,8 @@
 
 namespace tollgate::enforcer {
 
+bool is_exec_event(uint64_t mask) { return (mask & FAN_OPEN_EXEC_PERM) != 0; }
+
 bool is_fatal_read_errno(int err) { return err == EBADF || err == EFAULT || err == EINVAL; }
 
 Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
@@ -19,15 +21,20 @@ Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
   // kernel drop permission events and *allow* them; unlimited, every event
   // waits for our answer. FAN_UNLIMITED_MARKS: `watch: auto` on a host with
   // many mounts never runs out of marks. Both need CAP_SYS_ADMIN, which
-  // fanotify permission events need anyway.
+  // fanotify permission events need anyway. O_NONBLOCK for the event fds:
+  // with FAN_OPEN_PERM, the kernel opens a FIFO for us while its opener
+  // waits for our answer; a blocking open would wait for a writer that
+  // never comes (it is the opener). Regular files ignore it.
   int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS,
-                           O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+                           O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail_errno(errno, "fanotify", "fanotify_init failed (needs CAP_SYS_ADMIN)");
   return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd)));
 }
 
-Status FanotifySource::mark_mount(const std::string& path) {
-  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, AT_FDCWD, path.c_str()) != 0)
+Status FanotifySource::mark_mount(const std::string& path, bool plain_opens) {
+  // No FAN_ONDIR: opening a directory is never asked about.
+  const uint64_t mask = FAN_OPEN_EXEC_PERM | (plain_opens ? FAN_OPEN_PERM : 0);
+  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, path.c_str()) != 0)
     return fail_errno(errno, path, "cannot mark mount");
   return {};
 }

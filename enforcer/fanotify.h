@@ -42,6 +42,10 @@ struct ReadNotes {
   int last_errno = 0;
 };
 
+// Whether an event's mask is the exec open (FAN_OPEN_EXEC_PERM) rather than
+// a plain open (FAN_OPEN_PERM).
+bool is_exec_event(uint64_t mask);
+
 // Whether a read(2) error of a fanotify group is fatal. Only a bad
 // descriptor, buffer or argument is; every other error is the kernel failing
 // to hand over one event (it denies that event) and reading goes on.
@@ -63,8 +67,9 @@ class EventSource {
 class FanotifySource final : public EventSource, public InodeMarkApi {
  public:
   static Result<std::unique_ptr<FanotifySource>> create();
-  // Marks the mount holding `path` for FAN_OPEN_EXEC_PERM.
-  Status mark_mount(const std::string& path);
+  // Marks the mount holding `path` for FAN_OPEN_EXEC_PERM, plus
+  // FAN_OPEN_PERM when `plain_opens` (`coverage: full`).
+  Status mark_mount(const std::string& path, bool plain_opens = false);
 
   int poll_fd() const override { return fd_.get(); }
   Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;

@@ -54,11 +54,16 @@ std::string Metrics::prometheus_text() const {
           "fanotify reads that failed (EMFILE, ENFILE, ENOMEM...); the kernel denied the event it could not pass on.",
           v(read_errors));
   counter("tollgate_cache_hits_total", "Decision cache hits.", v(cache_hits));
+  counter("tollgate_plain_opens_total", "Plain opens allowed without a decision (coverage: full, not code).",
+          v(plain_opens));
   counter("tollgate_cache_misses_total", "Decision cache misses.", v(cache_misses));
   counter("tollgate_hash_bytes_total", "Bytes hashed.", v(hash_bytes));
   counter("tollgate_queue_overflows_total", "Kernel queue overflow events.", v(overflows));
   counter("tollgate_event_log_dropped_total", "Event log lines dropped because the log queue was full.",
           v(log_dropped));
+  counter("tollgate_event_log_coalesced_total",
+          "Decisions not written as their own line: counted into a \"repeated\" line (docs/events.md).",
+          v(log_coalesced));
   out += "# HELP tollgate_content_scans_total Content scans of denied or would-deny files, by outcome.\n"
          "# TYPE tollgate_content_scans_total counter\n";
   out += fmt::format("tollgate_content_scans_total{{outcome=\"scanned\"}} {}\n", v(scans));

@@ -30,10 +30,14 @@ class Metrics {
   std::atomic<uint64_t> read_errors{0};  // fanotify reads that failed (EMFILE...): the kernel denied that event
   std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
   std::atomic<uint64_t> cache_hits{0};
+  // coverage: full: plain opens allowed on the reading thread without a
+  // decision (not code, or an exempt library reader)
+  std::atomic<uint64_t> plain_opens{0};
   std::atomic<uint64_t> cache_misses{0};
   std::atomic<uint64_t> hash_bytes{0};
   std::atomic<uint64_t> overflows{0};      // kernel queue overflow events
   std::atomic<uint64_t> log_dropped{0};    // event log lines dropped (queue full)
+  std::atomic<uint64_t> log_coalesced{0};  // decisions counted into a "repeated" line, not written alone
   std::atomic<int64_t> queue_depth{0};     // events read and not yet answered
   // Content scans of denied/would-deny files (scan_worker.h).
   std::atomic<uint64_t> scans{0};          // scanned and logged

@@ -1,11 +1,15 @@
 #include "enforcer/process_info.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <charconv>
 
 #include <string>
 #include <string_view>
 
 #include "common/io.h"
+#include "common/unique_fd.h"
 
 namespace tollgate::enforcer {
 namespace {
@@ -40,6 +44,31 @@ ProcessInfo read_process_info(pid_t pid) {
   } catch (const std::exception&) {
   }
   return info;
+}
+
+pid_t parse_stat_ppid(std::string_view stat) {
+  auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return 0;
+  stat.remove_prefix(close + 1);
+  // " S PPID ...": the state, then the parent pid.
+  auto state = stat.find_first_not_of(' ');
+  if (state == std::string_view::npos) return 0;
+  auto start = stat.find_first_not_of(' ', stat.find(' ', state));
+  if (start == std::string_view::npos) return 0;
+  pid_t ppid = 0;
+  auto [ptr, ec] = std::from_chars(stat.data() + start, stat.data() + stat.size(), ppid);
+  (void)ptr;
+  return ec == std::errc() && ppid > 0 ? ppid : 0;
+}
+
+pid_t read_ppid(pid_t pid) {
+  const std::string name = "/proc/" + std::to_string(pid) + "/stat";
+  UniqueFd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return 0;
+  char buf[512];  // pid, (comm: at most 16 bytes), state, ppid come first
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return 0;
+  return parse_stat_ppid(std::string_view(buf, static_cast<size_t>(n)));
 }
 
 }  // namespace tollgate::enforcer

@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <string_view>
+
 #include "eventlog/builders.h"
 
 namespace tollgate::enforcer {
@@ -19,5 +21,12 @@ using eventlog::ProcessInfo;
 
 // Reads /proc/PID/{exe,comm,status}; fields it cannot read stay empty/0.
 ProcessInfo read_process_info(pid_t pid);
+
+// Only the parent pid, from one read of /proc/PID/stat (the cheap read a
+// coalesced repeat gets instead of read_process_info); 0 when unreadable.
+pid_t read_ppid(pid_t pid);
+// The ppid field of a /proc/PID/stat line ("42 (comm) S 7 ..."): after the
+// last ')', since comm may hold spaces and parentheses; 0 when malformed.
+pid_t parse_stat_ppid(std::string_view stat);
 
 }  // namespace tollgate::enforcer

@@ -134,6 +134,8 @@ int run(int argc, char** argv) {
                  .host = host,
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .full_coverage = config.coverage == config::Coverage::kFull,
+                 .open_rules = config.open_rules,
                  .reader_nice = config.nice});
   // Approved files on a safe chain stay in the kernel (ignore_marks.h).
   IgnoreMarks marks(**source, metrics, {.max_marks = config.max_ignore_marks});
@@ -167,12 +169,12 @@ int run(int argc, char** argv) {
   // Marks after the loop runs: events on a marked mount are answered at once.
   int exit_code = 0;
   for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path); !st) {
+    if (auto st = (*source)->mark_mount(path, config.coverage == config::Coverage::kFull); !st) {
       fmt::print(stderr, "tollgated: {}\n", st.error().message());
       exit_code = 1;
       break;
     }
-    fmt::print(stderr, "tollgated: watching the mount at {}\n", path);
+    fmt::print(stderr, "tollgated: watching the mount at {} (coverage: {})\n", path, to_string(config.coverage));
   }
   control::ControlServer control(
       config.socket, config.admin_group,

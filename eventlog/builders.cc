@@ -175,8 +175,11 @@ std::string syslog_summary(const json& e) {
   std::string type = s("type");
   if (type == "decision") {
     std::string verdict = e.value("would_deny", false) ? "would deny" : s("decision");
-    return printable(fmt::format("{} {} {} by pid {} ({}, uid {}): {}", verdict, s("event"), s("path"),
-                                 e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule")));
+    const int64_t repeated = e.contains("repeated") && e["repeated"].is_number_integer() ? e["repeated"].get<int64_t>() : 0;
+    return printable(fmt::format("{} {} {} by pid {} ({}, uid {}): {}{}", verdict, s("event"), s("path"),
+                                 e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule"),
+                                 repeated > 0 ? fmt::format(" (repeated {} more times within the window)", repeated)
+                                          : std::string()));
   }
   if (type == "mode")
     return printable(fmt::format("mode {} -> {} by {} (uid {}){}", s("from"), s("to"), s("by"), e.value("by_uid", -1),

@@ -150,6 +150,11 @@ Result<Event> parse_event(std::string_view line) {
   if (!get_int(obj, "size", size, error)) return fail(ErrorCode::kInvalidInput, error);
   if (size < 0) return fail(ErrorCode::kInvalidInput, "field 'size' must not be negative");
   e.size = static_cast<uint64_t>(size);
+  int64_t repeated = 0;
+  if (!get_int(obj, "repeated", repeated, error)) return fail(ErrorCode::kInvalidInput, error);
+  if (obj.contains("repeated") && repeated < 1)
+    return fail(ErrorCode::kInvalidInput, "field 'repeated' must be at least 1");
+  e.repeated = static_cast<uint64_t>(repeated);
   if (type.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'type'");
   e.type = TypeField(type);
   if (e.ts.empty()) return fail(ErrorCode::kInvalidInput, "missing field 'ts'");

@@ -9,9 +9,11 @@ namespace tollgate::eventlog {
 void ReplayHistory::add(const Event& e) {
   if (e.type != EventType::kDecision) return;
   if (options_.since_us && e.ts_us < *options_.since_us) return;
-  ++events_;
+  events_ += e.count();  // a "repeated": N line stands for N events
   auto& [item, last] = by_key_[{e.path, e.sha256}];
-  if (item.count++ == 0) {
+  const bool first = item.count == 0;
+  item.count += e.count();
+  if (first) {
     item.path = e.path;
     item.sha256 = e.sha256;
   } else if (e.ts_us < last) {

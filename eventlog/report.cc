@@ -51,7 +51,8 @@ void ReportBuilder::add(const Event& e) {
   }
   if (!e.denied_or_would()) return;
   if (options_.since_us && e.ts_us < *options_.since_us) return;
-  ++decisions_;
+  const uint64_t n = e.count();  // a "repeated": N line stands for N decisions
+  decisions_ += n;
   auto& acc = by_key_[{e.sha256, e.path}];
   auto& r = acc.row;
   if (r.count == 0) {
@@ -60,9 +61,9 @@ void ReportBuilder::add(const Event& e) {
     r.first_us = r.last_us = e.ts_us;
     r.first_seen = r.last_seen = e.ts;
   }
-  ++r.count;
-  if (e.decision == policy::Verdict::kDeny) ++r.denied;
-  else ++r.would_deny;
+  r.count += n;
+  if (e.decision == policy::Verdict::kDeny) r.denied += n;
+  else r.would_deny += n;
   if (e.size) r.size = e.size;
   if (e.ts_us < r.first_us) {
     r.first_us = e.ts_us;
@@ -75,8 +76,8 @@ void ReportBuilder::add(const Event& e) {
     r.reason = e.reason;
     r.source = e.source;
   }
-  if (!e.exe.empty()) ++acc.launchers[e.exe];
-  if (e.uid >= 0) ++acc.users[e.uid];
+  if (!e.exe.empty()) acc.launchers[e.exe] += n;
+  if (e.uid >= 0) acc.users[e.uid] += n;
 }
 
 Report ReportBuilder::finish() && {

@@ -21,11 +21,6 @@ constexpr std::array<std::pair<EventType, std::string_view>, 10> kTypes = {{
     {EventType::kPendingTrust, "pending_trust"},
 }};
 
-constexpr std::array<std::pair<AccessKind, std::string_view>, 2> kAccessKinds = {{
-    {AccessKind::kExec, "exec"},
-    {AccessKind::kOpen, "open"},
-}};
-
 template <typename E, size_t N>
 std::string_view name_of(const std::array<std::pair<E, std::string_view>, N>& table, E value) {
   for (const auto& [v, name] : table)
@@ -44,7 +39,5 @@ std::optional<E> value_of(const std::array<std::pair<E, std::string_view>, N>& t
 
 std::string_view to_string(EventType type) { return name_of(kTypes, type); }
 std::optional<EventType> parse_event_type(std::string_view name) { return value_of(kTypes, name); }
-std::string_view to_string(AccessKind kind) { return name_of(kAccessKinds, kind); }
-std::optional<AccessKind> parse_access_kind(std::string_view name) { return value_of(kAccessKinds, name); }
 
 }  // namespace tollgate::eventlog

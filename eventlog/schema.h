@@ -41,13 +41,13 @@ enum class EventType {
 std::string_view to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);
 
-// What the process did to the file (the `event` field of a decision).
-enum class AccessKind {
-  kExec,  // FAN_OPEN_EXEC_PERM
-  kOpen,  // FAN_OPEN_PERM (coverage: full)
-};
-std::string_view to_string(AccessKind kind);
-std::optional<AccessKind> parse_access_kind(std::string_view name);
+// What the process did to the file (the `event` field of a decision): exec,
+// loader, library, script or open. One definition, the policy's
+// (policy/access.h), so the kind decided and the kind logged are the same
+// value and the same name.
+using AccessKind = policy::AccessKind;
+using policy::parse_access_kind;
+using policy::to_string;
 
 // A line's `type`: one this version knows, or the name a newer version
 // wrote, kept as it is.
@@ -89,6 +89,11 @@ struct Event {
   std::string exe, comm;
   uint64_t size = 0;
   int64_t pid = -1, ppid = -1, uid = -1;
+  // "repeated": N (eventlog/coalescer.h): the line stands for N identical
+  // decisions counted after the one written before it; 0 = absent.
+  uint64_t repeated = 0;
+  // How many decisions the line stands for: `repeated`, else 1.
+  uint64_t count() const { return repeated ? repeated : 1; }
   // mode
   std::optional<policy::Mode> from, to;
   std::string by;       // as the client claimed it (mode, install, rollback)

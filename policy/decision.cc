@@ -25,6 +25,15 @@ Decision make(Verdict verdict, std::string rule, std::string reason, const hashd
   return d;
 }
 
+std::string_view verb(AccessKind access) {
+  switch (access) {
+    case AccessKind::kLibrary: return "loading a library";
+    case AccessKind::kScript: return "running a script";
+    case AccessKind::kLoader: return "loading a program with the dynamic loader";
+    default: return "execution";
+  }
+}
+
 const hashdb::PathRule* find_path_rule(const hashdb::RuleSet& rules, std::string_view path, Action action) {
   const hashdb::PathRule* best = nullptr;
   for (const auto& rule : rules.path_rules()) {
@@ -55,6 +64,18 @@ Decision failed(Failure failure, std::string reason) {
   d.reason = std::move(reason);
   d.failure = failure;
   return d;
+}
+
+Decision library_reader_allowed(const std::string& pattern) {
+  Decision d = make(Verdict::kAllow, "library-reader:" + pattern,
+                    "its opener matches library_readers " + pattern + " (read, not approved)", {}, {});
+  d.access = AccessKind::kLibrary;
+  return d;
+}
+
+bool allows_every_access(const Decision& d) {
+  if (d.verdict != Verdict::kAllow || d.would_deny || d.failure) return false;
+  return d.rule != "safe-path" && !d.rule.starts_with("library-reader:");
 }
 
 std::string_view to_string(Mode mode) { return mode == Mode::kAudit ? "audit" : "enforce"; }
@@ -90,8 +111,10 @@ bool chain_is_safe(const std::vector<PathElement>& chain, std::string* why_not) 
   return true;
 }
 
+namespace {
+
 // The policy's verdict, before the mode is applied.
-Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules) {
+Decision decide_rules(const FileFacts& facts, const hashdb::RuleSet& rules, ScriptTrust script_trust) {
   std::optional<hashdb::HashRule> hash_rule;
   if (facts.sha256) {
     auto found = rules.find_hash(*facts.sha256);
@@ -106,7 +129,7 @@ Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules) {
                 hash_rule->source, hash_rule->label);
   // 2. path deny
   if (const auto* rule = find_path_rule(rules, facts.path, Action::kDeny))
-    return make(Verdict::kDeny, "path-deny:" + rule->path, "execution from " + rule->path + " is denied",
+    return make(Verdict::kDeny, "path-deny:" + rule->path, std::string(verb(facts.access)) + " from " + rule->path + " is denied",
                 rule->source, rule->label);
   // 3. hash allow
   if (hash_rule && hash_rule->action == Action::kAllow)
@@ -134,13 +157,29 @@ Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules) {
                   rule->label);
     unsafe_note = "; path rule " + rule->path + " does not apply because " + why_not;
   }
+  // 5b. a script on a root-owned, non-writable chain (script_trust: hash_or_safe_path)
+  if (facts.access == AccessKind::kScript && script_trust == ScriptTrust::kHashOrSafePath) {
+    std::string why_not;
+    if (chain_is_safe(facts.chain, &why_not))
+      return make(Verdict::kAllow, "safe-path", "a script that only root can change (script_trust: hash_or_safe_path)",
+                  {}, {});
+    unsafe_note += "; not a safe path for a script because " + why_not;
+  }
   // 6. default
   std::string why = (facts.sha256 ? "no rule approves it" : "it could not be hashed and no path rule approves it") + unsafe_note;
   return make(Verdict::kDeny, "default-deny", why, {}, {});
 }
 
-Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode) {
-  Decision d = decide_policy(facts, rules);
+}  // namespace
+
+Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules, ScriptTrust script_trust) {
+  Decision d = decide_rules(facts, rules, script_trust);
+  d.access = facts.access;
+  return d;
+}
+
+Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode, ScriptTrust script_trust) {
+  Decision d = decide_policy(facts, rules, script_trust);
   if (mode == Mode::kAudit && d.verdict == Verdict::kDeny && !d.failure) {
     d.verdict = Verdict::kAllow;
     d.would_deny = true;

@@ -11,6 +11,11 @@
 //   5. path allow, only when the file and every parent directory are
 //      root-owned and not group/world-writable
 //   6. default: deny in enforce mode; allow with would_deny in audit mode
+// A script (facts.access == AccessKind::kScript, `coverage: full`) under
+// ScriptTrust::kHashOrSafePath is also allowed, after 5, when the file and
+// every parent directory are root-owned and not group/world-writable (rule
+// "safe-path"): an interpreter's own library needs no list. Every Decision
+// carries the access kind it was reached for (policy/access.h).
 #pragma once
 
 #include <sys/types.h>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "hashdb/rule_set.h"
+#include "policy/access.h"
 
 namespace tollgate::policy {
 
@@ -46,6 +52,7 @@ struct FileFacts {
   // Key id of a trusted signer whose valid signature over sha256 the file
   // carries (the caller verified it against RuleSet::signers()).
   std::optional<hashdb::Sha256> signed_by;
+  AccessKind access = AccessKind::kExec;  // what the open was (policy/access.h)
 };
 
 // Why a file was answered without a policy decision. Each has a stable rule
@@ -68,11 +75,24 @@ struct Decision {
   std::string reason;                // one human sentence
   hashdb::Source source;             // manifest file and line of the rule, if any
   std::string label;
+  AccessKind access = AccessKind::kExec;  // the kind of access decided
   // Set when no policy decision was reached (verdict deny, rule = rule_id(*failure)).
   std::optional<Failure> failure;
   // Policy verdict ignoring the mode (deny even when audit answered allow).
   bool policy_denies() const { return verdict == Verdict::kDeny || would_deny; }
 };
+
+// The allow for a library opened by an exempt reader (`library_readers`):
+// rule "library-reader:PATTERN", access kLibrary; no file facts needed.
+Decision library_reader_allowed(const std::string& pattern);
+
+// Whether `d` allows the file for every access kind (exec, loader, library,
+// script), not only the one it was reached for: a policy allow by rules 1-5
+// (they never look at the kind). False for a deny, a would-deny, a failure,
+// the script-only safe-path rule and a library-reader allow. An inode
+// ignore mark stops exec and plain-open events alike, so only such a
+// verdict may place one (enforcer/ignore_marks.h).
+bool allows_every_access(const Decision& d);
 
 // The Decision for a failure: deny, rule rule_id(failure), `reason`.
 Decision failed(Failure failure, std::string reason);
@@ -87,12 +107,15 @@ bool path_matches(const hashdb::PathRule& rule, std::string_view path);
 bool chain_is_safe(const std::vector<PathElement>& chain, std::string* why_not = nullptr);
 
 // The policy's own verdict, as in enforce mode (used by `tollgate check`).
-Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules);
+// `script_trust` applies to facts.access == kScript only.
+Decision decide_policy(const FileFacts& facts, const hashdb::RuleSet& rules,
+                       ScriptTrust script_trust = ScriptTrust::kHashOrSafePath);
 
 // The decision. In audit mode every policy deny becomes allow with
 // would_deny set. A lookup error in the RuleSet is a Decision with failure
 // kLookup (rule "error:lookup", verdict deny, in either mode); the caller
 // applies its on_error.
-Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode);
+Decision decide(const FileFacts& facts, const hashdb::RuleSet& rules, Mode mode,
+                ScriptTrust script_trust = ScriptTrust::kHashOrSafePath);
 
 }  // namespace tollgate::policy

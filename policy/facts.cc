@@ -49,6 +49,7 @@ class FileDecider {
   FileDecider(int fd, const struct stat& st, const RuleView& rules, const DecideOptions& options, ContentCache* cache)
       : fd_(fd), rules_(rules), options_(options), cache_(cache) {
     out_.st = st;
+    out_.facts.access = options.access;
   }
 
   FileDecision run() && {
@@ -60,18 +61,20 @@ class FileDecider {
     }
     if (!options_.may_block && !(known && known->rules_current)) return defer(!known);
     if (!(options_.path_on_demand && known && known->rules_current) || path_can_decide(*known)) resolve_path();
-    const bool allow_rule = path_allow_matches();
-    if (allow_rule && !options_.may_block) return defer(false);
+    const bool chain_may_decide = path_allow_matches() || safe_script_trust();
+    if (chain_may_decide && !options_.may_block && !decided_by_content(known)) return defer(false);
     if (!known && !hash(known)) return std::move(out_);  // cancelled
     if (known) {
       out_.facts.sha256 = known->sha256;
       if (!known->rules_current && !find_rule(*known)) return std::move(out_);  // lookup failed
       out_.facts.signed_by = known->signed_by;
     }
-    if (allow_rule || options_.always_chain) gather_chain();
+    if ((chain_may_decide && !decided_by_content(known)) || options_.always_chain) gather_chain();
     out_.decision = known ? decide(out_.facts, PrefetchedRules(rules_.rules, known->sha256,
-                                                               std::move(known->hash_rule)), options_.mode)
-                          : decide(out_.facts, rules_.rules, options_.mode);  // no sha256: no database lookup
+                                                               std::move(known->hash_rule)), options_.mode,
+                                   options_.script_trust)
+                          : decide(out_.facts, rules_.rules, options_.mode,
+                                   options_.script_trust);  // no sha256: no database lookup
     return std::move(out_);
   }
 
@@ -82,11 +85,11 @@ class FileDecider {
   // hash). Anything else is error:too-large.
   FileDecision too_large() && {
     resolve_path();
-    const bool allow_rule = path_allow_matches();
+    const bool allow_rule = path_allow_matches() || safe_script_trust();
     if (allow_rule && !options_.may_block) return defer(false);
     if (allow_rule || options_.always_chain) gather_chain();
     const uint64_t size = size_of(out_.st);
-    Decision d = decide(out_.facts, rules_.rules, options_.mode);  // no sha256: no database lookup
+    Decision d = decide(out_.facts, rules_.rules, options_.mode, options_.script_trust);  // no sha256: no lookup
     if (path_rule_matches(rules_.rules, out_.path, hashdb::Action::kDeny) || !d.policy_denies()) {
       d.reason += fmt::format("; not hashed: {} bytes is over max_file_size", size);
       out_.decision = std::move(d);
@@ -110,12 +113,30 @@ class FileDecider {
     out_.facts.path = out_.path.path;
   }
 
-  // Whether a path rule could change the decision for content whose rule is known (DecideOptions::path_on_demand).
+  // A script that a root-owned, non-writable chain admits (script_trust).
+  bool safe_script_trust() const {
+    return script_may_use_chain() && !out_.path.path.empty() && !out_.path.nameless;
+  }
+
+  // Whether the access is one the safe-path script rule (decision.h, 5b) can admit.
+  bool script_may_use_chain() const {
+    return options_.access == AccessKind::kScript && options_.script_trust == ScriptTrust::kHashOrSafePath;
+  }
+
+  // Whether a hash rule or a trusted signer, known for the rules in force,
+  // decides before any chain could (precedence 1-4).
+  static bool decided_by_content(const std::optional<KnownContent>& known) {
+    return known && known->rules_current && (known->hash_rule || known->signed_by);
+  }
+
+  // Whether a path rule, or the safe-path script rule, could change the
+  // decision for content whose rule is known (DecideOptions::path_on_demand).
   bool path_can_decide(const KnownContent& known) const {
     const auto& rule = known.hash_rule;
     if (rule && rule->action == hashdb::Action::kDeny) return false;  // hash deny outranks every path rule
     if (rules_.has_path_deny) return true;
-    return rules_.has_path_allow && !(rule && rule->action == hashdb::Action::kAllow);
+    if (rule && rule->action == hashdb::Action::kAllow) return false;  // outranks path allow and safe-path
+    return rules_.has_path_allow || script_may_use_chain();
   }
 
   bool path_allow_matches() const {
@@ -211,7 +232,9 @@ bool has_path_deny(const hashdb::RuleSet& rules) {
 
 FileDecision decide_file(int fd, const struct stat& st, const RuleView& rules, const DecideOptions& options,
                          ContentCache* cache) {
-  return FileDecider(fd, st, rules, options, cache).run();
+  FileDecision r = FileDecider(fd, st, rules, options, cache).run();
+  r.decision.access = options.access;  // failures too
+  return r;
 }
 
 Result<FileDecision> decide_path(const std::string& path, const RuleView& rules, const DecideOptions& options) {

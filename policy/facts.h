@@ -21,8 +21,10 @@
 //    is unknown matches no path rule; a deleted file's last name is seen by
 //    path-deny rules only.
 // 4. Ownership chain (an lstat per parent directory): gathered only when a
-//    path-allow rule matches, since nothing else reads it.
-// 5. policy::decide with these facts.
+//    path-allow rule matches, or for a script under script_trust
+//    hash_or_safe_path, and only when no hash rule or signer decides first.
+// 5. policy::decide with these facts, for the access kind in the options
+//    (`coverage: full` decides libraries, scripts and loader opens too).
 //
 // With may_block false (the enforcer's reading thread) nothing that can
 // take long is done: no hashing, no database lookup, no ownership chain.
@@ -103,11 +105,14 @@ struct DecideOptions {
   // show the facts); the decision is the same either way.
   bool always_chain = false;
   const std::atomic<bool>* cancel = nullptr;  // stops hashing (hashdb::digest_fd)
+  AccessKind access = AccessKind::kExec;  // the access being decided (policy/access.h)
+  ScriptTrust script_trust = ScriptTrust::kHashOrSafePath;  // for access kScript
   // The enforcer's hot path: when the content and its rule are known, read
   // the path (readlink) only if a path rule could change the decision:
   // never after a hash-deny; always while any path-deny rule exists (it
-  // outranks hash-allow); for path-allow only when no hash rule approves.
-  // FileDecision::path is then left empty and the caller reads it when it
+  // outranks hash-allow); for path-allow, and for a script under
+  // kHashOrSafePath (its safe-path rule needs the chain), only when no hash
+  // rule approves. FileDecision::path is then left empty and the caller reads it when it
   // logs. The decision is the same either way.
   bool path_on_demand = false;
 };

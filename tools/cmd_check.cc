@@ -1,5 +1,6 @@
 // tollgate check PATH...: the configured policy's verdict for files on disk,
-// offline (no daemon), with the deciding rule and its manifest line.
+// offline (no daemon), with the deciding rule and its manifest line;
+// --as loader|library|script decides the access `coverage: full` would.
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,8 @@ class CheckCommand final : public Command {
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption);
     app.add_option("--pubkey", pubkey_, "Require the database to be signed by this key (default: public_key)");
+    app.add_option("--as", as_, "Decide as this access: exec (default), loader, library or script (coverage: full)")
+        ->check(CLI::IsMember({"exec", "loader", "library", "script"}));
     app.add_option("paths", paths_, "Files to check")->required();
     app.add_flag("--json", json_, "Print JSON");
   }
@@ -37,7 +40,10 @@ class CheckCommand final : public Command {
     for (const auto& path : paths_) {
       // The daemon's own routine, in enforce semantics: the same size cap,
       // path resolution, ownership chain, signer check and path rules.
-      auto checked = policy::decide_path(path, rules, {.max_file_size = settings->max_file_size});
+      auto checked = policy::decide_path(path, rules,
+                                         {.max_file_size = settings->max_file_size,
+                                          .access = *policy::parse_access_kind(as_),
+                                          .script_trust = settings->open_rules.script_trust});
       if (!checked) {
         status = report(checked.error());
         continue;
@@ -62,6 +68,7 @@ class CheckCommand final : public Command {
     std::string source = d.source.file.empty() ? "" : fmt::format("{}:{}", d.source.file, d.source.line);
     if (json_) {
       out.push_back({{"path", path},
+                     {"access", policy::to_string(d.access)},
                      {"sha256", sha256},
                      {"verdict", allowed ? "allow" : "deny"},
                      {"rule", d.rule},
@@ -70,13 +77,15 @@ class CheckCommand final : public Command {
                      {"reason", d.reason}});
       return;
     }
-    fmt::print("{}: {} by {}{}\n  sha256 {}\n  {}\n", printable(path), allowed ? "allowed" : "DENIED", d.rule,
+    fmt::print("{}: {}{} by {}{}\n  sha256 {}\n  {}\n", printable(path), allowed ? "allowed" : "DENIED",
+               d.access == policy::AccessKind::kExec ? "" : fmt::format(" as {}", policy::to_string(d.access)), d.rule,
                source.empty() ? "" : " (" + printable(source) + ")", sha256.empty() ? "-" : sha256,
                printable(d.reason));
   }
 
   AdminOptions options_;
   std::string pubkey_;
+  std::string as_ = "exec";
   std::vector<std::string> paths_;
   bool json_ = false;
 };
@@ -87,7 +96,8 @@ CommandSpec check_command() {
   return {.name = "check",
           .summary = "Offline verdict for files: allowed or denied, by which rule and manifest line",
           .example = "  tollgate check /usr/bin/curl /opt/app/bin/tool\n"
-                     "  tollgate check --json /usr/local/bin/backup\n",
+                     "  tollgate check --json /usr/local/bin/backup\n"
+                     "  tollgate check --as script /srv/app/run.py\n",
           .make = [] { return std::make_unique<CheckCommand>(); }};
 }
 

@@ -32,9 +32,10 @@ std::string format_event(const eventlog::Event& e) {
     std::string verdict = e.decision == policy::Verdict::kDeny ? "DENY" : e.would_deny ? "WOULD-DENY" : "allow";
     std::string user = user_name(e.uid);
     std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
-    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}", head, verdict, eventlog::to_string(e.event),
-                       e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
-                       e.source.empty() ? "" : " (" + e.source + ")");
+    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}{}", head, verdict,
+                       eventlog::to_string(e.event), e.path, who, e.exe.empty() ? e.comm : e.exe,
+                       short_hash(e.sha256), e.rule, e.source.empty() ? "" : " (" + e.source + ")",
+                       e.repeated ? fmt::format(" repeated={}", e.repeated) : "");
   }
   if (e.type == eventlog::EventType::kMode)
     return fmt::format("{} mode       {} -> {} by {}{}{}", head, mode_name(e.from), mode_name(e.to),

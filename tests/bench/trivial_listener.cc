@@ -1,5 +1,7 @@
-// trivial_listener MOUNT: the floor of the mechanism. An allow-all
-// FAN_OPEN_EXEC_PERM listener on one mount: read, answer FAN_ALLOW, close.
+// trivial_listener [--open] MOUNT: the floor of the mechanism. An allow-all
+// FAN_OPEN_EXEC_PERM listener (with --open also FAN_OPEN_PERM, the floor for
+// `coverage: full`, tests/bench/open_bench.sh) on one mount: read, answer
+// FAN_ALLOW, close.
 // Prints "ready" on stdout once the mark is placed; exits on SIGTERM/SIGINT.
 // Benchmark tool only: run it inside `unshare -m` on a private tmpfs.
 #include <errno.h>
@@ -10,16 +12,21 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: trivial_listener MOUNT\n");
+  const bool open = argc == 3 && std::strcmp(argv[1], "--open") == 0;
+  if (argc != 2 && !open) {
+    std::fprintf(stderr, "usage: trivial_listener [--open] MOUNT\n");
     return 2;
   }
-  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
-  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM, AT_FDCWD, argv[1]) != 0) {
+  const char* mount = argv[argc - 1];
+  const uint64_t events = FAN_OPEN_EXEC_PERM | (open ? FAN_OPEN_PERM : 0);
+  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK,
+                          O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, events, AT_FDCWD, mount) != 0) {
     std::fprintf(stderr, "trivial_listener: %s\n", std::strerror(errno));
     return 1;
   }

@@ -121,7 +121,10 @@ TEST_SUITE("config") {
     const Case cases[] = {
         {"mode: audit\nmdoe: enforce\n", "t.yaml:2:1: unknown key 'mdoe'; did you mean 'mode'?"},
         {"mode: strict\n", "t.yaml:1:7: 'mode' must be audit or enforce, got 'strict'"},
-        {"coverage: full\n", "t.yaml:1:11: 'coverage: full' is not supported yet; use 'exec'"},
+        {"coverage: most\n", "t.yaml:1:11: 'coverage' must be exec or full, got 'most'"},
+        {"script_trust: path\n", "t.yaml:1:15: 'script_trust' must be hash or hash_or_safe_path, got 'path'"},
+        {"interpreters: ['']\n", "t.yaml:1:15: 'interpreters' must not contain an empty pattern"},
+        {"library_readers: {a: 1}\n", "t.yaml:1:18: 'library_readers' must be a string or a list of strings"},
         {"on_error: maybe\n", "t.yaml:1:11: 'on_error' must be allow or deny, got 'maybe'"},
         {"syslog: 3\n", "t.yaml:1:9: 'syslog' must be true or false"},
         {"decision_timeout_ms: 0\n", "t.yaml:1:22: 'decision_timeout_ms' must be a whole number from 10 to 60000"},
@@ -170,5 +173,22 @@ TEST_SUITE("config") {
     CHECK(c->mode == policy::Mode::kAudit);
     CHECK_FALSE(c->on_error.has_value());  // the shipped file leaves the fail-closed default in place
     CHECK(c->max_file_size == uint64_t{2} << 30);
+  }
+
+  TEST_CASE("full coverage: the coverage keys, with their defaults") {
+    auto d = parse_config("", "t.yaml");
+    REQUIRE(d);
+    CHECK(d->open_rules.script_trust == policy::ScriptTrust::kHashOrSafePath);
+    CHECK(d->open_rules.interpreters == policy::OpenRules::default_interpreters());
+    CHECK(d->open_rules.library_readers.empty());
+    auto c = parse_config(
+        "coverage: full\nscript_trust: hash\ninterpreters: [python3*, /opt/app/bin/run]\n"
+        "library_readers: /usr/bin/borg\n",
+        "t.yaml");
+    REQUIRE_MESSAGE(c, (c ? "" : c.error().message()));
+    CHECK(c->coverage == Coverage::kFull);
+    CHECK(c->open_rules.script_trust == policy::ScriptTrust::kHash);
+    CHECK(c->open_rules.interpreters == std::vector<std::string>{"python3*", "/opt/app/bin/run"});
+    CHECK(c->open_rules.library_readers == std::vector<std::string>{"/usr/bin/borg"});
   }
 }

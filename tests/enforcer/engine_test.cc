@@ -4,12 +4,20 @@
 #include "enforcer/scan_worker.h"
 
 #include <doctest/doctest.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +35,8 @@ using namespace tollgate;
 using namespace tollgate::enforcer;
 using nlohmann::json;
 
+extern char** environ;
+
 namespace {
 
 class FakeSource final : public EventSource {
@@ -37,16 +47,17 @@ class FakeSource final : public EventSource {
     read_end_.reset(p[0]);
     write_end_.reset(p[1]);
   }
-  void push(const std::string& path, pid_t pid) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // `mask` 0: a plain open, which is an exec for an engine without full coverage.
+  void push(const std::string& path, pid_t pid, uint64_t mask = 0) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     REQUIRE(fd >= 0);
-    push_fd(UniqueFd(fd), pid);
+    push_fd(UniqueFd(fd), pid, mask);
   }
   // An event for a file already open (e.g. since deleted).
-  void push_fd(UniqueFd fd, pid_t pid) {
+  void push_fd(UniqueFd fd, pid_t pid, uint64_t mask = 0) {
     {
       std::lock_guard lock(mu_);
-      queued_.push_back({std::move(fd), pid, 0});
+      queued_.push_back({std::move(fd), pid, mask});
     }
     char b = 1;
     REQUIRE(::write(write_end_.get(), &b, 1) == 1);
@@ -414,6 +425,53 @@ TEST_SUITE("enforcer.engine") {
     CHECK(h.source.response_count() == 2);
     CHECK(h.metrics.queue_depth == 0);
     rules->release();
+  }
+
+  TEST_CASE("identical would-denies within the window are one line plus a repeated line, written when it closes") {
+    Harness h(EngineOptions{.coalesce_window = std::chrono::milliseconds(300)});
+    h.start();
+    const auto path = h.file("unknown", "#!/bin/sh\necho x\n");
+    const auto other = h.file("other", "#!/bin/sh\necho y\n");
+    constexpr size_t kRepeats = 50;
+    for (size_t i = 0; i < kRepeats; ++i) h.source.push(path, ::getppid());  // not our own pid: that is never logged
+    h.source.push(other, ::getppid());
+    REQUIRE(h.source.wait_responses(kRepeats + 1).size() == kRepeats + 1);  // every one answered
+    // No further event: the loop itself writes the summary once the window closes.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool summary_seen = false;
+    while (!summary_seen && std::chrono::steady_clock::now() < deadline) {
+      h.log.flush();
+      summary_seen = testing::read_text(h.dir.file("events.jsonl")).find("\"repeated\"") != std::string::npos;
+      if (!summary_seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(summary_seen);
+    auto events = h.events();
+    uint64_t total = 0, lines = 0, full_lines = 0;
+    for (const auto& e : events) {
+      if (e["path"] != path) continue;
+      ++lines;
+      if (!e.contains("repeated")) ++full_lines;
+      total += e.value("repeated", uint64_t{1});
+      CHECK(e["ppid"] == read_ppid(::getppid()));
+      CHECK(e["rule"] == "default-deny");
+    }
+    CHECK(total == kRepeats);
+    CHECK(lines < kRepeats / 5);
+    CHECK(std::count_if(events.begin(), events.end(), [&](const json& e) { return e["path"] == other; }) == 1);
+    CHECK(h.metrics.would_deny == kRepeats + 1);  // counted as always
+    CHECK(h.metrics.log_coalesced == kRepeats - full_lines);
+  }
+
+  TEST_CASE("coalescing off: every decision is its own line") {
+    Harness h(EngineOptions{.coalesce_window = std::chrono::milliseconds(0)});
+    h.start();
+    const auto path = h.file("unknown", "#!/bin/sh\necho x\n");
+    for (int i = 0; i < 5; ++i) h.source.push(path, ::getppid());
+    REQUIRE(h.source.wait_responses(5).size() == 5);
+    auto events = h.events();
+    CHECK(events.size() == 5);
+    for (const auto& e : events) CHECK_FALSE(e.contains("repeated"));
+    CHECK(h.metrics.log_coalesced == 0);
   }
 
   TEST_CASE("a kernel queue overflow is counted and logged") {
@@ -815,7 +873,7 @@ TEST_SUITE("enforcer.engine.scan") {
     size_t decisions = 0;
     std::vector<json> scan_events;
     for (const auto& e : events) {
-      if (e["type"] == "decision") ++decisions;
+      if (e["type"] == "decision") decisions += e.value("repeated", size_t{1});  // a retry loop is coalesced
       if (e["type"] == "scan") scan_events.push_back(e);
     }
     CHECK(decisions == 5);
@@ -913,6 +971,192 @@ TEST_SUITE("enforcer.check_parity") {
       CHECK(out[0]["verdict"] == daemon["decision"]);
       CHECK(out[0]["rule"] == daemon["rule"]);
     }
+  }
+}
+
+namespace {
+
+// A minimal ELF shared object header (ET_DYN, no DF_1_PIE): a library to
+// the classifier, whatever else it lacks.
+std::string shared_object_bytes(const std::string& tail) {
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_type = ET_DYN;
+  eh.e_machine = EM_X86_64;
+  return std::string(reinterpret_cast<const char*>(&eh), sizeof eh) + tail;
+}
+
+// A child process running `argv` (argv[0] an absolute path), the opener of
+// the events a test pushes (the engine allows its own pid without asking);
+// killed by pid.
+struct ChildProcess {
+  pid_t pid = -1;
+  std::string exe;  // /proc/PID/exe once it runs argv[0]
+  explicit ChildProcess(std::vector<std::string> argv) {
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    REQUIRE(::posix_spawn(&pid, argv[0].c_str(), nullptr, nullptr, args.data(), environ) == 0);
+    // Bounded wait until the child runs argv[0] (its exe is no longer ours).
+    const std::string want = real(argv[0]);
+    const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+    for (int i = 0; i < 500 && exe != want; ++i) {
+      char buf[PATH_MAX] = {};
+      if (::readlink(link.c_str(), buf, sizeof buf - 1) > 0) exe = buf;
+      if (exe != want) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(exe == want);
+  }
+  ~ChildProcess() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+// /bin/sh: an interpreter. /bin/sleep: not one.
+ChildProcess shell() { return ChildProcess({"/bin/sh", "-c", "sleep 30; :"}); }
+ChildProcess sleeper() { return ChildProcess({"/bin/sleep", "30"}); }
+
+EngineOptions full_coverage(policy::OpenRules rules = {}) {
+  return {.full_coverage = true, .open_rules = std::move(rules)};
+}
+
+// `rules` in force, enforce mode, the loop running.
+void start_enforcing(Harness& h, const hashdb::PolicyContent& rules = {}) {
+  h.rules(rules);
+  h.engine.set_mode(policy::Mode::kEnforce);
+  h.start();
+}
+
+}  // namespace
+
+TEST_SUITE("enforcer.engine.coverage") {
+  TEST_CASE("full coverage: a plain open of data is allowed on the reading thread, unhashed and unlogged") {
+    auto opener = sleeper();
+    Harness h(full_coverage());
+    start_enforcing(h);
+    auto data = h.file("data.txt", "just text\n");
+    h.source.push(data, opener.pid);
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0] == std::pair<std::string, bool>{data, true});
+    CHECK(h.events().empty());
+    CHECK(h.metrics.plain_opens == 1);
+    CHECK(h.metrics.cache_misses == 0);
+    CHECK(h.metrics.hash_bytes == 0);
+  }
+
+  TEST_CASE("full coverage: the exec open of the same file is still decided as an exec") {
+    auto opener = sleeper();
+    Harness h(full_coverage());
+    start_enforcing(h);
+    auto data = h.file("tool", "just text\n");
+    h.source.push(data, opener.pid, FAN_OPEN_EXEC_PERM);
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["event"] == "exec");
+    CHECK(events[0]["rule"] == "default-deny");
+  }
+
+  TEST_CASE("full coverage: an unapproved shared object is denied as a library, an approved one allowed") {
+    auto opener = sleeper();
+    Harness h(full_coverage());
+    auto evil = h.file("evil.so", shared_object_bytes("evil"));
+    auto good = h.file("good.so", shared_object_bytes("good"));
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash(shared_object_bytes("good")));
+    start_enforcing(h, c);
+    h.source.push(evil, opener.pid);
+    h.source.push(good, opener.pid);
+    auto responses = h.source.wait_responses(2);
+    REQUIRE(responses.size() == 2);
+    std::map<std::string, bool> by_path(responses.begin(), responses.end());
+    CHECK(by_path[evil] == false);
+    CHECK(by_path[good] == true);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["path"] == evil);
+    CHECK(events[0]["event"] == "library");
+    CHECK(events[0]["rule"] == "default-deny");
+    CHECK(events[0]["pid"] == opener.pid);
+    CHECK(events[0]["exe"] == opener.exe);
+  }
+
+  TEST_CASE("full coverage: an exempt reader opens an unapproved library without a decision") {
+    auto reader = sleeper();
+    policy::OpenRules rules;
+    rules.library_readers = {reader.exe};
+    Harness h(full_coverage(rules));
+    start_enforcing(h);
+    auto evil = h.file("evil.so", shared_object_bytes("evil"));
+    h.source.push(evil, reader.pid);
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == true);
+    CHECK(h.events().empty());  // settles: the counters are final
+    CHECK(h.metrics.plain_opens == 1);
+  }
+
+  TEST_CASE("full coverage: what an interpreter opens is a script; in audit a would-deny names the kind") {
+    auto sh = shell();
+    auto other = sleeper();
+    Harness h(full_coverage());
+    auto script = h.file("x.sh", "echo hi\n");
+    auto approved = h.file("ok.sh", "echo ok\n");
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("echo ok\n"));
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kAudit);
+    h.start();
+    h.source.push(script, sh.pid);
+    h.source.push(approved, sh.pid);
+    h.source.push(script, other.pid);  // the same file read by a non-interpreter: a plain open
+    auto responses = h.source.wait_responses(3);
+    REQUIRE(responses.size() == 3);
+    for (const auto& r : responses) CHECK(r.second == true);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["path"] == script);
+    CHECK(events[0]["event"] == "script");
+    CHECK(events[0]["would_deny"] == true);
+    CHECK(events[0]["pid"] == sh.pid);
+    // The temp dir is not a safe chain: that is why hash_or_safe_path did not admit it.
+    CHECK(events[0]["reason"].get<std::string>().find("not a safe path for a script") != std::string::npos);
+    CHECK(h.metrics.plain_opens == 1);
+  }
+
+  TEST_CASE("full coverage: a FIFO is never opened for reading by the classifier and is allowed") {
+    auto sh = shell();
+    Harness h(full_coverage());
+    start_enforcing(h);
+    REQUIRE(::mkfifo(h.dir.file("fifo").c_str(), 0600) == 0);
+    h.source.push(real(h.dir.file("fifo")), sh.pid);
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == true);
+    h.settle();
+    CHECK(h.metrics.plain_opens == 1);
+  }
+
+  TEST_CASE("without full coverage every event is an exec, whatever its mask") {
+    auto opener = sleeper();
+    Harness h;
+    start_enforcing(h);
+    auto data = h.file("data.txt", "just text\n");
+    h.source.push(data, opener.pid);
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second == false);
+    auto events = h.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0]["event"] == "exec");
+    CHECK(h.metrics.plain_opens == 0);
   }
 }
 
@@ -1047,5 +1291,33 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     CHECK_FALSE(responses[0].second);
     h.settle();
     CHECK(kernel.marked().empty());
+  }
+}
+
+TEST_SUITE("enforcer.engine.ignore_marks") {
+  TEST_CASE("full coverage: a script admitted only by safe-path is never marked, a hash-approved one is; "
+            "a cache hit still reads the path the safe-path rule needs") {
+    auto sh = shell();
+    Harness h(full_coverage());
+    RecordingMarks kernel;
+    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
+    h.engine.set_ignore_marks(&marks);
+    // Root-owned, not writable, in root-owned directories; not ELF; opened by an interpreter: scripts.
+    const std::string safe_only = real("/etc/passwd");
+    const std::string approved = real("/etc/group");
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_file(approved));
+    h.start_with(std::make_shared<hashdb::MemoryRuleSet>(c), policy::Mode::kEnforce);
+    h.source.push(safe_only, sh.pid);  // hashed on a worker: no rule, allowed by safe-path
+    REQUIRE(h.source.wait_responses(1).size() == 1);
+    h.source.push(safe_only, sh.pid);  // a cache hit on the reading thread (path_on_demand)
+    h.source.push(approved, sh.pid);
+    auto responses = h.source.wait_responses(3);
+    REQUIRE(responses.size() == 3);
+    for (const auto& r : responses) CHECK(r.second == true);
+    h.settle();
+    CHECK(h.metrics.cache_hits >= 1);
+    // An ignore mark would also let an exec of the safe-path script through unasked.
+    CHECK(kernel.marked() == std::vector<std::string>{approved});
   }
 }

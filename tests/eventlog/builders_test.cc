@@ -69,6 +69,9 @@ TEST_SUITE("eventlog.builders") {
               {"path", "/tmp/x"},   {"pid", 42},          {"comm", "bash"},     {"uid", 1000},
               {"rule", "default-deny"}};
     CHECK(syslog_summary(e) == "deny exec /tmp/x by pid 42 (bash, uid 1000): default-deny");
+    e["repeated"] = 17;  // a coalesced summary line (eventlog/coalescer.h)
+    CHECK(syslog_summary(e) ==
+          "deny exec /tmp/x by pid 42 (bash, uid 1000): default-deny (repeated 17 more times within the window)");
   }
 
   TEST_CASE("syslog summaries escape controls and bidi characters from paths and claimed names") {

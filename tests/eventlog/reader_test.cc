@@ -99,6 +99,10 @@ TEST_SUITE("eventlog.reader") {
         {R"({"ts":"2026-12-01T00:00:00Z","type":"mode","from":"audit","to":"off"})",
          "field 'to' must be audit or enforce, got 'off'"},
         {R"({"ts":"2026-12-01T00:00:00Z","type":"start","mode":7})", "field 'mode' must be a string"},
+        {R"({"ts":"2026-12-01T00:00:00Z","type":"decision","decision":"deny","path":"/x","repeated":0})",
+         "field 'repeated' must be at least 1"},
+        {R"({"ts":"2026-12-01T00:00:00Z","type":"decision","decision":"deny","path":"/x","repeated":"5"})",
+         "field 'repeated' must be an integer"},
     };
     for (const auto& [line, message] : bad) {
       CAPTURE(line);
@@ -154,5 +158,17 @@ TEST_SUITE("eventlog.reader") {
                                 R"("sha256":")" + sha + R"(","hits":[]})");
     REQUIRE(decision);
     CHECK_FALSE(decision->scan);
+  }
+
+  TEST_CASE("a repeated line stands for N decisions; a line without it for one") {
+    auto once = parse_event(R"({"ts":"2026-12-01T00:00:00Z","type":"decision","decision":"deny","path":"/x"})");
+    REQUIRE(once);
+    CHECK(once->repeated == 0);
+    CHECK(once->count() == 1);
+    auto many =
+        parse_event(R"({"ts":"2026-12-01T00:00:01Z","type":"decision","decision":"deny","path":"/x","repeated":41})");
+    REQUIRE(many);
+    CHECK(many->repeated == 41);
+    CHECK(many->count() == 41);
   }
 }

@@ -169,4 +169,31 @@ TEST_SUITE("eventlog.report") {
     CHECK(r.binaries[3].scan == ScanSource::kNone);
     CHECK_FALSE(r.binaries[3].miner.suspect);
   }
+
+  TEST_CASE("a coalesced storm counts every decision: the first line plus its repeated count") {
+    const std::string first =
+        R"({"ts":"2026-12-01T00:00:00.000000Z","type":"decision","mode":"audit","decision":"allow","would_deny":true,)"
+        R"("rule":"default-deny","path":"/tmp/x","sha256":"aa","exe":"/usr/bin/bash","uid":1000})";
+    std::string summary = first;
+    summary.replace(summary.find("00:00:00"), 8, "00:00:01");
+    summary.insert(summary.size() - 1, R"(,"repeated":199)");
+    std::vector<Event> events;
+    for (const auto& line : {first, summary}) {
+      auto e = parse_event(line);
+      REQUIRE(e);
+      events.push_back(*e);
+    }
+    auto r = build_report(events, {.user_name = fake_user});
+    CHECK(r.decisions == 200);
+    REQUIRE(r.binaries.size() == 1);
+    const auto& b = r.binaries[0];
+    CHECK(b.count == 200);
+    CHECK(b.would_deny == 200);
+    CHECK(b.denied == 0);
+    CHECK(b.last_seen == "2026-12-01T00:00:01.000000Z");
+    REQUIRE(b.launchers.size() == 1);
+    CHECK(b.launchers[0].count == 200);
+    REQUIRE(b.users.size() == 1);
+    CHECK(b.users[0].count == 200);
+  }
 }

@@ -155,3 +155,73 @@ TEST_SUITE("policy.decision") {
     CHECK_FALSE(decide({"/home/u/x", kUnknown, {}, {}}, rules(), Mode::kAudit).failure);
   }
 }
+
+TEST_SUITE("policy.decision.coverage") {
+  TEST_CASE("scripts: hash_or_safe_path admits a safe chain, hash does not; every decision names its access kind") {
+    const hashdb::MemoryRuleSet r = rules();
+    const std::vector<PathElement> safe = {
+        {"/usr/lib/python3/x.py", 0, S_IFREG | 0644}, {"/usr/lib/python3", 0, S_IFDIR | 0755},
+        {"/usr/lib", 0, S_IFDIR | 0755}, {"/usr", 0, S_IFDIR | 0755}, {"/", 0, S_IFDIR | 0755}};
+    std::vector<PathElement> sticky = safe;
+    sticky[1] = {"/usr/lib/python3", 0, S_IFDIR | 01777};
+    std::vector<PathElement> owned = safe;
+    owned[0].uid = 65534;
+    struct Case {
+      const char* name;
+      AccessKind access;
+      std::vector<PathElement> chain;
+      hashdb::Sha256 sha256;
+      ScriptTrust trust;
+      Verdict verdict;
+      std::string rule;
+    };
+    const Case cases[] = {
+        {"script, safe chain, hash_or_safe_path", AccessKind::kScript, safe, kUnknown, ScriptTrust::kHashOrSafePath,
+         Verdict::kAllow, "safe-path"},
+        {"script, safe chain, hash", AccessKind::kScript, safe, kUnknown, ScriptTrust::kHash, Verdict::kDeny,
+         "default-deny"},
+        {"script, world-writable parent", AccessKind::kScript, sticky, kUnknown, ScriptTrust::kHashOrSafePath,
+         Verdict::kDeny, "default-deny"},
+        {"script owned by nobody", AccessKind::kScript, owned, kUnknown, ScriptTrust::kHashOrSafePath,
+         Verdict::kDeny, "default-deny"},
+        {"script on no known chain", AccessKind::kScript, {}, kUnknown, ScriptTrust::kHashOrSafePath,
+         Verdict::kDeny, "default-deny"},
+        {"hash deny beats a safe chain", AccessKind::kScript, safe, kMiner, ScriptTrust::kHashOrSafePath,
+         Verdict::kDeny, "hash-deny:" + hashdb::to_hex(kMiner).substr(0, 16)},
+        {"approved script anywhere", AccessKind::kScript, owned, kApproved, ScriptTrust::kHash, Verdict::kAllow,
+         "hash-allow:" + hashdb::to_hex(kApproved).substr(0, 16)},
+        {"a library on a safe chain still needs a rule", AccessKind::kLibrary, safe, kUnknown,
+         ScriptTrust::kHashOrSafePath, Verdict::kDeny, "default-deny"},
+        {"the loader's object on a safe chain still needs a rule", AccessKind::kLoader, safe, kUnknown,
+         ScriptTrust::kHashOrSafePath, Verdict::kDeny, "default-deny"},
+        {"an exec on a safe chain still needs a rule", AccessKind::kExec, safe, kUnknown,
+         ScriptTrust::kHashOrSafePath, Verdict::kDeny, "default-deny"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      FileFacts facts{.path = "/usr/lib/python3/x.py", .sha256 = c.sha256, .chain = c.chain, .access = c.access};
+      Decision d = decide(facts, r, Mode::kEnforce, c.trust);
+      CHECK(d.verdict == c.verdict);
+      CHECK(d.rule == c.rule);
+      CHECK(d.access == c.access);
+      Decision audit = decide(facts, r, Mode::kAudit, c.trust);
+      CHECK(audit.verdict == Verdict::kAllow);
+      CHECK(audit.would_deny == (c.verdict == Verdict::kDeny));
+      CHECK(audit.access == c.access);
+    }
+  }
+
+  TEST_CASE("a path deny names what was denied") {
+    FileFacts facts{.path = "/tmp/evil.so", .sha256 = kUnknown, .access = AccessKind::kLibrary};
+    Decision d = decide(facts, rules(), Mode::kEnforce);
+    CHECK(d.rule == "path-deny:/tmp/");
+    CHECK(d.reason.find("loading a library from /tmp/") != std::string::npos);
+  }
+
+  TEST_CASE("an exempt library reader is allowed by its own rule") {
+    Decision d = library_reader_allowed("/usr/bin/borg");
+    CHECK(d.verdict == Verdict::kAllow);
+    CHECK(d.rule == "library-reader:/usr/bin/borg");
+    CHECK(d.access == AccessKind::kLibrary);
+  }
+}

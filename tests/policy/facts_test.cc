@@ -229,4 +229,35 @@ TEST_SUITE("policy.facts") {
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code() == ErrorCode::kNotFound);
   }
+
+  TEST_CASE("a script under hash_or_safe_path needs its chain, unless a hash rule decides first") {
+    Setup f;
+    f.cache.entry = KnownContent{.sha256 = hashdb::sha256_bytes(kContent), .rules_current = true};
+    auto deferred = f.decide({.may_block = false, .access = AccessKind::kScript});
+    CHECK(deferred.outcome == Outcome::kDeferred);
+    auto r = f.decide({.access = AccessKind::kScript});
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(r.facts.chain.size() >= 2);  // gathered: a safe chain would have admitted it
+    CHECK(r.decision.rule == "default-deny");
+    CHECK(r.decision.access == AccessKind::kScript);
+    CHECK(r.decision.reason.find("not a safe path for a script because") != std::string::npos);
+    // script_trust: hash never reads the chain
+    auto strict = f.decide({.access = AccessKind::kScript, .script_trust = ScriptTrust::kHash});
+    CHECK(strict.facts.chain.empty());
+    CHECK(strict.decision.rule == "default-deny");
+    // a hash allow decides on the reading thread, no chain needed
+    hashdb::HashRule allow{.sha256 = hashdb::sha256_bytes(kContent), .action = hashdb::Action::kAllow};
+    f.cache.entry->hash_rule = allow;
+    auto warm = f.decide({.may_block = false, .access = AccessKind::kScript});
+    REQUIRE(warm.outcome == Outcome::kDecided);
+    CHECK(warm.decision.rule.starts_with("hash-allow:"));
+    CHECK(warm.facts.chain.empty());
+  }
+
+  TEST_CASE("the access kind travels with failures too") {
+    Setup f(std::string(4096, 'x'));
+    auto r = f.decide({.max_file_size = 1024, .access = AccessKind::kLibrary});
+    REQUIRE(r.decision.failure);
+    CHECK(r.decision.access == AccessKind::kLibrary);
+  }
 }

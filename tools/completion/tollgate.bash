@@ -23,6 +23,7 @@ _tollgate() {
     --type) COMPREPLY=($(compgen -W "decision scan start reload install rollback mode overflow read_error" -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "sha256sum csv" -- "$cur")); return ;;
     --to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --as) COMPREPLY=($(compgen -W "exec loader library script" -- "$cur")); return ;;
     --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j) return ;;
   esac
   local opts=""
@@ -32,7 +33,7 @@ _tollgate() {
     replay)  opts="--db --since --pubkey --json --log" ;;
     approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --deb --log --socket" ;;
     revoke)  opts="--socket" ;;
-    check)   opts="--db --pubkey --json" ;;
+    check)   opts="--as --db --pubkey --json" ;;
     mode)
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
       opts="--force --since --for --db --log --socket" ;;
