@@ -194,7 +194,8 @@ int run(int argc, char** argv) {
     if (auto st = daemon.write_metrics(); !st) fmt::print(stderr, "tollgated: metrics: {}\n", st.error().message());
     bool running = true;
     // Every second: what expires (pending trust, a timed audit window) ends
-    // on time; the metrics file every fifth.
+    // on time; the metrics file every fifth, after a reload and at exit (the
+    // final counts).
     for (unsigned tick = 1; running; ++tick) {
       timespec timeout{1, 0};
       siginfo_t info;
@@ -210,7 +211,7 @@ int run(int argc, char** argv) {
         default: break;
       }
       daemon.tick(now_us() / 1000000);
-      if (tick % 5 != 0 && sig != SIGHUP) continue;
+      if (running && tick % 5 != 0 && sig != SIGHUP) continue;
       if (auto st = daemon.write_metrics(); !st) fmt::print(stderr, "tollgated: metrics: {}\n", st.error().message());
     }
     sd_notify(0, "STOPPING=1");
