@@ -336,22 +336,29 @@ void Daemon::tick(int64_t now) {
 }
 
 // Anti-lockout, as for a policy load: when the policy without the pending
-// set would deny a must_allow executable (the recompile never came, and
-// sshd was upgraded), the set is kept one more TTL and the daemon says
-// DEGRADED, rather than lock the admin out.
+// set would deny a must_allow executable that the set allows (the recompile
+// never came, and sshd was upgraded), the files it needs, and only those,
+// are kept one more TTL and the daemon says DEGRADED, rather than lock the
+// admin out. The rest of the set ends on time.
 void Daemon::expire_pending(int64_t now) {
   auto state = engine_.policy();
   std::shared_ptr<const hashdb::RuleSet> base = state->store;
   if (!base) base = std::make_shared<hashdb::MemoryRuleSet>(hashdb::PolicyContent{});
-  auto hits = policy::find_lockouts(*base, policy::signer_keys(*base), policy::lockout_candidates(config_.must_allow));
-  if (!hits.empty() && engine_.mode() == policy::Mode::kEnforce) {
-    auto next = pending_;
-    next.expires_at = now + config_.pending_trust_ttl.count();
-    const std::string why = "pending trust kept past pending_trust_ttl: without it the policy would deny " +
-                            policy::describe_lockouts(hits) + "; run 'tollgate refresh'";
-    if (degraded_.find("pending trust kept") == std::string::npos) degraded_ = join({degraded_, why});
+  policy::LockoutKeep keep;
+  if (engine_.mode() == policy::Mode::kEnforce || restart_mode() == policy::Mode::kEnforce)
+    keep = policy::keep_against_lockout(*base, pending_.files, policy::lockout_candidates(config_.must_allow));
+  if (!keep.files.empty()) {
+    std::vector<policy::PendingFile> ended;
+    for (const auto& f : pending_.files)
+      if (std::find(keep.files.begin(), keep.files.end(), f) == keep.files.end()) ended.push_back(f);
+    const std::string why = fmt::format("pending trust of {} files kept past pending_trust_ttl: without it the policy "
+                                        "would deny {}; run 'tollgate refresh'",
+                                        keep.files.size(), policy::describe_lockouts(keep.saved));
+    if (degraded_.find("pending trust of ") == std::string::npos) degraded_ = join({degraded_, why});
     warn_degraded(degraded_);
-    (void)commit_pending(std::move(next), {.action = "add", .reason = "lockout", .by = "tollgated", .by_uid = 0});
+    (void)commit_pending({std::move(keep.files), now + config_.pending_trust_ttl.count()},
+                         {.action = "end", .reason = "lockout", .by = "tollgated", .by_uid = 0,
+                          .files = ended.size(), .packages = policy::pending_packages(ended)});
     return;
   }
   (void)commit_pending({}, {.action = "end", .reason = "expired", .by = "tollgated", .by_uid = 0,

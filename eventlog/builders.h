@@ -79,7 +79,9 @@ nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mo
 // The pending-trust set (policy/pending_trust.h) grew or shrank: `action`
 // "add" (reason "request", or "restart" when loaded from state_dir) or
 // "end" (reason "refresh": the recompile landed; "covered": a policy that
-// allows those hashes landed; "expired": pending_trust_ttl passed).
+// allows those hashes landed; "expired": pending_trust_ttl passed;
+// "lockout": it passed, but the files a must_allow executable needs are
+// kept one more TTL).
 struct PendingTrustChange {
   std::string action, reason, by;
   int64_t by_uid = -1;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/text.h"
+#include "policy/facts.h"
 
 namespace tollgate::policy {
 namespace {
@@ -104,6 +105,31 @@ Result<size_t> drop_covered(std::vector<PendingFile>& files, const hashdb::RuleS
   size_t dropped = files.size() - kept.size();
   files = std::move(kept);
   return dropped;
+}
+
+LockoutKeep keep_against_lockout(const hashdb::RuleSet& rules, const std::vector<PendingFile>& files,
+                                 const std::vector<std::string>& candidates) {
+  LockoutKeep keep;
+  if (files.empty()) return keep;
+  const auto keys = signer_keys(rules);
+  const RuleView alone{rules, keys, has_path_allow(rules)};
+  // Borrowed, not owned: the overlay lives only for this call.
+  const PendingRuleSet overlay(std::shared_ptr<const hashdb::RuleSet>(std::shared_ptr<void>(), &rules), files);
+  const RuleView with{overlay, keys, has_path_allow(overlay)};
+  std::set<hashdb::Sha256> needed;
+  for (const auto& path : candidates) {
+    auto without_set = decide_path(path, alone);
+    if (!without_set || without_set->decision.verdict == Verdict::kAllow) continue;
+    auto with_set = decide_path(path, with);
+    if (!with_set || with_set->decision.verdict != Verdict::kAllow || !with_set->facts.sha256 ||
+        !with_set->decision.rule.starts_with("pending-trust:"))
+      continue;
+    needed.insert(*with_set->facts.sha256);
+    keep.saved.push_back({path, without_set->decision.rule});
+  }
+  for (const auto& f : files)
+    if (needed.contains(f.sha256)) keep.files.push_back(f);
+  return keep;
 }
 
 std::vector<std::string> pending_packages(const std::vector<PendingFile>& files) {

@@ -29,6 +29,7 @@
 
 #include "common/error.h"
 #include "hashdb/rule_set.h"
+#include "policy/lockout.h"
 
 namespace tollgate::policy {
 
@@ -67,6 +68,19 @@ Result<size_t> merge_pending(std::vector<PendingFile>& into, std::vector<Pending
 // Removes the files whose digest `rules` already decides (a policy that
 // covers them landed). Returns how many were removed.
 Result<size_t> drop_covered(std::vector<PendingFile>& files, const hashdb::RuleSet& rules);
+
+// What an expiring set must keep so that its end never locks the admin out
+// (lockout.h): the pending files without which `rules` would deny one of
+// `candidates` that `rules` plus `files` allow by a pending rule. Only
+// those: a candidate that `rules` denies anyway, or that the set does not
+// save, keeps nothing. `saved`: those candidates, with the rule that would
+// deny each without the set.
+struct LockoutKeep {
+  std::vector<PendingFile> files;
+  std::vector<LockoutHit> saved;
+};
+LockoutKeep keep_against_lockout(const hashdb::RuleSet& rules, const std::vector<PendingFile>& files,
+                                 const std::vector<std::string>& candidates);
 
 // "PKG=VERSION" of each package in the set, sorted, once each.
 std::vector<std::string> pending_packages(const std::vector<PendingFile>& files);

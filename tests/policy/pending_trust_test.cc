@@ -92,6 +92,35 @@ TEST_SUITE("policy.pending_trust") {
     CHECK(set[0].path == "/usr/bin/b");
   }
 
+  TEST_CASE("at expiry only what a must_allow executable needs is kept: not the rest of the set, not for a "
+            "candidate the set does not save") {
+    testing::TempDir dir;
+    const std::string sshd = dir.file("sshd"), zsh = dir.file("zsh");
+    testing::write_text(sshd, "new sshd", 0755);
+    testing::write_text(zsh, "edited zsh", 0755);
+    const std::vector<PendingFile> set = {file("new sshd", "/usr/sbin/sshd", "openssh-server"),
+                                          file("new sshd", "/usr/sbin/sshd-copy", "openssh-server"),
+                                          file("new tool", "/usr/bin/tool", "tool")};
+    auto keep = keep_against_lockout(*policy_with({}), set, {sshd, zsh});
+    CHECK(keep.files == std::vector<PendingFile>{set[0], set[1]});
+    REQUIRE(keep.saved.size() == 1);
+    CHECK(keep.saved[0].path == sshd);
+    CHECK(keep.saved[0].rule == "default-deny");
+
+    // The policy allows sshd itself: nothing to keep.
+    hashdb::PolicyContent allows;
+    hashdb::HashRule r;
+    r.sha256 = digest_of("new sshd");
+    allows.hash_rules = {r};
+    CHECK(keep_against_lockout(*policy_with(allows), set, {sshd, zsh}).files.empty());
+    // The policy denies it by hash: the set does not save it, so nothing is kept.
+    allows.hash_rules[0].action = hashdb::Action::kDeny;
+    CHECK(keep_against_lockout(*policy_with(allows), set, {sshd, zsh}).files.empty());
+    // Candidates the set does not allow: nothing.
+    CHECK(keep_against_lockout(*policy_with({}), set, {zsh}).files.empty());
+    CHECK(keep_against_lockout(*policy_with({}), {}, {sshd}).files.empty());
+  }
+
   TEST_CASE("JSON round trip, grouped by package; damaged input is refused") {
     std::vector<PendingFile> set = {file("a", "/usr/bin/a"), file("b", "/usr/bin/b", "coreutils")};
     auto j = pending_files_to_json(set);
