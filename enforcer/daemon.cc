@@ -132,6 +132,8 @@ void Daemon::initial_load() {
   if (!loaded) publish(nullptr);
   if (loaded) mode = load_timed_audit(mode);
   engine_.set_mode(mode);
+  // A set that expired while the daemon was down ends now, not at the first tick.
+  if (!pending_.empty() && pending_.expires_at <= now_s()) expire_pending(now_s());
   auto policy = engine_.policy();
   log_.submit(eventlog::start_event(host_, mode, policy->store ? source_ : config_.database, policy->generation(),
                                     version(), note, degraded_));
@@ -325,6 +327,7 @@ control::PendingReply Daemon::pending_reply() const {
 
 void Daemon::tick(int64_t now) {
   std::unique_lock lock(mu_);
+  clamp_ends(now);
   if (!pending_.empty() && pending_.expires_at <= now) expire_pending(now);
   if (!timed_audit_ || timed_audit_->until > now) return;
   lock.unlock();
@@ -377,6 +380,14 @@ Status Daemon::leave_timed_audit(const std::string& by) {
   return st;
 }
 
+// Never further away than their bound: a wall clock set back, or a
+// pending_trust_ttl lowered since the set was stored, must not stretch the
+// pending set or a timed audit window. Caller holds mu_.
+void Daemon::clamp_ends(int64_t now) {
+  if (!pending_.empty()) pending_.expires_at = std::min(pending_.expires_at, now + config_.pending_trust_ttl.count());
+  if (timed_audit_) timed_audit_->until = std::min(timed_audit_->until, now + control::kMaxTimedAuditSeconds);
+}
+
 void Daemon::load_pending() {
   if (!gate_.state_usable()) return;
   auto stored = gate_.state().load_pending();
@@ -391,11 +402,12 @@ void Daemon::load_pending() {
                                       .files = (*stored)->files.size(),
                                       .packages = policy::pending_packages((*stored)->files)};
   if ((*stored)->expires_at <= now_s()) {
-    // Expired while the daemon was down: the first tick() ends it, with the
-    // same lockout guard as any expiry.
+    // Expired while the daemon was down: initial_load() ends it as soon as
+    // the policy is in force, with the same lockout guard as any expiry.
     change.reason = "restart (expired)";
   }
   pending_ = std::move(**stored);
+  clamp_ends(now_s());
   change.total = pending_.files.size();
   change.expires = rfc3339_s(pending_.expires_at);
   log_.submit(eventlog::pending_trust_event(host_, change));
@@ -406,12 +418,15 @@ void Daemon::load_pending() {
 policy::Mode Daemon::load_timed_audit(policy::Mode mode) {
   if (!gate_.state_usable()) return mode;
   auto stored = gate_.state().load_timed_audit();
+  if (!stored)
+    fmt::print(stderr, "tollgated: warning: timed audit window ignored, enforcing: {}\n", stored.error().message());
   if (!stored || !*stored || (*stored)->until <= now_s() || mode != policy::Mode::kEnforce) {
     // Expired, damaged, or nothing to return to: enforce as configured.
     if (!stored || *stored) (void)gate_.state().save_timed_audit(std::nullopt);
     return mode;
   }
   timed_audit_ = **stored;
+  clamp_ends(now_s());
   const std::string until = rfc3339_s(timed_audit_->until);
   fmt::print(stderr, "tollgated: timed audit window (by {}) still open: back to enforce at {}\n",
              printable(timed_audit_->by), until);

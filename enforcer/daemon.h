@@ -117,6 +117,7 @@ class Daemon {
   // initial_load: the pending set and a timed audit window from state_dir.
   void load_pending();
   void expire_pending(int64_t now);
+  void clamp_ends(int64_t now);
   policy::Mode load_timed_audit(policy::Mode mode);
   control::PendingReply pending_reply() const;
   Status leave_timed_audit(const std::string& by);
