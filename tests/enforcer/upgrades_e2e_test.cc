@@ -45,7 +45,7 @@ struct Site {
   std::string events = dir.file("events.jsonl");
   std::string state = dir.file("state");
   std::string deb = dir.file("tg-newtool_1.0-1_all.deb");
-  std::string newtool = mnt + "/usr/bin/newtool";
+  std::string newtool = mnt + "/usr/bin/newtool", othertool = mnt + "/usr/bin/othertool";
   std::string unrelated = mnt + "/unrelated", tampered = mnt + "/tampered";
   testing::DaemonProcess daemon;
 
@@ -63,8 +63,9 @@ struct Site {
     ::umount2(mnt.c_str(), MNT_DETACH);
   }
 
-  // usr/bin/newtool (a copy of /bin/echo: no policy here approves it) and a
-  // data file, which the dpkg trust source's match leaves out.
+  // usr/bin/newtool (a copy of /bin/echo: no policy here approves it),
+  // usr/bin/othertool (a script) and a data file, which the dpkg trust
+  // source's match leaves out.
   void build_deb() {
     const std::string root = dir.file("pkgroot");
     fs::create_directories(root + "/DEBIAN");
@@ -75,15 +76,16 @@ struct Site {
                                                       "<tests@example.invalid>\nDescription: test package\n");
     fs::copy_file("/bin/echo", root + "/usr/bin/newtool");
     ::chmod((root + "/usr/bin/newtool").c_str(), 0755);
+    testing::write_text(root + "/usr/bin/othertool", "#!/bin/sh\nexit 0\n", 0755);
     testing::write_text(root + "/usr/share/doc/tg-newtool/README", "not an executable\n");
     auto built = testing::run({"dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb}, 60);
     REQUIRE_MESSAGE(built.exit_code == 0, built.err);
   }
 
-  void write_config(const std::string& ttl = "30m") {
+  void write_config(const std::string& ttl = "30m", const std::string& must_allow = "[]") {
     testing::write_text(config, "mode: enforce\ndatabase: " + db + "\nevent_log: " + events + "\nsocket: " + socket +
-                                    "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " +
-                                    state + "\nmanifest: " + manifest + "\nlog_allows: true\npending_trust_ttl: " +
+                                    "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmust_allow: " + must_allow +
+                                    "\nstate_dir: " + state + "\nmanifest: " + manifest + "\nlog_allows: true\npending_trust_ttl: " +
                                     ttl + "\napprovals: " + dir.file("approvals.yaml") + "\n");
   }
   // The policy trusts dpkg for a package or two; this one among them.
@@ -169,16 +171,17 @@ TEST_SUITE("enforcer.upgrades") {
 
     auto trusted = site.tg({"trust-debs", site.deb});
     REQUIRE_MESSAGE(trusted.exit_code == 0, trusted.err);
-    CHECK_MESSAGE(trusted.out.find("1 files of 1 packages handed to tollgated") != std::string::npos, trusted.out);
+    CHECK_MESSAGE(trusted.out.find("2 files of 1 packages handed to tollgated") != std::string::npos, trusted.out);
     CHECK(exec_errno(site.newtool) == 0);
+    CHECK(exec_errno(site.othertool) == 0);
     CHECK(exec_errno(site.unrelated) == EPERM);  // at the same moment
     json s = site.status();
     CHECK(s["mode"] == "enforce");
-    CHECK(s["pending_trust"]["files"] == 1);  // the README is not an executable
+    CHECK(s["pending_trust"]["files"] == 2);  // the README is not an executable
     CHECK(s["pending_trust"]["packages"] == json::array({std::string(kPackage) + "=" + kVersion}));
     CHECK_FALSE(s["pending_trust"]["expires"].get<std::string>().empty());
     auto text = site.tg({"status"});
-    CHECK_MESSAGE(text.out.find("pending:   1 files of 1 packages") != std::string::npos, text.out);
+    CHECK_MESSAGE(text.out.find("pending:   2 files of 1 packages") != std::string::npos, text.out);
 
     // Explainable: the allow names the pending rule; the event log has the set.
     const std::string rule = std::string("pending-trust:") + kPackage + "=" + kVersion + ":/usr/bin/newtool";
@@ -190,7 +193,7 @@ TEST_SUITE("enforcer.upgrades") {
     auto adds = site.events_of("pending_trust");
     REQUIRE(adds.size() >= 1);
     CHECK(adds.back()["action"] == "add");
-    CHECK(adds.back()["files"] == 1);
+    CHECK(adds.back()["files"] == 2);
 
     // One byte changed: another hash, denied.
     fs::copy_file(site.newtool, site.tampered);
@@ -209,7 +212,7 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.newtool) == 0);
     CHECK(exec_errno(site.unrelated) == EPERM);
     CHECK(site.status()["mode"] == "enforce");
-    CHECK(site.status()["pending_trust"]["files"] == 1);
+    CHECK(site.status()["pending_trust"]["files"] == 2);
 
     // The old Pre-Invoke hook line no longer opens a window.
     auto pre = site.tg({"refresh", "--pre"});
@@ -217,10 +220,14 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(site.status()["mode"] == "enforce");
     CHECK(exec_errno(site.unrelated) == EPERM);
 
-    // After the TTL the set is gone (a shorter TTL, renewed by a new request).
+    // After the TTL the set is gone. A lowered TTL shortens the stored set
+    // (stored with 30m) at start, and bounds a new request.
     site.write_config("2s");
     site.restart();
+    CHECK(Site::eventually([&] { return site.status()["pending_trust"]["files"] == 0; }));
+    CHECK(exec_errno(site.newtool) == EPERM);
     REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    CHECK(exec_errno(site.newtool) == 0);
     CHECK(Site::eventually([&] { return site.status()["pending_trust"]["files"] == 0; }));
     CHECK(exec_errno(site.newtool) == EPERM);
     CHECK(site.status()["mode"] == "enforce");
@@ -312,8 +319,92 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK_MESSAGE(hook.exit_code == 0, hook.err);
     CHECK_MESSAGE(hook.out.find("stored in " + site.state + "/pending-trust.json") != std::string::npos, hook.out);
     site.start();
-    CHECK(site.status()["pending_trust"]["files"] == 1);
+    CHECK(site.status()["pending_trust"]["files"] == 2);
     CHECK(exec_errno(site.newtool) == 0);
+    CHECK(exec_errno(site.unrelated) == EPERM);
+  }
+
+  TEST_CASE("refresh (the Post-Invoke) ends the pending trust: what the new policy approves is covered, the rest "
+            "ends with it") {
+    Site site;
+    site.write_manifest();
+    site.write_config();
+    site.write_db();
+    site.start();
+    site.unpack();
+    const std::string daemon_hash = hashdb::to_hex(*hashdb::sha256_path(testing::built_binary("tollgated")));
+    const std::string newtool_hash = hashdb::to_hex(*hashdb::sha256_path(site.newtool));
+    // The recompile's manifest: the daemon's own binary, and what `covers`.
+    auto recompiled = [&](const std::string& covers) {
+      testing::write_text(site.manifest, "version: 1\nallow:\n  - sha256: " + daemon_hash + "\n    label: tollgated\n" +
+                                             covers);
+    };
+
+    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    CHECK(exec_errno(site.newtool) == 0);
+    recompiled("");
+    auto ended = site.tg({"refresh"});
+    REQUIRE_MESSAGE(ended.exit_code == 0, ended.err);
+    CHECK_MESSAGE(ended.out.find("pending trust ended (2 files)") != std::string::npos, ended.out);
+    CHECK(site.status()["pending_trust"]["files"] == 0);
+    CHECK(::access((site.state + "/pending-trust.json").c_str(), F_OK) != 0);
+    CHECK(exec_errno(site.newtool) == EPERM);
+    CHECK(exec_errno(site.othertool) == EPERM);
+    auto events = site.events_of("pending_trust");
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back()["action"] == "end");
+    CHECK(events.back()["reason"] == "refresh");
+    CHECK(events.back()["files"] == 2);
+
+    // Again, with a recompile that approves newtool itself: its pending file
+    // is dropped as covered when the policy lands, and it still runs, now by
+    // the policy's own rule.
+    site.write_manifest();
+    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    recompiled("  - sha256: " + newtool_hash + "\n    label: newtool\n");
+    auto covered = site.tg({"refresh"});
+    REQUIRE_MESSAGE(covered.exit_code == 0, covered.err);
+    CHECK(site.status()["pending_trust"]["files"] == 0);
+    CHECK(site.status()["mode"] == "enforce");
+    CHECK(exec_errno(site.newtool) == 0);
+    CHECK(exec_errno(site.othertool) == EPERM);
+    events = site.events_of("pending_trust");
+    REQUIRE(events.size() >= 2);
+    CHECK(events[events.size() - 2]["reason"] == "covered");
+    CHECK(events[events.size() - 2]["files"] == 1);
+    CHECK(events.back()["reason"] == "refresh");
+    CHECK(events.back()["files"] == 1);
+    CHECK(Site::eventually([&] {
+      auto d = site.events_of("decision");
+      return !d.empty() && d.back()["path"] == site.newtool && d.back()["rule"].get<std::string>().starts_with("hash-allow:");
+    }));
+  }
+
+  TEST_CASE("at the TTL, only the pending files a must_allow executable needs are kept (DEGRADED, reason lockout); "
+            "the rest of the set ends") {
+    Site site;
+    site.write_manifest();
+    site.write_config("2s", "[" + site.newtool + "]");
+    site.write_db();
+    site.start();
+    site.unpack();
+    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    CHECK(exec_errno(site.othertool) == 0);
+    CHECK(Site::eventually([&] {
+      for (const auto& e : site.events_of("pending_trust"))
+        if (e["reason"] == "lockout") return true;
+      return false;
+    }));
+    json s = site.status();
+    CHECK(s["mode"] == "enforce");
+    CHECK(s["pending_trust"]["files"] == 1);
+    CHECK(s["health"]["status"] == "DEGRADED");
+    CHECK_MESSAGE(s["health"]["reason"].get<std::string>().find("pending trust of 1 files kept past "
+                                                                "pending_trust_ttl: without it the policy would deny " +
+                                                                site.newtool + " (default-deny)") != std::string::npos,
+                  s["health"]["reason"]);
+    CHECK(exec_errno(site.newtool) == 0);
+    CHECK(exec_errno(site.othertool) == EPERM);
     CHECK(exec_errno(site.unrelated) == EPERM);
   }
 }
