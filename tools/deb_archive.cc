@@ -190,6 +190,57 @@ std::string installed_path(std::string_view p) {
   return "/" + std::string(p);
 }
 
+Result<std::vector<DebFile>> hash_tar_files(TarStream& tar, const WantFile& want, const std::string& name,
+                                            uint64_t* bytes) {
+  std::vector<DebFile> out;
+  std::vector<std::byte> buf(1 << 20);
+  std::map<std::string, size_t> hashed;  // path -> index in out, for hard links
+  uint64_t read_total = 0;
+  for (;;) {
+    auto entry = tar.next();
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) break;
+    const auto& e = **entry;
+    std::string path = installed_path(e.path);
+    if (path.empty()) continue;
+    if (e.type == '1') {
+      auto it = hashed.find(installed_path(e.link));
+      if (it == hashed.end()) continue;  // a link to a file not selected
+      DebFile f = out[it->second];
+      f.path = path;
+      out.push_back(std::move(f));
+      continue;
+    }
+    if (e.type != '0' && e.type != '7') continue;
+    // The head `want` looks at (ELF and "#!" magic), whole however the
+    // stream is split: a pipe may hand over a file's first byte alone.
+    size_t got = 0;
+    const auto head = static_cast<size_t>(std::min<uint64_t>(e.size, kHeadBytes));
+    while (got < head) {
+      auto n = tar.read(std::span(buf).subspan(got));
+      if (!n) return std::unexpected(n.error());
+      if (*n == 0) break;
+      got += *n;
+    }
+    read_total += got;
+    if (!want(path, e.mode, std::string_view(reinterpret_cast<const char*>(buf.data()), got))) continue;
+    hashdb::Sha256Stream sha;
+    for (size_t n = got; n > 0;) {
+      sha.update(std::span(buf).first(n));
+      auto more = tar.read(buf);
+      if (!more) return std::unexpected(more.error());
+      n = *more;
+      read_total += n;
+    }
+    auto digest = sha.finish(name + ":" + path);
+    if (!digest) return std::unexpected(digest.error());
+    hashed[path] = out.size();
+    out.push_back({path, e.mode, e.size, *digest});
+  }
+  if (bytes) *bytes += read_total;
+  return out;
+}
+
 namespace {
 
 // dpkg-deb ARGS... as a child reading the package from its stdin (`in`,
@@ -329,45 +380,13 @@ Result<DebContents> read_deb(const std::string& deb, const WantFile& want) {
   out.info = std::move(*info);
   const int fd = child->out();
   TarStream tar([&](std::span<std::byte> buf) { return read_some(fd, buf, deb); }, deb);
-  std::vector<std::byte> buf(1 << 20);
-  std::map<std::string, size_t> hashed;  // path -> index in out.files, for hard links
-  auto failed = [&](const Error& e) -> Result<DebContents> {
+  auto files = hash_tar_files(tar, want, deb, &out.bytes);
+  if (!files) {
     // dpkg-deb's own reason, when it has one, says more than a truncated stream.
     if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
-    return std::unexpected(e);
-  };
-  for (;;) {
-    auto entry = tar.next();
-    if (!entry) return failed(entry.error());
-    if (!*entry) break;
-    const auto& e = **entry;
-    std::string path = installed_path(e.path);
-    if (path.empty()) continue;
-    if (e.type == '1') {
-      auto it = hashed.find(installed_path(e.link));
-      if (it == hashed.end()) continue;  // a link to a file not selected
-      DebFile f = out.files[it->second];
-      f.path = path;
-      out.files.push_back(std::move(f));
-      continue;
-    }
-    if (e.type != '0' && e.type != '7') continue;
-    auto n = tar.read(buf);
-    if (!n) return failed(n.error());
-    out.bytes += *n;
-    if (!want(path, e.mode, std::string_view(reinterpret_cast<const char*>(buf.data()), *n))) continue;
-    hashdb::Sha256Stream sha;
-    while (*n > 0) {
-      sha.update(std::span(buf).first(*n));
-      n = tar.read(buf);
-      if (!n) return failed(n.error());
-      out.bytes += *n;
-    }
-    auto digest = sha.finish(deb + ":" + path);
-    if (!digest) return failed(digest.error());
-    hashed[path] = out.files.size();
-    out.files.push_back({path, e.mode, e.size, *digest});
+    return std::unexpected(files.error());
   }
+  out.files = std::move(*files);
   if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
   return out;
 }

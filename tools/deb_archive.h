@@ -79,6 +79,17 @@ struct DebContents {
 // Selects a regular file: its installed path, mode and first bytes.
 using WantFile = std::function<bool(const std::string& path, mode_t mode, std::string_view head)>;
 
+// How many first bytes of a file `want` is given (at least; fewer only for a
+// shorter file): enough for the ELF and "#!" magic the dpkg trust source
+// looks at (policy::file_matches).
+inline constexpr size_t kHeadBytes = 64;
+
+// The regular files of `tar` that `want` selects, hashed, and the hard
+// links to them, in archive order (read_deb's core). `name` names the
+// stream in errors; `bytes` (optional) grows by the content bytes read.
+Result<std::vector<DebFile>> hash_tar_files(TarStream& tar, const WantFile& want, const std::string& name,
+                                            uint64_t* bytes = nullptr);
+
 // Reads the package `deb` with dpkg-deb (found in PATH). A file that is not
 // a readable package is an error naming it, with dpkg-deb's own reason.
 Result<DebInfo> read_deb_info(const std::string& deb);

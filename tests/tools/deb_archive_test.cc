@@ -14,6 +14,7 @@
 #include "common/io.h"
 #include "hashdb/sha256.h"
 #include "tests/support/temp_dir.h"
+#include "policy/trust_sources.h"
 #include "tools/pending_trust.h"
 
 using namespace tollgate;
@@ -132,6 +133,38 @@ TEST_SUITE("tools.deb_archive") {
     auto s = read_tar(dir.file("short.tar"));
     REQUIRE_FALSE(s);
     CHECK(s.error().message() == dir.file("short.tar") + ": truncated data archive");
+  }
+
+  TEST_CASE("hash_tar_files selects by the whole head however the stream is split: a non-executable ELF and a "
+            "script read one byte at a time") {
+    testing::TempDir dir;
+    fs::create_directories(dir.file("src"));
+    fs::copy_file("/bin/true", dir.file("src/prog"));
+    ::chmod(dir.file("src/prog").c_str(), 0644);
+    testing::write_text(dir.file("src/run"), "#!/bin/sh\nexit 0\n", 0644);
+    testing::write_text(dir.file("src/notes"), "text\n", 0644);
+    const std::string tar_file = dir.file("a.tar");
+    REQUIRE(testing::run({"tar", "-C", dir.file("src"), "-cf", tar_file, "prog", "run", "notes"}, 60).exit_code == 0);
+    auto fd = open_fd(tar_file, O_RDONLY);
+    REQUIRE(fd);
+    TarStream tar(
+        [&](std::span<std::byte> buf) -> Result<size_t> {
+          return static_cast<size_t>(std::max<ssize_t>(0, ::read(fd->get(), buf.data(), 1)));
+        },
+        tar_file);
+    uint64_t bytes = 0;
+    auto files = hash_tar_files(
+        tar,
+        [](const std::string& path, mode_t mode, std::string_view head) {
+          return policy::file_matches(policy::DirMatch::kExecutables, mode, path, head);
+        },
+        tar_file, &bytes);
+    REQUIRE_MESSAGE(files, files.error().message());
+    REQUIRE(files->size() == 2);
+    CHECK((*files)[0].path == "/prog");
+    CHECK(hashdb::to_hex((*files)[0].sha256) == hashdb::to_hex(*hashdb::sha256_path("/bin/true")));
+    CHECK((*files)[1].path == "/run");
+    CHECK(bytes == fs::file_size("/bin/true") + std::string("#!/bin/sh\nexit 0\n").size() + 5);
   }
 
   TEST_CASE("read_deb: the package's fields and the files the dpkg trust source would cover, hashed") {
