@@ -76,7 +76,11 @@ class RefreshCommand final : public ConfiguredCommand {
     }
     if (::geteuid() != 0) return;  // state_dir is root's
     policy::StateStore state(s.state_dir);
-    if (auto st = state.prepare(); st) (void)state.save_pending({});
+    auto st = state.prepare();
+    if (st) st = state.save_pending({});
+    if (!st)
+      fmt::print(stderr, "tollgate: warning: the pending trust is not ended: {} (it ends by itself after "
+                         "pending_trust_ttl)\n", st.error().message());
   }
 
   int refresh(const Settings& s) {
