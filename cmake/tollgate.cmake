@@ -27,31 +27,42 @@ function(tollgate_library name)
   target_link_libraries(${name} PUBLIC tollgate_flags ${ARG_DEPS})
 endfunction()
 
-# tollgate_test(NAME SOURCES ... DEPS ... [ARGS ...] [LABELS ...]): a doctest
-# binary registered with ctest (run with ARGS, e.g. a suite filter). Tests
-# labelled "root" need root and fanotify.
+# tollgate_test(NAME SOURCES ... DEPS ... [ARGS ...] [LABELS ...] [LAUNCHER ...]):
+# a doctest binary registered with ctest (run with ARGS, e.g. a suite filter,
+# after LAUNCHER, e.g. `unshare -m -p --fork --mount-proc` for a pid namespace
+# of its own). Tests labelled "root" need root and fanotify.
 function(tollgate_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;ARGS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;ARGS;LABELS;LAUNCHER" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE tollgate_test_main ${ARG_DEPS})
-  tollgate_test_run(${name} ${name} ARGS ${ARG_ARGS} LABELS ${ARG_LABELS} TIMEOUT ${ARG_TIMEOUT})
+  tollgate_test_run(${name} ${name} ARGS ${ARG_ARGS} LABELS ${ARG_LABELS} TIMEOUT ${ARG_TIMEOUT}
+                    LAUNCHER ${ARG_LAUNCHER})
 endfunction()
 
-# tollgate_test_run(NAME BINARY [ARGS ...] [LABELS ...] [TIMEOUT S]): one more
-# ctest entry for a test binary, e.g. its root-only suite.
+# tollgate_test_run(NAME BINARY [ARGS ...] [LABELS ...] [TIMEOUT S] [LAUNCHER ...]):
+# one more ctest entry for a test binary, e.g. its root-only suite.
 function(tollgate_test_run name binary)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "ARGS;LABELS" ${ARGN})
-  add_test(NAME ${name} COMMAND ${binary} ${ARG_ARGS})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "ARGS;LABELS;LAUNCHER" ${ARGN})
+  if(ARG_LAUNCHER)
+    add_test(NAME ${name} COMMAND ${ARG_LAUNCHER} $<TARGET_FILE:${binary}> ${ARG_ARGS})
+  else()
+    add_test(NAME ${name} COMMAND ${binary} ${ARG_ARGS})
+  endif()
+  # A suite filter that matches nothing must not pass silently.
   set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    ENVIRONMENT "TOLLGATE_BUILD_DIR=${PROJECT_BINARY_DIR};TOLLGATE_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+    FAIL_REGULAR_EXPRESSION "\\[doctest\\] test cases: +0 \\|")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
+  set(timeout 300)
   if(ARG_TIMEOUT)
-    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
-  else()
-    set_tests_properties(${name} PROPERTIES TIMEOUT 300)
+    set(timeout ${ARG_TIMEOUT})
   endif()
+  if(TOLLGATE_SANITIZE STREQUAL "thread")
+    math(EXPR timeout "${timeout} * 4")  # TSan runs several times slower
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout})
 endfunction()
 
 # tollgate_linked_modules(TARGET OUT): the tollgate_* libraries TARGET links,

@@ -9,6 +9,7 @@
 
 #include "common/io.h"
 #include "common/time.h"
+#include "hashdb/sha256.h"
 #include "policy/yaml_util.h"
 
 namespace tollgate::config {
@@ -64,6 +65,41 @@ void check_absolute(const YAML::Node& node, const std::string& file, std::string
                     Diagnostics& diag) {
   if (!value.empty() && value.front() != '/')
     diag.add(file, node.Mark(), "'" + std::string(key) + "' must be an absolute path, got '" + value + "'");
+}
+
+constexpr std::string_view kKeys[] = {
+    "mode",       "coverage",   "database",      "public_key", "watch",              "event_log",
+    "syslog",     "socket",     "admin_group",   "on_error",   "decision_timeout_ms", "metrics_file",
+    "log_allows", "manifest",   "approvals",     "signing_key", "must_allow",        "max_file_size",
+    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks",
+    "pending_trust_ttl", "interpreters", "script_trust", "library_readers"};
+
+// The coverage keys (issue 10); false when `key` is not one of them.
+bool apply_coverage_key(const std::string& key, const YAML::Node& v, const std::string& file, Config& c,
+                        Diagnostics& diag) {
+  if (key == "on_unwatched") {
+    auto s = policy::read_string(v, file, key, diag);
+    if (!s) return true;
+    if (*s == "log") c.on_unwatched = OnUnwatched::kLog;
+    else if (*s == "kill") c.on_unwatched = OnUnwatched::kKill;
+    else diag.add(file, v.Mark(), "'on_unwatched' must be log or kill, got '" + *s + "'");
+  } else if (key == "census_interval_ms") {
+    auto n = policy::read_int(v, file, key, diag, 0, 3600000);
+    if (n && *n != 0 && *n < 100) diag.add(file, v.Mark(), "'census_interval_ms' must be 0 (off) or 100 to 3600000");
+    else if (n) c.census_interval_ms = static_cast<int>(*n);
+  } else if (key == "unwatched_exempt") {
+    auto list = read_string_list(v, file, key, diag);
+    if (!list) return true;
+    for (const auto& e : *list) {
+      if (!e.starts_with("sha256:")) check_absolute(v, file, key, e, diag);
+      else if (!hashdb::sha256_from_hex(e.substr(7)))
+        diag.add(file, v.Mark(), "'unwatched_exempt' entry '" + e + "' must be sha256: and 64 hex digits");
+    }
+    c.unwatched_exempt = *list;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 // `watch`: 'auto', or a non-empty list of absolute paths.
@@ -135,13 +171,7 @@ void apply_open_rule(const YAML::Node& v, const std::string& file, const std::st
 
 void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnostics& diag) {
   if (root.IsNull()) return;  // an empty file: all defaults
-  if (!policy::check_keys(root, file,
-                          {"mode", "coverage", "database", "public_key", "watch", "event_log", "syslog",
-                           "socket", "admin_group", "on_error", "decision_timeout_ms", "metrics_file",
-                           "log_allows", "manifest", "approvals", "signing_key", "must_allow", "max_file_size",
-                           "state_dir", "nice", "max_ignore_marks", "pending_trust_ttl", "interpreters",
-                           "script_trust", "library_readers"},
-                          diag)) return;
+  if (!policy::check_keys(root, file, std::span<const std::string_view>(kKeys), diag)) return;
   for (const auto& item : root) {
     const std::string key = item.first.Scalar();
     const YAML::Node& v = item.second;
@@ -175,6 +205,7 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
       else
         diag.add(file, v.Mark(),
                  "'max_file_size' must be a size from 1M to 1T (bytes, or with K, M, G or T), got '" + *s + "'");
+    } else if (apply_coverage_key(key, v, file, c, diag)) {
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
     } else if (key == "pending_trust_ttl") {
@@ -204,14 +235,17 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
 
 std::string_view to_string(Coverage coverage) { return coverage == Coverage::kExec ? "exec" : "full"; }
 
-std::vector<std::string> Config::default_must_allow() {
+std::string_view to_string(OnUnwatched on_unwatched) { return on_unwatched == OnUnwatched::kLog ? "log" : "kill"; }
+
+std::vector<std::string> Config::default_must_allow(const std::vector<std::string>& candidates,
+                                                    const std::string& shells_file) {
   std::vector<std::string> out;
   auto add = [&](const std::string& p) {
     if (p.empty() || ::access(p.c_str(), F_OK) != 0) return;
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   };
-  for (const char* p : {"/usr/sbin/sshd", "/usr/lib/systemd/systemd", "/lib/systemd/systemd"}) add(p);
-  std::ifstream shells("/etc/shells");
+  for (const auto& p : candidates) add(p);
+  std::ifstream shells(shells_file);
   std::string line;
   while (std::getline(shells, line)) {
     if (line.empty() || line.front() != '/') continue;

@@ -25,6 +25,10 @@ inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.yaml";
 
 enum class Coverage { kExec, kFull };
 std::string_view to_string(Coverage coverage);
+// What the daemon does with a process the census finds (census/classify.h).
+enum class OnUnwatched { kLog, kKill };
+std::string_view to_string(OnUnwatched on_unwatched);
+inline constexpr int kDefaultCensusIntervalMs = 2000;
 
 struct Config {
   std::string path;  // the file it was loaded from; empty = built-in defaults
@@ -41,9 +45,16 @@ struct Config {
   // recompile ends it first (docs/upgrades.md).
   std::chrono::seconds pending_trust_ttl{30 * 60};
   std::string public_key;  // empty = signature not required
-  // "auto" (one element) = every local, exec-capable, non-pseudo filesystem
-  // in /proc/self/mountinfo; otherwise paths whose mounts are marked.
+  // Mount-point prefixes (census/mounts.h): each covers the filesystem
+  // holding the path and every filesystem mounted at or below it, now or
+  // later. "auto" (one element) = the prefix "/".
   std::vector<std::string> watch = {"auto"};
+  // The census walks /proc this often; 0 = never (docs/configuration.md).
+  int census_interval_ms = kDefaultCensusIntervalMs;
+  OnUnwatched on_unwatched = OnUnwatched::kLog;
+  // Executables (absolute paths, or "sha256:HEX") whose content exempts a
+  // finding from on_unwatched: kill.
+  std::vector<std::string> unwatched_exempt;
   std::string event_log = "/var/log/tollgate/events.jsonl";
   bool syslog = false;
   std::string socket = "/run/tollgate/tollgate.sock";
@@ -70,7 +81,14 @@ struct Config {
   // mode (the daemon's own binary and PID 1's executable are always added).
   std::vector<std::string> must_allow = default_must_allow();
 
-  static std::vector<std::string> default_must_allow();
+  // The default must_allow: each of `candidates` that exists, then each line
+  // of `shells_file` that is an absolute path (comments, blank and relative
+  // lines skipped) and exists; in that order, each path once. A missing
+  // shells file adds nothing. The parameters are for tests.
+  static std::vector<std::string> default_must_allow(
+      const std::vector<std::string>& candidates = {"/usr/sbin/sshd", "/usr/lib/systemd/systemd",
+                                                    "/lib/systemd/systemd"},
+      const std::string& shells_file = "/etc/shells");
 
   // Loaded from a file (false: the default file does not exist and the
   // built-in defaults apply).

@@ -125,15 +125,74 @@ json pending_json(const PendingReply& r) {
   return {{"files", r.files}, {"packages", r.packages}, {"expires", r.expires}};
 }
 
+json filesystems_json(const std::vector<StatusReply::Filesystem>& filesystems) {
+  json out = json::array();
+  for (const auto& f : filesystems)
+    out.push_back({{"device", f.device},
+                   {"fs_type", f.fs_type},
+                   {"source", f.source},
+                   {"mount_points", f.mount_points},
+                   {"network", f.network},
+                   {"marked", f.marked},
+                   {"error", f.error}});
+  return out;
+}
+
+json census_json(const StatusReply::Census& c) {
+  return {{"enabled", c.enabled},   {"interval_ms", c.interval_ms}, {"on_unwatched", c.on_unwatched},
+          {"walks", c.walks},       {"last_walk_us", c.last_walk_us}, {"processes", c.processes},
+          {"findings", c.findings}, {"exempt", c.exempt},           {"killed", c.killed},
+          {"kill_failed", c.kill_failed}};
+}
+
+std::vector<std::string> strings(const json& obj, const char* key) {
+  std::vector<std::string> out;
+  if (auto it = obj.find(key); it != obj.end() && it->is_array())
+    for (const auto& v : *it)
+      if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
 PendingReply pending_fields(const json& obj) {
-  PendingReply r{.added = field(obj, "added", uint64_t{0}),
-                 .ended = field(obj, "ended", uint64_t{0}),
-                 .files = field(obj, "files", uint64_t{0}),
-                 .expires = field(obj, "expires", std::string())};
-  if (auto p = obj.find("packages"); p != obj.end() && p->is_array())
-    for (const auto& name : *p)
-      if (name.is_string()) r.packages.push_back(name.get<std::string>());
-  return r;
+  return {.added = field(obj, "added", uint64_t{0}),
+          .ended = field(obj, "ended", uint64_t{0}),
+          .files = field(obj, "files", uint64_t{0}),
+          .packages = strings(obj, "packages"),
+          .expires = field(obj, "expires", std::string())};
+}
+
+std::vector<StatusReply::Filesystem> filesystems_from(const json& reply) {
+  std::vector<StatusReply::Filesystem> out;
+  auto it = reply.find("filesystems");
+  if (it == reply.end() || !it->is_array()) return out;
+  for (const auto& f : *it) {
+    if (!f.is_object()) continue;
+    out.push_back({.device = field(f, "device", std::string()),
+                   .fs_type = field(f, "fs_type", std::string()),
+                   .source = field(f, "source", std::string()),
+                   .mount_points = strings(f, "mount_points"),
+                   .network = field(f, "network", false),
+                   .marked = field(f, "marked", false),
+                   .error = field(f, "error", std::string())});
+  }
+  return out;
+}
+
+std::optional<StatusReply::Census> census_from(const json& reply) {
+  auto it = reply.find("census");
+  if (it == reply.end() || !it->is_object()) return std::nullopt;
+  const json& c = *it;
+  auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
+  return StatusReply::Census{.enabled = field(c, "enabled", false),
+                             .interval_ms = field(c, "interval_ms", int64_t{0}),
+                             .on_unwatched = field(c, "on_unwatched", std::string()),
+                             .walks = n("walks"),
+                             .last_walk_us = n("last_walk_us"),
+                             .processes = n("processes"),
+                             .findings = n("findings"),
+                             .exempt = n("exempt"),
+                             .killed = n("killed"),
+                             .kill_failed = n("kill_failed")};
 }
 
 }  // namespace
@@ -164,48 +223,51 @@ json to_json(const StatusReply& s) {
   const auto& i = s.integrity;
   const auto& c = s.counters;
   const auto& m = s.ignore_marks;
-  return json{{"ok", true},
-              {"version", s.version},
-              {"pid", s.pid},
-              {"mode", policy::to_string(s.mode.value_or(policy::Mode::kAudit))},
-              {"coverage", s.coverage},
-              {"uptime_s", s.uptime_s},
-              {"health", {{"status", s.health.status}, {"reason", s.health.reason}}},
-              {"database", db},
-              {"integrity",
-               {{"live_database", i.live_database},
-                {"state_dir", i.state_dir},
-                {"state_usable", i.state_usable},
-                {"last_known_good", i.last_known_good},
-                {"floor_generation", i.floor_generation},
-                {"floor_content_digest", i.floor_content_digest},
-                {"public_key_pinned", i.public_key_pinned}}},
-              {"watched", s.watched},
-              {"pending_trust", pending_json(s.pending_trust)},
-              {"audit_until", s.audit_until},
-              {"ignore_marks",
-               {{"enabled", m.enabled},
-                {"reason", m.reason},
-                {"flavour", m.flavour},
-                {"count", m.count},
-                {"max", m.max},
-                {"added", m.added},
-                {"flushes", m.flushes},
-                {"failures", m.failures}}},
-              {"counters",
-               {{"allowed", c.allowed},
-                {"denied", c.denied},
-                {"would_deny", c.would_deny},
-                {"errors", c.errors},
-                {"timeouts", c.timeouts},
-                {"cache_hits", c.cache_hits},
-                {"cache_misses", c.cache_misses},
-                {"hash_bytes", c.hash_bytes},
-                {"overflows", c.overflows},
-                {"log_dropped", c.log_dropped},
-                {"plain_opens", c.plain_opens},
-                {"queue_depth", c.queue_depth}}},
-              {"latency_us", {{"p50", s.latency_p50_us}, {"p99", s.latency_p99_us}}}};
+  json out{{"ok", true},
+           {"version", s.version},
+           {"pid", s.pid},
+           {"mode", policy::to_string(s.mode.value_or(policy::Mode::kAudit))},
+           {"coverage", s.coverage},
+           {"uptime_s", s.uptime_s},
+           {"health", {{"status", s.health.status}, {"reason", s.health.reason}}},
+           {"database", db},
+           {"integrity",
+            {{"live_database", i.live_database},
+             {"state_dir", i.state_dir},
+             {"state_usable", i.state_usable},
+             {"last_known_good", i.last_known_good},
+             {"floor_generation", i.floor_generation},
+             {"floor_content_digest", i.floor_content_digest},
+             {"public_key_pinned", i.public_key_pinned}}},
+           {"watched", s.watched},
+           {"pending_trust", pending_json(s.pending_trust)},
+           {"audit_until", s.audit_until},
+           {"ignore_marks",
+            {{"enabled", m.enabled},
+             {"reason", m.reason},
+             {"flavour", m.flavour},
+             {"count", m.count},
+             {"max", m.max},
+             {"added", m.added},
+             {"flushes", m.flushes},
+             {"failures", m.failures}}},
+           {"counters",
+            {{"allowed", c.allowed},
+             {"denied", c.denied},
+             {"would_deny", c.would_deny},
+             {"errors", c.errors},
+             {"timeouts", c.timeouts},
+             {"cache_hits", c.cache_hits},
+             {"cache_misses", c.cache_misses},
+             {"hash_bytes", c.hash_bytes},
+             {"overflows", c.overflows},
+             {"log_dropped", c.log_dropped},
+             {"plain_opens", c.plain_opens},
+             {"queue_depth", c.queue_depth}}},
+           {"latency_us", {{"p50", s.latency_p50_us}, {"p99", s.latency_p99_us}}}};
+  out["filesystems"] = filesystems_json(s.filesystems);
+  if (s.census) out["census"] = census_json(*s.census);
+  return out;
 }
 
 Result<GenerationReply> generation_from_json(const json& reply) {
@@ -251,9 +313,9 @@ Result<StatusReply> status_from_json(const json& reply) {
                  .floor_generation = field(i, "floor_generation", uint64_t{0}),
                  .floor_content_digest = field(i, "floor_content_digest", std::string()),
                  .public_key_pinned = field(i, "public_key_pinned", false)};
-  if (auto w = reply.find("watched"); w != reply.end() && w->is_array())
-    for (const auto& path : *w)
-      if (path.is_string()) s.watched.push_back(path.get<std::string>());
+  s.watched = strings(reply, "watched");
+  s.filesystems = filesystems_from(reply);
+  s.census = census_from(reply);
   s.pending_trust = pending_fields(member(reply, "pending_trust"));
   s.audit_until = field(reply, "audit_until", std::string());
   const json& m = member(reply, "ignore_marks");

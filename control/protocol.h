@@ -135,6 +135,23 @@ struct StatusReply {
     int64_t queue_depth = 0;
   };
 
+  // A filesystem the daemon watches (issue 10): one FAN_MARK_FILESYSTEM mark.
+  struct Filesystem {
+    std::string device;  // "major:minor", as in mountinfo
+    std::string fs_type, source;
+    std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
+    bool network = false;
+    bool marked = false;
+    std::string error;  // why it is not marked ("pending" for a network filesystem before its first pass)
+  };
+  // The census (issue 10): what fanotify cannot see.
+  struct Census {
+    bool enabled = false;
+    int64_t interval_ms = 0;
+    std::string on_unwatched;  // log or kill
+    uint64_t walks = 0, last_walk_us = 0, processes = 0, findings = 0, exempt = 0, killed = 0, kill_failed = 0;
+  };
+
   std::string version;
   int64_t pid = 0;
   std::optional<policy::Mode> mode;  // unset only in a reply without a valid "mode"
@@ -143,9 +160,11 @@ struct StatusReply {
   Health health;
   Database database;
   Integrity integrity;
-  std::vector<std::string> watched;
-  PendingReply pending_trust;  // "pending_trust": {"files", "packages", "expires"}
-  std::string audit_until;     // RFC 3339 end of a timed audit window; empty = none
+  std::vector<std::string> watched;        // the watch: prefixes as configured
+  std::vector<Filesystem> filesystems;     // what they cover now
+  std::optional<Census> census;            // unset from a daemon before issue 10
+  PendingReply pending_trust;              // "pending_trust": {"files", "packages", "expires"}
+  std::string audit_until;                 // RFC 3339 end of a timed audit window; empty = none
   IgnoreMarks ignore_marks;
   Counters counters;
   uint64_t latency_p50_us = 0, latency_p99_us = 0;  // "latency_us": {"p50", "p99"}

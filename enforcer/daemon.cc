@@ -484,6 +484,7 @@ control::StatusReply Daemon::status() const {
                 v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.plain_opens), v(metrics_.queue_depth)};
   s.latency_p50_us = metrics_.latency_percentile_us(0.5);
   s.latency_p99_us = metrics_.latency_percentile_us(0.99);
+  if (status_extra_) status_extra_(s);
   return s;
 }
 

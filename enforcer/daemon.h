@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -88,6 +89,10 @@ class Daemon {
   // every second.
   void tick(int64_t now);
   control::StatusReply status() const;
+  // Adds to status() what tollgated's other parts know (the watched
+  // filesystems, the census). Call before the control socket starts; the
+  // hook must be thread-safe.
+  void set_status_extra(std::function<void(control::StatusReply&)> extra) { status_extra_ = std::move(extra); }
   // One control request (the ControlServer's handler): the reply as JSON.
   nlohmann::json handle(const control::ControlRequest& request, const control::PeerCred& peer);
   Status write_metrics() const;
@@ -137,6 +142,7 @@ class Daemon {
   std::string degraded_;       // guarded by mu_: empty = healthy
   policy::PendingTrust pending_;                  // guarded by mu_
   std::optional<policy::TimedAudit> timed_audit_;  // guarded by mu_
+  std::function<void(control::StatusReply&)> status_extra_;
 };
 
 }  // namespace tollgate::enforcer

@@ -278,6 +278,9 @@ void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
   if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
   if (r.path.path.empty() || r.path.nameless) return;
   if (r.facts.chain.empty()) {
+    // Reached through another namespace's mount: its path names something
+    // else here, so a chain read from it would vouch for the wrong directories.
+    if (options_.local_path && !options_.local_path(fd)) return;
     auto chain = policy::ownership_chain(r.path.path, st);
     if (!chain) return;
     r.facts.chain = std::move(*chain);
@@ -329,6 +332,7 @@ policy::DecideOptions Engine::decide_options(policy::Mode mode, bool may_block, 
           .cancel = may_block ? &p.answered : nullptr,
           .access = p.access,
           .script_trust = options_.open_rules.script_trust,
+          .path_means_here = options_.local_path ? &options_.local_path : nullptr,
           .path_on_demand = true};
 }
 

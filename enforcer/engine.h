@@ -170,6 +170,12 @@ struct EngineOptions {
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
+  // Whether the file open on an event fd was reached through a mount of the
+  // daemon's namespace (enforcer/mount_watcher.h). A filesystem mark also
+  // sees execs through other namespaces' mounts, whose paths name something
+  // else here: such a file gets no ownership chain, so no path-allow
+  // (policy::DecideOptions::path_means_here). Null: all are.
+  std::function<bool(int fd)> local_path;
   // `coverage: full`: plain opens (FAN_OPEN_PERM) are classified and, when
   // they are code, decided; false: every event is an exec.
   bool full_coverage = false;

@@ -5,10 +5,14 @@
 #include <sys/fanotify.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
 #include <array>
-#include <set>
-#include <sstream>
+
+#include <fmt/core.h>
+
+#include "census/process.h"
 
 namespace tollgate::enforcer {
 
@@ -16,7 +20,7 @@ bool is_exec_event(uint64_t mask) { return (mask & FAN_OPEN_EXEC_PERM) != 0; }
 
 bool is_fatal_read_errno(int err) { return err == EBADF || err == EFAULT || err == EINVAL; }
 
-Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
+Result<std::unique_ptr<FanotifySource>> FanotifySource::create(bool plain_opens) {
   // FAN_UNLIMITED_QUEUE: a full queue (16384 events by default) makes the
   // kernel drop permission events and *allow* them; unlimited, every event
   // waits for our answer. FAN_UNLIMITED_MARKS: `watch: auto` on a host with
@@ -28,14 +32,27 @@ Result<std::unique_ptr<FanotifySource>> FanotifySource::create() {
   int fd = ::fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS,
                            O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail_errno(errno, "fanotify", "fanotify_init failed (needs CAP_SYS_ADMIN)");
-  return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd)));
+  const uint64_t mask = FAN_OPEN_EXEC_PERM | (plain_opens ? FAN_OPEN_PERM : 0);
+  return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd), mask));
 }
 
-Status FanotifySource::mark_mount(const std::string& path, bool plain_opens) {
-  // No FAN_ONDIR: opening a directory is never asked about.
-  const uint64_t mask = FAN_OPEN_EXEC_PERM | (plain_opens ? FAN_OPEN_PERM : 0);
-  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, path.c_str()) != 0)
-    return fail_errno(errno, path, "cannot mark mount");
+Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount_id) {
+  open_how how{};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int dir = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, mount_point.c_str(), &how, sizeof how));
+  if (dir < 0) return fail_errno(errno, mount_point, "cannot open the mount point");
+  UniqueFd owner(dir);
+  auto id = census::mount_id_at(dir, "");
+  if (!id) return std::unexpected(id.error().with_prefix(mount_point));
+  if (*id != mount_id)
+    return fail(ErrorCode::kUnavailable, fmt::format("{}: reaches mount {}, not mount {} (hidden under another "
+                                                     "mount, or moved)",
+                                                     mount_point, *id, mount_id));
+  // pathname NULL: the mark goes on the filesystem of `dir` itself. No
+  // FAN_ONDIR: opening a directory is never asked about.
+  if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mark_mask_, dir, nullptr) != 0)
+    return fail_errno(errno, mount_point, "cannot mark the filesystem");
   return {};
 }
 
@@ -93,75 +110,6 @@ int FanotifySource::add_inode_mark(unsigned flags, uint64_t mask, int fd) {
 int FanotifySource::flush_inode_marks() {
   // Without FAN_MARK_MOUNT or FAN_MARK_FILESYSTEM: inode marks only.
   return ::fanotify_mark(fd_.get(), FAN_MARK_FLUSH, 0, AT_FDCWD, nullptr) == 0 ? 0 : errno;
-}
-
-namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() + 0 && std::all_of(s.begin() + static_cast<long>(i) + 1,
-                                                             s.begin() + static_cast<long>(i) + 4,
-                                                             [](char c) { return c >= '0' && c <= '7'; })) {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::vector<MountEntry> parse_mountinfo(const std::string& text) {
-  std::vector<MountEntry> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::vector<std::string> f;
-    std::string word;
-    while (fields >> word) f.push_back(word);
-    auto sep = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 7 || sep == f.end() || std::distance(sep, f.end()) < 3) continue;
-    MountEntry m;
-    try {
-      m.mount_id = std::stoi(f[0]);
-    } catch (const std::exception&) {
-      continue;
-    }
-    m.mount_point = unescape(f[4]);
-    std::string opts = "," + f[5] + ",";
-    m.noexec = opts.find(",noexec,") != std::string::npos;
-    m.fs_type = *(sep + 1);
-    m.source = unescape(*(sep + 2));
-    out.push_back(std::move(m));
-  }
-  return out;
-}
-
-bool is_excluded_fs_type(const std::string& t) {
-  static const std::set<std::string, std::less<>> kExcluded = {
-      // pseudo
-      "proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
-      "configfs", "fusectl", "hugetlbfs", "autofs", "binfmt_misc", "rpc_pipefs", "nsfs", "efivarfs", "selinuxfs",
-      "devtmpfs", "ramfs", "squashfs-fuse",
-      // remote
-      "nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "9p", "afs", "glusterfs", "lustre", "davfs", "fuse.sshfs",
-      "fuse.s3fs"};
-  return kExcluded.contains(t);
-}
-
-std::vector<std::string> select_auto_mounts(const std::vector<MountEntry>& mounts) {
-  std::vector<std::string> out;
-  for (const auto& m : mounts) {
-    if (m.noexec || is_excluded_fs_type(m.fs_type)) continue;
-    if (std::find(out.begin(), out.end(), m.mount_point) != out.end()) continue;
-    out.push_back(m.mount_point);
-  }
-  return out;
 }
 
 }  // namespace tollgate::enforcer

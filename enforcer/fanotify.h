@@ -1,13 +1,16 @@
 // The kernel side of enforcement, behind a small interface so the event loop
 // is unit-tested with a fake (tests/enforcer/engine_test.cc).
 //
-//   auto source = FanotifySource::create();                  // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
-//   source->mark_mount("/srv");                              // FAN_MARK_MOUNT, FAN_OPEN_EXEC_PERM
+//   auto source = FanotifySource::create(false);             // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
+//   source->mark_filesystem("/srv", 42);                     // FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM
 //   ReadNotes notes;
 //   poll(source->poll_fd()) ... source->read_events(notes) ... source->respond(fd, true);
 //
-// SAFETY: only mount marks are ever placed (never a filesystem-wide mark), and
-// tests place them only on a tmpfs inside a private mount namespace.
+// SAFETY: a filesystem mark covers the superblock everywhere: every mount of
+// it in every namespace. The daemon places them on what `watch:` selects
+// (census/mounts.h); tests place them only on a tmpfs they mounted inside
+// their own private mount namespace, never on a filesystem the host uses,
+// and never with `watch: auto` (DEVELOPERS.md).
 #pragma once
 
 #include <sys/types.h>
@@ -64,12 +67,28 @@ class EventSource {
   virtual Status respond(int event_fd, bool allow) = 0;
 };
 
-class FanotifySource final : public EventSource, public InodeMarkApi {
+// Places one filesystem mark (enforcer/mount_watcher.h); FanotifySource
+// implements it, tests fake it.
+class FilesystemMarker {
  public:
-  static Result<std::unique_ptr<FanotifySource>> create();
-  // Marks the mount holding `path` for FAN_OPEN_EXEC_PERM, plus
-  // FAN_OPEN_PERM when `plain_opens` (`coverage: full`).
-  Status mark_mount(const std::string& path, bool plain_opens = false);
+  virtual ~FilesystemMarker() = default;
+  // kUnavailable: the path does not reach that mount (try another one).
+  virtual Status mark_filesystem(const std::string& mount_point, int mount_id) = 0;
+};
+
+class FanotifySource final : public EventSource, public FilesystemMarker, public InodeMarkApi {
+ public:
+  // `plain_opens` (`coverage: full`): every mark also asks about plain opens
+  // (FAN_OPEN_PERM), not only exec opens.
+  static Result<std::unique_ptr<FanotifySource>> create(bool plain_opens);
+  // Marks the filesystem mounted at `mount_point` (FAN_MARK_FILESYSTEM) for
+  // FAN_OPEN_EXEC_PERM, plus FAN_OPEN_PERM when created with `plain_opens`,
+  // only if the path reaches the mount `mount_id`
+  // (mountinfo's first field): it is opened without following any symlink
+  // (openat2 RESOLVE_NO_SYMLINKS) and its mount id checked, so a path a user
+  // swapped for a symlink, or a mount hidden under a later one, is never
+  // marked by mistake (kUnavailable: try another mount of that filesystem).
+  Status mark_filesystem(const std::string& mount_point, int mount_id) override;
 
   int poll_fd() const override { return fd_.get(); }
   Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;
@@ -78,24 +97,9 @@ class FanotifySource final : public EventSource, public InodeMarkApi {
   int flush_inode_marks() override;
 
  private:
-  explicit FanotifySource(UniqueFd fd) : fd_(std::move(fd)) {}
+  FanotifySource(UniqueFd fd, uint64_t mark_mask) : fd_(std::move(fd)), mark_mask_(mark_mask) {}
   UniqueFd fd_;
+  uint64_t mark_mask_;  // FAN_OPEN_EXEC_PERM, | FAN_OPEN_PERM under full coverage
 };
-
-// One line of /proc/self/mountinfo, the fields we use.
-struct MountEntry {
-  int mount_id = 0;
-  std::string mount_point;  // unescaped
-  std::string fs_type;
-  std::string source;
-  bool noexec = false;
-};
-
-std::vector<MountEntry> parse_mountinfo(const std::string& text);
-// `watch: auto`: the mounts of every local, exec-capable (not noexec),
-// non-pseudo filesystem (no proc, sysfs, cgroup, devpts, network fs ...).
-std::vector<std::string> select_auto_mounts(const std::vector<MountEntry>& mounts);
-// True for filesystem types never worth watching (pseudo or remote).
-bool is_excluded_fs_type(const std::string& fs_type);
 
 }  // namespace tollgate::enforcer

@@ -19,8 +19,13 @@
 #include "common/host.h"
 #include "common/io.h"
 #include "common/time.h"
+#include "census/census.h"
+#include "census/mounts.h"
+#include "census/process.h"
 #include "config/config.h"
 #include "control/server.h"
+#include "enforcer/census_runner.h"
+#include "enforcer/mount_watcher.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
 #include "enforcer/fanotify.h"
@@ -51,17 +56,6 @@ uint64_t raise_fd_limit() {
   return r.rlim_cur == RLIM_INFINITY ? uint64_t{1} << 20 : static_cast<uint64_t>(r.rlim_cur);
 }
 
-Result<std::vector<std::string>> resolve_watch(const config::Config& config) {
-  if (config.watch.size() == 1 && config.watch.front() == "auto") {
-    auto text = read_file("/proc/self/mountinfo");
-    if (!text) return std::unexpected(text.error());
-    auto mounts = select_auto_mounts(parse_mountinfo(*text));
-    if (mounts.empty()) return fail(ErrorCode::kNotFound, "watch: auto found no filesystem to watch");
-    return mounts;
-  }
-  return config.watch;
-}
-
 int run(int argc, char** argv) {
   CLI::App app{"tollgated: allow only approved executables to run (fanotify permission hook)"};
   std::string config_path, mode, db, pubkey, event_log, socket;
@@ -71,7 +65,8 @@ int run(int argc, char** argv) {
   app.add_option("--mode", mode, "audit or enforce (overrides the file)")->check(CLI::IsMember({"audit", "enforce"}));
   app.add_option("--db", db, "Policy database");
   app.add_option("--pubkey", pubkey, "Public key the database must be signed by");
-  app.add_option("--watch", watch, "Mark the mount holding PATH (repeatable; overrides the file)");
+  app.add_option("--watch", watch,
+                 "Watch the filesystem holding PATH and every one mounted below it (repeatable; overrides the file)");
   app.add_option("--event-log", event_log, "Event log (JSON Lines)");
   app.add_option("--socket", socket, "Control socket");
   app.add_flag("--version", show_version, "Print the version and exit");
@@ -107,12 +102,11 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto watched = resolve_watch(config);
-  if (!watched) {
-    fmt::print(stderr, "tollgated: {}\n", watched.error().message());
-    return 2;
-  }
-  auto source = FanotifySource::create();
+  const std::vector<std::string> prefixes = census::resolve_watch_prefixes(config.watch);
+  std::vector<std::string> exempt_errors;
+  auto exemptions = census::load_exemptions(config.unwatched_exempt, exempt_errors);
+  for (const auto& e : exempt_errors) fmt::print(stderr, "tollgated: warning: {}\n", e);
+  auto source = FanotifySource::create(config.coverage == config::Coverage::kFull);
   if (!source) {
     fmt::print(stderr, "tollgated: {}\n", source.error().message());
     return 1;
@@ -125,6 +119,7 @@ int run(int argc, char** argv) {
   log.start();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int workers = std::min(cores, 8);
+  MountWatcher coverage(**source, &log, {.prefixes = prefixes, .host = host});
   Engine engine(**source, &log, metrics,
                 {.workers = workers,
                  .large_workers = std::max(1, workers / 4),
@@ -134,6 +129,7 @@ int run(int argc, char** argv) {
                  .host = host,
                  .max_file_size = config.max_file_size,
                  .max_pending = pending_bound_for_fd_limit(fd_limit),
+                 .local_path = [&](int fd) { return coverage.reached_through_our_mount(fd); },
                  .full_coverage = config.coverage == config::Coverage::kFull,
                  .open_rules = config.open_rules,
                  .reader_nice = config.nice});
@@ -151,7 +147,7 @@ int run(int argc, char** argv) {
   ScanWorker scans({.host = host, .queue_capacity = scan_queue_bound_for_fd_limit(fd_limit)}, &log, metrics);
   scans.start();
   engine.set_scanner(&scans);
-  Daemon daemon(config, engine, log, metrics, *watched, host, /*mode_pinned=*/!mode.empty());
+  Daemon daemon(config, engine, log, metrics, config.watch, host, /*mode_pinned=*/!mode.empty());
   daemon.initial_load();
 
   // The watchdog is pinged from the event loop itself, so a stalled loop is
@@ -166,16 +162,32 @@ int run(int argc, char** argv) {
     ::kill(::getpid(), SIGUSR1);  // wake the signal thread
   });
 
-  // Marks after the loop runs: events on a marked mount are answered at once.
+  // Marks after the loop runs: events on a marked filesystem are answered at once.
   int exit_code = 0;
-  for (const auto& path : *watched) {
-    if (auto st = (*source)->mark_mount(path, config.coverage == config::Coverage::kFull); !st) {
-      fmt::print(stderr, "tollgated: {}\n", st.error().message());
-      exit_code = 1;
-      break;
-    }
-    fmt::print(stderr, "tollgated: watching the mount at {} (coverage: {})\n", path, to_string(config.coverage));
+  fmt::print(stderr, "tollgated: coverage: {} (each filesystem mark asks about exec opens{})\n",
+             to_string(config.coverage), config.coverage == config::Coverage::kFull ? " and plain opens" : "");
+  if (auto st = coverage.start(); !st) {
+    fmt::print(stderr, "tollgated: {}\n", st.error().message());
+    exit_code = 1;
   }
+  std::thread coverage_thread([&] { coverage.run(); });
+  census::ProcFs proc("/proc");
+  CensusRunner census(engine, coverage, &log, proc,
+                      {.interval_ms = config.census_interval_ms,
+                       .kill = config.on_unwatched == config::OnUnwatched::kKill,
+                       .exempt = std::move(exemptions),
+                       .max_file_size = config.max_file_size,
+                       .host = host});
+  std::thread census_thread;
+  if (exit_code == 0 && config.census_interval_ms > 0) {
+    if (config.on_unwatched == config::OnUnwatched::kKill && !proc.shows_own_pid_namespace())
+      fmt::print(stderr, "tollgated: warning: /proc is not this pid namespace's: the census will kill nothing\n");
+    census_thread = std::thread([&] { census.run(); });
+  }
+  daemon.set_status_extra([&](control::StatusReply& s) {
+    for (const auto& fs : coverage.filesystems()) s.filesystems.push_back(status_entry(fs));
+    s.census = census.status();
+  });
   control::ControlServer control(
       config.socket, config.admin_group,
       [&](const control::ControlRequest& r, const control::PeerCred& p) { return daemon.handle(r, p); });
@@ -217,6 +229,10 @@ int run(int argc, char** argv) {
     sd_notify(0, "STOPPING=1");
   }
   control.stop();
+  census.stop();
+  if (census_thread.joinable()) census_thread.join();
+  coverage.stop();
+  coverage_thread.join();
   engine.stop();
   loop.join();
   scans.stop();  // after the loop: the engine offers files until it stops

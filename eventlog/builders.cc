@@ -1,5 +1,7 @@
 #include "eventlog/builders.h"
 
+#include <syslog.h>
+
 #include <fmt/core.h>
 
 #include "common/text.h"
@@ -133,6 +135,59 @@ json scan_event(const std::string& host, const ScanRecord& r) {
   return j;
 }
 
+json mark_event(const std::string& host, const MarkRecord& r) {
+  json j = base(host, EventType::kMark);
+  j["device"] = r.device;
+  j["fs_type"] = r.fs_type;
+  j["source"] = r.source;
+  j["mount_points"] = r.mount_points;
+  j["trigger"] = r.trigger;
+  j["ok"] = r.ok;
+  j["error"] = r.error;
+  return j;
+}
+
+json finding_fields(const census::ProcessRecord& r) {
+  json j = {{"finding", census::to_string(r.finding)},
+            {"pid", r.id.pid},
+            {"ppid", r.ppid},
+            {"uid", r.uid},
+            {"user", r.user},
+            {"exe", r.exe},
+            {"parent_exe", r.parent_exe},
+            {"comm", r.comm},
+            {"cmdline", r.cmdline},
+            {"start_time", format_rfc3339_us(r.start_time_us)},
+            {"reason", r.reason},
+            {"rule", r.rule},
+            {"sha256", r.sha256},
+            {"filesystem", r.filesystem}};
+  if (!r.exempt.empty()) j["exempt"] = r.exempt;
+  if (r.cpu_share) j["cpu_share"] = *r.cpu_share;
+  if (r.rss_bytes) j["rss_bytes"] = *r.rss_bytes;
+  if (r.miner) j["miner"] = json(assessment_json(*r.miner));
+  return j;
+}
+
+json finding_event(const std::string& host, const census::ProcessRecord& r, std::string_view action) {
+  json j = base(host, EventType::kFinding);
+  j.update(finding_fields(r));
+  j["action"] = action;
+  return j;
+}
+
+json kill_event(const std::string& host, const census::ProcessRecord& r, const Status& result) {
+  json j = base(host, EventType::kKill);
+  j["pid"] = r.id.pid;
+  j["finding"] = census::to_string(r.finding);
+  j["exe"] = r.exe;
+  j["uid"] = r.uid;
+  j["signal"] = "SIGKILL";
+  j["ok"] = result.has_value();
+  j["error"] = result ? std::string() : result.error().message();
+  return j;
+}
+
 nlohmann::ordered_json assessment_json(const miner::Assessment& a) {
   return nlohmann::ordered_json{{"suspect", a.suspect}, {"score", a.score}, {"reasons", a.reason_lines()}};
 }
@@ -199,11 +254,28 @@ std::string syslog_summary(const json& e) {
                                        s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
                          : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
   if (type == "scan") return scan_summary(e);
+  if (type == "finding")
+    return printable(fmt::format("census: {} pid {} ({}, uid {}): {}{}", s("finding"), e.value("pid", 0), s("exe"),
+                                 e.value("uid", 0), s("action"),
+                                 s("exempt").empty() ? "" : " (exempt: " + s("exempt") + ")"));
+  if (type == "kill")
+    return printable(fmt::format("census: {} pid {} ({}, {}){}", e.value("ok", false) ? "killed" : "could not kill",
+                                 e.value("pid", 0), s("exe"), s("finding"), s("error").empty() ? "" : ": " + s("error")));
+  if (type == "mark")
+    return printable(fmt::format("{} {} ({}, {}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
+                                 s("fs_type"), s("trigger"), s("error").empty() ? "" : ": " + s("error")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),
                        s("error"));
   return e.dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
+int syslog_priority(const json& e) {
+  const std::string type = e.value("type", "");
+  if (e.contains("degraded") || (type == "mark" && !e.value("ok", true))) return LOG_ERR;
+  if (e.value("decision", "") == "deny" || type == "finding" || type == "kill") return LOG_WARNING;
+  return LOG_NOTICE;
 }
 
 }  // namespace tollgate::eventlog

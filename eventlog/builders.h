@@ -18,8 +18,11 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "census/record.h"
+#include "common/error.h"
 #include "eventlog/schema.h"
 #include "miner/content_scan.h"
 #include "miner/signals.h"
@@ -113,8 +116,30 @@ nlohmann::json scan_event(const std::string& host, const ScanRecord& record);
 // `tollgate report --json` share.
 nlohmann::ordered_json assessment_json(const miner::Assessment& assessment);
 
+// A filesystem the daemon marked (or failed to mark) (issue 10).
+struct MarkRecord {
+  std::string device;  // "major:minor", as in mountinfo
+  std::string fs_type, source;
+  std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
+  std::string trigger;  // "start" (marked at start), "mount" (appeared later), "rescan" (a retry)
+  bool ok = false;
+  std::string error;
+};
+nlohmann::json mark_event(const std::string& host, const MarkRecord& record);
+// A census finding (census/record.h): finding_fields plus `action`, what
+// on_unwatched does with it: "log", "kill" or "exempt".
+nlohmann::json finding_event(const std::string& host, const census::ProcessRecord& record, std::string_view action);
+// The fields of a finding (no ts/host/type): the finding event's and, the
+// same names, one element of `tollgate sweep --json`.
+nlohmann::json finding_fields(const census::ProcessRecord& record);
+// The census's SIGKILL of a process with a finding, and whether it worked.
+nlohmann::json kill_event(const std::string& host, const census::ProcessRecord& record, const Status& result);
+
 // One syslog line for an event ("deny exec /tmp/x by pid 42 (bash): default-deny"),
 // made printable() (common/text.h).
 std::string syslog_summary(const nlohmann::json& event);
+// Its syslog priority: LOG_ERR for a DEGRADED policy or a failed mark,
+// LOG_WARNING for a deny, a census finding or kill, LOG_NOTICE otherwise.
+int syslog_priority(const nlohmann::json& event);
 
 }  // namespace tollgate::eventlog

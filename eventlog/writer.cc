@@ -117,10 +117,7 @@ void EventLog::run() {
         if (!write_all(fd_.get(), encode_line(event), options_.path)) fd_.reset();
       }
       if (options_.syslog) {
-        int prio = event.contains("degraded")                ? LOG_ERR
-                   : event.value("decision", "") == "deny" ? LOG_WARNING
-                                                            : LOG_NOTICE;
-        ::syslog(prio, "%s", syslog_summary(event).c_str());
+        ::syslog(syslog_priority(event), "%s", syslog_summary(event).c_str());
       }
     }
     lock.lock();

@@ -181,6 +181,7 @@ class FileDecider {
 
   void gather_chain() {
     if (out_.path.path.empty() || out_.path.nameless) return;  // unknown: never safe
+    if (options_.path_means_here && !(*options_.path_means_here)(fd_)) return;  // another namespace's path
     if (auto chain = ownership_chain(out_.path.path, out_.st)) out_.facts.chain = std::move(*chain);
   }
 

@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -107,6 +108,12 @@ struct DecideOptions {
   const std::atomic<bool>* cancel = nullptr;  // stops hashing (hashdb::digest_fd)
   AccessKind access = AccessKind::kExec;  // the access being decided (policy/access.h)
   ScriptTrust script_trust = ScriptTrust::kHashOrSafePath;  // for access kScript
+  // Whether the file open on the fd was reached through a mount of the
+  // caller's mount namespace, so its path names it there. A filesystem mark
+  // also sees files reached through another namespace's mounts, whose path
+  // names something else (or nothing) here: when this says no, no ownership
+  // chain is gathered, so no path-allow vouches for the file. Null: yes.
+  const std::function<bool(int fd)>* path_means_here = nullptr;
   // The enforcer's hot path: when the content and its rule are known, read
   // the path (readlink) only if a path rule could change the decision:
   // never after a hash-deny; always while any path-deny rule exists (it

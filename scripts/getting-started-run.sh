@@ -2,8 +2,9 @@
 # Reproduces the run pasted in docs/getting-started.md, safely: everything
 # happens inside a private mount namespace on a tmpfs mounted over /srv
 # there; tollgated watches only that tmpfs. Needs root. It puts itself in
-# the namespace (unshare --mount --uts --propagation private) and refuses to
-# run in PID 1's.
+# the namespace (unshare --mount --uts --propagation private), and in a pid
+# namespace of its own (--pid --fork --mount-proc) so the daemon's census
+# sees only the demo's processes, and refuses to run otherwise.
 #
 #   sudo scripts/getting-started-run.sh BUILD_DIR > run.log 2>&1
 #   scripts/getting-started-splice.py run.log docs/getting-started.md
@@ -13,10 +14,12 @@ set -u
 BUILD=${1:?usage: getting-started-run.sh BUILD_DIR}
 BUILD=$(cd "$BUILD" && pwd) || exit 1
 if [ -z "${TOLLGATE_GS_PRIVATE_NS:-}" ]; then
-  TOLLGATE_GS_PRIVATE_NS=1 exec timeout 900 unshare --mount --uts --propagation private "$0" "$BUILD"
+  TOLLGATE_GS_PRIVATE_NS=1 exec timeout 900 unshare --mount --uts --propagation private --pid --fork --mount-proc \
+    "$0" "$BUILD"
 fi
-if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
-  echo "getting-started-run: not in a private mount namespace; refusing to mount over /srv" >&2
+# PID 1 of the pid namespace unshare made (with its own mount namespace, /proc mounted there).
+if [ $$ -ne 1 ]; then
+  echo "getting-started-run: not in the private mount and pid namespaces; refusing to mount over /srv" >&2
   exit 1
 fi
 mount -t tmpfs -o mode=0755,size=256m tollgate-demo /srv || exit 1

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "control/client.h"
 #include "tools/command.h"
+#include "tools/doctor.h"
 #include "tools/status_verdict.h"
 
 namespace tollgate::tools {
@@ -50,7 +51,8 @@ class StatusCommand final : public Command {
       return refusal.permission_denied() ? kExitPermission : kExitDaemon;
     }
     const control::StatusReply& s = **answer;
-    const std::string verdict = health_verdict(s.raw);
+    // The holes `tollgate doctor` would name, from this host's kernel settings.
+    const std::string verdict = health_verdict(s.raw, status_holes("/proc", s));
     const int code = is_degraded(verdict) ? kExitNo : kExitOk;
     if (json_) {
       fmt::print("{}\n", s.raw.dump(2));
@@ -82,7 +84,19 @@ class StatusCommand final : public Command {
     }
     std::string watched;
     for (const auto& w : s.watched) watched += (watched.empty() ? "" : ", ") + w;
-    fmt::print("watching:  {}\n", watched);
+    fmt::print("watching:  {} (and every filesystem mounted below)\n", watched);
+    for (const auto& fs : s.filesystems) {
+      std::string where;
+      for (const auto& m : fs.mount_points) where += (where.empty() ? "" : ", ") + m;
+      fmt::print("           {} {} at {}{}\n", fs.device, fs.fs_type, where,
+                 fs.marked ? "" : " NOT MARKED: " + (fs.error.empty() ? std::string("?") : fs.error));
+    }
+    if (s.census && s.census->enabled)
+      fmt::print("census:    every {} ms, on_unwatched {}: {} findings, {} killed, last walk {} processes in {} us\n",
+                 s.census->interval_ms, s.census->on_unwatched, s.census->findings, s.census->killed,
+                 s.census->processes, s.census->last_walk_us);
+    else if (s.census)
+      fmt::print("census:    off (census_interval_ms: 0)\n");
     fmt::print("decisions: {} allowed, {} denied, {} would deny, {} errors ({} timeouts)\n", c.allowed, c.denied,
                c.would_deny, c.errors, c.timeouts);
     fmt::print("cache:     {} hits, {} misses, {} bytes hashed\n", c.cache_hits, c.cache_misses, c.hash_bytes);

@@ -22,6 +22,8 @@ CommandSpec mode_command();
 CommandSpec refresh_command();
 CommandSpec trust_debs_command();
 CommandSpec import_blocklist_command();
+CommandSpec sweep_command();
+CommandSpec doctor_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
@@ -43,6 +45,8 @@ const std::vector<CommandSpec>& all_commands() {
       refresh_command(),
       trust_debs_command(),
       import_blocklist_command(),
+      sweep_command(),
+      doctor_command(),
   };
   return table;
 }

@@ -1,9 +1,11 @@
 // trivial_listener [--open] MOUNT: the floor of the mechanism. An allow-all
 // FAN_OPEN_EXEC_PERM listener (with --open also FAN_OPEN_PERM, the floor for
-// `coverage: full`, tests/bench/open_bench.sh) on one mount: read, answer
+// `coverage: full`, tests/bench/open_bench.sh) with the daemon's mark type:
+// one FAN_MARK_FILESYSTEM mark on the filesystem mounted at MOUNT; read, answer
 // FAN_ALLOW, close.
 // Prints "ready" on stdout once the mark is placed; exits on SIGTERM/SIGINT.
-// Benchmark tool only: run it inside `unshare -m` on a private tmpfs.
+// Benchmark tool only: run it inside `unshare -m` on a tmpfs mounted there
+// (a filesystem mark covers the whole superblock: never a host filesystem).
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -26,7 +28,7 @@ int main(int argc, char** argv) {
   const uint64_t events = FAN_OPEN_EXEC_PERM | (open ? FAN_OPEN_PERM : 0);
   int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK,
                           O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
-  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, events, AT_FDCWD, mount) != 0) {
+  if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, events, AT_FDCWD, mount) != 0) {
     std::fprintf(stderr, "trivial_listener: %s\n", std::strerror(errno));
     return 1;
   }

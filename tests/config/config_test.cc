@@ -1,7 +1,8 @@
 #include "config/config.h"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
+
+#include <filesystem>
 
 #include "tests/support/temp_dir.h"
 
@@ -163,8 +164,26 @@ TEST_SUITE("config") {
     CHECK(c->path == dir.file("c.yaml"));
   }
 
-  TEST_CASE("the default must_allow list holds only existing executables") {
-    for (const auto& p : Config::default_must_allow()) CHECK(::access(p.c_str(), F_OK) == 0);
+  TEST_CASE("the default must_allow: existing candidates, then the existing absolute shells, each once") {
+    testing::TempDir dir;
+    std::filesystem::create_directory(dir.file("bin"));
+    const std::string sshd = dir.file("sshd"), bash = dir.file("bin/bash"), zsh = dir.file("bin/zsh");
+    testing::write_text(sshd, "", 0755);
+    testing::write_text(bash, "", 0755);
+    testing::write_text(zsh, "", 0755);
+    testing::write_text(dir.file("sh"), "", 0755);  // exists, but listed only by a relative name
+    const std::string shells = dir.file("shells");
+    testing::write_text(shells, "# /etc/shells: valid login shells\n" + bash + "\n\n" + dir.file("bin/missing") +
+                                    "\nsh\nbin/bash\n#" + zsh + "\n" + zsh + "\n" + bash + "\n" + sshd + "\n");
+
+    CHECK(Config::default_must_allow({sshd, dir.file("systemd"), ""}, shells) ==
+          std::vector<std::string>{sshd, bash, zsh});
+    // Candidates keep their order and come first; one listed twice is kept once.
+    CHECK(Config::default_must_allow({zsh, sshd, zsh}, shells) == std::vector<std::string>{zsh, sshd, bash});
+    // No shells file: the existing candidates alone.
+    CHECK(Config::default_must_allow({dir.file("systemd"), sshd}, dir.file("no-shells")) ==
+          std::vector<std::string>{sshd});
+    CHECK(Config::default_must_allow({}, dir.file("no-shells")).empty());
   }
 
   TEST_CASE("the shipped default config parses") {

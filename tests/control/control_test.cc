@@ -194,6 +194,12 @@ TEST_SUITE("control") {
                    .state_usable = true, .floor_generation = 3, .floor_content_digest = "ab",
                    .public_key_pinned = true};
     s.watched = {"/", "/srv"};
+    s.filesystems = {{.device = "8:1", .fs_type = "ext4", .source = "/dev/sda1", .mount_points = {"/"}, .marked = true},
+                     {.device = "0:61", .fs_type = "nfs4", .source = "srv:/x", .mount_points = {"/srv/a", "/srv/b"},
+                      .network = true, .error = "pending"}};
+    s.census = StatusReply::Census{.enabled = true, .interval_ms = 2000, .on_unwatched = "kill", .walks = 9,
+                                   .last_walk_us = 1200, .processes = 300, .findings = 2, .exempt = 1, .killed = 1,
+                                   .kill_failed = 0};
     s.counters = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
     s.latency_p50_us = 100;
     s.latency_p99_us = 900;
@@ -202,8 +208,15 @@ TEST_SUITE("control") {
     CHECK(j["database"]["signed"] == true);
     CHECK(j["database"]["counts"]["signers"] == 5);
     CHECK(j["latency_us"]["p99"] == 900);
+    CHECK(j["filesystems"][1]["mount_points"] == json::array({"/srv/a", "/srv/b"}));
+    CHECK(j["filesystems"][1]["marked"] == false);
+    CHECK(j["census"]["on_unwatched"] == "kill");
     auto back = status_from_json(j);
     REQUIRE(back);
+    REQUIRE(back->census);
+    CHECK(back->census->findings == 2);
+    REQUIRE(back->filesystems.size() == 2);
+    CHECK(back->filesystems[1].network);
     CHECK(to_json(*back) == j);
     CHECK(back->raw == j);
 
@@ -216,6 +229,8 @@ TEST_SUITE("control") {
     CHECK_FALSE(sparse->mode);
     CHECK(sparse->counters.denied == 0);
     CHECK(sparse->version.empty());
+    CHECK_FALSE(sparse->census);  // a daemon before issue 10
+    CHECK(sparse->filesystems.empty());
     CHECK_FALSE(status_from_json(json::array()));
   }
 

@@ -1,7 +1,7 @@
 // End-to-end: the real tollgated, enforcing on a tmpfs mounted inside a
 // private mount namespace that this test process enters first (unshare), so
-// its mount mark can never see an exec on the host. Needs root (ctest label
-// "root"). Every wait is bounded; the daemon is started with
+// its filesystem mark can never see an exec on the host (DEVELOPERS.md).
+// Needs root (ctest label "root"). Every wait is bounded; the daemon is started with
 // PR_SET_PDEATHSIG so it dies with the test, releasing any pending event.
 #include <doctest/doctest.h>
 #include <errno.h>
@@ -31,6 +31,7 @@
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "tests/support/daemon_process.h"
+#include "tests/support/enforcer_fixture.h"
 #include "tests/support/temp_dir.h"
 
 extern char** environ;
@@ -41,155 +42,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void enter_private_namespace() {
-  static bool done = false;
-  if (done) return;
-  REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: ", std::strerror(errno));
-  REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-  done = true;
-}
-
-hashdb::HashRule hash_allow(const std::string& path) {
-  auto digest = hashdb::sha256_path(path);
-  REQUIRE(digest);
-  hashdb::HashRule r;
-  r.sha256 = *digest;
-  r.action = hashdb::Action::kAllow;
-  r.origin_path = path;
-  return r;
-}
-
 using testing::exec_errno;  // tests/support/daemon_process.h
-
-// A tmpfs in the private namespace, a config pointing everything into a temp
-// directory, and the daemon.
-struct Fixture {
-  testing::TempDir dir;
-  std::string mnt;
-  std::string db;
-  std::string config;
-  std::string events;
-  std::string socket;
-  std::string stderr_path;
-  testing::DaemonProcess process;
-  pid_t daemon = -1;  // process.pid() while running
-  hashdb::KeyPair key = *hashdb::generate_keypair();
-  // Written into every config; the issue 8 tests clear it to run with the
-  // default deadline and on_error.
-  std::string timing = "decision_timeout_ms: 5000\n";
-
-  explicit Fixture(const std::string& tmpfs_size = "64m") {
-    enter_private_namespace();
-    mnt = dir.file("mnt");
-    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    REQUIRE(::mount("tollgate-test", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-                    ("mode=0755,size=" + tmpfs_size).c_str()) == 0);
-    db = dir.file("policy.db");
-    config = dir.file("tollgate.yaml");
-    events = dir.file("events.jsonl");
-    socket = dir.file("tollgate.sock");
-    stderr_path = dir.file("tollgated.err");
-    fs::copy_file("/bin/true", mnt + "/approved");
-    fs::copy_file("/bin/false", mnt + "/unapproved");
-    ::chmod((mnt + "/approved").c_str(), 0755);
-    ::chmod((mnt + "/unapproved").c_str(), 0755);
-  }
-  ~Fixture() {
-    stop_daemon();
-    ::umount2(mnt.c_str(), MNT_DETACH);
-  }
-
-  // More mounts to watch besides mnt (each a tmpfs the test mounted in its namespace).
-  std::vector<std::string> also_watch;
-
-  void write_config(const std::string& mode, const std::string& extra = "") {
-    std::string watch = mnt;
-    for (const auto& m : also_watch) watch += ", " + m;
-    testing::write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events +
-                                    "\nsocket: " + socket + "\nwatch: [" + watch + "]\n" + timing +
-                                    "must_allow: []\nstate_dir: " + dir.file("state") + "\n" + extra);
-  }
-
-  // Rules every enforcing test needs: the daemon's own binary (anti-lockout
-  // always checks it) and the approved binary.
-  hashdb::PolicyContent base_rules() {
-    hashdb::PolicyContent c;
-    c.policy_name = "e2e";
-    c.hash_rules.push_back(hash_allow(testing::built_binary("tollgated")));
-    c.hash_rules.push_back(hash_allow("/bin/true"));
-    return c;
-  }
-
-  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true) {
-    hashdb::WriteOptions opts{.generation = generation};
-    if (sign) opts.signing_key = key.private_key;
-    auto written = hashdb::write_database(db, content, opts);
-    REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
-  }
-
-  std::string pubkey() {
-    std::string path = dir.file("signing.pub");
-    testing::write_text(path, key.public_key.pem);
-    return path;
-  }
-
-  Result<json> request(const json& r) { return control::control_request(socket, r, 10000); }
-
-  // Starts tollgated and waits (bounded) until its socket answers, which
-  // means every mark is placed.
-  void start_daemon(std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args = {testing::built_binary("tollgated"), "--config", config};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    auto why = process.start(args, stderr_path, [&] {
-      auto reply = request({{"cmd", "status"}});
-      return reply && (*reply)["ok"] == true;
-    });
-    daemon = process.pid();
-    if (!why.empty()) FAIL("tollgated " << why);
-  }
-
-  // SIGTERM (or `sig`), bounded wait, SIGKILL as a last resort. Exit status or -1.
-  int stop_daemon(int sig = SIGTERM) {
-    daemon = -1;
-    return process.stop(sig);
-  }
-
-  // The usual start: the base rules at `generation`, then the daemon in `mode`.
-  void start_with_base_policy(const std::string& mode, uint64_t generation, const std::string& extra = "") {
-    write_db(base_rules(), generation);
-    write_config(mode, extra);
-    start_daemon();
-  }
-
-  std::vector<json> read_events(const std::string& type = "") {
-    std::vector<json> out;
-    std::istringstream in(testing::read_text(events));
-    std::string line;
-    while (std::getline(in, line)) {
-      json j = json::parse(line);
-      if (type.empty() || j["type"] == type) out.push_back(j);
-    }
-    return out;
-  }
-
-  // The event log is written by a background thread: wait (bounded) for a line.
-  std::vector<json> wait_events(const std::string& type, size_t n) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    std::vector<json> got;
-    while (std::chrono::steady_clock::now() < deadline) {
-      got = read_events(type);
-      if (got.size() >= n) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return got;
-  }
-
-  uint64_t generation() {
-    auto s = request({{"cmd", "status"}});
-    REQUIRE(s);
-    return (*s)["database"]["generation"].get<uint64_t>();
-  }
-};
+using testing::hash_allow;
+// tests/support/enforcer_fixture.h: a tmpfs in the private namespace, a
+// config pointing everything into a temp directory, and the daemon.
+using Fixture = testing::EnforcerFixture;
 
 }  // namespace
 
@@ -737,8 +594,8 @@ struct CoverageFixture : Fixture {
     REQUIRE(::chown(intruder.c_str(), kNobody, kNobody) == 0);
     struct stat st {};
     REQUIRE_MESSAGE(::stat(kSafeRoot, &st) == 0, kSafeRoot << " must exist for the safe-path tests");
-    REQUIRE(::mount("tollgate-safe", kSafeRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") == 0);
-    also_watch.push_back(kSafeRoot);
+    REQUIRE(::mount(testing::kFixtureTmpfs, kSafeRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") == 0);
+    also_watch.push_back(kSafeRoot);  // start_daemon checks it is only our tmpfs
     REQUIRE_MESSAGE(::access(python.c_str(), X_OK) == 0,
                     "python3 is required (Makefile.dist deps installs it): " << python);
     fs::copy_file(testing::built_binary("cov_dlopener"), mnt + "/dlopener");

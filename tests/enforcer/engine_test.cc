@@ -633,9 +633,11 @@ TEST_SUITE("enforcer.engine.pressure") {
   }
 
   TEST_CASE("a large file under the cap gets the time hashing it takes, beyond decision_timeout_ms") {
-    // 512 MiB of zeros: hashing takes about half a second, far beyond the
-    // 10 ms base deadline; the size allowance (1 s per 128 MiB) covers it.
-    Harness h({.decision_timeout_ms = 10});
+    // 512 MiB of zeros: hashing takes about half a second on an idle
+    // machine, far beyond the 10 ms base deadline; the size allowance covers
+    // it. The floor is set low (32 s for this file) so that a loaded CI
+    // machine measures the allowance, not its own speed.
+    Harness h({.decision_timeout_ms = 10, .hash_floor_bytes_per_s = 16 * kMiB});
     auto big = h.sparse("big", off_t{512} << 20);
     auto digest = hashdb::sha256_path(big);
     REQUIRE(digest);
@@ -837,6 +839,35 @@ TEST_SUITE("enforcer.engine.pressure") {
     for (const auto& r : responses) CHECK(r.second == true);
     // Two racy events, each looked up by the reading thread and again by the worker.
     CHECK(h.engine.cache().stats().racy == 4);
+  }
+
+  TEST_CASE("a path-allow rule vouches only for files reached through the daemon's own mounts (a filesystem "
+            "mark also sees execs in other namespaces, whose paths name something else here)") {
+    // /usr/bin/true: a root-owned, non-writable chain, so path-allow applies when the path means what it says.
+    const std::string tool = real("/usr/bin/true");
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({tool, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
+    for (bool local : {true, false}) {
+      CAPTURE(local);
+      int asked = 0;
+      Harness h({.local_path = [&](int) {
+        ++asked;
+        return local;
+      }});
+      h.rules(c);
+      h.engine.set_mode(policy::Mode::kEnforce);
+      h.start();
+      h.source.push(tool, ::getppid());
+      auto responses = h.source.wait_responses(1);
+      REQUIRE(responses.size() == 1);
+      CHECK(responses[0].second == local);
+      auto events = h.events();
+      CHECK(asked == 1);
+      if (!local) {
+        REQUIRE(events.size() == 1);
+        CHECK(events[0]["rule"] == "default-deny");
+      }
+    }
   }
 
   TEST_CASE("max_pending leaves a reserve of the fd limit for the daemon's own files") {
@@ -1218,7 +1249,7 @@ struct MarkingHarness {
   RecordingMarks kernel;
   IgnoreMarks marks{kernel, h.metrics, {.max_marks = 100}};
 
-  explicit MarkingHarness(hashdb::PolicyContent extra = {}) {
+  explicit MarkingHarness(hashdb::PolicyContent extra = {}, EngineOptions options = {}) : h(std::move(options)) {
     h.engine.set_ignore_marks(&marks);
     extra.hash_rules.push_back(allow_file(safe));
     h.start_with(std::make_shared<hashdb::MemoryRuleSet>(extra), policy::Mode::kEnforce);
@@ -1278,6 +1309,20 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     CHECK_FALSE(responses[1].second);
     h.settle();
     CHECK(kernel.marked().size() == 1);
+  }
+
+  TEST_CASE("a safe file reached through another namespace's mount: allowed by its hash, never marked") {
+    EngineOptions foreign;
+    foreign.local_path = [](int) { return false; };  // what the mount watcher says of another namespace's mount
+    MarkingHarness m({}, std::move(foreign));
+    auto& [safe, h, kernel, marks] = m;
+    h.source.push(safe, ::getppid());
+    auto responses = h.source.wait_responses(1);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].second);
+    h.settle();
+    CHECK(kernel.marked().empty());
+    CHECK(h.metrics.ignore_marks_added == 0);
   }
 
   TEST_CASE("a path-deny rule over a safe file: denied, never marked") {

@@ -19,6 +19,7 @@
 #include "hashdb/sha256.h"
 #include "hashdb/writer.h"
 #include "tests/support/daemon_process.h"
+#include "tests/support/enforcer_fixture.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -50,7 +51,10 @@ struct SafeFixture {
     REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
     struct stat st {};
     REQUIRE(::stat(kSafeRoot, &st) == 0);
-    REQUIRE(::mount("tollgate-ignore-test", kSafeRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=32m") == 0);
+    REQUIRE(::mount(testing::kFixtureTmpfs, kSafeRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=32m") == 0);
+    // A filesystem mark reaches every filesystem mounted at or below /srv
+    // (DEVELOPERS.md): only this tmpfs may be.
+    testing::require_own_tmpfs(kSafeRoot);
     REQUIRE(::mkdir((std::string(kSafeRoot) + "/bin").c_str(), 0755) == 0);
     REQUIRE(::mkdir((std::string(kSafeRoot) + "/scratch").c_str(), 0755) == 0);
     REQUIRE(::chmod((std::string(kSafeRoot) + "/scratch").c_str(), 01777) == 0);  // like /tmp

@@ -64,7 +64,7 @@ struct Site {
   void write_config(const std::string& extra = "") {
     testing::write_text(config, "mode: enforce\ndatabase: " + db + "\npublic_key: " + dir.file("signing.pub") +
                                     "\nevent_log: " + events + "\nsocket: " + socket + "\nwatch: [" + mnt +
-                                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " + state + "\n" +
+                                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " + state + "\n" +
                                     extra);
   }
 

@@ -5,25 +5,18 @@
 // Every wait is bounded; the daemon dies with the test and is stopped by pid.
 #include <doctest/doctest.h>
 #include <errno.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
-#include "control/client.h"
-#include "hashdb/keys.h"
 #include "hashdb/sha256.h"
-#include "hashdb/writer.h"
-#include "tests/support/daemon_process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/enforcer_fixture.h"
 
 using namespace tollgate;
 using nlohmann::json;
@@ -35,33 +28,16 @@ namespace {
 constexpr const char* kPackage = "tg-newtool";
 constexpr const char* kVersion = "1.0-1";
 
-struct Site {
-  testing::TempDir dir;
-  std::string mnt = dir.file("mnt");
-  std::string config = dir.file("tollgate.yaml");
+// The shared e2e fixture (its own tmpfs in a private mount namespace), a
+// manifest that trusts dpkg, and the package.
+struct Site : testing::EnforcerFixture {
   std::string manifest = dir.file("policy.yaml");
-  std::string db = dir.file("policy.db");
-  std::string socket = dir.file("tollgate.sock");
-  std::string events = dir.file("events.jsonl");
   std::string state = dir.file("state");
   std::string deb = dir.file("tg-newtool_1.0-1_all.deb");
   std::string newtool = mnt + "/usr/bin/newtool", othertool = mnt + "/usr/bin/othertool";
-  std::string unrelated = mnt + "/unrelated", tampered = mnt + "/tampered";
-  testing::DaemonProcess daemon;
+  std::string unrelated = mnt + "/unapproved", tampered = mnt + "/tampered";
 
-  Site() {
-    REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: " << std::strerror(errno));
-    REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    REQUIRE(::mount("tollgate-upgrades", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=32m") == 0);
-    fs::copy_file("/bin/cat", unrelated);
-    ::chmod(unrelated.c_str(), 0755);
-    build_deb();
-  }
-  ~Site() {
-    daemon.stop();
-    ::umount2(mnt.c_str(), MNT_DETACH);
-  }
+  Site() { build_deb(); }
 
   // usr/bin/newtool (a copy of /bin/echo: no policy here approves it),
   // usr/bin/othertool (a script) and a data file, which the dpkg trust
@@ -82,11 +58,10 @@ struct Site {
     REQUIRE_MESSAGE(built.exit_code == 0, built.err);
   }
 
-  void write_config(const std::string& ttl = "30m", const std::string& must_allow = "[]") {
-    testing::write_text(config, "mode: enforce\ndatabase: " + db + "\nevent_log: " + events + "\nsocket: " + socket +
-                                    "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmust_allow: " + must_allow +
-                                    "\nstate_dir: " + state + "\nmanifest: " + manifest + "\nlog_allows: true\npending_trust_ttl: " +
-                                    ttl + "\napprovals: " + dir.file("approvals.yaml") + "\n");
+  void write_config(const std::string& ttl = "30m", const std::string& must = "[]") {
+    must_allow = "must_allow: " + must + "\n";
+    EnforcerFixture::write_config("enforce", "manifest: " + manifest + "\nlog_allows: true\npending_trust_ttl: " + ttl +
+                                                 "\napprovals: " + dir.file("approvals.yaml") + "\n");
   }
   // The policy trusts dpkg for a package or two; this one among them.
   void write_manifest(bool trusts_dpkg = true) {
@@ -98,33 +73,14 @@ struct Site {
   void write_db() {
     hashdb::PolicyContent c;
     c.policy_name = "upgrades";
-    hashdb::HashRule r;
-    r.sha256 = *hashdb::sha256_path(testing::built_binary("tollgated"));
-    c.hash_rules = {r};
-    auto written = hashdb::write_database(db, c, {.generation = 1});
-    REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
+    c.hash_rules = {testing::hash_allow(testing::built_binary("tollgated"))};
+    EnforcerFixture::write_db(c, 1, /*sign=*/false);
   }
 
-  json status() {
-    auto s = control::control_request(socket, {{"cmd", "status"}}, 30000);
-    REQUIRE(s);
-    return *s;
-  }
-  void start() {
-    auto why = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
-      return reply && (*reply)["ok"] == true;
-    });
-    REQUIRE_MESSAGE(why.empty(), why);
-  }
+  void start() { start_daemon(); }
   void restart() {
-    CHECK(daemon.stop() == 0);
+    CHECK(stop_daemon() == 0);
     start();
-  }
-  testing::CommandResult tg(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), testing::built_binary("tollgate"));
-    args.insert(args.begin() + 2, {"--config", config});
-    return testing::run(args, 120, input);
   }
   void unpack() {
     auto x = testing::run({"dpkg-deb", "-x", deb, mnt}, 60);
@@ -139,15 +95,6 @@ struct Site {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return done();
-  }
-  std::vector<json> events_of(const std::string& type) {
-    std::vector<json> got;
-    std::istringstream in(testing::read_text(events));
-    for (std::string line; std::getline(in, line);) {
-      auto j = json::parse(line, nullptr, false);
-      if (j.is_object() && j["type"] == type) got.push_back(j);
-    }
-    return got;
   }
 };
 
@@ -169,7 +116,7 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.newtool) == EPERM);
     CHECK(exec_errno(site.unrelated) == EPERM);
 
-    auto trusted = site.tg({"trust-debs", site.deb});
+    auto trusted = site.cli({"trust-debs", site.deb});
     REQUIRE_MESSAGE(trusted.exit_code == 0, trusted.err);
     CHECK_MESSAGE(trusted.out.find("2 files of 1 packages handed to tollgated") != std::string::npos, trusted.out);
     CHECK(exec_errno(site.newtool) == 0);
@@ -180,17 +127,17 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(s["pending_trust"]["files"] == 2);  // the README is not an executable
     CHECK(s["pending_trust"]["packages"] == json::array({std::string(kPackage) + "=" + kVersion}));
     CHECK_FALSE(s["pending_trust"]["expires"].get<std::string>().empty());
-    auto text = site.tg({"status"});
+    auto text = site.cli({"status"});
     CHECK_MESSAGE(text.out.find("pending:   2 files of 1 packages") != std::string::npos, text.out);
 
     // Explainable: the allow names the pending rule; the event log has the set.
     const std::string rule = std::string("pending-trust:") + kPackage + "=" + kVersion + ":/usr/bin/newtool";
     CHECK(Site::eventually([&] {
-      for (const auto& d : site.events_of("decision"))
+      for (const auto& d : site.read_events("decision"))
         if (d["path"] == site.newtool && d["decision"] == "allow" && d["rule"] == rule) return true;
       return false;
     }));
-    auto adds = site.events_of("pending_trust");
+    auto adds = site.read_events("pending_trust");
     REQUIRE(adds.size() >= 1);
     CHECK(adds.back()["action"] == "add");
     CHECK(adds.back()["files"] == 2);
@@ -215,7 +162,7 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(site.status()["pending_trust"]["files"] == 2);
 
     // The old Pre-Invoke hook line no longer opens a window.
-    auto pre = site.tg({"refresh", "--pre"});
+    auto pre = site.cli({"refresh", "--pre"});
     CHECK_MESSAGE(pre.exit_code == 0, pre.err);
     CHECK(site.status()["mode"] == "enforce");
     CHECK(exec_errno(site.unrelated) == EPERM);
@@ -226,12 +173,12 @@ TEST_SUITE("enforcer.upgrades") {
     site.restart();
     CHECK(Site::eventually([&] { return site.status()["pending_trust"]["files"] == 0; }));
     CHECK(exec_errno(site.newtool) == EPERM);
-    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    REQUIRE(site.cli({"trust-debs", site.deb}).exit_code == 0);
     CHECK(exec_errno(site.newtool) == 0);
     CHECK(Site::eventually([&] { return site.status()["pending_trust"]["files"] == 0; }));
     CHECK(exec_errno(site.newtool) == EPERM);
     CHECK(site.status()["mode"] == "enforce");
-    auto ends = site.events_of("pending_trust");
+    auto ends = site.read_events("pending_trust");
     REQUIRE_FALSE(ends.empty());
     CHECK(ends.back()["action"] == "end");
     CHECK(ends.back()["reason"] == "expired");
@@ -245,7 +192,7 @@ TEST_SUITE("enforcer.upgrades") {
     site.write_config();
     site.write_db();
     site.start();
-    auto opened = site.tg({"mode", "audit", "--for", "2s"});
+    auto opened = site.cli({"mode", "audit", "--for", "2s"});
     REQUIRE_MESSAGE(opened.exit_code == 0, opened.err);
     CHECK(site.status()["mode"] == "audit");
     CHECK_FALSE(site.status()["audit_until"].get<std::string>().empty());
@@ -253,7 +200,7 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(Site::eventually([&] { return site.status()["mode"] == "enforce"; }));
     CHECK(site.status()["audit_until"] == "");
     CHECK(exec_errno(site.unrelated) == EPERM);
-    auto modes = site.events_of("mode");
+    auto modes = site.read_events("mode");
     REQUIRE(modes.size() >= 2);
     CHECK(modes[modes.size() - 2]["to"] == "audit");
     CHECK_FALSE(modes[modes.size() - 2]["until"].get<std::string>().empty());
@@ -263,13 +210,13 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(testing::read_text(site.config).find("mode: enforce") != std::string::npos);
 
     // A restart inside a window keeps it, with the same end.
-    REQUIRE(site.tg({"mode", "audit", "--for", "1h"}).exit_code == 0);
+    REQUIRE(site.cli({"mode", "audit", "--for", "1h"}).exit_code == 0);
     const std::string until = site.status()["audit_until"];
     site.restart();
     CHECK(site.status()["mode"] == "audit");
     CHECK(site.status()["audit_until"] == until);
     // An explicit mode ends it.
-    REQUIRE(site.tg({"mode", "enforce", "--force"}).exit_code == 0);
+    REQUIRE(site.cli({"mode", "enforce", "--force"}).exit_code == 0);
     CHECK(site.status()["audit_until"] == "");
     site.restart();
     CHECK(site.status()["mode"] == "enforce");
@@ -283,21 +230,21 @@ TEST_SUITE("enforcer.upgrades") {
     site.write_db();
     site.start();
     site.unpack();
-    auto refused = site.tg({"trust-debs", site.deb});
+    auto refused = site.cli({"trust-debs", site.deb});
     CHECK(refused.exit_code == 1);
     CHECK_MESSAGE(refused.err.find("the policy does not trust dpkg") != std::string::npos, refused.err);
     CHECK(site.status()["pending_trust"]["files"] == 0);
     CHECK(exec_errno(site.newtool) == EPERM);
 
     // The hook never fails apt for it.
-    auto hook = site.tg({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
+    auto hook = site.cli({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
                                                           " - - none < 1.0-1 all foreign " + site.deb + "\n");
     CHECK(hook.exit_code == 0);
     CHECK(site.status()["pending_trust"]["files"] == 0);
 
     // A package the dpkg entry's `packages:` does not name.
     testing::write_text(site.manifest, "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [dpkg]\n");
-    auto outside = site.tg({"trust-debs", site.deb});
+    auto outside = site.cli({"trust-debs", site.deb});
     CHECK(outside.exit_code == 0);
     CHECK_MESSAGE(outside.err.find("is not among the packages") != std::string::npos, outside.err);
     CHECK(site.status()["pending_trust"]["files"] == 0);
@@ -305,7 +252,7 @@ TEST_SUITE("enforcer.upgrades") {
     // Not a package: one line naming it, exit non-zero.
     site.write_manifest();
     testing::write_text(site.dir.file("bogus.deb"), "not an ar archive\n");
-    auto bad = site.tg({"trust-debs", site.dir.file("bogus.deb")});
+    auto bad = site.cli({"trust-debs", site.dir.file("bogus.deb")});
     CHECK(bad.exit_code != 0);
     CHECK_MESSAGE(bad.err.find(site.dir.file("bogus.deb") + ": not a readable Debian package") != std::string::npos,
                   bad.err);
@@ -313,8 +260,8 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(site.status()["pending_trust"]["files"] == 0);
 
     // The hook protocol, with the daemon down: stored, picked up at start.
-    CHECK(site.daemon.stop() == 0);
-    hook = site.tg({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
+    CHECK(site.stop_daemon() == 0);
+    hook = site.cli({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
                                                      " - - none < 1.0-1 all foreign " + site.deb + "\n");
     CHECK_MESSAGE(hook.exit_code == 0, hook.err);
     CHECK_MESSAGE(hook.out.find("stored in " + site.state + "/pending-trust.json") != std::string::npos, hook.out);
@@ -340,17 +287,17 @@ TEST_SUITE("enforcer.upgrades") {
                                              covers);
     };
 
-    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    REQUIRE(site.cli({"trust-debs", site.deb}).exit_code == 0);
     CHECK(exec_errno(site.newtool) == 0);
     recompiled("");
-    auto ended = site.tg({"refresh"});
+    auto ended = site.cli({"refresh"});
     REQUIRE_MESSAGE(ended.exit_code == 0, ended.err);
     CHECK_MESSAGE(ended.out.find("pending trust ended (2 files)") != std::string::npos, ended.out);
     CHECK(site.status()["pending_trust"]["files"] == 0);
     CHECK(::access((site.state + "/pending-trust.json").c_str(), F_OK) != 0);
     CHECK(exec_errno(site.newtool) == EPERM);
     CHECK(exec_errno(site.othertool) == EPERM);
-    auto events = site.events_of("pending_trust");
+    auto events = site.read_events("pending_trust");
     REQUIRE_FALSE(events.empty());
     CHECK(events.back()["action"] == "end");
     CHECK(events.back()["reason"] == "refresh");
@@ -360,22 +307,22 @@ TEST_SUITE("enforcer.upgrades") {
     // is dropped as covered when the policy lands, and it still runs, now by
     // the policy's own rule.
     site.write_manifest();
-    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    REQUIRE(site.cli({"trust-debs", site.deb}).exit_code == 0);
     recompiled("  - sha256: " + newtool_hash + "\n    label: newtool\n");
-    auto covered = site.tg({"refresh"});
+    auto covered = site.cli({"refresh"});
     REQUIRE_MESSAGE(covered.exit_code == 0, covered.err);
     CHECK(site.status()["pending_trust"]["files"] == 0);
     CHECK(site.status()["mode"] == "enforce");
     CHECK(exec_errno(site.newtool) == 0);
     CHECK(exec_errno(site.othertool) == EPERM);
-    events = site.events_of("pending_trust");
+    events = site.read_events("pending_trust");
     REQUIRE(events.size() >= 2);
     CHECK(events[events.size() - 2]["reason"] == "covered");
     CHECK(events[events.size() - 2]["files"] == 1);
     CHECK(events.back()["reason"] == "refresh");
     CHECK(events.back()["files"] == 1);
     CHECK(Site::eventually([&] {
-      auto d = site.events_of("decision");
+      auto d = site.read_events("decision");
       return !d.empty() && d.back()["path"] == site.newtool && d.back()["rule"].get<std::string>().starts_with("hash-allow:");
     }));
   }
@@ -388,10 +335,10 @@ TEST_SUITE("enforcer.upgrades") {
     site.write_db();
     site.start();
     site.unpack();
-    REQUIRE(site.tg({"trust-debs", site.deb}).exit_code == 0);
+    REQUIRE(site.cli({"trust-debs", site.deb}).exit_code == 0);
     CHECK(exec_errno(site.othertool) == 0);
     CHECK(Site::eventually([&] {
-      for (const auto& e : site.events_of("pending_trust"))
+      for (const auto& e : site.read_events("pending_trust"))
         if (e["reason"] == "lockout") return true;
       return false;
     }));

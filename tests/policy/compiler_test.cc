@@ -200,7 +200,9 @@ TEST_SUITE("policy.compiler") {
     CHECK(wrong.exit_code == 4);
   }
 
-  TEST_CASE("done when, on this host: the real dpkg database limited to coreutils and bash") {
+  // Reads this machine's dpkg database: ctest label `host` (policy_host_test).
+  TEST_CASE("done when, on this host: the real dpkg database limited to coreutils and bash" *
+            doctest::test_suite("policy.compiler.host")) {
     testing::TempDir dir;
     Keys signing(dir, "signing");
     testing::write_text(dir.file("pinned"), "#!/bin/sh\necho pinned\n", 0755);

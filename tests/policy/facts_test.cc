@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -188,6 +189,26 @@ TEST_SUITE("policy.facts") {
     // A temp dir's chain is never safe (not root-owned, or under /tmp).
     CHECK(r.decision.rule == "default-deny");
     CHECK(r.decision.reason.find("path rule " + f.path + " does not apply") != std::string::npos);
+  }
+
+  TEST_CASE("a file reached through another namespace's mount gets no ownership chain: path_means_here says no") {
+    Setup f;
+    hashdb::PolicyContent c;
+    c.path_rules.push_back({f.path, hashdb::PathMatch::kExact, hashdb::Action::kAllow, "", {}});
+    f.use(c);
+    int asked = 0;
+    const std::function<bool(int)> foreign = [&](int fd) {
+      ++asked;
+      CHECK(fd == f.fd.get());
+      return false;
+    };
+    auto r = f.decide({.path_means_here = &foreign});
+    REQUIRE(r.outcome == Outcome::kDecided);
+    CHECK(asked == 1);
+    CHECK(r.facts.chain.empty());
+    CHECK(r.decision.rule == "default-deny");
+    const std::function<bool(int)> ours = [](int) { return true; };
+    CHECK_FALSE(f.decide({.path_means_here = &ours}).facts.chain.empty());
   }
 
   TEST_CASE("over max_file_size: not hashed, not looked up; a path-deny decides it, else error:too-large") {

@@ -87,7 +87,7 @@ TEST_SUITE("tools.e2e") {
                                     dir.file("signing.pub") + "\nevent_log: " + log + "\nsocket: " + socket +
                                     "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmanifest: " +
                                     dir.file("policy.yaml") + "\napprovals: " + dir.file("approvals.yaml") +
-                                    "\nsigning_key: " + dir.file("signing.key") + "\nmust_allow: []\nstate_dir: " +
+                                    "\nsigning_key: " + dir.file("signing.key") + "\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " +
                                     dir.file("state") + "\n");
     auto baseline = policy::compile_policy({.manifest_path = dir.file("policy.yaml"),
                                             .output_path = db,

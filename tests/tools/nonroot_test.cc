@@ -58,6 +58,9 @@ TEST_SUITE("tools.nonroot") {
         {{"compile", "--install", "--config", config}, "'compile --install' needs root or group root"},
         {{"refresh", "--config", config}, "'refresh' needs root or group root"},
         {{"approve", "--from-report", "--interactive", "--config", config}, "'approve' needs root or group root"},
+        {{"sweep", "--config", config}, "'sweep' needs root"},
+        {{"doctor", "--fix", "--config", config},
+         "'doctor --fix' needs root (it writes /etc/sysctl.d and /proc/sys); run it with sudo"},
     };
     for (const auto& [args, message] : more) {
       CAPTURE(args[0]);
@@ -77,5 +80,10 @@ TEST_SUITE("tools.nonroot") {
                        testing::built_binary("tollgate"), "approve", "--from-report", "--config", config, "--log",
                        dir.file("empty.jsonl")});
     CHECK(report.exit_code == 0);
+    // And so does looking for holes: doctor without --fix.
+    auto doctor = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                       testing::built_binary("tollgate"), "doctor", "--config", config});
+    CHECK(doctor.exit_code != 6);
+    CHECK_MESSAGE(doctor.out.starts_with("tollgate doctor: "), doctor.err);
   }
 }

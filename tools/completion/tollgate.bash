@@ -9,7 +9,7 @@ _tollgate() {
     words=("${COMP_WORDS[@]}")
     cword=$COMP_CWORD
   }
-  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh trust-debs import-blocklist help"
+  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh trust-debs import-blocklist sweep doctor help"
   local common="--config --help"
   if [[ $cword -eq 1 ]]; then
     COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
@@ -20,11 +20,13 @@ _tollgate() {
       COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --since) COMPREPLY=($(compgen -W "30m 1h 24h 7d 30d all" -- "$cur")); return ;;
-    --type) COMPREPLY=($(compgen -W "decision scan start reload install rollback mode overflow read_error" -- "$cur")); return ;;
+    --type) COMPREPLY=($(compgen -W "decision scan start reload install rollback mode overflow read_error mark finding kill" -- "$cur")); return ;;
+    --proc-root|--sysctl-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --format) COMPREPLY=($(compgen -W "sha256sum csv" -- "$cur")); return ;;
     --to) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --as) COMPREPLY=($(compgen -W "exec loader library script" -- "$cur")); return ;;
-    --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j) return ;;
+    --label|--ticket|--expires|--sha256|--max-events|--poll-ms|--jobs|-j|--sample-ms) return ;;
+    --kill) COMPREPLY=($(compgen -W "$(ls /proc 2>/dev/null | grep -E '^[0-9]+$')" -- "$cur")); return ;;
   esac
   local opts=""
   case ${words[1]} in
@@ -43,6 +45,8 @@ _tollgate() {
       opts="--apt-hook --socket" ;;
     import-blocklist) opts="--format -o --output" ;;
     status)  opts="--socket --json" ;;
+    sweep)   opts="--json --kill --kill-all --yes --sample-ms --db --socket" ;;
+    doctor)  opts="--json --fix --proc-root --sysctl-dir --socket" ;;
     compile) opts="-o --output --sign-key --jobs --dry-run --json --dpkg-admindir --strict --install --socket" ;;
     db)
       if [[ $cword -eq 2 ]]; then COMPREPLY=($(compgen -W "verify dump rollback" -- "$cur")); return; fi
