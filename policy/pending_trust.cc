@@ -9,6 +9,7 @@
 
 #include "common/text.h"
 #include "policy/facts.h"
+#include "policy/trust_sources.h"
 
 namespace tollgate::policy {
 namespace {
@@ -39,6 +40,7 @@ bool valid_version(std::string_view v) {
 }
 
 bool valid_path(std::string_view p) {
+  if (p.starts_with(kControlPrefix)) return is_maintainer_script(p.substr(kControlPrefix.size()));
   if (p.empty() || p.front() != '/' || p.size() > 4096) return false;
   if (p.find('\0') != std::string_view::npos || p.find('\n') != std::string_view::npos) return false;
   // Each component: not empty (but a trailing one), not "." or "..".
@@ -70,7 +72,7 @@ Status validate_pending_file(const PendingFile& file, std::string_view where) {
                                                       file.package, printable(file.version)));
   if (!valid_path(file.path))
     return fail(ErrorCode::kInvalidInput, fmt::format("{}: package {} lists an invalid path '{}' (absolute, no "
-                                                      "empty, '.' or '..' component)",
+                                                      "empty, '.' or '..' component; or control:SCRIPT)",
                                                       where, file.package, printable(file.path)));
   return {};
 }

@@ -1,9 +1,10 @@
 // Pending trust (docs/upgrades.md): the SHA-256 of every file in the .deb
-// packages apt is about to hand to dpkg, trusted as hash-allow rules before
-// dpkg unpacks them, until the recompile that brings the same hashes in
-// through the dpkg trust source lands (or `pending_trust_ttl` passes). The
-// daemon holds the set in memory and in state_dir (state_store.h,
-// pending-trust.json); `tollgate trust-debs` builds it.
+// packages apt is about to hand to dpkg, and of their maintainer scripts,
+// trusted as hash-allow rules before dpkg unpacks them, until the recompile
+// that brings the same hashes in through the dpkg trust source lands (or
+// `pending_trust_ttl` passes). The daemon holds the set in memory and in
+// state_dir (state_store.h, pending-trust.json); `tollgate trust-debs`
+// builds it.
 //
 //   PendingTrust set;
 //   if (auto added = merge_pending(set.files, std::move(files), "request"); !added) ... refused, set unchanged
@@ -38,9 +39,13 @@ struct PendingFile {
   hashdb::Sha256 sha256{};
   std::string package;  // "bash", or "libc6:amd64"
   std::string version;  // "5.2.15-2+b2"
-  std::string path;     // absolute: "/usr/bin/bash"
+  // Absolute, as installed: "/usr/bin/bash"; or kControlPrefix and a
+  // maintainer script's name ("control:postinst"), which dpkg runs from
+  // its admin directory (tmp.ci/, info/) wherever that is.
+  std::string path;
   bool operator==(const PendingFile&) const = default;
 };
+inline constexpr std::string_view kControlPrefix = "control:";
 
 // The most files one set may hold (a whole dist-upgrade fits; a request
 // cannot grow the daemon without bound).
@@ -57,7 +62,8 @@ std::string pending_rule_id(const PendingFile& file);
 
 // Checks one file: 64-hex digest aside, a Debian package name (with an
 // optional ":ARCH"), a version without blanks or controls, an absolute path
-// without NUL, newline or "..". Errors are one line naming `where`.
+// without NUL, newline or "..", or "control:" and one of
+// kMaintainerScripts. Errors are one line naming `where`.
 Status validate_pending_file(const PendingFile& file, std::string_view where);
 
 // Adds `add` to `into` (a file with the same digest and path is kept once),

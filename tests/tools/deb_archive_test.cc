@@ -53,6 +53,40 @@ Result<std::vector<Read>> read_tar(const std::string& path) {
   }
 }
 
+const std::string kPostinst = "#!/bin/sh\nset -e\nldconfig\n";
+const std::string kConfig = "#!/bin/sh\n. /usr/share/debconf/confmodule\n";
+
+std::string hex_of(const std::string& content) { return hashdb::to_hex(hashdb::sha256_bytes(content)); }
+
+// A tar of `files` (name relative to the archive root -> content, mode),
+// as dpkg-deb --ctrl-tarfile writes one ("./NAME").
+std::string make_tar(testing::TempDir& dir, const std::string& name,
+                     const std::map<std::string, std::pair<std::string, mode_t>>& files) {
+  const std::string src = dir.file(name + ".src");
+  fs::create_directories(src);
+  for (const auto& [path, body] : files) {
+    fs::create_directories(fs::path(src + "/" + path).parent_path());
+    testing::write_text(src + "/" + path, body.first, body.second);
+  }
+  const std::string tar = dir.file(name + ".tar");
+  auto made = testing::run({"tar", "--format", "gnu", "-C", src, "-cf", tar, "."}, 60);
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  return tar;
+}
+
+// read_control_tar over `tar`, fed `chunk` bytes per read (1: the worst
+// split a pipe can make).
+Result<DebControl> read_control_bytewise(const std::string& tar_file, size_t chunk = 1) {
+  auto fd = open_fd(tar_file, O_RDONLY);
+  REQUIRE(fd);
+  TarStream tar(
+      [&](std::span<std::byte> buf) -> Result<size_t> {
+        return static_cast<size_t>(std::max<ssize_t>(0, ::read(fd->get(), buf.data(), std::min(chunk, buf.size()))));
+      },
+      tar_file);
+  return read_control_tar(tar, tar_file);
+}
+
 std::string build_deb(testing::TempDir& dir) {
   const std::string root = dir.file("pkg");
   fs::create_directories(root + "/DEBIAN");
@@ -66,6 +100,11 @@ std::string build_deb(testing::TempDir& dir) {
   testing::write_text(root + "/usr/bin/script-not-exec", "#!/bin/sh\n", 0644);
   testing::write_text(root + "/usr/lib/x/libx.so.1", "not really a library", 0644);
   testing::write_text(root + "/usr/share/doc/tg-test/README", "text\n", 0644);
+  // Maintainer scripts, and control files that are not scripts.
+  testing::write_text(root + "/DEBIAN/postinst", kPostinst, 0755);
+  testing::write_text(root + "/DEBIAN/config", kConfig, 0755);
+  testing::write_text(root + "/DEBIAN/templates", "Template: tg-test/q\nType: boolean\nDescription: q\n", 0644);
+  testing::write_text(root + "/DEBIAN/triggers", "interest-noawait /usr/lib/x\n", 0644);
   REQUIRE(::link((root + "/usr/bin/tool").c_str(), (root + "/usr/bin/tool-link").c_str()) == 0);
   const std::string deb = dir.file("tg-test.deb");
   auto built = testing::run({"dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb}, 60);
@@ -132,7 +171,7 @@ TEST_SUITE("tools.deb_archive") {
     testing::write_text(dir.file("short.tar"), bytes.substr(0, 512 + 1000));
     auto s = read_tar(dir.file("short.tar"));
     REQUIRE_FALSE(s);
-    CHECK(s.error().message() == dir.file("short.tar") + ": truncated data archive");
+    CHECK(s.error().message() == dir.file("short.tar") + ": truncated archive");
   }
 
   TEST_CASE("hash_tar_files selects by the whole head however the stream is split: a non-executable ELF and a "
@@ -167,23 +206,89 @@ TEST_SUITE("tools.deb_archive") {
     CHECK(bytes == fs::file_size("/bin/true") + std::string("#!/bin/sh\nexit 0\n").size() + 5);
   }
 
-  TEST_CASE("read_deb: the package's fields and the files the dpkg trust source would cover, hashed") {
+  TEST_CASE("read_control_tar: the fields of ./control and the maintainer scripts at the top level, hashed "
+            "whatever their content, however the stream is split") {
+    testing::TempDir dir;
+    const std::string elf = testing::read_text("/bin/true");
+    const std::string tar = make_tar(
+        dir, "control",
+        {{"control", {"package: tg-test\nVersion: 1.0-1\nDescription: x\n more\nArchitecture: amd64\n", 0644}},
+         {"preinst", {"#!/bin/sh\nexit 0\n", 0755}},
+         {"postrm", {elf, 0755}},                       // an ELF: dpkg runs it all the same
+         {"prerm", {"not even a script\n", 0644}},      // run by dpkg whatever its mode says
+         {"md5sums", {"d41d8cd98f00b204e9800998ecf8427e  usr/bin/x\n", 0644}},
+         {"templates", {"Template: x\n", 0644}},
+         {"sub/postinst", {"#!/bin/sh\nnested\n", 0755}}});  // not a maintainer script: not at the top
+    auto control = read_control_bytewise(tar);
+    REQUIRE_MESSAGE(control, control.error().message());
+    CHECK(control->info.package == "tg-test");  // field names are case-insensitive
+    CHECK(control->info.version == "1.0-1");
+    CHECK(control->info.architecture == "amd64");
+    std::map<std::string, std::string> got;
+    for (const auto& f : control->scripts) got[f.path] = hashdb::to_hex(f.sha256);
+    CHECK(got == std::map<std::string, std::string>{{"postrm", hex_of(elf)},
+                                                    {"preinst", hex_of("#!/bin/sh\nexit 0\n")},
+                                                    {"prerm", hex_of("not even a script\n")}});
+  }
+
+  TEST_CASE("read_control_tar refuses an archive without a usable control file, naming it") {
+    testing::TempDir dir;
+    struct Case {
+      std::string name;
+      std::map<std::string, std::pair<std::string, mode_t>> files;
+      std::string why;
+    };
+    const std::vector<Case> cases = {
+        {"none", {{"postinst", {"#!/bin/sh\n", 0755}}}, "no control file"},
+        {"noversion", {{"control", {"Package: tg-test\nArchitecture: all\n", 0644}}}, "no Package or Version field"},
+        {"huge", {{"control", {"Package: tg-test\nVersion: 1\n" + std::string(kMaxControlFile, '#'), 0644}}},
+         "its control file is over 1048576 bytes"},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.name);
+      const std::string tar = make_tar(dir, c.name, c.files);
+      auto control = read_control_bytewise(tar, 4096);
+      REQUIRE_FALSE(control);
+      CHECK(control.error().message() == tar + ": not a readable Debian package: " + c.why);
+    }
+  }
+
+  TEST_CASE("read_deb: the package's fields, its maintainer scripts and the files the dpkg trust source would "
+            "cover, hashed") {
     testing::TempDir dir;
     const std::string deb = build_deb(dir);
-    auto files = pending_for_deb(deb);
-    REQUIRE_MESSAGE(files, files.error().message());
+    auto pending = pending_for_deb(deb, DpkgScope{.all = true});
+    REQUIRE_MESSAGE(pending, pending.error().message());
+    CHECK(pending->covered);
+    CHECK(pending->info.package == "tg-test");
     std::map<std::string, std::string> got;
-    for (const auto& f : *files) {
+    for (const auto& f : pending->files) {
       CHECK(f.package == "tg-test");
       CHECK(f.version == "2:1.0~rc1-3");
       got[f.path] = hashdb::to_hex(f.sha256);
     }
-    const std::string tool = hashdb::to_hex(hashdb::sha256_bytes(std::string_view("#!/bin/sh\necho tool\n")));
-    CHECK(got.size() == 4);  // not the README
+    const std::string tool = hex_of("#!/bin/sh\necho tool\n");
+    CHECK(got.size() == 6);  // not the README, the templates or the triggers file
     CHECK(got["/usr/bin/tool"] == tool);
     CHECK(got["/usr/bin/tool-link"] == tool);  // the hard link has the same content
     CHECK(got.contains("/usr/bin/script-not-exec"));
     CHECK(got.contains("/usr/lib/x/libx.so.1"));
+    CHECK(got["control:postinst"] == hex_of(kPostinst));
+    CHECK(got["control:config"] == hex_of(kConfig));
+
+    // A package outside the scope: its fields, and nothing hashed for it.
+    auto outside = pending_for_deb(deb, DpkgScope{.packages = {"bash"}});
+    REQUIRE_MESSAGE(outside, outside.error().message());
+    CHECK_FALSE(outside->covered);
+    CHECK(outside->info.package == "tg-test");
+    CHECK(outside->files.empty());
+    auto contents = read_deb(
+        deb, [](const std::string&, mode_t, std::string_view) { return true; },
+        [](const DebInfo& info) { return info.package != "tg-test"; });
+    REQUIRE(contents);
+    CHECK_FALSE(contents->data_read);
+    CHECK(contents->bytes == 0);  // the data archive was not read
+    CHECK(contents->scripts.size() == 2);
   }
 
   TEST_CASE("read_deb: a file that is not a package is one line naming it") {
