@@ -5,6 +5,7 @@
 // Every wait is bounded; the daemon dies with the test and is stopped by pid.
 #include <doctest/doctest.h>
 #include <errno.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,6 +98,69 @@ struct Site : testing::EnforcerFixture {
     return done();
   }
 };
+
+// A dpkg root for `dpkg --instdir --admindir` on a tmpfs of the fixture's
+// kind, mounted under /run (root-owned and not writable all the way up, as
+// /var/lib/dpkg is, so the compiler's ownership rule passes) inside the
+// test's private mount namespace, and watched beside the fixture's own.
+// Declare it before the Site: the daemon stops before this is unmounted.
+struct DpkgRoot {
+  std::string run_dir, root, admin, log;
+
+  DpkgRoot() {
+    testing::enter_private_namespace();
+    std::string tmpl = "/run/tollgate-test.XXXXXX";
+    REQUIRE(::mkdtemp(tmpl.data()));
+    run_dir = tmpl;
+    REQUIRE(::chmod(run_dir.c_str(), 0755) == 0);
+    root = run_dir + "/root";
+    REQUIRE(::mkdir(root.c_str(), 0755) == 0);
+    REQUIRE(::mount(testing::kFixtureTmpfs, root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") == 0);
+    testing::require_own_tmpfs(root);
+    admin = root + "/var/lib/dpkg";
+    fs::create_directories(admin + "/info");
+    fs::create_directories(admin + "/updates");
+    testing::write_text(admin + "/status", "");
+    log = run_dir + "/scripts.log";
+  }
+  ~DpkgRoot() {
+    ::umount2(root.c_str(), MNT_DETACH);
+    std::error_code ec;
+    fs::remove_all(run_dir, ec);
+  }
+
+  // dpkg ARGS... on this root, running the maintainer scripts in place
+  // (from admin/tmp.ci and admin/info, on the watched tmpfs) rather than
+  // chrooted into it; its own log kept off the host's /var/log.
+  testing::CommandResult dpkg(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"dpkg", "--instdir=" + root, "--admindir=" + admin, "--force-script-chrootless",
+                                     "--log=/dev/null"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run(argv, 120);
+  }
+  std::string info(const std::string& name) const { return admin + "/info/" + name; }
+  std::string tmp_ci(const std::string& name) const { return admin + "/tmp.ci/" + name; }
+  std::string script_log() const { return testing::read_text(log); }
+};
+
+// tg-scripts VERSION: four maintainer scripts that say who ran them, with
+// which arguments, into the DpkgRoot's log (each version's bytes differ).
+std::string build_scripts_deb(testing::TempDir& dir, const DpkgRoot& sys, const std::string& version) {
+  const std::string root = dir.file("scripts-" + version);
+  fs::create_directories(root + "/DEBIAN");
+  fs::create_directories(root + "/usr/share/tg-scripts");
+  testing::write_text(root + "/DEBIAN/control", "Package: tg-scripts\nVersion: " + version +
+                                                    "\nArchitecture: all\nMaintainer: Tollgate tests "
+                                                    "<tests@example.invalid>\nDescription: maintainer scripts\n");
+  for (const char* name : {"preinst", "postinst", "prerm", "postrm"})
+    testing::write_text(root + "/DEBIAN/" + name,
+                        "#!/bin/sh\necho \"" + version + " " + name + " $*\" >> " + sys.log + "\n", 0755);
+  testing::write_text(root + "/usr/share/tg-scripts/README", version + "\n");
+  const std::string deb = dir.file("tg-scripts_" + version + "_all.deb");
+  auto built = testing::run({"dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, deb}, 60);
+  REQUIRE_MESSAGE(built.exit_code == 0, built.err);
+  return deb;
+}
 
 }  // namespace
 
@@ -353,5 +417,121 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.newtool) == 0);
     CHECK(exec_errno(site.othertool) == EPERM);
     CHECK(exec_errno(site.unrelated) == EPERM);
+  }
+
+  TEST_CASE("dpkg's maintainer scripts run under enforcement: the new ones by pending trust (control:NAME), the "
+            "installed ones by the compiled policy, at upgrade, removal and purge; anything else in info/ is denied") {
+    DpkgRoot sys;
+    Site site;
+    site.also_watch = {sys.root};
+    const std::string v1 = build_scripts_deb(site.dir, sys, "1.0");
+    const std::string v2 = build_scripts_deb(site.dir, sys, "2.0");
+    const std::string v3 = build_scripts_deb(site.dir, sys, "3.0");
+    const std::string daemon_hash = hashdb::to_hex(*hashdb::sha256_path(testing::built_binary("tollgated")));
+    // Every package of this dpkg database, and the daemon's own binary.
+    testing::write_text(site.manifest, "version: 1\nallow:\n  - package_manager: dpkg\n  - sha256: " + daemon_hash +
+                                           "\n    label: tollgated\n");
+    site.write_config();
+    site.write_db();
+    site.start();
+    // What Post-Invoke does (`tollgate refresh`), against this dpkg database:
+    // the candidate starts as a copy of the live database, so the compile
+    // continues its generation.
+    auto post_invoke = [&] {
+      fs::copy_file(site.db, site.db + ".candidate", fs::copy_options::overwrite_existing);
+      auto compiled = testing::run({testing::built_binary("tollgate"), "compile", site.manifest, "-o",
+                                    site.db + ".candidate", "--dpkg-admindir", sys.admin, "--json"},
+                                   120);
+      REQUIRE_MESSAGE(compiled.exit_code == 0, compiled.err);
+      auto installed = site.request({{"cmd", "install"}, {"candidate", site.db + ".candidate"}, {"by", "test"}});
+      REQUIRE(installed);
+      REQUIRE_MESSAGE((*installed)["ok"] == true, installed->dump());
+      REQUIRE(site.request({{"cmd", "end_pending"}, {"by", "test"}}));
+      CHECK(site.status()["pending_trust"]["files"] == 0);
+      return json::parse(compiled.out);
+    };
+    // Whether the latest decision on `path` names the rule `want` (or one
+    // starting with it, for "hash-allow:"); the log is written
+    // asynchronously, so it is waited for (bounded).
+    auto decided = [&](const std::string& path, const std::string& want) {
+      std::string rule;
+      bool ok = Site::eventually([&] {
+        for (const auto& d : site.read_events("decision"))
+          if (d["path"] == path) rule = d["rule"];
+        return rule.starts_with(want);
+      });
+      if (!ok) MESSAGE(path << ": the latest decision's rule is '" << rule << "', not '" << want << "'");
+      return ok;
+    };
+
+    // Install: the new preinst runs from tmp.ci/, the postinst from info/.
+    auto trusted = site.cli({"trust-debs", v1});
+    REQUIRE_MESSAGE(trusted.exit_code == 0, trusted.err);
+    CHECK(site.status()["pending_trust"]["files"] == 4);  // the four scripts; the README is data
+    auto install = sys.dpkg({"-i", v1});
+    REQUIRE_MESSAGE(install.exit_code == 0, install.out << install.err);
+    CHECK(sys.script_log() == "1.0 preinst install\n1.0 postinst configure \n");
+    CHECK(decided(sys.tmp_ci("preinst"), "pending-trust:tg-scripts=1.0:control:preinst"));
+    CHECK(decided(sys.info("tg-scripts.postinst"), "pending-trust:tg-scripts=1.0:control:postinst"));
+    post_invoke();
+
+    // Upgrade: the old prerm and postrm by the compiled policy (no pending
+    // trust of 1.0 is left), the new preinst and postinst by pending trust.
+    REQUIRE(site.cli({"trust-debs", v2}).exit_code == 0);
+    auto upgrade = sys.dpkg({"-i", v2});
+    REQUIRE_MESSAGE(upgrade.exit_code == 0, upgrade.out << upgrade.err);
+    CHECK(sys.script_log() == "1.0 preinst install\n1.0 postinst configure \n"
+                              "1.0 prerm upgrade 2.0\n2.0 preinst upgrade 1.0 2.0\n1.0 postrm upgrade 2.0\n"
+                              "2.0 postinst configure 1.0\n");
+    CHECK(decided(sys.info("tg-scripts.prerm"), "hash-allow:"));
+    CHECK(decided(sys.info("tg-scripts.postrm"), "hash-allow:"));
+    CHECK(decided(sys.tmp_ci("preinst"), "pending-trust:tg-scripts=2.0:control:preinst"));
+    post_invoke();
+
+    // An attacker's scripts in info/: a root-owned one of no trusted package
+    // (no package installed it), one under the trusted package's own script
+    // name but owned by another user, and a one-byte change of a trusted one.
+    const std::string evil = sys.info("tg-other.postinst");
+    testing::write_text(evil, "#!/bin/sh\necho evil >> " + sys.log + "\n", 0755);
+    const std::string dropped = sys.info("tg-scripts.config");
+    testing::write_text(dropped, "#!/bin/sh\necho dropped >> " + sys.log + "\n", 0755);
+    REQUIRE(::chown(dropped.c_str(), 65534, 65534) == 0);
+    const std::string tampered = sys.info("tg-scripts.postinst.tampered");
+    {
+      std::string bytes = testing::read_text(sys.info("tg-scripts.postinst"));
+      bytes.insert(bytes.size() - 1, " ");
+      testing::write_text(tampered, bytes, 0755);
+    }
+    json summary = post_invoke();
+    CHECK(summary["writable"]["untrusted"] == 1);
+    CHECK(summary["writable"]["untrusted_list"][0]["path"] == dropped);
+    for (const auto& path : {evil, dropped, tampered}) {
+      CAPTURE(path);
+      CHECK(exec_errno(path) == EPERM);
+      CHECK(decided(path, "default-deny"));
+    }
+    CHECK(sys.script_log().find("evil") == std::string::npos);
+    CHECK(sys.script_log().find("dropped") == std::string::npos);
+    for (const auto& path : {evil, dropped, tampered}) fs::remove(path);
+
+    // Removal, then purge after the recompile: dpkg keeps the postrm of a
+    // removed package, and the compiled policy keeps trusting it.
+    auto removed = sys.dpkg({"-r", "tg-scripts"});
+    REQUIRE_MESSAGE(removed.exit_code == 0, removed.out << removed.err);
+    post_invoke();
+    auto purged = sys.dpkg({"-P", "tg-scripts"});
+    REQUIRE_MESSAGE(purged.exit_code == 0, purged.out << purged.err);
+    CHECK(sys.script_log().ends_with("2.0 prerm remove\n2.0 postrm remove\n2.0 postrm purge\n"));
+    post_invoke();
+
+    // Without pending trust a package's new scripts are denied, like
+    // anything unapproved: dpkg cannot run the preinst and installs nothing.
+    const std::string before = sys.script_log();
+    auto refused = sys.dpkg({"-i", v3});
+    CHECK(refused.exit_code != 0);
+    CHECK_MESSAGE(refused.err.find("Operation not permitted") != std::string::npos, refused.err);
+    CHECK(sys.script_log() == before);
+    CHECK(decided(sys.tmp_ci("preinst"), "default-deny"));
+    CHECK(site.status()["mode"] == "enforce");
   }
 }
