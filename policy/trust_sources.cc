@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,12 +44,32 @@ std::string_view skip_reason(int err) {
   }
 }
 
+// What a "Status: WANT FLAG STATE" line (dpkg-query(1)) leaves on disk.
+// From "unpacked" on, the package's files are all there, whatever the
+// admin wants next (`hold`, `deinstall`) and whether or not its postinst
+// has succeeded yet (`half-configured`, pending triggers): it counts as
+// installed. "config-files": removed, only its conffiles and postrm are
+// left. A package that needs reinstalling (flag "reinstreq") or is
+// half-installed counts as neither.
+enum class Present : uint8_t { kNo, kInstalled, kConfigFiles };
+
+Present present(std::string_view status) {
+  auto first = status.find(' ');
+  auto second = first == std::string_view::npos ? first : status.find(' ', first + 1);
+  if (second == std::string_view::npos || status.substr(first + 1, second - first - 1) != "ok") return Present::kNo;
+  const std::string_view state = status.substr(second + 1);
+  if (state == "installed" || state == "unpacked" || state == "half-configured" || state == "triggers-awaited" ||
+      state == "triggers-pending")
+    return Present::kInstalled;
+  return state == "config-files" ? Present::kConfigFiles : Present::kNo;
+}
+
 // "Package:"/"Status:"/"Architecture:" of every stanza in dpkg's status
-// file that is installed, or removed with its configuration files left.
+// file whose package is present (above).
 struct Installed {
   std::string name;
   std::string arch;
-  bool config_files = false;  // "deinstall ok config-files" (or purge ...): only its postrm is left
+  bool config_files = false;  // Present::kConfigFiles: only its postrm is left
   // Conffiles (/etc/...) are not in PKG.md5sums; their md5 is in status.
   std::vector<std::pair<std::string, std::string>> conffiles;  // path, md5
 };
@@ -59,8 +80,9 @@ std::vector<Installed> parse_status(std::string_view text) {
   std::string status;
   bool in_conffiles = false;
   auto flush = [&] {
-    cur.config_files = status.ends_with(" ok config-files");
-    if (!cur.name.empty() && (status == "install ok installed" || cur.config_files)) out.push_back(std::move(cur));
+    const Present p = present(status);
+    cur.config_files = p == Present::kConfigFiles;
+    if (!cur.name.empty() && p != Present::kNo) out.push_back(std::move(cur));
     cur = Installed();
     status.clear();
     in_conffiles = false;

@@ -84,7 +84,10 @@ struct DpkgFiles {
   size_t packages = 0;                    // packages read
 };
 
-// Reads ADMINDIR/status (only "install ok installed" packages count) and
+// Reads ADMINDIR/status (a package counts as installed in every state from
+// "unpacked" to "installed", whatever its want: "hold ok installed" and
+// "install ok half-configured" (a failed postinst) do, "install reinstreq
+// half-installed" does not) and
 // ADMINDIR/info/PKG[:ARCH].{list,md5sums}. `packages` empty = every
 // installed package; a name may carry ":ARCH". Every listed path is
 // returned (directories and symlinks among them are for the caller to pass

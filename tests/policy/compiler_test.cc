@@ -647,6 +647,52 @@ TEST_SUITE("policy.compiler") {
     CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.tampered)));  // its md5 still decides
   }
 
+  TEST_CASE("read_dpkg_files: a package counts from unpacked to installed whatever its want (a hold, a failed "
+            "postinst); a removed one leaves only its maintainer scripts, a half-installed one nothing") {
+    testing::TempDir dir;
+    const std::string admin = dir.file("dpkg");
+    mkdirs(admin + "/info");
+    struct Pkg {
+      std::string name, status;
+      bool files, scripts;
+    };
+    const std::vector<Pkg> pkgs = {
+        {"plain", "install ok installed", true, true},
+        {"held", "hold ok installed", true, true},
+        {"leaving", "deinstall ok installed", true, true},
+        {"failed", "install ok half-configured", true, true},
+        {"unpacked", "install ok unpacked", true, true},
+        {"waiting", "install ok triggers-pending", true, true},
+        {"removed", "deinstall ok config-files", false, true},
+        {"broken", "install reinstreq half-installed", false, false},
+        {"partial", "install ok half-installed", false, false},
+        {"gone", "purge ok not-installed", false, false},
+    };
+    std::string status;
+    for (const auto& p : pkgs) {
+      status += "Package: " + p.name + "\nStatus: " + p.status + "\nArchitecture: all\nVersion: 1\n\n";
+      testing::write_text(admin + "/info/" + p.name + ".list", "/usr/bin/" + p.name + "\n");
+      testing::write_text(admin + "/info/" + p.name + ".postrm", "#!/bin/sh\n", 0755);
+    }
+    testing::write_text(admin + "/status", status);
+    auto all = read_dpkg_files(admin, {});
+    REQUIRE_MESSAGE(all, all.error().message());
+    for (const auto& p : pkgs) {
+      CAPTURE(p.name);
+      auto has = [&](const std::vector<DpkgFile>& list, const std::string& path) {
+        return std::any_of(list.begin(), list.end(), [&](const DpkgFile& f) { return f.path == path; });
+      };
+      CHECK(has(all->files, "/usr/bin/" + p.name) == p.files);
+      CHECK(has(all->scripts, admin + "/info/" + p.name + ".postrm") == p.scripts);
+    }
+    // Named: a present package is found; a removed one is not installed.
+    auto named = read_dpkg_files(admin, {"held", "failed", "removed"});
+    REQUIRE(named);
+    CHECK(named->packages == 2);
+    CHECK(named->missing == std::vector<std::string>{"removed"});
+    CHECK(named->scripts.size() == 2);
+  }
+
   TEST_CASE("dpkg maintainer scripts are not exempt: with no md5 to check, a writable tree leaves them untrusted, "
             "and --strict cannot be answered with allow_writable") {
     testing::TempDir dir;  // world-writable /tmp above the fake dpkg database
