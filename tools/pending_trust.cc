@@ -162,9 +162,9 @@ class Reporter {
   // After a failure: what it means for the run.
   int failed(int code) {
     if (!apt_hook_) return code;
-    problem("pending trust is INCOMPLETE: enforcement stays on, so a maintainer script that runs a binary of "
-            "these packages is denied until the Post-Invoke recompile ('tollgate refresh'; then 'apt-get -f "
-            "install' finishes the configuration)");
+    problem("pending trust is INCOMPLETE: enforcement stays on, so the new maintainer scripts of these packages, "
+            "and binaries of theirs that a script runs, are denied until the Post-Invoke recompile ('tollgate "
+            "refresh'; then 'apt-get -f install' finishes the configuration)");
     return kExitOk;  // apt must go on
   }
 

@@ -98,7 +98,12 @@ TEST_SUITE("control") {
          "trust_pending: '00' is not 64 hex digits"},
         {R"({"cmd":"trust_pending","packages":[{"package":"bash","version":"1","files":[["bin/bash",)"
          R"("0000000000000000000000000000000000000000000000000000000000000000"]]}]})",
-         "trust_pending: package bash lists an invalid path 'bin/bash' (absolute, no empty, '.' or '..' component)"},
+         "trust_pending: package bash lists an invalid path 'bin/bash' (absolute, no empty, '.' or '..' component; "
+         "or control:SCRIPT)"},
+        {R"({"cmd":"trust_pending","packages":[{"package":"bash","version":"1","files":[["control:evil",)"
+         R"("0000000000000000000000000000000000000000000000000000000000000000"]]}]})",
+         "trust_pending: package bash lists an invalid path 'control:evil' (absolute, no empty, '.' or '..' "
+         "component; or control:SCRIPT)"},
         {R"({"cmd":"set_mode"})", "set_mode needs \"mode\": \"audit\" or \"enforce\""},
         {R"({"cmd":"set_mode","mode":"strict"})", "unknown mode 'strict'; use audit or enforce"},
         {R"({"cmd":"set_mode","mode":"audit","forced":"yes"})", "\"forced\" must be true or false"},

@@ -282,7 +282,7 @@ TEST_SUITE("policy.manifest") {
     REQUIRE_MESSAGE(m, m.error().message());
     CHECK(m->name == "web-frontend");
     CHECK(m->files.size() == 3);
-    CHECK(m->entries.size() == 13);
+    CHECK(m->entries.size() == 11);
     CHECK(m->entries.front().value == "/opt/webapp/bin");
     CHECK(m->entries[2].approved_by == "alice");
   }
