@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "common/text.h"
@@ -55,7 +56,11 @@ bool valid_path(std::string_view p) {
   return true;
 }
 
-std::pair<hashdb::Sha256, std::string> key(const PendingFile& f) { return {f.sha256, f.path}; }
+// Two packages may ship the same bytes at the same place (the same
+// debhelper-made postinst is "control:postinst" of many): each keeps its entry.
+std::tuple<hashdb::Sha256, std::string, std::string> key(const PendingFile& f) {
+  return {f.sha256, f.package, f.path};
+}
 
 }  // namespace
 
@@ -80,7 +85,7 @@ Status validate_pending_file(const PendingFile& file, std::string_view where) {
 Result<size_t> merge_pending(std::vector<PendingFile>& into, std::vector<PendingFile> add, std::string_view where) {
   for (const auto& f : add)
     if (auto st = validate_pending_file(f, where); !st) return std::unexpected(st.error());
-  std::set<std::pair<hashdb::Sha256, std::string>> have;
+  std::set<std::tuple<hashdb::Sha256, std::string, std::string>> have;
   for (const auto& f : into) have.insert(key(f));
   std::vector<PendingFile> fresh;
   for (auto& f : add) {

@@ -66,7 +66,8 @@ std::string pending_rule_id(const PendingFile& file);
 // kMaintainerScripts. Errors are one line naming `where`.
 Status validate_pending_file(const PendingFile& file, std::string_view where);
 
-// Adds `add` to `into` (a file with the same digest and path is kept once),
+// Adds `add` to `into` (a file with the same digest, package and path is
+// kept once),
 // after validating every file: all or nothing. Refused when the total would
 // pass kMaxPendingFiles. Returns how many were new.
 Result<size_t> merge_pending(std::vector<PendingFile>& into, std::vector<PendingFile> add, std::string_view where);

@@ -85,6 +85,11 @@ TEST_SUITE("policy.pending_trust") {
     for (const char* script : {"preinst", "postinst", "prerm", "postrm", "config"})
       CHECK_MESSAGE(merge_pending(set, {file(script, std::string("control:") + script)}, "req"), script);
     CHECK(set.size() == 8);
+    // The same script in two packages: each package keeps its entry.
+    auto both = merge_pending(set, {file("postinst", "control:postinst", "zsh")}, "req");
+    REQUIRE(both);
+    CHECK(*both == 1);
+    CHECK(pending_packages(set) == std::vector<std::string>{"bash=5.2-1", "libc6:amd64=5.2-1", "zsh=5.2-1"});
   }
 
   TEST_CASE("a maintainer script is a hash allow named pending-trust:PKG=VERSION:control:NAME, wherever dpkg runs "
