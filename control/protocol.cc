@@ -251,20 +251,10 @@ json to_json(const StatusReply& s) {
              {"added", m.added},
              {"flushes", m.flushes},
              {"failures", m.failures}}},
-           {"counters",
-            {{"allowed", c.allowed},
-             {"denied", c.denied},
-             {"would_deny", c.would_deny},
-             {"errors", c.errors},
-             {"timeouts", c.timeouts},
-             {"cache_hits", c.cache_hits},
-             {"cache_misses", c.cache_misses},
-             {"hash_bytes", c.hash_bytes},
-             {"overflows", c.overflows},
-             {"log_dropped", c.log_dropped},
-             {"plain_opens", c.plain_opens},
-             {"queue_depth", c.queue_depth}}},
            {"latency_us", {{"p50", s.latency_p50_us}, {"p99", s.latency_p99_us}}}};
+  json& counters = out["counters"] = json::object();
+  for (const auto& [name, member] : kCounterFields) counters[name] = c.*member;
+  counters["queue_depth"] = c.queue_depth;
   out["filesystems"] = filesystems_json(s.filesystems);
   if (s.census) out["census"] = census_json(*s.census);
   return out;
@@ -328,10 +318,8 @@ Result<StatusReply> status_from_json(const json& reply) {
                     .flushes = field(m, "flushes", uint64_t{0}),
                     .failures = field(m, "failures", uint64_t{0})};
   const json& c = member(reply, "counters");
-  auto n = [&](const char* key) { return field(c, key, uint64_t{0}); };
-  s.counters = {n("allowed"),    n("denied"),     n("would_deny"), n("errors"),    n("timeouts"),
-                n("cache_hits"), n("cache_misses"), n("hash_bytes"), n("overflows"), n("log_dropped"),
-                n("plain_opens"), field(c, "queue_depth", int64_t{0})};
+  for (const auto& [name, member] : kCounterFields) s.counters.*member = field(c, name, uint64_t{0});
+  s.counters.queue_depth = field(c, "queue_depth", int64_t{0});
   const json& latency = member(reply, "latency_us");
   s.latency_p50_us = field(latency, "p50", uint64_t{0});
   s.latency_p99_us = field(latency, "p99", uint64_t{0});

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -128,9 +129,14 @@ struct StatusReply {
     std::string flavour;  // the kernel flags in use; empty before the first mark
     uint64_t count = 0, max = 0, added = 0, flushes = 0, failures = 0;
   };
+  // The daemon's counters (enforcer/metrics.h says what each counts). On
+  // the wire: "counters": {name: value}, the names of kCounterFields.
   struct Counters {
-    uint64_t allowed = 0, denied = 0, would_deny = 0, errors = 0, timeouts = 0, cache_hits = 0, cache_misses = 0,
-             hash_bytes = 0, overflows = 0, log_dropped = 0;
+    uint64_t allowed = 0, denied = 0, would_deny = 0, errors = 0;
+    uint64_t timeouts = 0, too_large = 0, overloads = 0;  // of errors: why on_error answered
+    uint64_t read_errors = 0;  // fanotify reads that failed: the kernel denied that event
+    uint64_t cache_hits = 0, cache_misses = 0, hash_bytes = 0, overflows = 0;
+    uint64_t log_dropped = 0, log_coalesced = 0;
     uint64_t plain_opens = 0;  // coverage: full, allowed without a decision (not code)
     int64_t queue_depth = 0;
   };
@@ -171,6 +177,19 @@ struct StatusReply {
 
   // The object as received (status_from_json), for `tollgate status --json`.
   nlohmann::json raw;
+};
+
+// Each uint64 counter with its wire name, in wire order (queue_depth, a
+// gauge, is written after them): to_json and status_from_json both walk it.
+inline constexpr std::pair<const char*, uint64_t StatusReply::Counters::*> kCounterFields[] = {
+    {"allowed", &StatusReply::Counters::allowed},         {"denied", &StatusReply::Counters::denied},
+    {"would_deny", &StatusReply::Counters::would_deny},   {"errors", &StatusReply::Counters::errors},
+    {"timeouts", &StatusReply::Counters::timeouts},       {"too_large", &StatusReply::Counters::too_large},
+    {"overloads", &StatusReply::Counters::overloads},     {"read_errors", &StatusReply::Counters::read_errors},
+    {"cache_hits", &StatusReply::Counters::cache_hits},   {"cache_misses", &StatusReply::Counters::cache_misses},
+    {"hash_bytes", &StatusReply::Counters::hash_bytes},   {"overflows", &StatusReply::Counters::overflows},
+    {"log_dropped", &StatusReply::Counters::log_dropped}, {"log_coalesced", &StatusReply::Counters::log_coalesced},
+    {"plain_opens", &StatusReply::Counters::plain_opens},
 };
 
 // {"ok":true, ...fields}.

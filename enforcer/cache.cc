@@ -89,4 +89,25 @@ void FileKindCache::store(const struct stat& st, policy::FileKind kind, int64_t 
   map_[key] = {validators_of(st), learned_at_ns, kind};
 }
 
+bool UnsafeChains::contains(const struct stat& st) const {
+  const FileKey key = key_of(st);
+  const Validators v = validators_of(st);
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  return it != map_.end() && it->second == v;
+}
+
+void UnsafeChains::add(const struct stat& st) {
+  const FileKey key = key_of(st);
+  const Validators v = validators_of(st);
+  std::lock_guard lock(mu_);
+  if (map_.size() >= capacity_ && !map_.contains(key)) map_.clear();
+  map_[key] = v;
+}
+
+void UnsafeChains::clear() {
+  std::lock_guard lock(mu_);
+  map_.clear();
+}
+
 }  // namespace tollgate::enforcer

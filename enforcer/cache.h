@@ -159,4 +159,29 @@ class FileKindCache {
   std::unordered_map<FileKey, Slot, Hash> map_;
 };
 
+// UnsafeChains: files found on a directory chain that is not safe for an
+// ignore mark (enforcer/ignore_marks.h), so that an exec or open of them
+// does not read the path and lstat every parent again each time: a user's
+// binary in /tmp is decided at every exec, and that must stay cheap. An
+// entry holds while the file's validators do (a changed file is looked at
+// again); the set is cleared on every policy change, so a chain an admin
+// has since made safe is looked at again then, and when full. Only ever
+// withholds a mark, so a stale entry costs speed, never safety.
+// Thread-safe: one mutex, held only for the map operation.
+class UnsafeChains {
+ public:
+  explicit UnsafeChains(size_t capacity = 65536) : capacity_(capacity ? capacity : 1) {}
+  bool contains(const struct stat& st) const;
+  void add(const struct stat& st);
+  void clear();
+
+ private:
+  struct Hash {
+    size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
+  };
+  size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_map<FileKey, Validators, Hash> map_;  // guarded by mu_
+};
+
 }  // namespace tollgate::enforcer

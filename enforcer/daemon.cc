@@ -479,9 +479,22 @@ control::StatusReply Daemon::status() const {
                       .added = v(metrics_.ignore_marks_added),
                       .flushes = v(metrics_.ignore_mark_flushes),
                       .failures = v(metrics_.ignore_mark_failures)};
-  s.counters = {v(metrics_.allowed),   v(metrics_.denied),      v(metrics_.would_deny),   v(metrics_.errors),
-                v(metrics_.timeouts),  v(metrics_.cache_hits),  v(metrics_.cache_misses), v(metrics_.hash_bytes),
-                v(metrics_.overflows), v(metrics_.log_dropped), v(metrics_.plain_opens), v(metrics_.queue_depth)};
+  s.counters = {.allowed = v(metrics_.allowed),
+                .denied = v(metrics_.denied),
+                .would_deny = v(metrics_.would_deny),
+                .errors = v(metrics_.errors),
+                .timeouts = v(metrics_.timeouts),
+                .too_large = v(metrics_.too_large),
+                .overloads = v(metrics_.overloads),
+                .read_errors = v(metrics_.read_errors),
+                .cache_hits = v(metrics_.cache_hits),
+                .cache_misses = v(metrics_.cache_misses),
+                .hash_bytes = v(metrics_.hash_bytes),
+                .overflows = v(metrics_.overflows),
+                .log_dropped = v(metrics_.log_dropped),
+                .log_coalesced = v(metrics_.log_coalesced),
+                .plain_opens = v(metrics_.plain_opens),
+                .queue_depth = v(metrics_.queue_depth)};
   s.latency_p50_us = metrics_.latency_percentile_us(0.5);
   s.latency_p99_us = metrics_.latency_percentile_us(0.99);
   if (status_extra_) status_extra_(s);

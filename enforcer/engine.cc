@@ -96,6 +96,7 @@ std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashd
   state->signer_keys = policy::signer_keys(*state->rules);
   state->has_path_allow = policy::has_path_allow(*state->rules);
   state->has_path_deny = policy::has_path_deny(*state->rules);
+  state->may_deny_by_hash = state->rules->may_deny_by_hash();
   return state;
 }
 
@@ -145,6 +146,7 @@ void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
   }
   policy_changes_.fetch_add(1, std::memory_order_release);
   if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
+  unsafe_chains_.clear();                        // a chain made safe since is looked at again
 }
 
 void Engine::set_mode(policy::Mode mode) {
@@ -271,21 +273,46 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
   finish(r, &plan);
 }
 
-void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket) {
+bool Engine::plain_marks_allowed(const PolicyState& state) const {
+  return options_.open_rules.script_trust == policy::ScriptTrust::kHashOrSafePath && !state.has_path_deny &&
+         !state.may_deny_by_hash;
+}
+
+void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, IgnoreMarks::Scope scope) {
   const auto& st = r.st;
   // The cheap tests first (the fstat in hand): a user's copy stops here.
   if (!marks_->enabled() || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
+  if (unsafe_chains_.contains(st)) return;
   if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
-  if (r.path.path.empty() || r.path.nameless) return;
-  if (r.facts.chain.empty()) {
-    // Reached through another namespace's mount: its path names something
-    // else here, so a chain read from it would vouch for the wrong directories.
-    if (options_.local_path && !options_.local_path(fd)) return;
-    auto chain = policy::ownership_chain(r.path.path, st);
-    if (!chain) return;
-    r.facts.chain = std::move(*chain);
+  if (r.facts.chain.empty() && chain_is_markable(fd, st, r.path)) {
+    marks_->add(fd, ticket, scope);
+  } else if (!r.facts.chain.empty() && policy::chain_is_safe(r.facts.chain)) {
+    marks_->add(fd, ticket, scope);  // the chain the decision gathered
+  } else {
+    unsafe_chains_.add(st);
   }
-  if (policy::chain_is_safe(r.facts.chain)) marks_->add(fd, ticket);
+}
+
+bool Engine::chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const {
+  if (path.path.empty() || path.nameless) return false;
+  // Reached through another namespace's mount: its path names something
+  // else here, so a chain read from it would vouch for the wrong directories.
+  if (options_.local_path && !options_.local_path(fd)) return false;
+  auto chain = policy::ownership_chain(path.path, st);
+  return chain && policy::chain_is_safe(*chain);
+}
+
+void Engine::maybe_ignore_plain(int fd, const struct stat& st, policy::FileKind kind, uint64_t ticket) {
+  // Only what no open could be denied: not code (an ELF object may be
+  // loaded, and the loader's open must be asked), scripts admitted by
+  // safe-path, and no deny rule a hash or path could meet.
+  if (kind != policy::FileKind::kOther && kind != policy::FileKind::kNoContent) return;
+  if (!marks_->enabled() || !plain_marks_allowed(reader_policy())) return;
+  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || unsafe_chains_.contains(st))
+    return;
+  // The same chain rule as an exec's mark (maybe_ignore).
+  if (chain_is_markable(fd, st, policy::fd_path(fd, st))) marks_->add(fd, ticket, IgnoreMarks::Scope::kPlainOpens);
+  else unsafe_chains_.add(st);
 }
 
 void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mode mode, uint64_t ticket) {
@@ -304,10 +331,17 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
     plan = plan_log(p->event.pid, d, r.sha256, fd.path.display, r.process);  // before the answer
   }
   if (!answer(*p, d.verdict == policy::Verdict::kAllow)) return;
-  // After the answer: the exec goes on; the mark and the scan can wait. The
-  // mark silences exec and plain opens alike: only for a verdict that holds
-  // for every access kind (never the script-only safe-path allow).
-  if (marks_ && policy::allows_every_access(d)) maybe_ignore(p->event.fd.get(), fd, ticket);
+  // After the answer: the exec goes on; the mark and the scan can wait. Its
+  // scope follows the verdict: every access for one that holds for every
+  // access kind; plain opens only for a script admitted by safe-path (a
+  // script is not ELF, so its exec is still asked), when no deny rule
+  // could meet another open of it.
+  if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) {
+    if (policy::allows_every_access(d))
+      maybe_ignore(p->event.fd.get(), fd, ticket, IgnoreMarks::Scope::kEveryAccess);
+    else if (d.rule == "safe-path" && plain_marks_allowed(*policy()))
+      maybe_ignore(p->event.fd.get(), fd, ticket, IgnoreMarks::Scope::kPlainOpens);
+  }
   const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
   // path_on_demand: read only now, for the log or the scan (after the answer).
   if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
@@ -349,6 +383,7 @@ std::string_view Engine::opener_exe(pid_t pid) {
 
 std::optional<policy::AccessKind> Engine::classify_plain_open(const RawEvent& ev, struct stat& st, bool& have_stat) {
   const int fd = ev.fd.get();
+  const uint64_t ticket = mark_ticket();  // before the policy it marks under
   have_stat = ::fstat(fd, &st) == 0;
   if (!have_stat) return policy::AccessKind::kOpen;  // triage answers error:stat
   auto kind = kinds_.lookup(st);
@@ -364,6 +399,8 @@ std::optional<policy::AccessKind> Engine::classify_plain_open(const RawEvent& ev
   if (access != policy::AccessKind::kOpen && !reader) return access;
   if (auto r = source_.respond(fd, true); !r) fmt::print(stderr, "tollgated: {}\n", r.error().message());
   metrics_.plain_opens.fetch_add(1, std::memory_order_relaxed);
+  // After the answer: the open goes on while the mark is placed.
+  if (marks_ && !reader) maybe_ignore_plain(fd, st, *kind, ticket);
   if (reader && options_.log_allows) {
     DecisionRecord record;
     record.ts = std::chrono::system_clock::now();

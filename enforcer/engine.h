@@ -136,6 +136,7 @@ struct PolicyState {
   uint64_t epoch = 0;                                // cache epoch, unique per load
   bool has_path_allow = false;
   bool has_path_deny = false;
+  bool may_deny_by_hash = true;  // rules->may_deny_by_hash()
 
   policy::RuleView view() const { return {*rules, signer_keys, has_path_allow, has_path_deny}; }
 
@@ -268,8 +269,15 @@ class Engine {
   // Answers, logs and counts what decide_file reached.
   void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
   // After an allow: an ignore mark when the file and its chain are safe.
-  void maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket);
+  void maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, IgnoreMarks::Scope scope);
+  // Whether the file's path names it here and its chain is safe for a mark.
+  bool chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const;
+  // Whether a plain-opens mark is safe under `state` (ignore_marks.h).
+  bool plain_marks_allowed(const PolicyState& state) const;
   uint64_t mark_ticket() const { return marks_ ? marks_->ticket() : 0; }
+  // A plain open of a file that is not code, just allowed: an ignore mark
+  // for plain opens when no open of it could be denied (ignore_marks.h).
+  void maybe_ignore_plain(int fd, const struct stat& st, policy::FileKind kind, uint64_t ticket);
   bool answer(Pending& p, bool allow);
   void answer_error(const PendingPtr& p, policy::Failure failure, const std::string& reason,
                     const policy::FdPath* path = nullptr);
@@ -312,6 +320,7 @@ class Engine {
   pid_t self_pid_;
   DecisionCache cache_;
   FileKindCache kinds_;  // loop thread only
+  UnsafeChains unsafe_chains_;  // files whose chain refused a mark
   std::array<char, 4096> exe_buf_{};  // loop thread only: opener_exe()
   std::atomic<policy::Mode> mode_{policy::Mode::kAudit};
   std::atomic<uint64_t> epoch_counter_{0};

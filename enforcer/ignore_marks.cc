@@ -67,20 +67,20 @@ std::string IgnoreMarks::flavour() const {
   return flavour_ < 0 ? std::string() : kFlavours[static_cast<size_t>(flavour_)].name;
 }
 
-bool IgnoreMarks::add(int fd, uint64_t ticket) {
+bool IgnoreMarks::add(int fd, uint64_t ticket, Scope scope) {
   std::lock_guard lock(mu_);
   if (!enabled() || ticket != flushes_.load(std::memory_order_relaxed)) return false;
   if (count_ >= options_.max_marks) flush_locked("max_ignore_marks reached");
   // The flush above is ours: the decision behind `ticket` is still current.
-  if (!try_add(fd)) return false;
+  const uint64_t mask = scope == Scope::kEveryAccess ? (FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM) : FAN_OPEN_PERM;
+  if (!try_add(fd, mask)) return false;
   ++count_;
   metrics_.ignore_marks.store(count_, std::memory_order_relaxed);
   metrics_.ignore_marks_added.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
-bool IgnoreMarks::try_add(int fd) {
-  const uint64_t mask = options_.mask ? options_.mask : (FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM);
+bool IgnoreMarks::try_add(int fd, uint64_t mask) {
   for (size_t i = flavour_ < 0 ? 0 : static_cast<size_t>(flavour_); i < kFlavours.size(); ++i) {
     const int err = api_.add_inode_mark(kFlavours[i].flags, mask, fd);
     if (err == 0) {

@@ -1,8 +1,8 @@
 // IgnoreMarks: inode ignore marks, so that an allowed file that no
 // unprivileged user can change never raises another permission event until
 // it changes or the policy does (issue 13). One mechanism for every kind of
-// permission event: exec now (FAN_OPEN_EXEC_PERM), plain opens with full
-// coverage (FAN_OPEN_PERM); the mask covers both.
+// permission event: exec (FAN_OPEN_EXEC_PERM) and, with full coverage,
+// plain opens (FAN_OPEN_PERM); the caller says which (Scope).
 //
 //   IgnoreMarks marks(*source, metrics, {.max_marks = config.max_ignore_marks});
 //   if (auto why = ignore_marks_precondition(config.log_allows, config.max_ignore_marks, sysctl_text); !why.empty())
@@ -16,6 +16,10 @@
 // - Which files: the caller marks only files the policy allowed (never a
 //   would-deny, never an on_error allow) whose file and every parent are
 //   root-owned and neither group- nor world-writable (policy::chain_is_safe).
+//   A plain-opens mark (Scope::kPlainOpens) goes only on such a file that is
+//   not code (not ELF) when no open of it could be denied: scripts are
+//   admitted by safe-path (script_trust: hash_or_safe_path) and the policy
+//   has no hash-deny and no path-deny rule (Engine::maybe_ignore_plain).
 //   The kernel clears an ignore mask when the file is written or truncated
 //   (the mark is added without FAN_MARK_IGNORED_SURV_MODIFY), so changed
 //   content is decided again; only root can write such a file at all.
@@ -77,8 +81,11 @@ class IgnoreMarks {
  public:
   struct Options {
     uint64_t max_marks = 16384;
-    uint64_t mask = 0;  // 0 = FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM
   };
+  // What a mark silences: every access (FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM,
+  // after an allow that holds for every access kind), or plain opens only
+  // (FAN_OPEN_PERM, for a file that is not code: its exec is still asked).
+  enum class Scope { kEveryAccess, kPlainOpens };
   IgnoreMarks(InodeMarkApi& api, Metrics& metrics, Options options);
 
   void disable(std::string reason);
@@ -90,15 +97,15 @@ class IgnoreMarks {
 
   // Take it before reading the policy and mode a decision is made under.
   uint64_t ticket() const { return flushes_.load(std::memory_order_acquire); }
-  // Adds an ignore mark on the inode open on `fd`. False when disabled,
-  // when a flush happened after `ticket`, or when the kernel refused.
-  bool add(int fd, uint64_t ticket);
+  // Adds an ignore mark of `scope` on the inode open on `fd`. False when
+  // disabled, when a flush happened after `ticket`, or when the kernel refused.
+  bool add(int fd, uint64_t ticket, Scope scope = Scope::kEveryAccess);
   // Removes every inode mark (after the policy or mode changed); `why` is
   // for stderr when the kernel refuses.
   void flush(std::string_view why);
 
  private:
-  bool try_add(int fd);  // mu_ held
+  bool try_add(int fd, uint64_t mask);  // mu_ held
   void flush_locked(std::string_view why);
 
   InodeMarkApi& api_;

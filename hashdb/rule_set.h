@@ -18,6 +18,9 @@ class RuleSet {
   virtual Result<std::optional<HashRule>> find_hash(const Sha256& digest) const = 0;
   virtual const std::vector<PathRule>& path_rules() const = 0;
   virtual const std::vector<Signer>& signers() const = 0;
+  // Whether any hash rule denies. True when not known: callers use it only
+  // to skip work that a hash-deny would make unsafe.
+  virtual bool may_deny_by_hash() const { return true; }
 };
 
 // Rules held in memory. Immutable after construction, so thread-safe.
@@ -25,7 +28,10 @@ class MemoryRuleSet final : public RuleSet {
  public:
   explicit MemoryRuleSet(const PolicyContent& content)
       : paths_(content.path_rules), signers_(content.signers) {
-    for (const auto& r : content.hash_rules) hashes_.emplace(r.sha256, r);
+    for (const auto& r : content.hash_rules) {
+      hashes_.emplace(r.sha256, r);
+      if (r.action == Action::kDeny) hash_deny_ = true;
+    }
   }
   Result<std::optional<HashRule>> find_hash(const Sha256& digest) const override {
     auto it = hashes_.find(digest);
@@ -34,9 +40,11 @@ class MemoryRuleSet final : public RuleSet {
   }
   const std::vector<PathRule>& path_rules() const override { return paths_; }
   const std::vector<Signer>& signers() const override { return signers_; }
+  bool may_deny_by_hash() const override { return hash_deny_; }
 
  private:
   std::map<Sha256, HashRule> hashes_;
+  bool hash_deny_ = false;
   std::vector<PathRule> paths_;
   std::vector<Signer> signers_;
 };

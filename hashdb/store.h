@@ -59,6 +59,7 @@ class PolicyStore final : public RuleSet {
 
   const std::vector<PathRule>& path_rules() const override { return path_rules_; }
   const std::vector<Signer>& signers() const override { return signers_; }
+  bool may_deny_by_hash() const override { return counts_.hash_deny > 0; }
 
   // Every hash rule / cache entry in primary-key order, for dump and diff.
   Status for_each_hash_rule(const std::function<void(const HashRule&)>& fn) const;

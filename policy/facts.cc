@@ -27,6 +27,7 @@ class PrefetchedRules final : public hashdb::RuleSet {
   }
   const std::vector<hashdb::PathRule>& path_rules() const override { return base_.path_rules(); }
   const std::vector<hashdb::Signer>& signers() const override { return base_.signers(); }
+  bool may_deny_by_hash() const override { return base_.may_deny_by_hash(); }
 
  private:
   const hashdb::RuleSet& base_;

@@ -494,7 +494,10 @@ int main(int argc, char** argv) {
                     const std::string& mnt) {
     std::string path = dir + "/" + name + ".yaml";
     if (auto st = write_file_atomic(path, fmt::format("mode: {}\ndatabase: {}\nevent_log: {}/{}.jsonl\n"
-                                                      "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\nstate_dir: {}/{}.state\n",
+                                                      "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\nstate_dir: {}/{}.state\n"
+                                                      // The census walks all of /proc on its own clock,
+                                                      // whatever the exec rate: census_bench measures it.
+                                                      "census_interval_ms: 0\n",
                                                       mode, database, dir, name, dir, name, mnt, dir, name));
         !st)
       die(st.error().message());

@@ -205,7 +205,9 @@ TEST_SUITE("control") {
     s.census = StatusReply::Census{.enabled = true, .interval_ms = 2000, .on_unwatched = "kill", .walks = 9,
                                    .last_walk_us = 1200, .processes = 300, .findings = 2, .exempt = 1, .killed = 1,
                                    .kill_failed = 0};
-    s.counters = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    uint64_t next = 1;  // every counter a different value, so a swapped pair shows
+    for (const auto& [name, member] : kCounterFields) s.counters.*member = next++;
+    s.counters.queue_depth = -1;
     s.latency_p50_us = 100;
     s.latency_p99_us = 900;
     const json j = to_json(s);
@@ -216,6 +218,11 @@ TEST_SUITE("control") {
     CHECK(j["filesystems"][1]["mount_points"] == json::array({"/srv/a", "/srv/b"}));
     CHECK(j["filesystems"][1]["marked"] == false);
     CHECK(j["census"]["on_unwatched"] == "kill");
+    CHECK(j["counters"]["allowed"] == 1);
+    CHECK(j["counters"]["too_large"] == 6);
+    CHECK(j["counters"]["log_coalesced"] == 14);
+    CHECK(j["counters"]["queue_depth"] == -1);
+    CHECK(j["counters"].size() == std::size(kCounterFields) + 1);
     auto back = status_from_json(j);
     REQUIRE(back);
     REQUIRE(back->census);

@@ -140,3 +140,31 @@ TEST_SUITE("enforcer.cache") {
     CHECK(RacyClock::default_ctime_granularity_ns() <= 1 * kSec);
   }
 }
+
+TEST_SUITE("enforcer.cache.unsafe_chains") {
+  TEST_CASE("an entry holds while the file's size and ctime do; clear() and a full set forget") {
+    struct stat a {};
+    a.st_dev = 1;
+    a.st_ino = 10;
+    a.st_size = 100;
+    a.st_ctim = {5, 0};
+    struct stat b = a;
+    b.st_ino = 11;
+    UnsafeChains chains(2);
+    CHECK_FALSE(chains.contains(a));
+    chains.add(a);
+    CHECK(chains.contains(a));
+    CHECK_FALSE(chains.contains(b));
+    struct stat changed = a;
+    changed.st_ctim = {6, 0};  // chmod, write: looked at again
+    CHECK_FALSE(chains.contains(changed));
+    chains.add(b);
+    struct stat c = a;
+    c.st_ino = 12;
+    chains.add(c);  // full: cleared first
+    CHECK(chains.contains(c));
+    CHECK_FALSE(chains.contains(a));
+    chains.clear();
+    CHECK_FALSE(chains.contains(c));
+  }
+}

@@ -688,6 +688,34 @@ TEST_SUITE("enforcer.e2e.coverage") {
     check_denied(f, evil, "library");
   }
 
+  TEST_CASE("full, enforce: a plain file ignore-marked after a read, then rewritten in place into an unapproved "
+            "library, is denied when preloaded") {
+    CoverageFixture f;
+    f.start_full("enforce");
+    // Root-owned, 0644, on a safe chain (/srv, /), not code: a read of it is
+    // answered and the file ignore-marked for plain opens.
+    const std::string data = f.safe + "/data.txt";
+    testing::write_text(data, "plain text\n", 0644);
+    CHECK(testing::run({"/bin/cat", data}, 30).out == "plain text\n");
+    uint64_t added = 0;
+    for (int i = 0; i < 250 && added == 0; ++i) {
+      auto s = f.request({{"cmd", "status"}});
+      REQUIRE(s);
+      added = (*s)["ignore_marks"]["added"].get<uint64_t>();
+      if (added == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE_MESSAGE(added >= 1, "the read placed no ignore mark: nothing to test");
+    {
+      // In place (O_TRUNC, same inode): the kernel clears the ignore mask on modify.
+      std::ofstream out(data, std::ios::binary | std::ios::trunc);
+      out << testing::read_text(testing::built_binary("libcov_evil.so"));
+    }
+    auto r = run_env({"LD_PRELOAD=" + data}, {f.mnt + "/dlopener"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("EVIL_LOADED") == std::string::npos);
+    check_denied(f, data, "library");
+  }
+
   TEST_CASE("full, enforce: dlopen of an unapproved library fails, an approved one loads") {
     CoverageFixture f;
     f.start_full("enforce");

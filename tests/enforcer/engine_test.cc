@@ -1196,12 +1196,13 @@ namespace {
 // Records the inode marks the engine asks for (by the fd's path).
 class RecordingMarks final : public InodeMarkApi {
  public:
-  int add_inode_mark(unsigned, uint64_t, int fd) override {
+  int add_inode_mark(unsigned, uint64_t mask, int fd) override {
     char link[64], target[PATH_MAX];
     std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = ::readlink(link, target, sizeof target - 1);
     std::lock_guard lock(mu_);
     marked_.push_back(n > 0 ? std::string(target, static_cast<size_t>(n)) : "?");
+    masks_.push_back(mask);
     return 0;
   }
   int flush_inode_marks() override {
@@ -1213,6 +1214,14 @@ class RecordingMarks final : public InodeMarkApi {
     std::lock_guard lock(mu_);
     return marked_;
   }
+  // The files marked with exactly `mask`, in order.
+  std::vector<std::string> marked_with(uint64_t mask) {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < marked_.size(); ++i)
+      if (masks_[i] == mask) out.push_back(marked_[i]);
+    return out;
+  }
   int flushes() {
     std::lock_guard lock(mu_);
     return flushes_;
@@ -1221,6 +1230,7 @@ class RecordingMarks final : public InodeMarkApi {
  private:
   std::mutex mu_;
   std::vector<std::string> marked_;
+  std::vector<uint64_t> masks_;
   int flushes_ = 0;
 };
 
@@ -1340,8 +1350,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
 }
 
 TEST_SUITE("enforcer.engine.ignore_marks") {
-  TEST_CASE("full coverage: a script admitted only by safe-path is never marked, a hash-approved one is; "
-            "a cache hit still reads the path the safe-path rule needs") {
+  TEST_CASE("full coverage: a script admitted only by safe-path gets a plain-opens mark (its exec is still asked), "
+            "a hash-approved one a mark for every access; a cache hit still reads the path the safe-path rule needs") {
     auto sh = shell();
     Harness h(full_coverage());
     RecordingMarks kernel;
@@ -1362,7 +1372,63 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     for (const auto& r : responses) CHECK(r.second == true);
     h.settle();
     CHECK(h.metrics.cache_hits >= 1);
-    // An ignore mark would also let an exec of the safe-path script through unasked.
-    CHECK(kernel.marked() == std::vector<std::string>{approved});
+    // A mark for every access would also let an exec of the safe-path script through unasked.
+    CHECK(kernel.marked_with(FAN_OPEN_EXEC_PERM | FAN_OPEN_PERM) == std::vector<std::string>{approved});
+    const auto plain = kernel.marked_with(FAN_OPEN_PERM);
+    CHECK_FALSE(plain.empty());
+    for (const auto& p : plain) CHECK(p == safe_only);
+  }
+
+  TEST_CASE("full coverage: a plain open of a file that is not code, on a safe chain, gets a plain-opens mark; "
+            "an ELF and a file under /tmp never do") {
+    auto opener = sleeper();
+    Harness h(full_coverage());
+    RecordingMarks kernel;
+    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
+    h.engine.set_ignore_marks(&marks);
+    start_enforcing(h);
+    const std::string data = real("/etc/passwd");  // root-owned, 0644, in /etc and /: not code
+    const std::string elf = safe_binary();          // may be loaded: its loader open must be asked
+    const std::string scratch = h.file("data.txt", "just text\n");  // under /tmp: anyone may replace it
+    for (const auto& p : {data, elf, scratch, scratch}) h.source.push(p, opener.pid);
+    auto responses = h.source.wait_responses(4);
+    REQUIRE(responses.size() == 4);
+    for (const auto& r : responses) CHECK(r.second);
+    h.settle();
+    CHECK(kernel.marked() == std::vector<std::string>{data});
+    CHECK(kernel.marked_with(FAN_OPEN_PERM) == std::vector<std::string>{data});
+    CHECK(h.metrics.ignore_marks_added == 1);
+  }
+
+  TEST_CASE("full coverage: no plain-opens mark where another open could be denied: a hash-deny or path-deny "
+            "rule anywhere, or script_trust: hash") {
+    auto opener = sleeper();
+    hashdb::PolicyContent hash_deny;
+    hash_deny.hash_rules.push_back(allow_file(safe_binary()));
+    hash_deny.hash_rules.back().action = hashdb::Action::kDeny;
+    hashdb::PolicyContent path_deny;
+    path_deny.path_rules.push_back({"/nonexistent/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
+    policy::OpenRules hash_only;
+    hash_only.script_trust = policy::ScriptTrust::kHash;
+    struct Case {
+      const char* name;
+      hashdb::PolicyContent rules;
+      policy::OpenRules open_rules;
+    };
+    for (auto& c : {Case{"hash-deny", hash_deny, {}}, Case{"path-deny", path_deny, {}},
+                    Case{"script_trust: hash", {}, hash_only}}) {
+      CAPTURE(c.name);
+      Harness h(full_coverage(c.open_rules));
+      RecordingMarks kernel;
+      IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
+      h.engine.set_ignore_marks(&marks);
+      start_enforcing(h, c.rules);
+      h.source.push(real("/etc/passwd"), opener.pid);
+      auto responses = h.source.wait_responses(1);
+      REQUIRE(responses.size() == 1);
+      CHECK(responses[0].second);
+      h.settle();
+      CHECK(kernel.marked().empty());
+    }
   }
 }
