@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/io.h"
+#include "common/time.h"
 #include "hashdb/sha256.h"
 #include "policy/yaml_util.h"
 
@@ -71,7 +72,7 @@ constexpr std::string_view kKeys[] = {
     "syslog",     "socket",     "admin_group",   "on_error",   "decision_timeout_ms", "metrics_file",
     "log_allows", "manifest",   "approvals",     "signing_key", "must_allow",        "max_file_size",
     "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks",
-    "interpreters", "script_trust", "library_readers"};
+    "pending_trust_ttl", "interpreters", "script_trust", "library_readers"};
 
 // The coverage keys (issue 10); false when `key` is not one of them.
 bool apply_coverage_key(const std::string& key, const YAML::Node& v, const std::string& file, Config& c,
@@ -133,6 +134,16 @@ void apply_path(const YAML::Node& v, const std::string& file, const std::string&
   else if (key == "approvals") c.approvals = *s;
   else if (key == "signing_key") c.signing_key = *s;
   else if (key == "state_dir") c.state_dir = *s;
+}
+
+// 1s to 7d: long enough for the slowest dpkg run, short enough that a
+// pending set whose recompile never came does not trust for days.
+void apply_ttl(const YAML::Node& v, const std::string& file, Config& c, Diagnostics& diag) {
+  auto s = policy::read_string(v, file, "pending_trust_ttl", diag);
+  if (!s) return;
+  auto d = parse_duration(*s);
+  if (d && d->count() >= 1 && *d <= std::chrono::days(7)) c.pending_trust_ttl = *d;
+  else diag.add(file, v.Mark(), "'pending_trust_ttl' must be a duration from 1s to 7d (e.g. 30m), got '" + *s + "'");
 }
 
 bool is_open_rule_key(std::string_view key) {
@@ -197,6 +208,8 @@ void apply(const YAML::Node& root, const std::string& file, Config& c, Diagnosti
     } else if (apply_coverage_key(key, v, file, c, diag)) {
     } else if (key == "decision_timeout_ms") {
       if (auto n = policy::read_int(v, file, key, diag, 10, 60000)) c.decision_timeout_ms = static_cast<int>(*n);
+    } else if (key == "pending_trust_ttl") {
+      apply_ttl(v, file, c, diag);
     } else if (key == "nice") {
       if (auto n = policy::read_int(v, file, key, diag, -20, 19)) c.nice = static_cast<int>(*n);
     } else if (key == "max_ignore_marks") {

@@ -9,6 +9,7 @@
 // the defaults below. Thread-safety: plain value type.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,6 +41,9 @@ struct Config {
   // Root-only home of the anti-rollback floor and the last-known-good copy
   // (policy/state_store.h).
   std::string state_dir = "/var/lib/tollgate";
+  // How long pending trust of packages apt is about to unpack lasts when no
+  // recompile ends it first (docs/upgrades.md).
+  std::chrono::seconds pending_trust_ttl{30 * 60};
   std::string public_key;  // empty = signature not required
   // Mount-point prefixes (census/mounts.h): each covers the filesystem
   // holding the path and every filesystem mounted at or below it, now or

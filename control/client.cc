@@ -89,6 +89,19 @@ Result<Answer<GenerationReply>> Client::rollback(const std::string& file, const 
   return typed(ControlRequest::rollback(file, by), &generation_from_json);
 }
 
+Result<Answer<ModeReply>> Client::timed_audit(std::chrono::seconds duration, const std::string& by) const {
+  return typed(ControlRequest::timed_audit(duration, by), &mode_from_json);
+}
+
+Result<Answer<PendingReply>> Client::trust_pending(std::vector<policy::PendingFile> files,
+                                                   const std::string& by) const {
+  return typed(ControlRequest::trust_pending(std::move(files), by), &pending_from_json);
+}
+
+Result<Answer<PendingReply>> Client::end_pending(const std::string& by) const {
+  return typed(ControlRequest::end_pending(by), &pending_from_json);
+}
+
 Status Client::reachable() const {
   auto fd = connect_to(socket_);
   if (!fd) return std::unexpected(fd.error());

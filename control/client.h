@@ -65,6 +65,14 @@ class Client {
   Result<Answer<GenerationReply>> install(const std::string& candidate, const std::string& by) const;
   // Root only (the daemon refuses admin_group members).
   Result<Answer<GenerationReply>> rollback(const std::string& file, const std::string& by) const;
+  // Audit mode for `duration` (at most kMaxTimedAuditSeconds); the daemon
+  // returns to enforce by itself (docs/upgrades.md).
+  Result<Answer<ModeReply>> timed_audit(std::chrono::seconds duration, const std::string& by) const;
+  // Adds files to the daemon's pending-trust set (policy/pending_trust.h).
+  // A large set is a large request: give this Client a longer timeout.
+  Result<Answer<PendingReply>> trust_pending(std::vector<policy::PendingFile> files, const std::string& by) const;
+  // Ends the pending-trust set (the recompile landed).
+  Result<Answer<PendingReply>> end_pending(const std::string& by) const;
 
   // Connects and hangs up: kUnavailable "SOCKET: tollgated is not running
   // (REASON)" when nothing listens, kPermission when the socket refuses us.

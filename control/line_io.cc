@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace tollgate::control {
 namespace {
@@ -26,25 +27,27 @@ Result<sockaddr_un> socket_address(const std::string& path) {
   return addr;
 }
 
-Result<std::string> read_line(int fd, Clock::time_point deadline, std::string_view name) {
+Result<std::string> read_line(int fd, Clock::time_point deadline, std::string_view name, size_t max_line) {
   std::string line;
-  char buf[4096];
+  std::vector<char> buf(max_line > kMaxLine ? 256 * 1024 : 4096);
+  size_t searched = 0;  // bytes already known to hold no '\n'
   for (;;) {
-    auto nl = line.find('\n');
+    auto nl = line.find('\n', searched);
     if (nl != std::string::npos) return line.substr(0, nl);
-    if (line.size() > kMaxLine) return fail(ErrorCode::kInvalidInput, std::string(name) + ": line too long");
+    searched = line.size();
+    if (line.size() > max_line) return fail(ErrorCode::kInvalidInput, std::string(name) + ": line too long");
     pollfd p{fd, POLLIN, 0};
     int rc = ::poll(&p, 1, remaining_ms(deadline));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) return fail(ErrorCode::kUnavailable, std::string(name) + ": no answer in time");
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) return fail_errno(errno, name, "read failed");
     if (n == 0) {
       if (line.empty()) return fail(ErrorCode::kUnavailable, std::string(name) + ": connection closed");
       return line;
     }
-    line.append(buf, static_cast<size_t>(n));
+    line.append(buf.data(), static_cast<size_t>(n));
   }
 }
 

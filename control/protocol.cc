@@ -68,8 +68,27 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
       if (!j["forced"].is_boolean()) return fail(ErrorCode::kInvalidInput, "\"forced\" must be true or false");
       r.forced = j["forced"].get<bool>();
     }
+    if (j.contains("for_s")) {
+      if (!j["for_s"].is_number_integer() || j["for_s"].get<int64_t>() < 1 ||
+          j["for_s"].get<int64_t>() > kMaxTimedAuditSeconds)
+        return fail(ErrorCode::kInvalidInput,
+                    fmt::format("\"for_s\" must be whole seconds from 1 to {}", kMaxTimedAuditSeconds));
+      if (r.mode != policy::Mode::kAudit) return fail(ErrorCode::kInvalidInput, "\"for_s\" applies to audit mode only");
+      r.for_s = j["for_s"].get<int64_t>();
+    }
+  } else if (cmd == "trust_pending" || cmd == "end_pending") {
+    r.cmd = cmd == "trust_pending" ? ControlRequest::Cmd::kTrustPending : ControlRequest::Cmd::kEndPending;
+    if (auto st = text("by", r.by); !st) return std::unexpected(st.error());
+    if (r.cmd == ControlRequest::Cmd::kTrustPending) {
+      if (!j.contains("packages")) return fail(ErrorCode::kInvalidInput, "trust_pending needs \"packages\"");
+      auto files = policy::pending_files_from_json(j["packages"], "trust_pending");
+      if (!files) return std::unexpected(files.error());
+      r.pending = std::move(*files);
+    }
   } else {
-    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd + "'; use status, reload, set_mode, install or rollback");
+    return fail(ErrorCode::kInvalidInput, "unknown command '" + cmd +
+                                              "'; use status, reload, set_mode, install, rollback, trust_pending or "
+                                              "end_pending");
   }
   return r;
 }
@@ -78,8 +97,14 @@ json to_json(const ControlRequest& r) {
   switch (r.cmd) {
     case ControlRequest::Cmd::kStatus: return {{"cmd", "status"}};
     case ControlRequest::Cmd::kReload: return {{"cmd", "reload"}};
-    case ControlRequest::Cmd::kSetMode:
-      return {{"cmd", "set_mode"}, {"mode", policy::to_string(r.mode)}, {"by", r.by}, {"forced", r.forced}};
+    case ControlRequest::Cmd::kSetMode: {
+      json j = {{"cmd", "set_mode"}, {"mode", policy::to_string(r.mode)}, {"by", r.by}, {"forced", r.forced}};
+      if (r.for_s > 0) j["for_s"] = r.for_s;
+      return j;
+    }
+    case ControlRequest::Cmd::kTrustPending:
+      return {{"cmd", "trust_pending"}, {"by", r.by}, {"packages", policy::pending_files_to_json(r.pending)}};
+    case ControlRequest::Cmd::kEndPending: return {{"cmd", "end_pending"}, {"by", r.by}};
     case ControlRequest::Cmd::kInstall: return {{"cmd", "install"}, {"candidate", r.path}, {"by", r.by}};
     case ControlRequest::Cmd::kRollback: return {{"cmd", "rollback"}, {"file", r.path}, {"by", r.by}};
   }
@@ -95,6 +120,10 @@ json to_json(const GenerationReply& r) {
 json to_json(const ModeReply& r) { return json{{"ok", true}, {"mode", policy::to_string(r.mode)}}; }
 
 namespace {
+
+json pending_json(const PendingReply& r) {
+  return {{"files", r.files}, {"packages", r.packages}, {"expires", r.expires}};
+}
 
 json filesystems_json(const std::vector<StatusReply::Filesystem>& filesystems) {
   json out = json::array();
@@ -122,6 +151,14 @@ std::vector<std::string> strings(const json& obj, const char* key) {
     for (const auto& v : *it)
       if (v.is_string()) out.push_back(v.get<std::string>());
   return out;
+}
+
+PendingReply pending_fields(const json& obj) {
+  return {.added = field(obj, "added", uint64_t{0}),
+          .ended = field(obj, "ended", uint64_t{0}),
+          .files = field(obj, "files", uint64_t{0}),
+          .packages = strings(obj, "packages"),
+          .expires = field(obj, "expires", std::string())};
 }
 
 std::vector<StatusReply::Filesystem> filesystems_from(const json& reply) {
@@ -160,6 +197,20 @@ std::optional<StatusReply::Census> census_from(const json& reply) {
 
 }  // namespace
 
+json to_json(const PendingReply& r) {
+  json j = pending_json(r);
+  j["ok"] = true;
+  j["added"] = r.added;
+  j["ended"] = r.ended;
+  return j;
+}
+
+Result<PendingReply> pending_from_json(const json& reply) {
+  auto obj = object(reply);
+  if (!obj) return std::unexpected(obj.error());
+  return pending_fields(reply);
+}
+
 json to_json(const StatusReply& s) {
   json db = {{"path", s.database.path}, {"loaded", s.database.loaded}, {"generation", s.database.generation}};
   if (s.database.loaded) {
@@ -189,6 +240,8 @@ json to_json(const StatusReply& s) {
              {"floor_content_digest", i.floor_content_digest},
              {"public_key_pinned", i.public_key_pinned}}},
            {"watched", s.watched},
+           {"pending_trust", pending_json(s.pending_trust)},
+           {"audit_until", s.audit_until},
            {"ignore_marks",
             {{"enabled", m.enabled},
              {"reason", m.reason},
@@ -253,6 +306,8 @@ Result<StatusReply> status_from_json(const json& reply) {
   s.watched = strings(reply, "watched");
   s.filesystems = filesystems_from(reply);
   s.census = census_from(reply);
+  s.pending_trust = pending_fields(member(reply, "pending_trust"));
+  s.audit_until = field(reply, "audit_until", std::string());
   const json& m = member(reply, "ignore_marks");
   s.ignore_marks = {.enabled = field(m, "enabled", false),
                     .reason = field(m, "reason", std::string()),

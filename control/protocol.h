@@ -8,6 +8,10 @@
 //   {"cmd":"set_mode","mode":"enforce","by":"alice","forced":false}
 //   {"cmd":"install","candidate":"/var/lib/tollgate/policy.db.candidate","by":"alice"}
 //   {"cmd":"rollback","file":"/var/backups/tollgate/policy-gen6.db","by":"alice"}     (root only)
+//   {"cmd":"set_mode","mode":"audit","by":"alice","for_s":600}            (time-boxed audit)
+//   {"cmd":"trust_pending","by":"apt-hook","packages":[{"package":"bash","version":"5.2-1",
+//                                                       "files":[["/usr/bin/bash","<64 hex>"]]}]}
+//   {"cmd":"end_pending","by":"apt-hook"}
 //   -> {"ok":true, ...}  or  {"ok":false,"error":"one line"}
 //
 // The server (server.h) parses requests with parse_control_request and
@@ -18,6 +22,7 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,16 +33,19 @@
 
 #include "common/error.h"
 #include "policy/decision.h"
+#include "policy/pending_trust.h"
 
 namespace tollgate::control {
 
 struct ControlRequest {
-  enum class Cmd { kStatus, kReload, kSetMode, kInstall, kRollback };
+  enum class Cmd { kStatus, kReload, kSetMode, kInstall, kRollback, kTrustPending, kEndPending };
   Cmd cmd = Cmd::kStatus;
   policy::Mode mode = policy::Mode::kAudit;  // set_mode only
-  std::string by;                            // set_mode, install, rollback: who asked
+  std::string by;                            // set_mode, install, rollback, *_pending: who asked
   bool forced = false;                       // set_mode: recorded in the mode event
   std::string path;                          // install: "candidate" (optional); rollback: "file"
+  int64_t for_s = 0;                         // set_mode audit: back to enforce after this many seconds (0 = not timed)
+  std::vector<policy::PendingFile> pending;  // trust_pending: "packages" (policy/pending_trust.h)
 
   static ControlRequest status() { return {}; }
   static ControlRequest reload() { return {.cmd = Cmd::kReload}; }
@@ -50,7 +58,17 @@ struct ControlRequest {
   static ControlRequest rollback(std::string file, std::string by) {
     return {.cmd = Cmd::kRollback, .by = std::move(by), .path = std::move(file)};
   }
+  static ControlRequest timed_audit(std::chrono::seconds duration, std::string by) {
+    return {.cmd = Cmd::kSetMode, .mode = policy::Mode::kAudit, .by = std::move(by), .for_s = duration.count()};
+  }
+  static ControlRequest trust_pending(std::vector<policy::PendingFile> files, std::string by) {
+    return {.cmd = Cmd::kTrustPending, .by = std::move(by), .pending = std::move(files)};
+  }
+  static ControlRequest end_pending(std::string by) { return {.cmd = Cmd::kEndPending, .by = std::move(by)}; }
 };
+
+// The longest timed audit window a request may open.
+inline constexpr int64_t kMaxTimedAuditSeconds = 24 * 3600;
 
 // Parses one request line; errors are one line for the {"ok":false} reply.
 Result<ControlRequest> parse_control_request(std::string_view line);
@@ -68,6 +86,15 @@ struct GenerationReply {
 // set_mode: the mode now in force.
 struct ModeReply {
   policy::Mode mode = policy::Mode::kAudit;
+};
+
+// trust_pending and end_pending: the pending-trust set now in force.
+struct PendingReply {
+  uint64_t added = 0;                 // trust_pending: files new to the set
+  uint64_t ended = 0;                 // end_pending: files removed
+  uint64_t files = 0;                 // in the set now
+  std::vector<std::string> packages;  // "PKG=VERSION", sorted
+  std::string expires;                // RFC 3339; empty when the set is empty
 };
 
 // status: what the daemon is doing (`tollgate status`, docs/cli.md).
@@ -142,6 +169,8 @@ struct StatusReply {
   std::vector<std::string> watched;        // the watch: prefixes as configured
   std::vector<Filesystem> filesystems;     // what they cover now
   std::optional<Census> census;            // unset from a daemon before issue 10
+  PendingReply pending_trust;              // "pending_trust": {"files", "packages", "expires"}
+  std::string audit_until;                 // RFC 3339 end of a timed audit window; empty = none
   IgnoreMarks ignore_marks;
   Counters counters;
   uint64_t latency_p50_us = 0, latency_p99_us = 0;  // "latency_us": {"p50", "p99"}
@@ -167,6 +196,7 @@ inline constexpr std::pair<const char*, uint64_t StatusReply::Counters::*> kCoun
 nlohmann::json to_json(const GenerationReply& reply);
 nlohmann::json to_json(const ModeReply& reply);
 nlohmann::json to_json(const StatusReply& reply);
+nlohmann::json to_json(const PendingReply& reply);
 
 // Replies read back by the client: missing or mistyped fields keep their
 // defaults (a newer or older daemon may differ); only a reply that is not
@@ -174,5 +204,6 @@ nlohmann::json to_json(const StatusReply& reply);
 Result<GenerationReply> generation_from_json(const nlohmann::json& reply);
 Result<ModeReply> mode_from_json(const nlohmann::json& reply);
 Result<StatusReply> status_from_json(const nlohmann::json& reply);
+Result<PendingReply> pending_from_json(const nlohmann::json& reply);
 
 }  // namespace tollgate::control

@@ -151,7 +151,8 @@ void ControlServer::serve(int fd) {
   }
   // Several requests may share a connection; each gets its own deadline.
   for (int i = 0; i < 64 && !stopping_.load(); ++i) {
-    auto line = read_line(fd, Clock::now() + std::chrono::seconds(5), path_);
+    // Only an admin gets here, so only an admin can send a long request.
+    auto line = read_line(fd, Clock::now() + std::chrono::seconds(5), path_, kMaxRequestLine);
     if (!line) return;
     json reply;
     if (auto req = parse_control_request(*line)) {

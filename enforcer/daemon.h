@@ -12,6 +12,14 @@
 // policy at all (audit fallback), or the rollback floor could not be read or
 // persisted. The next policy accepted and persisted normally clears it.
 //
+// Pending trust (policy/pending_trust.h, docs/upgrades.md): hash-allow
+// rules for the files of packages apt is about to unpack, layered over the
+// policy in force (a hash deny or path deny of the policy still wins), kept
+// in state_dir so a restart keeps them, ended by the recompile (end_pending,
+// and any accepted policy drops the files it covers) or by
+// pending_trust_ttl (tick()). A timed audit window (`tollgate mode audit
+// --for`) is kept the same way and ends in tick() too.
+//
 // The public key is loaded once, in the constructor: a reload never re-reads
 // it (rotating the key is a restart).
 //
@@ -25,6 +33,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -36,7 +45,9 @@
 #include "enforcer/metrics.h"
 #include "eventlog/builders.h"
 #include "eventlog/writer.h"
+#include "policy/pending_trust.h"
 #include "policy/policy_gate.h"
+#include "policy/state_store.h"
 
 namespace tollgate::enforcer {
 
@@ -64,7 +75,19 @@ class Daemon {
   // {"cmd":"set_mode"}. Enforce is refused while the policy would lock out a
   // must_allow executable (never overridable here), or without a database.
   // `by_uid`: the peer's uid, logged beside the client-claimed `by`.
-  Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid);
+  // `for_s` > 0 (audit only): back to enforce after that many seconds,
+  // persisted so a restart neither extends nor loses the window.
+  Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid, int64_t for_s = 0);
+  // {"cmd":"trust_pending"}: adds files to the pending-trust set (all or
+  // nothing; persisted before it applies) and restarts its TTL.
+  Result<control::PendingReply> trust_pending(std::vector<policy::PendingFile> files, const std::string& by,
+                                              uid_t uid);
+  // {"cmd":"end_pending"}: ends the set (the Post-Invoke recompile landed).
+  Result<control::PendingReply> end_pending(const std::string& by, uid_t uid);
+  // Ends what has expired at `now` (seconds since the epoch): the pending
+  // set after pending_trust_ttl, a timed audit window. tollgated calls it
+  // every second.
+  void tick(int64_t now);
   control::StatusReply status() const;
   // Adds to status() what tollgated's other parts know (the watched
   // filesystems, the census). Call before the control socket starts; the
@@ -89,6 +112,20 @@ class Daemon {
   // the install/rollback event, DEGRADED state. Returns the generation.
   Result<uint64_t> finish_change(Result<policy::Installed>& done, eventlog::PolicyChange& change);
   control::StatusReply::Health health() const;
+  // The policy in force: `store` (null = none) plus the pending set.
+  void publish(std::shared_ptr<const hashdb::PolicyStore> store);
+  // Pending trust changed: persisted (when state_dir is usable), then in
+  // force, then logged. Caller holds mu_.
+  Status commit_pending(policy::PendingTrust next, eventlog::PendingTrustChange change);
+  // Drops pending files the newly accepted `store` covers. Caller holds mu_.
+  void drop_covered(const hashdb::PolicyStore& store);
+  // initial_load: the pending set and a timed audit window from state_dir.
+  void load_pending();
+  void expire_pending(int64_t now);
+  void clamp_ends(int64_t now);
+  policy::Mode load_timed_audit(policy::Mode mode);
+  control::PendingReply pending_reply() const;
+  Status leave_timed_audit(const std::string& by);
 
   config::Config config_;
   Engine& engine_;
@@ -103,6 +140,8 @@ class Daemon {
   policy::Floor floor_;        // guarded by mu_
   std::string source_;         // guarded by mu_: the file the policy in force came from
   std::string degraded_;       // guarded by mu_: empty = healthy
+  policy::PendingTrust pending_;                  // guarded by mu_
+  std::optional<policy::TimedAudit> timed_audit_;  // guarded by mu_
   std::function<void(control::StatusReply&)> status_extra_;
 };
 

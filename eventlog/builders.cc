@@ -83,13 +83,27 @@ json policy_change_event(const std::string& host, const PolicyChange& c) {
 }
 
 json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by, bool forced,
-                uid_t by_uid) {
+                uid_t by_uid, const std::string& until) {
   json j = base(host, EventType::kMode);
   j["from"] = policy::to_string(from);
   j["to"] = policy::to_string(to);
   j["by"] = by;
   j["by_uid"] = by_uid;
   j["forced"] = forced;
+  if (!until.empty()) j["until"] = until;
+  return j;
+}
+
+json pending_trust_event(const std::string& host, const PendingTrustChange& c) {
+  json j = base(host, EventType::kPendingTrust);
+  j["action"] = c.action;
+  j["reason"] = c.reason;
+  j["by"] = c.by;
+  j["by_uid"] = c.by_uid;
+  j["files"] = c.files;
+  j["total"] = c.total;
+  j["packages"] = c.packages;
+  j["expires"] = c.expires;
   return j;
 }
 
@@ -191,6 +205,24 @@ std::string scan_summary(const json& e) {
                                first));
 }
 
+std::string pending_trust_summary(const json& e) {
+  auto s = [&](const char* k) { return e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : std::string(); };
+  std::string packages;
+  size_t shown = 0, total = 0;
+  if (e.contains("packages") && e["packages"].is_array()) {
+    total = e["packages"].size();
+    for (const auto& p : e["packages"]) {
+      if (!p.is_string() || shown == 5) continue;
+      packages += (shown++ ? ", " : "") + p.get<std::string>();
+    }
+  }
+  if (total > shown) packages += fmt::format(" and {} more", total - shown);
+  return printable(fmt::format("pending trust {} ({}) by {} (uid {}): {} files{}{}; {} pending{}", s("action"),
+                               s("reason"), s("by"), e.value("by_uid", -1), e.value("files", 0),
+                               packages.empty() ? "" : " of ", packages, e.value("total", 0),
+                               s("expires").empty() ? "" : " until " + s("expires")));
+}
+
 }  // namespace
 
 std::string syslog_summary(const json& e) {
@@ -205,7 +237,9 @@ std::string syslog_summary(const json& e) {
                                           : std::string()));
   }
   if (type == "mode")
-    return printable(fmt::format("mode {} -> {} by {} (uid {})", s("from"), s("to"), s("by"), e.value("by_uid", -1)));
+    return printable(fmt::format("mode {} -> {} by {} (uid {}){}", s("from"), s("to"), s("by"), e.value("by_uid", -1),
+                                 s("until").empty() ? "" : " until " + s("until")));
+  if (type == "pending_trust") return pending_trust_summary(e);
   if (type == "reload")
     return printable(e.value("ok", false)
                          ? fmt::format("reloaded {} generation {}", s("database"), e.value("generation", 0))

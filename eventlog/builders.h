@@ -75,8 +75,25 @@ struct PolicyChange {
   uint64_t from_generation = 0, to_generation = 0;
 };
 nlohmann::json policy_change_event(const std::string& host, const PolicyChange& change);
+// `until` (RFC 3339): a timed audit window (`tollgate mode audit --for`)
+// ends then; written only when non-empty.
 nlohmann::json mode_event(const std::string& host, policy::Mode from, policy::Mode to, const std::string& by,
-                          bool forced, uid_t by_uid);
+                          bool forced, uid_t by_uid, const std::string& until = "");
+// The pending-trust set (policy/pending_trust.h) grew or shrank: `action`
+// "add" (reason "request", or "restart" when loaded from state_dir) or
+// "end" (reason "refresh": the recompile landed; "covered": a policy that
+// allows those hashes landed; "expired": pending_trust_ttl passed;
+// "lockout": it passed, but the files a must_allow executable needs are
+// kept one more TTL).
+struct PendingTrustChange {
+  std::string action, reason, by;
+  int64_t by_uid = -1;
+  uint64_t files = 0;                 // files added or ended
+  uint64_t total = 0;                 // files in the set afterwards
+  std::vector<std::string> packages;  // "PKG=VERSION" added or ended
+  std::string expires;                // RFC 3339 end of the set; empty when it is empty
+};
+nlohmann::json pending_trust_event(const std::string& host, const PendingTrustChange& change);
 nlohmann::json overflow_event(const std::string& host, uint64_t count);
 // fanotify reads failed `count` times since the last such line (rate-limited);
 // `error` is the last failure. The kernel denied each event it could not pass on.

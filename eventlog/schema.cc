@@ -8,7 +8,7 @@ namespace {
 
 // The names as written in the log (docs/events.md): one table per enum, so
 // to_string and parse cannot disagree.
-constexpr std::array<std::pair<EventType, std::string_view>, 12> kTypes = {{
+constexpr std::array<std::pair<EventType, std::string_view>, 13> kTypes = {{
     {EventType::kDecision, "decision"},
     {EventType::kStart, "start"},
     {EventType::kReload, "reload"},
@@ -18,6 +18,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 12> kTypes = {{
     {EventType::kOverflow, "overflow"},
     {EventType::kReadError, "read_error"},
     {EventType::kScan, "scan"},
+    {EventType::kPendingTrust, "pending_trust"},
     {EventType::kMark, "mark"},
     {EventType::kFinding, "finding"},
     {EventType::kKill, "kill"},

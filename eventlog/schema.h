@@ -36,6 +36,7 @@ enum class EventType {
   kOverflow,   // the kernel queue overflowed
   kReadError,  // reading the fanotify group failed (rate-limited)
   kScan,       // tollgated's content scan of a denied or would-deny file, keyed by sha256
+  kPendingTrust,  // the pending-trust set of packages apt is about to unpack grew or ended
   kMark,       // a filesystem marked (FAN_MARK_FILESYSTEM), or a mark that failed
   kFinding,    // the census found a process fanotify could not decide
   kKill,       // the census killed (or could not kill) such a process

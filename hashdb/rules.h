@@ -37,6 +37,10 @@ struct HashRule {
   Source source;
   std::string approved_by;
   std::string approved_at;
+  // Set only on rules that come from outside a database (pending trust,
+  // policy/pending_trust.h): the decision's rule id instead of
+  // "hash-allow:HEX". Never stored.
+  std::string rule_id;
   bool operator==(const HashRule&) const = default;
 };
 

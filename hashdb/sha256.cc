@@ -112,6 +112,26 @@ Md5 md5_bytes(std::string_view data) {
   return out;
 }
 
+struct Sha256Stream::Ctx {
+  MdCtx md = new_digest(EVP_sha256());
+};
+
+Sha256Stream::Sha256Stream() : ctx_(std::make_unique<Ctx>()) { ok_ = ctx_->md != nullptr; }
+Sha256Stream::~Sha256Stream() = default;
+
+void Sha256Stream::update(std::span<const std::byte> data) {
+  if (ok_ && !data.empty()) ok_ = EVP_DigestUpdate(ctx_->md.get(), data.data(), data.size()) == 1;
+}
+
+Result<Sha256> Sha256Stream::finish(std::string_view name) {
+  Sha256 out{};
+  unsigned int len = 0;
+  if (!ok_ || EVP_DigestFinal_ex(ctx_->md.get(), out.data(), &len) != 1 || len != out.size())
+    return fail(ErrorCode::kIo, std::string(name) + ": SHA-256 failed");
+  ok_ = false;  // finished: a second finish() is an error, not a digest of nothing
+  return out;
+}
+
 Result<FileDigests> digest_fd(int fd, std::string_view name, const DigestOptions& options) {
   MdCtx sha = new_digest(EVP_sha256());
   MdCtx md5 = options.md5 ? new_digest(EVP_md5()) : nullptr;

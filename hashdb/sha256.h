@@ -11,7 +11,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +59,28 @@ Result<FileDigests> digest_fd(int fd, std::string_view name, const DigestOptions
 // digest_fd for SHA-256 alone.
 Result<Sha256> sha256_fd(int fd, std::string_view name, uint64_t* bytes_read = nullptr,
                          const std::atomic<bool>* cancel = nullptr);
+
+// SHA-256 of bytes that arrive in pieces: a file inside a stream (the
+// package archives of `tollgate trust-debs`), where there is no fd to hash.
+//
+//   Sha256Stream h;
+//   while (...) h.update(chunk);
+//   auto digest = h.finish("pkg.deb:/usr/bin/x");   // once
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void update(std::span<const std::byte> data);
+  // kIo (naming `name`) when OpenSSL failed at any step.
+  Result<Sha256> finish(std::string_view name);
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+  bool ok_ = true;
+};
 
 // Opens (O_RDONLY|O_CLOEXEC|O_NOCTTY) and hashes a file.
 Result<Sha256> sha256_path(const std::string& path);

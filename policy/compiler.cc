@@ -58,6 +58,9 @@ struct Task {
   struct stat st {};
   std::string package;  // dpkg: the package, and its md5 ("" = none recorded)
   std::string md5;
+  // A maintainer script in the dpkg database's info/: dpkg records no md5
+  // for it, so the ownership rule decides (check_owner), not an md5.
+  bool script = false;
   // The ownership rule (allow file:/dir: entries): check that the file and
   // every parent directory are root-owned and not group/world-writable. In a
   // walk the directories were checked once each: `dir_unsafe` says why they
@@ -195,7 +198,7 @@ std::optional<TaskResult> filtered_out(const Task& t, int fd, const struct stat&
 // against dpkg's md5sums), checking that it did not change meanwhile.
 TaskResult hash_task(const Task& t, int fd) {
   TaskResult r;
-  const bool dpkg = !t.package.empty();
+  const bool dpkg = !t.package.empty() && !t.script;
   if (dpkg && t.md5.empty()) {
     r.reason = "no md5sum in the dpkg database";
     return r;
@@ -641,6 +644,39 @@ class Compiler {
       t.md5 = std::move(f.md5);
       pool.add_file(std::move(t));
     }
+    plan_scripts(pool, i, std::move(files->scripts));
+  }
+
+  // The packages' maintainer scripts (dpkg execs them from info/ during an
+  // upgrade or removal): trusted by hash like the package's files, but with
+  // no md5 to check them against, only when they and every directory above
+  // them are root-owned and not group- or world-writable. Hashed whatever
+  // their content (dpkg runs them whatever it is); a symlink is passed over.
+  void plan_scripts(Pool& pool, uint32_t i, std::vector<DpkgFile> scripts) {
+    if (scripts.empty()) return;
+    const Entry& e = m_.entries[i];
+    const bool check = e.action == Action::kAllow;
+    std::string info_unsafe;
+    if (check) {
+      const std::string info = options_.dpkg_admindir + "/info";
+      struct stat st {};
+      info_unsafe = ::stat(info.c_str(), &st) == 0
+                        ? chain_problem(info, st)
+                        : "ownership unknown: " + Error::from_errno(errno, info, "cannot stat").message();
+      no_opt_in_.insert(e.where.to_string());
+    }
+    for (auto& f : scripts) {
+      Task t;
+      t.path = std::move(f.path);
+      t.entry = i;
+      t.filter = true;  // a script that vanished since it was listed is skipped, not an error
+      t.match = DirMatch::kAll;
+      t.package = std::move(f.package);
+      t.script = true;
+      t.check_owner = check;
+      t.dir_unsafe = info_unsafe;
+      pool.add_file(std::move(t));
+    }
   }
 
   void plan_signer(const Entry& e) {
@@ -670,7 +706,9 @@ class Compiler {
     if (options_.strict) {
       for (const auto& w : untrusted_)
         diag_.add_plain(w.entry + ": " + printable(w.path) + " is not trusted (--strict): " + printable(w.why) +
-                        "; add 'allow_writable: true' and a 'reason:' to trust it anyway");
+                        (no_opt_in_.contains(w.entry)
+                             ? "; a package_manager entry cannot opt in: make it root-owned and not writable"
+                             : "; add 'allow_writable: true' and a 'reason:' to trust it anyway"));
     }
     summary_.untrusted_writable_total = untrusted_.size();
     summary_.untrusted_writable = listed(std::move(untrusted_));
@@ -814,6 +852,7 @@ class Compiler {
   std::vector<Occurrence> occurrences_;
   std::vector<SkippedFile> skipped_;
   std::vector<WritableFile> untrusted_, writable_allowed_;
+  std::set<std::string> no_opt_in_;  // "FILE:LINE:COL" of entries allow_writable does not apply to
   hashdb::PolicyContent content_;
   CompileSummary summary_;
 };

@@ -16,7 +16,10 @@
 // `allow_writable: true` (with a `reason:`) on the entry trusts it anyway and
 // lists it under writable_allowed; `strict` makes it a compile error. Files
 // of `package_manager: dpkg` are exempt: their content is verified against
-// dpkg's md5sums wherever they sit. Deny entries are never checked.
+// dpkg's md5sums wherever they sit. Their maintainer scripts
+// (ADMINDIR/info/PKG.postinst ..., which dpkg executes during upgrades and
+// removals) have no md5sum: they follow the ownership rule, with no
+// `allow_writable` opt-in. Deny entries are never checked.
 //
 // Steps: load and validate the manifests (policy/manifest.h); expand every
 // entry into files: `dir:` trees are walked, and their files classified and

@@ -133,7 +133,8 @@ Decision decide_rules(const FileFacts& facts, const hashdb::RuleSet& rules, Scri
                 rule->source, rule->label);
   // 3. hash allow
   if (hash_rule && hash_rule->action == Action::kAllow)
-    return make(Verdict::kAllow, "hash-allow:" + short_hex(hash_rule->sha256),
+    return make(Verdict::kAllow,
+                hash_rule->rule_id.empty() ? "hash-allow:" + short_hex(hash_rule->sha256) : hash_rule->rule_id,
                 "its SHA-256 is approved" + (hash_rule->label.empty() ? "" : " as " + hash_rule->label),
                 hash_rule->source, hash_rule->label);
   // 4. trusted signer

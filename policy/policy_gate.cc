@@ -39,7 +39,14 @@ Status check_admissible(const hashdb::PolicyStore& store, std::string_view name,
                               name, gen, floor.content_digest.substr(0, 16), digest.substr(0, 16)));
   }
   if (options.check_lockout) {
-    auto hits = find_lockouts(store, signer_keys(store), options.lockout_candidates);
+    std::vector<LockoutHit> hits;
+    if (options.pending && !options.pending->empty()) {
+      // Borrowed, not owned: the overlay lives only for this check.
+      std::shared_ptr<const hashdb::RuleSet> base(std::shared_ptr<void>(), &store);
+      hits = find_lockouts(PendingRuleSet(base, *options.pending), signer_keys(store), options.lockout_candidates);
+    } else {
+      hits = find_lockouts(store, signer_keys(store), options.lockout_candidates);
+    }
     if (!hits.empty())
       return fail(ErrorCode::kInvalidInput,
                   fmt::format("{}: refused in enforce mode: it would deny {}", name, describe_lockouts(hits)));

@@ -35,6 +35,7 @@
 #include "common/io.h"
 #include "hashdb/keys.h"
 #include "hashdb/store.h"
+#include "policy/pending_trust.h"
 #include "policy/state_store.h"
 
 namespace tollgate::policy {
@@ -43,6 +44,11 @@ struct AdmitOptions {
   bool allow_older = false;    // deliberate rollback: the floor does not apply
   bool check_lockout = false;  // enforce mode, now or after a restart
   std::vector<std::string> lockout_candidates;  // lockout_candidates(), resolved paths
+  // The pending trust that will be in force with the policy (pending_trust.h):
+  // it counts for the lockout check, so a daemon restarted mid-upgrade
+  // accepts the policy that, with the pending set, allows its own new
+  // binary. Not owned; null = none.
+  const std::vector<PendingFile>* pending = nullptr;
 };
 
 // Pure part of the verdict, on a store that opened (and so verified its

@@ -4,6 +4,12 @@
 //   DIR/state.json          the anti-rollback floor: the highest generation
 //                           accepted and that policy's content digest (0600)
 //   DIR/last-known-good.db  a private copy of the database last accepted (0600)
+//   DIR/pending-trust.json  pending trust of packages apt is about to unpack
+//                           (pending_trust.h), so a restart mid-upgrade
+//                           keeps it (0600)
+//   DIR/timed-audit.json    `tollgate mode audit --for`: when the daemon
+//                           returns to enforce, so a restart neither
+//                           extends nor loses the window (0600)
 //   DIR/lockout.json        the executables tollgated checks for lockout
 //                           (lockout.h), so the CLI checks the same ones
 //                           when the daemon is not running (0600)
@@ -28,6 +34,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "policy/pending_trust.h"
 
 namespace tollgate::policy {
 
@@ -40,6 +47,13 @@ struct Floor {
   bool operator==(const Floor&) const = default;
 };
 
+// A time-boxed audit window (`tollgate mode audit --for DURATION`).
+struct TimedAudit {
+  int64_t until = 0;  // seconds since the epoch: back to enforce then
+  std::string by;     // who opened it
+  bool operator==(const TimedAudit&) const = default;
+};
+
 class StateStore {
  public:
   explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
@@ -47,6 +61,8 @@ class StateStore {
   const std::string& dir() const { return dir_; }
   std::string state_file() const { return dir_ + "/state.json"; }
   std::string lkg_file() const { return dir_ + "/last-known-good.db"; }
+  std::string pending_file() const { return dir_ + "/pending-trust.json"; }
+  std::string timed_audit_file() const { return dir_ + "/timed-audit.json"; }
 
   // Creates the directory (mode 0700) when missing; its parent must exist.
   // Refuses (kPermission) a symlink, a non-directory, a directory owned by
@@ -63,6 +79,15 @@ class StateStore {
   // list.
   Status save_lockout_candidates(const std::vector<std::string>& paths) const;
   std::vector<std::string> load_lockout_candidates() const;
+  // The pending-trust set; nullopt when none is stored. kCorrupt when the
+  // file exists but does not validate (pending_files_from_json): a damaged
+  // file is never half-applied. save_pending() of an empty set removes it.
+  Result<std::optional<PendingTrust>> load_pending() const;
+  Status save_pending(const PendingTrust& set) const;
+  // The timed audit window; nullopt when none is stored. kCorrupt as above.
+  // save_timed_audit(nullopt) removes it.
+  Result<std::optional<TimedAudit>> load_timed_audit() const;
+  Status save_timed_audit(const std::optional<TimedAudit>& window) const;
   // Renames a corrupt state file to state.json.corrupt (kept for
   // inspection; an older one there is replaced).
   Status set_aside() const;

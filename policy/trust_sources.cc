@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,10 +44,32 @@ std::string_view skip_reason(int err) {
   }
 }
 
-// "Package:"/"Status:"/"Architecture:" of every stanza in dpkg's status file.
+// What a "Status: WANT FLAG STATE" line (dpkg-query(1)) leaves on disk.
+// From "unpacked" on, the package's files are all there, whatever the
+// admin wants next (`hold`, `deinstall`) and whether or not its postinst
+// has succeeded yet (`half-configured`, pending triggers): it counts as
+// installed. "config-files": removed, only its conffiles and postrm are
+// left. A package that needs reinstalling (flag "reinstreq") or is
+// half-installed counts as neither.
+enum class Present : uint8_t { kNo, kInstalled, kConfigFiles };
+
+Present present(std::string_view status) {
+  auto first = status.find(' ');
+  auto second = first == std::string_view::npos ? first : status.find(' ', first + 1);
+  if (second == std::string_view::npos || status.substr(first + 1, second - first - 1) != "ok") return Present::kNo;
+  const std::string_view state = status.substr(second + 1);
+  if (state == "installed" || state == "unpacked" || state == "half-configured" || state == "triggers-awaited" ||
+      state == "triggers-pending")
+    return Present::kInstalled;
+  return state == "config-files" ? Present::kConfigFiles : Present::kNo;
+}
+
+// "Package:"/"Status:"/"Architecture:" of every stanza in dpkg's status
+// file whose package is present (above).
 struct Installed {
   std::string name;
   std::string arch;
+  bool config_files = false;  // Present::kConfigFiles: only its postrm is left
   // Conffiles (/etc/...) are not in PKG.md5sums; their md5 is in status.
   std::vector<std::pair<std::string, std::string>> conffiles;  // path, md5
 };
@@ -56,7 +80,9 @@ std::vector<Installed> parse_status(std::string_view text) {
   std::string status;
   bool in_conffiles = false;
   auto flush = [&] {
-    if (!cur.name.empty() && status == "install ok installed") out.push_back(std::move(cur));
+    const Present p = present(status);
+    cur.config_files = p == Present::kConfigFiles;
+    if (!cur.name.empty() && p != Present::kNo) out.push_back(std::move(cur));
     cur = Installed();
     status.clear();
     in_conffiles = false;
@@ -120,7 +146,28 @@ void for_each_line(std::string_view text, Fn&& fn) {
   }
 }
 
+// ADMINDIR/info/PKG, or PKG:ARCH for Multi-Arch: same packages.
+std::string info_base(const std::string& admindir, const Installed& pkg) {
+  std::string base = admindir + "/info/" + pkg.name;
+  struct stat st {};
+  if (::stat((base + ".list").c_str(), &st) != 0 && !pkg.arch.empty()) base += ":" + pkg.arch;
+  return base;
+}
+
+void add_scripts(const std::string& base, const std::string& package, std::vector<DpkgFile>& out) {
+  for (std::string_view name : kMaintainerScripts) {
+    std::string path = base + "." + std::string(name);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) continue;
+    out.push_back({package, std::move(path), {}});
+  }
+}
+
 }  // namespace
+
+bool is_maintainer_script(std::string_view name) {
+  return std::find(kMaintainerScripts.begin(), kMaintainerScripts.end(), name) != kMaintainerScripts.end();
+}
 
 bool is_elf(std::string_view header) { return header.size() >= 4 && header.substr(0, 4) == "\x7f" "ELF"; }
 bool is_shebang(std::string_view header) { return header.size() >= 2 && header.substr(0, 2) == "#!"; }
@@ -204,13 +251,16 @@ Result<UniqueFd> open_listed_dir(const DirChild& d) {
 Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector<std::string>& packages) {
   auto status = read_file(admindir + "/status", 256u << 20);
   if (!status) return std::unexpected(status.error());
-  std::vector<Installed> installed = parse_status(*status);
+  std::vector<Installed> known = parse_status(*status);
+  std::vector<Installed> installed, config_files;
+  for (auto& p : known) (p.config_files ? config_files : installed).push_back(std::move(p));
 
   // Select packages: all, or the named ones ("name" or "name:arch").
   std::vector<Installed> selected;
   DpkgFiles out;
   if (packages.empty()) {
     selected = installed;
+    for (const auto& pkg : config_files) add_scripts(info_base(admindir, pkg), pkg.name, out.scripts);
   } else {
     for (const auto& want : packages) {
       auto colon = want.find(':');
@@ -233,11 +283,8 @@ Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector
                  selected.end());
 
   for (const auto& pkg : selected) {
-    // Multi-Arch: same packages are stored as NAME:ARCH.*
-    std::string base = admindir + "/info/" + pkg.name;
-    std::string list_path = base + ".list";
-    struct stat st {};
-    if (::stat(list_path.c_str(), &st) != 0 && !pkg.arch.empty()) base += ":" + pkg.arch;
+    const std::string base = info_base(admindir, pkg);
+    add_scripts(base, pkg.name, out.scripts);
     auto list = read_file(base + ".list", 64u << 20);
     if (!list) {
       if (list.error().code() == ErrorCode::kNotFound) continue;  // a package without files
@@ -268,9 +315,10 @@ Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector
       out.files.push_back({display, std::string(line), it == md5.end() ? std::string() : it->second});
     });
   }
-  std::sort(out.files.begin(), out.files.end(), [](const DpkgFile& a, const DpkgFile& b) {
-    return std::tie(a.path, a.package) < std::tie(b.path, b.package);
-  });
+  for (auto* list : {&out.files, &out.scripts})
+    std::sort(list->begin(), list->end(), [](const DpkgFile& a, const DpkgFile& b) {
+      return std::tie(a.path, a.package) < std::tie(b.path, b.package);
+    });
   return out;
 }
 

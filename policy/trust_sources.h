@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -59,6 +60,14 @@ void scan_dir(int dir_fd, const std::string& path, const std::string& rel, const
 // swapped directory is ErrorCode::kNotFound.
 Result<UniqueFd> open_listed_dir(const DirChild& dir);
 
+// The maintainer scripts of a package (deb-maintscripts(5); `config` is
+// debconf's): their names in the package's control archive, and after
+// "PKG." (or "PKG:ARCH.") in ADMINDIR/info once installed. dpkg executes
+// them directly.
+inline constexpr std::array<std::string_view, 5> kMaintainerScripts = {"preinst", "postinst", "prerm", "postrm",
+                                                                       "config"};
+bool is_maintainer_script(std::string_view name);
+
 // One file installed by a Debian package, with its md5 from dpkg.
 struct DpkgFile {
   std::string package;
@@ -68,15 +77,25 @@ struct DpkgFile {
 
 struct DpkgFiles {
   std::vector<DpkgFile> files;            // sorted by path, then package
+  // The maintainer scripts present in ADMINDIR/info (md5 empty: dpkg
+  // records none), sorted by path.
+  std::vector<DpkgFile> scripts;
   std::vector<std::string> missing;       // requested packages that are not installed
   size_t packages = 0;                    // packages read
 };
 
-// Reads ADMINDIR/status (only "install ok installed" packages count) and
+// Reads ADMINDIR/status (a package counts as installed in every state from
+// "unpacked" to "installed", whatever its want: "hold ok installed" and
+// "install ok half-configured" (a failed postinst) do, "install reinstreq
+// half-installed" does not) and
 // ADMINDIR/info/PKG[:ARCH].{list,md5sums}. `packages` empty = every
 // installed package; a name may carry ":ARCH". Every listed path is
 // returned (directories and symlinks among them are for the caller to pass
-// over; nothing is stat'ed here). Errors name the file.
+// over; nothing is stat'ed here). `scripts`: the kMaintainerScripts in
+// ADMINDIR/info of those packages that exist (lstat; a symlink is for the
+// caller to pass over), and with `packages` empty also of the packages
+// removed but not purged ("deinstall ok config-files": dpkg keeps their
+// postrm to run at purge). Errors name the file.
 Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector<std::string>& packages);
 
 }  // namespace tollgate::policy

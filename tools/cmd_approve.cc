@@ -21,6 +21,7 @@
 #include "policy/manifest.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
+#include "tools/pending_trust.h"
 #include "tools/command.h"
 #include "tools/file_facts.h"
 #include "tools/policy_install.h"
@@ -181,6 +182,9 @@ class ApproveCommand final : public ConfiguredCommand {
     app.add_option("--since", since_, "With --from-report: report window (30m, 24h, 7d)")->capture_default_str();
     app.add_option("-o,--output", output_, "With --from-report: write the manifest here instead of stdout");
     app.add_flag("-i,--interactive", interactive_, "With --from-report: ask y/n for each binary");
+    app.add_option("--deb", debs_,
+                   "Trust this package's files until the next recompile, before 'dpkg -i' (pending trust, as apt's "
+                   "hook gives; the policy must trust dpkg)");
   }
 
   int prepare() override {
@@ -196,8 +200,13 @@ class ApproveCommand final : public ConfiguredCommand {
       cutoff_ = *cutoff;
       return kExitOk;
     }
+    if (!debs_.empty() && (!paths_.empty() || !hashes_.empty() || from_report_)) {
+      fmt::print(stderr, "tollgate: approve --deb takes package files only (no PATH, --sha256 or --from-report)\n");
+      return kExitUsage;
+    }
+    if (!debs_.empty()) return kExitOk;
     if (paths_.empty() && hashes_.empty()) {
-      fmt::print(stderr, "tollgate: approve needs PATH..., --sha256 HEX or --from-report\n");
+      fmt::print(stderr, "tollgate: approve needs PATH..., --sha256 HEX, --deb FILE.deb or --from-report\n");
       return kExitUsage;
     }
     if (!hashes_.empty() && label_.empty()) {
@@ -215,6 +224,7 @@ class ApproveCommand final : public ConfiguredCommand {
 
   int run() override {
     if (from_report_) return run_from_report(*settings_);
+    if (!debs_.empty()) return trust_debs(*settings_, debs_, invoking_user(), /*apt_hook=*/false);
     auto& settings = settings_;
     std::vector<Approval> approvals;
     std::string by = invoking_user(), at = utc_now_rfc3339();
@@ -327,7 +337,7 @@ class ApproveCommand final : public ConfiguredCommand {
     return kExitOk;
   }
 
-  std::vector<std::string> paths_, hashes_;
+  std::vector<std::string> paths_, hashes_, debs_;
   std::string label_, ticket_, expires_;
   bool recursive_ = false, force_ = false, from_report_ = false, interactive_ = false;
   std::string since_ = "24h";

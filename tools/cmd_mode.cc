@@ -1,6 +1,8 @@
 // tollgate mode audit|enforce: switch the daemon, after proving (by replaying
 // the recent history and checking for lockout) that enforcement will not
 // break the server; persist the mode in the config and record the switch.
+// `mode audit --for DURATION`: a time-boxed audit window in the running
+// daemon only, which returns to enforce by itself (docs/upgrades.md).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,9 +36,30 @@ class ModeCommand final : public ConfiguredCommand {
                  "Switch to enforce even though the recent history has binaries it would deny (never overrides "
                  "the lockout check)");
     app.add_option("--since", since_, "History replayed before enforcing (30m, 24h, 7d)")->capture_default_str();
+    app.add_option("--for", for_,
+                   "With audit: only for this long (10m, 1h; at most 24h), then tollgated enforces again by itself; "
+                   "the config file is not changed");
+  }
+
+  int prepare() override {
+    if (int rc = ConfiguredCommand::prepare(); rc != kExitOk) return rc;
+    if (for_.empty()) return kExitOk;
+    if (mode_ != "audit") {
+      fmt::print(stderr, "tollgate: --for applies to 'mode audit' only\n");
+      return kExitUsage;
+    }
+    auto d = parse_duration(for_);
+    if (!d) return usage_error(d.error());
+    if (d->count() < 1 || d->count() > control::kMaxTimedAuditSeconds) {
+      fmt::print(stderr, "tollgate: --for '{}': use a duration from 1s to 24h\n", for_);
+      return kExitUsage;
+    }
+    duration_ = *d;
+    return kExitOk;
   }
 
   int run() override {
+    if (duration_.count() > 0) return run_timed();
     auto& settings = settings_;
     // Serialise with approve/revoke: the database must not change between
     // the pre-flight and the switch.
@@ -136,7 +159,26 @@ class ModeCommand final : public ConfiguredCommand {
     return kExitOk;
   }
 
+  // Only the running daemon: a window it cannot close by itself is no window.
+  int run_timed() {
+    const std::string by = invoking_user();
+    auto answer = control::accepted(control::Client(settings_->socket).timed_audit(duration_, by));
+    if (!answer) {
+      if (answer.error().code() == ErrorCode::kUnavailable)
+        fmt::print(stderr, "tollgate: {}; a timed audit window needs the running daemon\n", answer.error().message());
+      else fmt::print(stderr, "tollgate: {}\n", answer.error().message());
+      return exit_code_for(answer.error());
+    }
+    auto status = control::accepted(control::Client(settings_->socket).status());
+    std::string until = status ? status->audit_until : "";
+    fmt::print("mode audit for {} by {}: tollgated audits{}, then enforces again by itself; {} is not changed\n",
+               for_, by, until.empty() ? "" : " until " + until, settings_->file_name());
+    return kExitOk;
+  }
+
   std::string mode_;
+  std::string for_;
+  std::chrono::seconds duration_{0};
   bool force_ = false;
   std::string since_ = "24h";
 };
@@ -148,7 +190,8 @@ CommandSpec mode_command() {
           .summary = "Switch between audit and enforce (enforce replays recent history first)",
           .example = "  sudo tollgate mode enforce\n"
                      "  sudo tollgate mode enforce --since 7d\n"
-                     "  sudo tollgate mode audit\n",
+                     "  sudo tollgate mode audit\n"
+                     "  sudo tollgate mode audit --for 10m   # back to enforce by itself\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ModeCommand>(); }};
 }

@@ -1,6 +1,9 @@
-// tollgate refresh [--pre]: the apt hook. Recompile the configured manifest,
-// install it and reload the daemon; around a dpkg run, open (--pre) and
-// close the upgrade window. docs/upgrades.md explains the window.
+// tollgate refresh [--pre]: the apt hook's Post-Invoke. Recompile the
+// configured manifest, install it and reload the daemon, then end the
+// pending trust `trust-debs` gave the packages just unpacked
+// (docs/upgrades.md). --pre is kept for hook files of older versions and
+// changes nothing: the mode stays as it is; an audit window an older
+// version opened (its marker) is still closed here.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +13,7 @@
 
 #include "common/io.h"
 #include "control/client.h"
+#include "policy/state_store.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
 #include "tools/command.h"
@@ -21,9 +25,9 @@ namespace {
 
 constexpr const char* kHookUser = "apt-hook";
 
-// The window marker lives beside the control socket (/run/tollgate), so a
-// reboot in the middle of an upgrade forgets it and the daemon starts in the
-// configured mode.
+// The marker of an audit window an older version's `refresh --pre` opened:
+// beside the control socket (/run/tollgate). This version opens none, but
+// still closes one left by an upgrade that straddled the update.
 std::string window_marker(const Settings& s) { return parent_dir(s.socket) + "/upgrade-window"; }
 
 Result<control::ModeReply> set_mode(const Settings& s, policy::Mode mode) {
@@ -35,7 +39,7 @@ class RefreshCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kDbOption | kSocketOption);
-    app.add_flag("--pre", pre_, "Open the upgrade window (apt's DPkg::Pre-Invoke): enforce -> audit until refresh");
+    app.add_flag("--pre", pre_, "Kept for older apt hook files: does nothing (the mode is never switched)");
     app.add_flag("--syslog", syslog_, "Also log the newly trusted rules to syslog (authpriv; the apt hook)");
   }
 
@@ -50,23 +54,33 @@ class RefreshCommand final : public ConfiguredCommand {
       fmt::print(stderr, "tollgate: not configured ({} is missing); nothing to refresh\n", settings_->file_name());
       return kExitOk;
     }
-    return pre_ ? open_window(*settings_) : refresh(*settings_);
+    if (pre_) {
+      // Enforcement stays on through the dpkg run: trust-debs (the
+      // Pre-Install-Pkgs hook) trusts the packages before they are unpacked.
+      fmt::print(stderr, "tollgate: refresh --pre: nothing to do (the mode is no longer switched during upgrades)\n");
+      return kExitOk;
+    }
+    return refresh(*settings_);
   }
 
  private:
-  int open_window(const Settings& s) {
-    auto status = control::Client(s.socket).status();
-    if (!status) {
-      if (status.error().code() == ErrorCode::kUnavailable) return kExitOk;  // nothing to open
-      return report(status.error());
+  // The recompile landed: what trust-debs trusted is now in the policy
+  // itself (the dpkg trust source), so the pending set ends.
+  static void end_pending(const Settings& s) {
+    control::Client daemon(s.socket);
+    if (auto up = daemon.reachable(); up) {
+      auto r = control::accepted(daemon.end_pending(kHookUser), "tollgated refused to end the pending trust");
+      if (!r) fmt::print(stderr, "tollgate: {} (it ends by itself after pending_trust_ttl)\n", r.error().message());
+      else if (r->ended > 0) fmt::print("tollgate: pending trust ended ({} files)\n", r->ended);
+      return;
     }
-    if (!*status || (*status)->mode != policy::Mode::kEnforce) return kExitOk;
-    // The marker first: if the switch below succeeds and we crash, the
-    // Post-Invoke still knows to switch back.
-    if (auto st = write_file_atomic(window_marker(s), "enforce\n", 0600); !st) return report(st.error());
-    if (auto r = set_mode(s, policy::Mode::kAudit); !r) return report(r.error());
-    fmt::print("tollgate: upgrade window open: tollgated audits (logs, does not deny) until 'tollgate refresh'\n");
-    return kExitOk;
+    if (::geteuid() != 0) return;  // state_dir is root's
+    policy::StateStore state(s.state_dir);
+    auto st = state.prepare();
+    if (st) st = state.save_pending({});
+    if (!st)
+      fmt::print(stderr, "tollgate: warning: the pending trust is not ended: {} (it ends by itself after "
+                         "pending_trust_ttl)\n", st.error().message());
   }
 
   int refresh(const Settings& s) {
@@ -93,9 +107,11 @@ class RefreshCommand final : public ConfiguredCommand {
         if (added) report_newly_trusted(*added, syslog_);
         else fmt::print(stderr, "tollgate: cannot list the newly trusted rules: {}\n", added.error().message());
         report_untrusted(installed->summary.untrusted_writable, installed->summary.untrusted_writable_total, syslog_);
+        end_pending(s);
       } else {
-        // Keep going: the window must close even when the compile fails
-        // (the daemon keeps its previous policy).
+        // Keep going: an old window must close even when the compile fails
+        // (the daemon keeps its previous policy, and the pending trust until
+        // its TTL, so `apt-get -f install` can still finish).
         fmt::print(stderr, "tollgate: refresh failed, the previous policy stays: {}\n", installed.error().message());
         status = exit_code_for(installed.error());
       }
@@ -122,8 +138,7 @@ class RefreshCommand final : public ConfiguredCommand {
 CommandSpec refresh_command() {
   return {.name = "refresh",
           .summary = "Recompile the configured policy and reload (the apt hook)",
-          .example = "  sudo tollgate refresh            # after installing software by hand\n"
-                     "  sudo tollgate refresh --pre      # what apt's DPkg::Pre-Invoke runs\n",
+          .example = "  sudo tollgate refresh            # after installing software by hand\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<RefreshCommand>(); }};
 }

@@ -64,6 +64,14 @@ class StatusCommand final : public Command {
     fmt::print("{}\n", verdict);
     fmt::print("tollgated {} (pid {}), up {}s\n", s.version.empty() ? "?" : s.version, s.pid, s.uptime_s);
     fmt::print("mode:      {}{}\n", mode, mode == "audit" ? " (nothing is denied; would-denies are logged)" : "");
+    if (!s.audit_until.empty()) fmt::print("           timed: back to enforce at {}\n", s.audit_until);
+    if (const auto& p = s.pending_trust; p.files > 0) {
+      std::string names;
+      for (size_t i = 0; i < p.packages.size() && i < 5; ++i) names += (i ? ", " : "") + p.packages[i];
+      if (p.packages.size() > 5) names += fmt::format(" and {} more", p.packages.size() - 5);
+      fmt::print("pending:   {} files of {} packages trusted until {} or the recompile ({})\n", p.files,
+                 p.packages.size(), p.expires, names);
+    }
     fmt::print("coverage:  {}\n", s.coverage.empty() ? "?" : s.coverage);
     if (db.loaded) {
       const auto& n = db.counts;

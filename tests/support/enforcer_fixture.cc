@@ -93,7 +93,7 @@ void EnforcerFixture::write_config(const std::string& mode, const std::string& e
   std::string watch = mnt;
   for (const auto& m : also_watch) watch += ", " + m;
   write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events + "\nsocket: " + socket +
-                         "\nwatch: [" + watch + "]\n" + timing + census + "must_allow: []\nstate_dir: " +
+                         "\nwatch: [" + watch + "]\n" + timing + census + must_allow + "state_dir: " +
                          dir.file("state") + "\n" + extra);
 }
 
@@ -119,6 +119,18 @@ std::string EnforcerFixture::pubkey() {
 }
 
 Result<json> EnforcerFixture::request(const json& r) { return control::control_request(socket, r, 10000); }
+
+json EnforcerFixture::status() {
+  auto s = request({{"cmd", "status"}});
+  REQUIRE_MESSAGE(s, (s ? "" : s.error().message()));
+  return *s;
+}
+
+CommandResult EnforcerFixture::cli(std::vector<std::string> args, const std::string& input) {
+  args.insert(args.begin(), built_binary("tollgate"));
+  args.insert(args.begin() + 2, {"--config", config});
+  return run(args, 120, input);
+}
 
 void EnforcerFixture::start_daemon(std::vector<std::string> extra_args, const std::vector<std::string>& launcher) {
   require_own_tmpfs(mnt);

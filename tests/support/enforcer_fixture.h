@@ -58,6 +58,8 @@ struct EnforcerFixture {
   std::string timing = "decision_timeout_ms: 5000\n";
   // Off unless a test runs the census (in a pid namespace of its own).
   std::string census = "census_interval_ms: 0\n";
+  // None unless a test checks anti-lockout.
+  std::string must_allow = "must_allow: []\n";
 
   // More watch prefixes besides mnt: each a tmpfs the test mounted in its
   // namespace (start_daemon refuses anything else).
@@ -73,6 +75,11 @@ struct EnforcerFixture {
   void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true);
   std::string pubkey();
   Result<nlohmann::json> request(const nlohmann::json& r);
+  // {"cmd":"status"}, required to answer.
+  nlohmann::json status();
+  // The built `tollgate SUBCOMMAND --config CONFIG ARGS...` (args[0] is the
+  // subcommand), with `input` on its stdin; bounded at 120 s.
+  CommandResult cli(std::vector<std::string> args, const std::string& input = "");
   // Starts tollgated (after `launcher`, e.g. {"/usr/bin/unshare", "-m"}) and
   // waits (bounded) until its socket answers, which means every mark is placed.
   void start_daemon(std::vector<std::string> extra_args = {}, const std::vector<std::string>& launcher = {});

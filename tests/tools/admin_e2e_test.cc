@@ -149,19 +149,18 @@ TEST_SUITE("tools.e2e") {
     CHECK(first_mode["by_uid"] == 0);
     CHECK(first_mode["by"].is_string());
 
-    // 6. The apt hook around a dpkg run: --pre opens the upgrade window
-    //    (audit: the unapproved binary runs and is logged), refresh
-    //    recompiles (generation 3), reloads and closes the window (enforce:
-    //    it is denied again; the approved one still runs).
+    // 6. The apt hook around a dpkg run: --pre (old hook files) leaves the
+    //    mode alone (enforce: the unapproved binary stays denied), refresh
+    //    recompiles (generation 3) and reloads, still enforcing.
     auto pre = tg({"refresh", "--pre"});
     REQUIRE_MESSAGE(pre.exit_code == 0, pre.err);
     status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
-    CHECK((*status)["mode"] == "audit");
-    CHECK(exec_errno(fresh) == 0);  // the window audits
+    CHECK((*status)["mode"] == "enforce");
+    CHECK(exec_errno(fresh) == EPERM);
     auto post = tg({"refresh"});
     REQUIRE_MESSAGE(post.exit_code == 0, post.err);
-    CHECK(post.out.find("upgrade window closed") != std::string::npos);
+    CHECK(post.out.find("upgrade window") == std::string::npos);
     status = control::control_request(socket, {{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["mode"] == "enforce");

@@ -9,7 +9,7 @@ _tollgate() {
     words=("${COMP_WORDS[@]}")
     cword=$COMP_CWORD
   }
-  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh import-blocklist sweep doctor help"
+  local commands="hash keygen db compile diff sign verify-sig status report log replay approve revoke check mode refresh trust-debs import-blocklist sweep doctor help"
   local common="--config --help"
   if [[ $cword -eq 1 ]]; then
     COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
@@ -33,13 +33,16 @@ _tollgate() {
     report)  opts="--since --json --yaml --no-scan --log" ;;
     log)     opts="--follow --denied-only --type --json --since --max-events --poll-ms --log" ;;
     replay)  opts="--db --since --pubkey --json --log" ;;
-    approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --log --socket" ;;
+    approve) opts="--label --ticket --expires --recursive --force --sha256 --from-report --since -o --output --interactive --deb --log --socket" ;;
     revoke)  opts="--socket" ;;
     check)   opts="--as --db --pubkey --json" ;;
     mode)
       if [[ $cur != -* ]]; then COMPREPLY=($(compgen -W "audit enforce" -- "$cur")); return; fi
-      opts="--force --since --db --log --socket" ;;
+      opts="--force --since --for --db --log --socket" ;;
     refresh) opts="--pre --syslog --db --socket" ;;
+    trust-debs)
+      if [[ $cur != -* ]]; then COMPREPLY=($(compgen -f -X '!*.deb' -- "$cur")); return; fi
+      opts="--apt-hook --socket" ;;
     import-blocklist) opts="--format -o --output" ;;
     status)  opts="--socket --json" ;;
     sweep)   opts="--json --kill --kill-all --yes --sample-ms --db --socket" ;;
