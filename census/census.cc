@@ -1,8 +1,7 @@
 #include "census/census.h"
 
-#include <sys/stat.h>
-
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 namespace tollgate::census {
 namespace {
@@ -18,20 +17,23 @@ std::string reason_for(Finding finding, const Located& at, const std::optional<J
       return "its executable is a memfd or another file on no filesystem (memfd_create + fexecve): no fanotify "
              "mark sees such an exec";
     case Finding::kForeignFilesystem:
-      return at.dev_known ? fmt::format("its executable is on filesystem {} ({}), which is not mounted in "
-                                        "tollgated's namespace: mounted inside another mount or user namespace, "
-                                        "where no mark reaches",
-                                        device_name(at.dev), at.fs_type.empty() ? "type unknown" : at.fs_type)
+      return at.dev_known ? fmt::format(
+                                "its executable is on filesystem {} ({}), which is not mounted in "
+                                "tollgated's namespace: mounted inside another mount or user namespace, "
+                                "where no mark reaches",
+                                device_name(at.dev), at.fs_type.empty() ? "type unknown" : at.fs_type)
                           : "its executable is on a filesystem mounted in no namespace tollgated can see "
                             "(detached, or in a namespace that has gone)";
     case Finding::kDeleted:
-      return fmt::format("its executable was deleted after it started, and the policy does not approve its "
-                         "content ({})",
-                         j ? j->rule : "");
+      return fmt::format(
+          "its executable was deleted after it started, and the policy does not approve its "
+          "content ({})",
+          j ? j->rule : "");
     case Finding::kUnapproved:
-      return fmt::format("the policy denies its executable ({}: {}); it started before tollgated, before the "
-                         "policy changed, or before its filesystem was marked",
-                         j ? j->rule : "", j ? j->reason : "");
+      return fmt::format(
+          "the policy denies its executable ({}: {}); it started before tollgated, before the "
+          "policy changed, or before its filesystem was marked",
+          j ? j->rule : "", j ? j->reason : "");
   }
   return "";
 }
@@ -87,7 +89,7 @@ bool Census::same(const Seen& seen, const ProcessId& now, const MountView& view,
   if (seen.unwatched_fs && view.watched.contains(*seen.unwatched_fs)) return false;    // now watched
   // A finding is reported once; an approved process is judged again under a new policy.
   if (!seen.finding && seen.judged_epoch && *seen.judged_epoch != policy_epoch) return false;
-  return !seen.finding || proc_.start_ticks(now.pid) == seen.id.start_ticks;         // pid reused?
+  return !seen.finding || proc_.start_ticks(now.pid) == seen.id.start_ticks;  // pid reused?
 }
 
 Result<UniqueFd> Census::open_verified(const ProcessId& id) {

@@ -58,8 +58,8 @@ struct CensusOptions {
 using Judge = std::function<std::optional<Judgement>(int exe_fd, const ProcessFacts& process)>;
 
 struct WalkStats {
-  uint64_t processes = 0;  // seen in this walk
-  uint64_t classified = 0; // new to the census this walk
+  uint64_t processes = 0;   // seen in this walk
+  uint64_t classified = 0;  // new to the census this walk
   uint64_t findings = 0;
 };
 

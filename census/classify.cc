@@ -36,8 +36,8 @@ Located locate(const ProcessFacts& p, const MountView& ours, const std::vector<M
     at.dev_known = true;
     if (auto t = ours.fs_types.find(at.dev); t != ours.fs_types.end()) at.fs_type = t->second;
   } else if (p.exe_mount_id >= 0 && theirs) {
-    auto m = std::find_if(theirs->begin(), theirs->end(),
-                          [&](const MountEntry& e) { return e.mount_id == p.exe_mount_id; });
+    auto m =
+        std::find_if(theirs->begin(), theirs->end(), [&](const MountEntry& e) { return e.mount_id == p.exe_mount_id; });
     if (m != theirs->end()) {
       at.dev = m->dev;
       at.dev_known = true;

@@ -68,7 +68,7 @@ struct Located {
   bool deleted = false;  // the name ends in " (deleted)"
   dev_t dev = 0;         // the filesystem, when known
   bool dev_known = false;
-  std::string fs_type;   // its type, when known
+  std::string fs_type;  // its type, when known
 };
 
 inline constexpr std::string_view kDeleted = " (deleted)";
@@ -80,7 +80,7 @@ Located locate(const ProcessFacts& process, const MountView& ours, const std::ve
 // The policy's verdict on a watched executable (as in enforce mode).
 struct Judgement {
   bool denied = false;
-  std::string rule;    // "default-deny", "hash-allow:...", ...
+  std::string rule;  // "default-deny", "hash-allow:...", ...
   std::string reason;
   std::string sha256;  // hex, empty when not hashed
 };

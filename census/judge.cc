@@ -11,11 +11,9 @@ std::optional<Judgement> judge_executable(int fd, const policy::RuleView& rules,
                                           policy::ContentCache* cache) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return std::nullopt;
-  auto r = policy::decide_file(fd, st, rules,
-                               {.mode = policy::Mode::kEnforce,
-                                .max_file_size = max_file_size,
-                                .path_means_here = path_means_here},
-                               cache);
+  auto r = policy::decide_file(
+      fd, st, rules,
+      {.mode = policy::Mode::kEnforce, .max_file_size = max_file_size, .path_means_here = path_means_here}, cache);
   if (r.outcome != policy::FileDecision::Outcome::kDecided) return std::nullopt;
   if (r.decision.failure == policy::Failure::kLookup) return std::nullopt;
   return Judgement{.denied = r.decision.policy_denies(),

@@ -1,5 +1,6 @@
 #include "census/mounts.h"
 
+#include <fmt/core.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/sysmacros.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
-
-#include <fmt/core.h>
 
 namespace tollgate::census {
 namespace {
@@ -87,15 +86,14 @@ std::string device_name(dev_t dev) { return fmt::format("{}:{}", ::major(dev), :
 FsKind fs_kind(std::string_view t) {
   // Pseudo filesystems: kernel state, not files anyone put there to run.
   static const std::set<std::string, std::less<>> kPseudo = {
-      "proc",     "sysfs",     "cgroup",   "cgroup2",     "devpts",     "mqueue",   "debugfs",
-      "tracefs",  "securityfs", "pstore",  "bpf",         "configfs",   "fusectl",  "binfmt_misc",
-      "rpc_pipefs", "nsfs",    "efivarfs", "selinuxfs",   "autofs",     "nfsd",     "smackfs",
-      "apparmorfs", "rdma_cgroup"};
+      "proc",       "sysfs",     "cgroup", "cgroup2",  "devpts",  "mqueue",      "debugfs",    "tracefs",
+      "securityfs", "pstore",    "bpf",    "configfs", "fusectl", "binfmt_misc", "rpc_pipefs", "nsfs",
+      "efivarfs",   "selinuxfs", "autofs", "nfsd",     "smackfs", "apparmorfs",  "rdma_cgroup"};
   // Filesystems whose content another machine serves (or changes).
   static const std::set<std::string, std::less<>> kNetwork = {
-      "nfs",  "nfs4",      "cifs",   "smb3",       "smbfs",    "ceph",       "9p",        "afs",
-      "coda", "glusterfs", "lustre", "davfs",      "ncpfs",    "virtiofs",   "fuse.sshfs", "fuse.s3fs",
-      "fuse.rclone", "fuse.glusterfs", "fuse.cephfs", "fuse.gcsfuse", "fuse.davfs2"};
+      "nfs",        "nfs4",      "cifs",        "smb3",           "smbfs",       "ceph",         "9p",
+      "afs",        "coda",      "glusterfs",   "lustre",         "davfs",       "ncpfs",        "virtiofs",
+      "fuse.sshfs", "fuse.s3fs", "fuse.rclone", "fuse.glusterfs", "fuse.cephfs", "fuse.gcsfuse", "fuse.davfs2"};
   if (kPseudo.contains(t)) return FsKind::kPseudo;
   if (kNetwork.contains(t)) return FsKind::kNetwork;
   return FsKind::kLocal;

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,8 +13,6 @@
 #include <array>
 #include <charconv>
 #include <cstring>
-
-#include <fmt/core.h>
 
 #include "common/io.h"
 

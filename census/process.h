@@ -51,11 +51,11 @@ struct ProcessFacts {
   int exe_mount_id = -1;       // the executable's mount (STATX_MNT_ID), in the process's namespace; -1 unknown
   std::string exe;             // readlink of /proc/PID/exe: "/usr/bin/x", "/x (deleted)", "/memfd:n (deleted)"
   pid_t ppid = 0;
-  uid_t uid = 0;               // real uid
+  uid_t uid = 0;  // real uid
   std::string comm;
-  std::string cmdline;         // arguments joined by spaces, at most 4 KiB
-  uint64_t mnt_ns = 0;         // inode of /proc/PID/ns/mnt; 0 unknown
-  uint64_t cpu_ticks = 0;      // utime + stime
+  std::string cmdline;     // arguments joined by spaces, at most 4 KiB
+  uint64_t mnt_ns = 0;     // inode of /proc/PID/ns/mnt; 0 unknown
+  uint64_t cpu_ticks = 0;  // utime + stime
   uint64_t rss_pages = 0;
 };
 

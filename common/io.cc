@@ -84,8 +84,7 @@ Result<std::string> read_file(const std::string& path, size_t max_bytes) {
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return fail_errno(errno, path, "cannot stat");
   if (!S_ISREG(st.st_mode)) return fail(ErrorCode::kInvalidInput, path + ": not a regular file");
-  if (static_cast<size_t>(st.st_size) > max_bytes)
-    return fail(ErrorCode::kInvalidInput, path + ": file too large");
+  if (static_cast<size_t>(st.st_size) > max_bytes) return fail(ErrorCode::kInvalidInput, path + ": file too large");
   std::string out;
   char buf[65536];
   for (;;) {

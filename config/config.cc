@@ -1,8 +1,7 @@
 #include "config/config.h"
 
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <fstream>
@@ -16,7 +15,6 @@ namespace tollgate::config {
 namespace {
 
 using policy::Diagnostics;
-
 
 // "2147483648", "2G", "2GiB", "512M": bytes, binary multiples.
 std::optional<uint64_t> parse_size(std::string_view text) {
@@ -35,9 +33,8 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 }
 
 bool is_path_key(std::string_view key) {
-  return key == "database" || key == "public_key" || key == "event_log" || key == "socket" ||
-         key == "metrics_file" || key == "manifest" || key == "approvals" || key == "signing_key" ||
-         key == "state_dir";
+  return key == "database" || key == "public_key" || key == "event_log" || key == "socket" || key == "metrics_file" ||
+         key == "manifest" || key == "approvals" || key == "signing_key" || key == "state_dir";
 }
 
 std::optional<std::vector<std::string>> read_string_list(const YAML::Node& node, const std::string& file,
@@ -67,12 +64,34 @@ void check_absolute(const YAML::Node& node, const std::string& file, std::string
     diag.add(file, node.Mark(), "'" + std::string(key) + "' must be an absolute path, got '" + value + "'");
 }
 
-constexpr std::string_view kKeys[] = {
-    "mode",       "coverage",   "database",      "public_key", "watch",              "event_log",
-    "syslog",     "socket",     "admin_group",   "on_error",   "decision_timeout_ms", "metrics_file",
-    "log_allows", "manifest",   "approvals",     "signing_key", "must_allow",        "max_file_size",
-    "state_dir",  "census_interval_ms", "on_unwatched", "unwatched_exempt", "nice", "max_ignore_marks",
-    "pending_trust_ttl", "interpreters", "script_trust", "library_readers"};
+constexpr std::string_view kKeys[] = {"mode",
+                                      "coverage",
+                                      "database",
+                                      "public_key",
+                                      "watch",
+                                      "event_log",
+                                      "syslog",
+                                      "socket",
+                                      "admin_group",
+                                      "on_error",
+                                      "decision_timeout_ms",
+                                      "metrics_file",
+                                      "log_allows",
+                                      "manifest",
+                                      "approvals",
+                                      "signing_key",
+                                      "must_allow",
+                                      "max_file_size",
+                                      "state_dir",
+                                      "census_interval_ms",
+                                      "on_unwatched",
+                                      "unwatched_exempt",
+                                      "nice",
+                                      "max_ignore_marks",
+                                      "pending_trust_ttl",
+                                      "interpreters",
+                                      "script_trust",
+                                      "library_readers"};
 
 // The coverage keys (issue 10); false when `key` is not one of them.
 bool apply_coverage_key(const std::string& key, const YAML::Node& v, const std::string& file, Config& c,

@@ -1,8 +1,7 @@
 #include "control/client.h"
 
-#include <sys/socket.h>
-
 #include <fmt/core.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
@@ -50,8 +49,6 @@ Result<json> control_request(const std::string& socket_path, const json& request
     return fail(ErrorCode::kUnavailable, socket_path + ": the daemon's reply is not JSON");
   return reply;
 }
-
-
 
 Result<Answer<json>> Client::call(const ControlRequest& request) const {
   auto reply = control_request(socket_, to_json(request), timeout_ms_);

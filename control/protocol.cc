@@ -40,7 +40,8 @@ const json& member(const json& obj, const char* key) {
 Result<ControlRequest> parse_control_request(std::string_view line) {
   json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail(ErrorCode::kInvalidInput, "request is not a JSON object");
-  if (!j.contains("cmd") || !j["cmd"].is_string()) return fail(ErrorCode::kInvalidInput, "request has no \"cmd\" string");
+  if (!j.contains("cmd") || !j["cmd"].is_string())
+    return fail(ErrorCode::kInvalidInput, "request has no \"cmd\" string");
   const std::string cmd = j["cmd"].get<std::string>();
   ControlRequest r;
   auto text = [&](const char* key, std::string& out) -> Status {
@@ -61,7 +62,9 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
     if (!j.contains("mode") || !j["mode"].is_string())
       return fail(ErrorCode::kInvalidInput, "set_mode needs \"mode\": \"audit\" or \"enforce\"");
     auto mode = policy::parse_mode(j["mode"].get<std::string>());
-    if (!mode) return fail(ErrorCode::kInvalidInput, "unknown mode '" + j["mode"].get<std::string>() + "'; use audit or enforce");
+    if (!mode)
+      return fail(ErrorCode::kInvalidInput,
+                  "unknown mode '" + j["mode"].get<std::string>() + "'; use audit or enforce");
     r.mode = *mode;
     if (auto st = text("by", r.by); !st) return std::unexpected(st.error());
     if (j.contains("forced")) {
@@ -139,9 +142,15 @@ json filesystems_json(const std::vector<StatusReply::Filesystem>& filesystems) {
 }
 
 json census_json(const StatusReply::Census& c) {
-  return {{"enabled", c.enabled},   {"interval_ms", c.interval_ms}, {"on_unwatched", c.on_unwatched},
-          {"walks", c.walks},       {"last_walk_us", c.last_walk_us}, {"processes", c.processes},
-          {"findings", c.findings}, {"exempt", c.exempt},           {"killed", c.killed},
+  return {{"enabled", c.enabled},
+          {"interval_ms", c.interval_ms},
+          {"on_unwatched", c.on_unwatched},
+          {"walks", c.walks},
+          {"last_walk_us", c.last_walk_us},
+          {"processes", c.processes},
+          {"findings", c.findings},
+          {"exempt", c.exempt},
+          {"killed", c.killed},
           {"kill_failed", c.kill_failed}};
 }
 
@@ -217,8 +226,11 @@ json to_json(const StatusReply& s) {
     const auto& c = s.database.counts;
     db["content_digest"] = s.database.content_digest;
     db["signed"] = s.database.is_signed;
-    db["counts"] = {{"hash_allow", c.hash_allow}, {"hash_deny", c.hash_deny}, {"path_allow", c.path_allow},
-                    {"path_deny", c.path_deny},   {"signers", c.signers}};
+    db["counts"] = {{"hash_allow", c.hash_allow},
+                    {"hash_deny", c.hash_deny},
+                    {"path_allow", c.path_allow},
+                    {"path_deny", c.path_deny},
+                    {"signers", c.signers}};
   }
   const auto& i = s.integrity;
   const auto& c = s.counters;

@@ -134,7 +134,7 @@ struct StatusReply {
   struct Counters {
     uint64_t allowed = 0, denied = 0, would_deny = 0, errors = 0;
     uint64_t timeouts = 0, too_large = 0, overloads = 0;  // of errors: why on_error answered
-    uint64_t read_errors = 0;  // fanotify reads that failed: the kernel denied that event
+    uint64_t read_errors = 0;                             // fanotify reads that failed: the kernel denied that event
     uint64_t cache_hits = 0, cache_misses = 0, hash_bytes = 0, overflows = 0;
     uint64_t log_dropped = 0, log_coalesced = 0;
     uint64_t plain_opens = 0;  // coverage: full, allowed without a decision (not code)
@@ -166,11 +166,11 @@ struct StatusReply {
   Health health;
   Database database;
   Integrity integrity;
-  std::vector<std::string> watched;        // the watch: prefixes as configured
-  std::vector<Filesystem> filesystems;     // what they cover now
-  std::optional<Census> census;            // unset from a daemon before issue 10
-  PendingReply pending_trust;              // "pending_trust": {"files", "packages", "expires"}
-  std::string audit_until;                 // RFC 3339 end of a timed audit window; empty = none
+  std::vector<std::string> watched;     // the watch: prefixes as configured
+  std::vector<Filesystem> filesystems;  // what they cover now
+  std::optional<Census> census;         // unset from a daemon before issue 10
+  PendingReply pending_trust;           // "pending_trust": {"files", "packages", "expires"}
+  std::string audit_until;              // RFC 3339 end of a timed audit window; empty = none
   IgnoreMarks ignore_marks;
   Counters counters;
   uint64_t latency_p50_us = 0, latency_p99_us = 0;  // "latency_us": {"p50", "p99"}

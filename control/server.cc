@@ -1,13 +1,12 @@
 #include "control/server.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,7 +22,8 @@ using nlohmann::json;
 Result<PeerCred> peer_credentials(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return fail_errno(errno, "control socket", "SO_PEERCRED");
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return fail_errno(errno, "control socket", "SO_PEERCRED");
   PeerCred peer{cred.pid, cred.uid, cred.gid, {}};
   // The groups as of the peer's connect(2); ERANGE tells the size needed.
   std::vector<gid_t> groups(64);
@@ -143,9 +143,9 @@ void ControlServer::serve(int fd) {
   if (!peer_is_admin(peer, admin_group_)) {
     // Read the request first so the client sees the refusal, not a broken pipe.
     (void)read_line(fd, Clock::now() + std::chrono::seconds(1), path_);
-    std::string msg = admin_group_.empty()
-                          ? fmt::format("permission denied: uid {} is not root", peer.uid)
-                          : fmt::format("permission denied: uid {} is neither root nor in group {}", peer.uid, admin_group_);
+    std::string msg = admin_group_.empty() ? fmt::format("permission denied: uid {} is not root", peer.uid)
+                                           : fmt::format("permission denied: uid {} is neither root nor in group {}",
+                                                         peer.uid, admin_group_);
     (void)write_line(fd, control_error(msg).dump(), deadline, path_);
     return;
   }

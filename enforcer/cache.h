@@ -44,8 +44,8 @@
 #include <unordered_map>
 
 #include "hashdb/rules.h"
-#include "policy/access.h"
 #include "hashdb/sha256.h"
+#include "policy/access.h"
 
 namespace tollgate::enforcer {
 

@@ -1,15 +1,14 @@
 #include "enforcer/census_runner.h"
 
+#include <fmt/core.h>
 #include <sys/stat.h>
 
 #include <chrono>
 
-#include <fmt/core.h>
-
+#include "census/judge.h"
 #include "common/text.h"
 #include "eventlog/builders.h"
 #include "eventlog/writer.h"
-#include "census/judge.h"
 
 namespace tollgate::enforcer {
 
@@ -56,8 +55,8 @@ std::optional<census::Judgement> CensusRunner::judge(int fd) {
 void CensusRunner::walk_once() {
   const auto started = std::chrono::steady_clock::now();
   const auto view = coverage_.view();
-  auto found = census_.walk(*view, [&](int fd, const census::ProcessFacts&) { return judge(fd); },
-                            engine_.policy()->epoch);
+  auto found = census_.walk(
+      *view, [&](int fd, const census::ProcessFacts&) { return judge(fd); }, engine_.policy()->epoch);
   const bool enforcing = engine_.mode() == policy::Mode::kEnforce;
   for (auto& r : found) {
     findings_.fetch_add(1, std::memory_order_relaxed);

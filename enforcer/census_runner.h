@@ -36,8 +36,8 @@
 #include "census/census.h"
 #include "census/process.h"
 #include "control/protocol.h"
-#include "enforcer/mount_watcher.h"
 #include "enforcer/engine.h"
+#include "enforcer/mount_watcher.h"
 
 namespace tollgate::eventlog {
 class EventLog;
@@ -54,7 +54,6 @@ struct CensusRunnerOptions {
   uint64_t max_file_size = uint64_t{2} << 30;  // larger executables are judged unhashed
   std::string host;
 };
-
 
 class CensusRunner {
  public:

@@ -1,8 +1,7 @@
 #include "enforcer/daemon.h"
 
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <iterator>
@@ -119,10 +118,10 @@ void Daemon::initial_load() {
   }
   std::string note;
   if (!loaded) {
-    note = live_error.starts_with("no policy database")
-               ? live_error + ": running in AUDIT mode, nothing is denied"
-               : fmt::format("policy refused: {}; running in AUDIT mode without a policy, nothing is denied",
-                             live_error);
+    note =
+        live_error.starts_with("no policy database")
+            ? live_error + ": running in AUDIT mode, nothing is denied"
+            : fmt::format("policy refused: {}; running in AUDIT mode without a policy, nothing is denied", live_error);
     if (!lkg_error.empty()) note += fmt::format(" (last-known-good copy refused too: {})", lkg_error);
     fmt::print(stderr, "tollgated: WARNING: {}\n", note);
     mode = policy::Mode::kAudit;
@@ -147,9 +146,10 @@ Status Daemon::reload() {
   auto admitted = admit_live(admit_options(engine_.mode()));
   if (!admitted) {
     metrics_.reloads_failed.fetch_add(1);
-    degraded_ = current->store ? fmt::format("the live database was refused on reload ({}); generation {} from {} "
-                                             "stays in force",
-                                             admitted.error().message(), current->generation(), source_)
+    degraded_ = current->store ? fmt::format(
+                                     "the live database was refused on reload ({}); generation {} from {} "
+                                     "stays in force",
+                                     admitted.error().message(), current->generation(), source_)
                                : fmt::format("the live database was refused on reload ({}); no policy is in force",
                                              admitted.error().message());
     fmt::print(stderr, "tollgated: reload refused, the old policy stays: {}\n", admitted.error().message());
@@ -177,8 +177,9 @@ Result<uint64_t> Daemon::install(const std::string& candidate, const std::string
   // daemon read, rename or remove any other file.
   auto done = [&]() -> Result<policy::Installed> {
     if (!candidate.empty() && candidate != change.file)
-      return fail(ErrorCode::kInvalidInput,
-                  fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
+      return fail(
+          ErrorCode::kInvalidInput,
+          fmt::format("{}: refused: the candidate must be {}, beside the live database", candidate, change.file));
     return policy::install_candidate(gate_, floor_, admit_options(engine_.mode()));
   }();
   (done ? metrics_.reloads_ok : metrics_.reloads_failed).fetch_add(1);
@@ -223,7 +224,8 @@ Status Daemon::set_mode(policy::Mode mode, const std::string& by, bool forced, u
   if (for_s > 0) {
     if (mode != policy::Mode::kAudit) return fail(ErrorCode::kInvalidInput, "a timed window is for audit mode only");
     if (from != policy::Mode::kEnforce && !timed_audit_)
-      return fail(ErrorCode::kInvalidInput, "tollgated is not enforcing; there is nothing to return to after the window");
+      return fail(ErrorCode::kInvalidInput,
+                  "tollgated is not enforcing; there is nothing to return to after the window");
     window = policy::TimedAudit{now_s() + for_s, by};
   }
   if (mode == policy::Mode::kEnforce) {
@@ -282,8 +284,12 @@ void Daemon::drop_covered(const hashdb::PolicyStore& store) {
   auto after = policy::pending_packages(next.files);
   std::vector<std::string> gone;
   std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(gone));
-  (void)commit_pending(std::move(next), {.action = "end", .reason = "covered", .by = "tollgated", .by_uid = 0,
-                                         .files = *dropped, .packages = std::move(gone)});
+  (void)commit_pending(std::move(next), {.action = "end",
+                                         .reason = "covered",
+                                         .by = "tollgated",
+                                         .by_uid = 0,
+                                         .files = *dropped,
+                                         .packages = std::move(gone)});
 }
 
 Result<control::PendingReply> Daemon::trust_pending(std::vector<policy::PendingFile> files, const std::string& by,
@@ -294,8 +300,12 @@ Result<control::PendingReply> Daemon::trust_pending(std::vector<policy::PendingF
   auto added = policy::merge_pending(next.files, std::move(files), "trust_pending");
   if (!added) return std::unexpected(added.error());
   next.expires_at = now_s() + config_.pending_trust_ttl.count();
-  if (auto st = commit_pending(std::move(next), {.action = "add", .reason = "request", .by = by, .by_uid = uid,
-                                                 .files = *added, .packages = std::move(packages)});
+  if (auto st = commit_pending(std::move(next), {.action = "add",
+                                                 .reason = "request",
+                                                 .by = by,
+                                                 .by_uid = uid,
+                                                 .files = *added,
+                                                 .packages = std::move(packages)});
       !st)
     return std::unexpected(st.error());
   auto reply = pending_reply();
@@ -307,7 +317,11 @@ Result<control::PendingReply> Daemon::end_pending(const std::string& by, uid_t u
   std::lock_guard lock(mu_);
   const uint64_t ended = pending_.files.size();
   if (ended > 0) {
-    if (auto st = commit_pending({}, {.action = "end", .reason = "refresh", .by = by, .by_uid = uid, .files = ended,
+    if (auto st = commit_pending({}, {.action = "end",
+                                      .reason = "refresh",
+                                      .by = by,
+                                      .by_uid = uid,
+                                      .files = ended,
                                       .packages = policy::pending_packages(pending_.files)});
         !st)
       return std::unexpected(st.error());
@@ -354,18 +368,27 @@ void Daemon::expire_pending(int64_t now) {
     std::vector<policy::PendingFile> ended;
     for (const auto& f : pending_.files)
       if (std::find(keep.files.begin(), keep.files.end(), f) == keep.files.end()) ended.push_back(f);
-    const std::string why = fmt::format("pending trust of {} files kept past pending_trust_ttl: without it the policy "
-                                        "would deny {}; run 'tollgate refresh'",
-                                        keep.files.size(), policy::describe_lockouts(keep.saved));
+    const std::string why = fmt::format(
+        "pending trust of {} files kept past pending_trust_ttl: without it the policy "
+        "would deny {}; run 'tollgate refresh'",
+        keep.files.size(), policy::describe_lockouts(keep.saved));
     if (degraded_.find("pending trust of ") == std::string::npos) degraded_ = join({degraded_, why});
     warn_degraded(degraded_);
     (void)commit_pending({std::move(keep.files), now + config_.pending_trust_ttl.count()},
-                         {.action = "end", .reason = "lockout", .by = "tollgated", .by_uid = 0,
-                          .files = ended.size(), .packages = policy::pending_packages(ended)});
+                         {.action = "end",
+                          .reason = "lockout",
+                          .by = "tollgated",
+                          .by_uid = 0,
+                          .files = ended.size(),
+                          .packages = policy::pending_packages(ended)});
     return;
   }
-  (void)commit_pending({}, {.action = "end", .reason = "expired", .by = "tollgated", .by_uid = 0,
-                            .files = pending_.files.size(), .packages = policy::pending_packages(pending_.files)});
+  (void)commit_pending({}, {.action = "end",
+                            .reason = "expired",
+                            .by = "tollgated",
+                            .by_uid = 0,
+                            .files = pending_.files.size(),
+                            .packages = policy::pending_packages(pending_.files)});
 }
 
 // Back to enforce; the window is forgotten either way, so a refusal (the
@@ -398,7 +421,10 @@ void Daemon::load_pending() {
     return;
   }
   if (!*stored) return;
-  eventlog::PendingTrustChange change{.action = "add", .reason = "restart", .by = "tollgated", .by_uid = 0,
+  eventlog::PendingTrustChange change{.action = "add",
+                                      .reason = "restart",
+                                      .by = "tollgated",
+                                      .by_uid = 0,
                                       .files = (*stored)->files.size(),
                                       .packages = policy::pending_packages((*stored)->files)};
   if ((*stored)->expires_at <= now_s()) {

@@ -33,8 +33,8 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,8 +80,7 @@ class Daemon {
   Status set_mode(policy::Mode mode, const std::string& by, bool forced, uid_t by_uid, int64_t for_s = 0);
   // {"cmd":"trust_pending"}: adds files to the pending-trust set (all or
   // nothing; persisted before it applies) and restarts its TTL.
-  Result<control::PendingReply> trust_pending(std::vector<policy::PendingFile> files, const std::string& by,
-                                              uid_t uid);
+  Result<control::PendingReply> trust_pending(std::vector<policy::PendingFile> files, const std::string& by, uid_t uid);
   // {"cmd":"end_pending"}: ends the set (the Post-Invoke recompile landed).
   Result<control::PendingReply> end_pending(const std::string& by, uid_t uid);
   // Ends what has expired at `now` (seconds since the epoch): the pending
@@ -135,12 +134,12 @@ class Daemon {
   std::string host_;
   bool mode_pinned_;
   std::chrono::steady_clock::time_point started_;
-  policy::PolicyGate gate_;    // the public key, pinned at construction
-  mutable std::mutex mu_;      // serializes loads, installs and mode changes
-  policy::Floor floor_;        // guarded by mu_
-  std::string source_;         // guarded by mu_: the file the policy in force came from
-  std::string degraded_;       // guarded by mu_: empty = healthy
-  policy::PendingTrust pending_;                  // guarded by mu_
+  policy::PolicyGate gate_;                        // the public key, pinned at construction
+  mutable std::mutex mu_;                          // serializes loads, installs and mode changes
+  policy::Floor floor_;                            // guarded by mu_
+  std::string source_;                             // guarded by mu_: the file the policy in force came from
+  std::string degraded_;                           // guarded by mu_: empty = healthy
+  policy::PendingTrust pending_;                   // guarded by mu_
   std::optional<policy::TimedAudit> timed_audit_;  // guarded by mu_
   std::function<void(control::StatusReply&)> status_extra_;
 };

@@ -1,20 +1,19 @@
 #include "enforcer/engine.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 
+#include "common/time.h"
 #include "enforcer/scan_worker.h"
 #include "enforcer/thread_priority.h"
-#include "common/time.h"
 #include "eventlog/builders.h"
 #include "policy/facts.h"
 
@@ -87,8 +86,7 @@ size_t pending_bound_for_fd_limit(uint64_t nofile) {
 }
 
 std::shared_ptr<const PolicyState> make_policy_state(std::shared_ptr<const hashdb::RuleSet> rules,
-                                                     std::shared_ptr<const hashdb::PolicyStore> store,
-                                                     uint64_t epoch) {
+                                                     std::shared_ptr<const hashdb::PolicyStore> store, uint64_t epoch) {
   auto state = std::make_shared<PolicyState>();
   state->rules = std::move(rules);
   state->store = std::move(store);
@@ -146,7 +144,7 @@ void Engine::set_policy(std::shared_ptr<const PolicyState> state) {
   }
   policy_changes_.fetch_add(1, std::memory_order_release);
   if (marks_) marks_->flush("policy change");  // after: a new ticket sees the new policy
-  unsafe_chains_.clear();                        // a chain made safe since is looked at again
+  unsafe_chains_.clear();                      // a chain made safe since is looked at again
 }
 
 void Engine::set_mode(policy::Mode mode) {
@@ -250,8 +248,8 @@ void Engine::answer_error(const PendingPtr& p, policy::Failure failure, const st
   r.mode = mode;
   r.decision = policy::failed(
       failure, reason + (options_.on_error ? fmt::format(" (on_error: {})", policy::to_string(verdict))
-                                           : fmt::format(" (on_error default in {} mode: {})",
-                                                         policy::to_string(mode), policy::to_string(verdict))));
+                                           : fmt::format(" (on_error default in {} mode: {})", policy::to_string(mode),
+                                                         policy::to_string(verdict))));
   r.decision.verdict = verdict;
   r.decision.would_deny = verdict == policy::Verdict::kAllow;  // nothing approved it
   r.decision.access = p->access;
@@ -337,16 +335,14 @@ void Engine::conclude(const PendingPtr& p, policy::FileDecision&& fd, policy::Mo
   // script is not ELF, so its exec is still asked), when no deny rule
   // could meet another open of it.
   if (marks_ && d.verdict == policy::Verdict::kAllow && !d.would_deny) {
-    if (policy::allows_every_access(d))
-      maybe_ignore(p->event.fd.get(), fd, ticket, IgnoreMarks::Scope::kEveryAccess);
+    if (policy::allows_every_access(d)) maybe_ignore(p->event.fd.get(), fd, ticket, IgnoreMarks::Scope::kEveryAccess);
     else if (d.rule == "safe-path" && plain_marks_allowed(*policy()))
       maybe_ignore(p->event.fd.get(), fd, ticket, IgnoreMarks::Scope::kPlainOpens);
   }
   const bool offer = scanner_ && fd.facts.sha256 && d.policy_denies();
   // path_on_demand: read only now, for the log or the scan (after the answer).
   if ((log || offer) && fd.path.display.empty()) fd.path = policy::fd_path(p->event.fd.get(), fd.st);
-  if (offer)
-    scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
+  if (offer) scanner_->offer(p->event.fd.get(), *fd.facts.sha256, fd.path.display, fd.st);
   r.latency_us = micros_since(p->received);  // the one clock read of an unlogged allow
   if (log && plan.write) r.ts = std::chrono::system_clock::now();
   r.mode = mode;
@@ -395,7 +391,8 @@ std::optional<policy::AccessKind> Engine::classify_plain_open(const RawEvent& ev
   const std::string_view exe = opener_exe(ev.pid);
   const auto access = policy::classify_open(*kind, exe, options_.open_rules);
   const std::string* reader = nullptr;
-  if (access == policy::AccessKind::kLibrary) reader = policy::match_executable(options_.open_rules.library_readers, exe);
+  if (access == policy::AccessKind::kLibrary)
+    reader = policy::match_executable(options_.open_rules.library_readers, exe);
   if (access != policy::AccessKind::kOpen && !reader) return access;
   if (auto r = source_.respond(fd, true); !r) fmt::print(stderr, "tollgated: {}\n", r.error().message());
   metrics_.plain_opens.fetch_add(1, std::memory_order_relaxed);
@@ -493,11 +490,11 @@ bool Engine::enqueue(const PendingPtr& p, Route route) {
   }
   // A file that must be hashed gets the time hashing it takes at a slow
   // floor rate on top of the base deadline, capped.
-  const auto allowance_ms = std::min<uint64_t>(
-      size_of(p->st) / std::max<uint64_t>(options_.hash_floor_bytes_per_s / 1000, 1),
-      static_cast<uint64_t>(std::max(options_.max_hash_allowance_ms, 0)));
-  p->deadline = p->received + std::chrono::milliseconds(options_.decision_timeout_ms) +
-                std::chrono::milliseconds(allowance_ms);
+  const auto allowance_ms =
+      std::min<uint64_t>(size_of(p->st) / std::max<uint64_t>(options_.hash_floor_bytes_per_s / 1000, 1),
+                         static_cast<uint64_t>(std::max(options_.max_hash_allowance_ms, 0)));
+  p->deadline =
+      p->received + std::chrono::milliseconds(options_.decision_timeout_ms) + std::chrono::milliseconds(allowance_ms);
   deadlines_.push({p->deadline, p});
   {
     std::lock_guard lock(lane.mu);
@@ -548,7 +545,7 @@ Status Engine::run(const std::function<void()>& tick) {
   for (;;) {
     auto now = Clock::now();
     expire(now);
-    flush_repeats(now, false);  // a window that closed: its "repeated" line now, not at the next event
+    flush_repeats(now, false);    // a window that closed: its "repeated" line now, not at the next event
     note_read_failures({}, now);  // flushes a held-back count once its interval has passed
     if (tick && now >= loop.next_tick) {
       tick();
@@ -641,7 +638,7 @@ void Engine::accept(RawEvent&& ev, Clock::time_point received) {
   if (route != Route::kDone) {
     enqueue(p, route);
   } else if (p.use_count() == 1) {  // no lane, no deadline: nobody else can see it
-    p->event = {};                   // closes the event's fd now
+    p->event = {};                  // closes the event's fd now
     p->answered.store(false, std::memory_order_relaxed);
     p->claimed.store(false, std::memory_order_relaxed);
     spare_ = std::move(p);

@@ -163,11 +163,11 @@ struct EngineOptions {
   std::string host;
   int tick_ms = 1000;
   size_t cache_capacity = 65536;
-  pid_t self_pid = 0;  // 0 = getpid()
-  uint64_t max_file_size = 2048 * kMiB;     // larger: never hashed (error:too-large)
-  uint64_t large_file_bytes = 16 * kMiB;    // larger: the large lane
-  size_t max_pending = 4096;                // unanswered events; beyond: error:overload
-  size_t max_large_queued = 16;             // waiting in the large lane; beyond: error:overload
+  pid_t self_pid = 0;                            // 0 = getpid()
+  uint64_t max_file_size = 2048 * kMiB;          // larger: never hashed (error:too-large)
+  uint64_t large_file_bytes = 16 * kMiB;         // larger: the large lane
+  size_t max_pending = 4096;                     // unanswered events; beyond: error:overload
+  size_t max_large_queued = 16;                  // waiting in the large lane; beyond: error:overload
   uint64_t hash_floor_bytes_per_s = 128 * kMiB;  // deadline allowance per byte to hash
   int max_hash_allowance_ms = 60000;
   RacyClock racy;  // the decision cache's racy-clean clock (tests inject one)
@@ -231,8 +231,8 @@ class Engine {
     RawEvent event;
     Clock::time_point received;
     Clock::time_point deadline;
-    struct stat st {};                  // the reading thread's fstat
-    bool have_stat = false;             // st was taken while classifying a plain open
+    struct stat st {};       // the reading thread's fstat
+    bool have_stat = false;  // st was taken while classifying a plain open
     policy::AccessKind access = policy::AccessKind::kExec;
     std::atomic<bool> answered{false};  // also the hash's cancel flag
     std::atomic<bool> claimed{false};   // a worker (or the loop, to close the fd) has the fd
@@ -319,8 +319,8 @@ class Engine {
   EngineOptions options_;
   pid_t self_pid_;
   DecisionCache cache_;
-  FileKindCache kinds_;  // loop thread only
-  UnsafeChains unsafe_chains_;  // files whose chain refused a mark
+  FileKindCache kinds_;               // loop thread only
+  UnsafeChains unsafe_chains_;        // files whose chain refused a mark
   std::array<char, 4096> exe_buf_{};  // loop thread only: opener_exe()
   std::atomic<policy::Mode> mode_{policy::Mode::kAudit};
   std::atomic<uint64_t> epoch_counter_{0};
@@ -333,7 +333,7 @@ class Engine {
   std::shared_ptr<const PolicyState> reader_policy_;
   uint64_t reader_policy_seen_ = ~uint64_t{0};
   std::unique_ptr<eventlog::Coalescer> coalescer_;  // null: no log, or coalescing off
-  PendingPtr spare_;  // reading thread only: the last decided record, for reuse
+  PendingPtr spare_;                                // reading thread only: the last decided record, for reuse
   const PolicyState& reader_policy();
 
   Lane small_, large_;

@@ -2,15 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fmt/core.h>
+#include <linux/openat2.h>
 #include <sys/fanotify.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/openat2.h>
-#include <sys/syscall.h>
-
 #include <array>
-
-#include <fmt/core.h>
 
 #include "census/process.h"
 

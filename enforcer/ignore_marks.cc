@@ -1,9 +1,8 @@
 #include "enforcer/ignore_marks.h"
 
 #include <errno.h>
-#include <sys/fanotify.h>
-
 #include <fmt/core.h>
+#include <sys/fanotify.h>
 
 #include <array>
 #include <cstring>
@@ -39,9 +38,10 @@ std::string ignore_marks_precondition(bool log_allows, uint64_t max_marks,
   std::string_view v = *protected_hardlinks;
   while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
   if (v != "1")
-    return fmt::format("fs.protected_hardlinks is {}, not 1 (a user could hard-link an approved root-owned file "
-                       "past a path-deny rule)",
-                       v.empty() ? "empty" : std::string(v));
+    return fmt::format(
+        "fs.protected_hardlinks is {}, not 1 (a user could hard-link an approved root-owned file "
+        "past a path-deny rule)",
+        v.empty() ? "empty" : std::string(v));
   return {};
 }
 

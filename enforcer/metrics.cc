@@ -38,8 +38,9 @@ std::string Metrics::prometheus_text() const {
   auto counter = [&](const char* name, const char* help, auto value, const char* labels = "") {
     out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{}{} {}\n", name, help, name, name, labels, value);
   };
-  out += "# HELP tollgate_decisions_total Permission events answered, by verdict.\n"
-         "# TYPE tollgate_decisions_total counter\n";
+  out +=
+      "# HELP tollgate_decisions_total Permission events answered, by verdict.\n"
+      "# TYPE tollgate_decisions_total counter\n";
   out += fmt::format("tollgate_decisions_total{{verdict=\"allow\"}} {}\n", v(allowed));
   out += fmt::format("tollgate_decisions_total{{verdict=\"deny\"}} {}\n", v(denied));
   out += fmt::format("tollgate_decisions_total{{verdict=\"would_deny\"}} {}\n", v(would_deny));
@@ -64,27 +65,31 @@ std::string Metrics::prometheus_text() const {
   counter("tollgate_event_log_coalesced_total",
           "Decisions not written as their own line: counted into a \"repeated\" line (docs/events.md).",
           v(log_coalesced));
-  out += "# HELP tollgate_content_scans_total Content scans of denied or would-deny files, by outcome.\n"
-         "# TYPE tollgate_content_scans_total counter\n";
+  out +=
+      "# HELP tollgate_content_scans_total Content scans of denied or would-deny files, by outcome.\n"
+      "# TYPE tollgate_content_scans_total counter\n";
   out += fmt::format("tollgate_content_scans_total{{outcome=\"scanned\"}} {}\n", v(scans));
   out += fmt::format("tollgate_content_scans_total{{outcome=\"cached\"}} {}\n", v(scans_cached));
   out += fmt::format("tollgate_content_scans_total{{outcome=\"dropped\"}} {}\n", v(scans_dropped));
   out += fmt::format("tollgate_content_scans_total{{outcome=\"skipped\"}} {}\n", v(scans_skipped));
   counter("tollgate_content_scan_bytes_total", "Bytes read by content scans.", v(scan_bytes));
-  out += fmt::format("# HELP tollgate_ignore_marks Inode ignore marks in place (approved files on a safe chain).\n"
-                     "# TYPE tollgate_ignore_marks gauge\ntollgate_ignore_marks {}\n",
-                     v(ignore_marks));
+  out += fmt::format(
+      "# HELP tollgate_ignore_marks Inode ignore marks in place (approved files on a safe chain).\n"
+      "# TYPE tollgate_ignore_marks gauge\ntollgate_ignore_marks {}\n",
+      v(ignore_marks));
   counter("tollgate_ignore_marks_added_total", "Inode ignore marks added.", v(ignore_marks_added));
   counter("tollgate_ignore_mark_flushes_total", "Flushes of every inode ignore mark (reload, mode switch, bound).",
           v(ignore_mark_flushes));
   counter("tollgate_ignore_mark_failures_total", "Inode ignore marks the kernel refused.", v(ignore_mark_failures));
   counter("tollgate_reloads_total", "Successful policy reloads.", v(reloads_ok));
   counter("tollgate_reload_failures_total", "Refused policy reloads.", v(reloads_failed));
-  out += fmt::format("# HELP tollgate_queue_depth Events read and not yet answered.\n"
-                     "# TYPE tollgate_queue_depth gauge\ntollgate_queue_depth {}\n",
-                     v(queue_depth));
-  out += "# HELP tollgate_decision_latency_seconds From reading the event to answering it.\n"
-         "# TYPE tollgate_decision_latency_seconds histogram\n";
+  out += fmt::format(
+      "# HELP tollgate_queue_depth Events read and not yet answered.\n"
+      "# TYPE tollgate_queue_depth gauge\ntollgate_queue_depth {}\n",
+      v(queue_depth));
+  out +=
+      "# HELP tollgate_decision_latency_seconds From reading the event to answering it.\n"
+      "# TYPE tollgate_decision_latency_seconds histogram\n";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < kBucketsUs.size(); ++i) {
     cumulative += v(buckets_[i]);

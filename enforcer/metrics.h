@@ -16,19 +16,19 @@ namespace tollgate::enforcer {
 class Metrics {
  public:
   // Upper bounds (µs) of the latency histogram buckets; a last +Inf bucket follows.
-  static constexpr std::array<uint64_t, 16> kBucketsUs = {10,    25,    50,     100,    250,    500,     1000,   2500,
-                                                          5000,  10000, 25000,  50000,  100000, 250000, 500000, 1000000};
+  static constexpr std::array<uint64_t, 16> kBucketsUs = {10,   25,    50,    100,   250,    500,    1000,   2500,
+                                                          5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
 
-  std::atomic<uint64_t> allowed{0};     // answered allow (including audit would-denies)
-  std::atomic<uint64_t> denied{0};      // answered deny
-  std::atomic<uint64_t> would_deny{0};  // audit mode allowed what enforce would deny
-  std::atomic<uint64_t> errors{0};      // answered by on_error (failure, timeout, size, overload)
-  std::atomic<uint64_t> timeouts{0};    // of which: the deadline passed
-  std::atomic<uint64_t> too_large{0};   // of which: over max_file_size, not hashed
-  std::atomic<uint64_t> overloads{0};   // of which: too many events waiting, not examined
+  std::atomic<uint64_t> allowed{0};           // answered allow (including audit would-denies)
+  std::atomic<uint64_t> denied{0};            // answered deny
+  std::atomic<uint64_t> would_deny{0};        // audit mode allowed what enforce would deny
+  std::atomic<uint64_t> errors{0};            // answered by on_error (failure, timeout, size, overload)
+  std::atomic<uint64_t> timeouts{0};          // of which: the deadline passed
+  std::atomic<uint64_t> too_large{0};         // of which: over max_file_size, not hashed
+  std::atomic<uint64_t> overloads{0};         // of which: too many events waiting, not examined
   std::atomic<uint64_t> hashes_cancelled{0};  // hashing stopped: its event was already answered
-  std::atomic<uint64_t> read_errors{0};  // fanotify reads that failed (EMFILE...): the kernel denied that event
-  std::atomic<uint64_t> self_events{0}; // the daemon's own execs, allowed at once
+  std::atomic<uint64_t> read_errors{0};       // fanotify reads that failed (EMFILE...): the kernel denied that event
+  std::atomic<uint64_t> self_events{0};       // the daemon's own execs, allowed at once
   std::atomic<uint64_t> cache_hits{0};
   // coverage: full: plain opens allowed on the reading thread without a
   // decision (not code, or an exempt library reader)
@@ -46,7 +46,7 @@ class Metrics {
   std::atomic<uint64_t> scans_skipped{0};  // not reported: the file changed, could not be read, or shutdown
   std::atomic<uint64_t> scan_bytes{0};
   // Inode ignore marks (ignore_marks.h).
-  std::atomic<uint64_t> ignore_marks{0};          // in place now (added since the last flush)
+  std::atomic<uint64_t> ignore_marks{0};  // in place now (added since the last flush)
   std::atomic<uint64_t> ignore_marks_added{0};
   std::atomic<uint64_t> ignore_mark_flushes{0};   // reload, mode switch, unmark, or the bound reached
   std::atomic<uint64_t> ignore_mark_failures{0};  // the kernel refused one

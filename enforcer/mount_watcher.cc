@@ -1,14 +1,13 @@
 #include "enforcer/mount_watcher.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-
-#include <fmt/core.h>
 
 #include "census/process.h"
 #include "common/io.h"
@@ -156,8 +155,9 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
 void MountWatcher::run() {
   // Opened before the first pass: a change from here on raises POLLPRI.
   UniqueFd table(::open(options_.mountinfo.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!table) fmt::print(stderr, "tollgated: cannot follow {}: rescanning every {} ms only\n", options_.mountinfo,
-                         options_.rescan_ms);
+  if (!table)
+    fmt::print(stderr, "tollgated: cannot follow {}: rescanning every {} ms only\n", options_.mountinfo,
+               options_.rescan_ms);
   if (auto st = scan(true, false, "start"); !st) fmt::print(stderr, "tollgated: coverage: {}\n", st.error().message());
   using Clock = std::chrono::steady_clock;
   auto next_rescan = Clock::now() + std::chrono::milliseconds(options_.rescan_ms);

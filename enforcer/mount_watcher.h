@@ -61,8 +61,8 @@ struct WatchedFilesystem {
   std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
   bool network = false;
   bool marked = false;
-  std::string error;          // why it is not marked ("pending" before the thread's first pass)
-  int64_t marked_at_us = 0;   // Unix µs
+  std::string error;         // why it is not marked ("pending" before the thread's first pass)
+  int64_t marked_at_us = 0;  // Unix µs
 };
 // Its `mark` event's fields; `trigger`: "start", "mount" or "rescan".
 eventlog::MarkRecord mark_record(const WatchedFilesystem& fs, std::string_view trigger);
@@ -112,12 +112,12 @@ class MountWatcher {
   FilesystemMarker& marker_;
   EventLog* log_;
   MountWatcherOptions options_;
-  std::mutex scan_mu_;                  // one scan at a time
-  std::string last_text_;               // guarded by scan_mu_
+  std::mutex scan_mu_;     // one scan at a time
+  std::string last_text_;  // guarded by scan_mu_
   mutable std::mutex mu_;
-  std::vector<WatchedFilesystem> filesystems_;                  // guarded by mu_
-  std::vector<std::vector<int>> mount_ids_;                     // guarded by mu_, parallel to filesystems_
-  std::shared_ptr<const census::MountView> view_;               // guarded by mu_
+  std::vector<WatchedFilesystem> filesystems_;     // guarded by mu_
+  std::vector<std::vector<int>> mount_ids_;        // guarded by mu_, parallel to filesystems_
+  std::shared_ptr<const census::MountView> view_;  // guarded by mu_
   UniqueFd wake_fd_;
   std::atomic<bool> stopping_{false};
 };

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <charconv>
-
 #include <string>
 #include <string_view>
 

@@ -1,12 +1,11 @@
 #include "enforcer/scan_worker.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <algorithm>
 #include <cstring>
@@ -125,15 +124,15 @@ void ScanWorker::run() {
 }
 
 void ScanWorker::scan(Job& job) {
-  struct stat before {}, after {};
+  struct stat before {
+  }, after{};
   if (::fstat(job.fd.get(), &before) != 0 || !same_file(before, job.st)) {
     metrics_.scans_skipped.fetch_add(1, std::memory_order_relaxed);
     forget(job.sha256);
     return;
   }
-  auto result = miner::scan_fd(job.fd.get(), {.max_bytes = options_.max_bytes, .max_time = options_.max_time,
-                                               .cancel = &cancel_},
-                               job.path);
+  auto result = miner::scan_fd(
+      job.fd.get(), {.max_bytes = options_.max_bytes, .max_time = options_.max_time, .cancel = &cancel_}, job.path);
   if (!result || result->end == miner::ScanEnd::kCancelled || ::fstat(job.fd.get(), &after) != 0 ||
       !same_file(after, job.st)) {
     metrics_.scans_skipped.fetch_add(1, std::memory_order_relaxed);

@@ -1,12 +1,11 @@
 #include "enforcer/thread_priority.h"
 
 #include <errno.h>
+#include <fmt/core.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 namespace tollgate::enforcer {
 namespace {

@@ -2,6 +2,7 @@
 // fanotify source and its marks, the engine, the event log, the control
 // socket, signals, sd_notify and the metrics file. Runs in the foreground;
 // diagnostics go to stderr.
+#include <fmt/core.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -9,26 +10,24 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
-#include "common/host.h"
-#include "common/io.h"
-#include "common/time.h"
 #include "census/census.h"
 #include "census/mounts.h"
 #include "census/process.h"
+#include "common/host.h"
+#include "common/io.h"
+#include "common/time.h"
 #include "config/config.h"
 #include "control/server.h"
 #include "enforcer/census_runner.h"
-#include "enforcer/mount_watcher.h"
 #include "enforcer/daemon.h"
 #include "enforcer/engine.h"
 #include "enforcer/fanotify.h"
+#include "enforcer/mount_watcher.h"
 #include "enforcer/scan_worker.h"
 #include "enforcer/version.h"
 #include "eventlog/writer.h"

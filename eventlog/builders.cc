@@ -1,8 +1,7 @@
 #include "eventlog/builders.h"
 
-#include <syslog.h>
-
 #include <fmt/core.h>
+#include <syslog.h>
 
 #include "common/text.h"
 #include "common/time.h"
@@ -230,11 +229,12 @@ std::string syslog_summary(const json& e) {
   std::string type = s("type");
   if (type == "decision") {
     std::string verdict = e.value("would_deny", false) ? "would deny" : s("decision");
-    const int64_t repeated = e.contains("repeated") && e["repeated"].is_number_integer() ? e["repeated"].get<int64_t>() : 0;
-    return printable(fmt::format("{} {} {} by pid {} ({}, uid {}): {}{}", verdict, s("event"), s("path"),
-                                 e.value("pid", 0), s("comm"), e.value("uid", 0), s("rule"),
-                                 repeated > 0 ? fmt::format(" (repeated {} more times within the window)", repeated)
-                                          : std::string()));
+    const int64_t repeated =
+        e.contains("repeated") && e["repeated"].is_number_integer() ? e["repeated"].get<int64_t>() : 0;
+    return printable(fmt::format(
+        "{} {} {} by pid {} ({}, uid {}): {}{}", verdict, s("event"), s("path"), e.value("pid", 0), s("comm"),
+        e.value("uid", 0), s("rule"),
+        repeated > 0 ? fmt::format(" (repeated {} more times within the window)", repeated) : std::string()));
   }
   if (type == "mode")
     return printable(fmt::format("mode {} -> {} by {} (uid {}){}", s("from"), s("to"), s("by"), e.value("by_uid", -1),
@@ -249,10 +249,11 @@ std::string syslog_summary(const json& e) {
     return printable(fmt::format("started in {} mode, database {}{}", s("mode"), s("database"),
                                  s("degraded").empty() ? "" : "; DEGRADED: " + s("degraded")));
   if (type == "install" || type == "rollback")
-    return printable(e.value("ok", false)
-                         ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
-                                       s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
-                         : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
+    return printable(
+        e.value("ok", false)
+            ? fmt::format("{} by {} (uid {}): {} generation {} -> {}", type, s("by"), e.value("by_uid", -1),
+                          s("database"), e.value("from_generation", 0), e.value("to_generation", 0))
+            : fmt::format("{} by {} (uid {}) refused: {}", type, s("by"), e.value("by_uid", -1), s("error")));
   if (type == "scan") return scan_summary(e);
   if (type == "finding")
     return printable(fmt::format("census: {} pid {} ({}, uid {}): {}{}", s("finding"), e.value("pid", 0), s("exe"),
@@ -260,7 +261,8 @@ std::string syslog_summary(const json& e) {
                                  s("exempt").empty() ? "" : " (exempt: " + s("exempt") + ")"));
   if (type == "kill")
     return printable(fmt::format("census: {} pid {} ({}, {}){}", e.value("ok", false) ? "killed" : "could not kill",
-                                 e.value("pid", 0), s("exe"), s("finding"), s("error").empty() ? "" : ": " + s("error")));
+                                 e.value("pid", 0), s("exe"), s("finding"),
+                                 s("error").empty() ? "" : ": " + s("error")));
   if (type == "mark")
     return printable(fmt::format("{} {} ({}, {}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
                                  s("fs_type"), s("trigger"), s("error").empty() ? "" : ": " + s("error")));

@@ -56,9 +56,8 @@ nlohmann::json decision_event(const std::string& host, const DecisionRecord& r);
 // `degraded` (start, reload, install, rollback): why the policy in force is
 // not simply the live database as configured (docs/events.md); the field is
 // written only when non-empty.
-nlohmann::json start_event(const std::string& host, policy::Mode mode, const std::string& database,
-                           uint64_t generation, const std::string& version, const std::string& note = "",
-                           const std::string& degraded = "");
+nlohmann::json start_event(const std::string& host, policy::Mode mode, const std::string& database, uint64_t generation,
+                           const std::string& version, const std::string& note = "", const std::string& degraded = "");
 nlohmann::json reload_event(const std::string& host, bool ok, const std::string& database, uint64_t generation,
                             const std::string& error, const std::string& degraded = "");
 // `by`: who the client says asked (a name, unverified); `by_uid`: the uid
@@ -121,7 +120,7 @@ struct MarkRecord {
   std::string device;  // "major:minor", as in mountinfo
   std::string fs_type, source;
   std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
-  std::string trigger;  // "start" (marked at start), "mount" (appeared later), "rescan" (a retry)
+  std::string trigger;                    // "start" (marked at start), "mount" (appeared later), "rescan" (a retry)
   bool ok = false;
   std::string error;
 };

@@ -1,8 +1,8 @@
 #include "eventlog/reader.h"
 
 #include <fcntl.h>
-
 #include <fmt/core.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"

@@ -39,7 +39,7 @@ struct ReplayItem {
 };
 
 struct ReplayResult {
-  uint64_t events = 0;            // decision events in the window
+  uint64_t events = 0;              // decision events in the window
   std::vector<ReplayItem> denied;   // the candidate would deny these; most frequent first
   std::vector<ReplayItem> allowed;  // and would allow these
 };

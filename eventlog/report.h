@@ -57,12 +57,12 @@ struct BinaryReport {
   std::string sha256;  // may be empty when the daemon could not hash the file
   uint64_t size = 0;
   uint64_t count = 0;
-  uint64_t denied = 0;       // answered deny (enforce mode)
-  uint64_t would_deny = 0;   // allowed in audit mode, enforce would deny
+  uint64_t denied = 0;                // answered deny (enforce mode)
+  uint64_t would_deny = 0;            // allowed in audit mode, enforce would deny
   std::string first_seen, last_seen;  // RFC 3339 as logged
   TimeUs first_us = 0, last_us = 0;
-  std::string rule;                   // rule of the latest event
-  std::string reason, source;         // its reason and manifest FILE:LINE
+  std::string rule;                      // rule of the latest event
+  std::string reason, source;            // its reason and manifest FILE:LINE
   std::vector<LauncherCount> launchers;  // most frequent first
   std::vector<UserCount> users;          // most frequent first
   MinerAssessment miner;
@@ -78,7 +78,7 @@ struct ReportOptions {
 
 struct Report {
   std::optional<TimeUs> since_us;
-  uint64_t decisions = 0;  // denied/would-deny decision events considered
+  uint64_t decisions = 0;              // denied/would-deny decision events considered
   std::vector<BinaryReport> binaries;  // sort_report order
 };
 

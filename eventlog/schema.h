@@ -27,19 +27,19 @@
 namespace tollgate::eventlog {
 
 enum class EventType {
-  kDecision,   // an exec was decided (every deny and would-deny; allows with log_allows)
-  kStart,      // the daemon started
-  kReload,     // a reload was attempted
-  kMode,       // the mode changed
-  kInstall,    // a staged install was handed to the daemon
-  kRollback,   // a deliberate rollback (`tollgate db rollback`)
-  kOverflow,   // the kernel queue overflowed
-  kReadError,  // reading the fanotify group failed (rate-limited)
-  kScan,       // tollgated's content scan of a denied or would-deny file, keyed by sha256
+  kDecision,      // an exec was decided (every deny and would-deny; allows with log_allows)
+  kStart,         // the daemon started
+  kReload,        // a reload was attempted
+  kMode,          // the mode changed
+  kInstall,       // a staged install was handed to the daemon
+  kRollback,      // a deliberate rollback (`tollgate db rollback`)
+  kOverflow,      // the kernel queue overflowed
+  kReadError,     // reading the fanotify group failed (rate-limited)
+  kScan,          // tollgated's content scan of a denied or would-deny file, keyed by sha256
   kPendingTrust,  // the pending-trust set of packages apt is about to unpack grew or ended
-  kMark,       // a filesystem marked (FAN_MARK_FILESYSTEM), or a mark that failed
-  kFinding,    // the census found a process fanotify could not decide
-  kKill,       // the census killed (or could not kill) such a process
+  kMark,          // a filesystem marked (FAN_MARK_FILESYSTEM), or a mark that failed
+  kFinding,       // the census found a process fanotify could not decide
+  kKill,          // the census killed (or could not kill) such a process
 };
 std::string_view to_string(EventType type);
 std::optional<EventType> parse_event_type(std::string_view name);

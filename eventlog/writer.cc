@@ -1,9 +1,8 @@
 #include "eventlog/writer.h"
 
 #include <fcntl.h>
-#include <syslog.h>
-
 #include <fmt/core.h>
+#include <syslog.h>
 
 #include "common/io.h"
 #include "eventlog/builders.h"

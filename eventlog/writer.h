@@ -47,8 +47,8 @@ std::string encode_line(const nlohmann::json& event);
 Status append_event(const std::string& path, const nlohmann::json& event);
 
 struct EventLogOptions {
-  std::string path;      // empty = no file
-  bool syslog = false;   // LOG_AUTHPRIV summaries (builders.h, syslog_summary)
+  std::string path;     // empty = no file
+  bool syslog = false;  // LOG_AUTHPRIV summaries (builders.h, syslog_summary)
   size_t queue_capacity = 8192;
 };
 
@@ -81,12 +81,12 @@ class EventLog {
   std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_cv_;
-  std::deque<nlohmann::json> queue_;  // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
-  bool reopen_ = false;               // guarded by mu_
-  bool busy_ = false;                 // guarded by mu_
-  UniqueFd fd_;                       // writer thread only
-  bool open_failed_reported_ = false; // writer thread only
+  std::deque<nlohmann::json> queue_;   // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  bool reopen_ = false;                // guarded by mu_
+  bool busy_ = false;                  // guarded by mu_
+  UniqueFd fd_;                        // writer thread only
+  bool open_failed_reported_ = false;  // writer thread only
   std::thread thread_;
 };
 

@@ -127,9 +127,8 @@ Status verify(const PublicKey& key, std::string_view message, std::string_view s
   MdCtx ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.key.get()) != 1)
     return fail(ErrorCode::kIo, "cannot initialise verification: " + openssl_error());
-  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                            signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
-                            message.size());
+  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                            reinterpret_cast<const unsigned char*>(message.data()), message.size());
   ERR_clear_error();
   if (rc != 1) return fail(ErrorCode::kInvalidInput, "signature does not verify");
   return {};

@@ -26,8 +26,7 @@ class RuleSet {
 // Rules held in memory. Immutable after construction, so thread-safe.
 class MemoryRuleSet final : public RuleSet {
  public:
-  explicit MemoryRuleSet(const PolicyContent& content)
-      : paths_(content.path_rules), signers_(content.signers) {
+  explicit MemoryRuleSet(const PolicyContent& content) : paths_(content.path_rules), signers_(content.signers) {
     for (const auto& r : content.hash_rules) {
       hashes_.emplace(r.sha256, r);
       if (r.action == Action::kDeny) hash_deny_ = true;

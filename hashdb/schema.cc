@@ -106,8 +106,7 @@ Status hash_rows(Hasher& h, sqlite3* db, std::string_view path, std::string_view
           h.add_tagged('f', &d, sizeof d);
           break;
         }
-        default:
-          h.add_tagged('n', nullptr, 0);
+        default: h.add_tagged('n', nullptr, 0);
       }
     }
   }

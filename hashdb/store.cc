@@ -51,13 +51,14 @@ Status verify_signature(const MetaMap& meta, const PublicKey& key, std::string_v
     return fail(ErrorCode::kInvalidInput, std::string(path) + ": database is not signed, but a signature is required");
   auto kid = meta.find(meta_key::kSignerKeyId);
   if (kid == meta.end() || kid->second != to_hex(key.key_id))
-    return fail(ErrorCode::kInvalidInput,
-                std::string(path) + ": signed by key " + (kid == meta.end() ? "?" : kid->second.substr(0, 16)) +
-                    ", not by the expected key " + to_hex(key.key_id).substr(0, 16));
+    return fail(ErrorCode::kInvalidInput, std::string(path) + ": signed by key " +
+                                              (kid == meta.end() ? "?" : kid->second.substr(0, 16)) +
+                                              ", not by the expected key " + to_hex(key.key_id).substr(0, 16));
   auto raw = bytes_from_hex(sig_it->second);
   if (!raw || raw->size() != 64) return std::unexpected(corrupt(path, "malformed signature"));
   if (auto st = verify(key, signed_message(meta), *raw); !st)
-    return fail(ErrorCode::kInvalidInput, std::string(path) + ": signature does not verify (the database was changed or signed by another key)");
+    return fail(ErrorCode::kInvalidInput,
+                std::string(path) + ": signature does not verify (the database was changed or signed by another key)");
   return {};
 }
 
@@ -100,7 +101,8 @@ Status PolicyStore::check_schema_version() {
   sqlite3* h = db_.get();
   // The first read is where SQLite notices a file that is not a database.
   auto version = sql::prepare(h, path_, "PRAGMA user_version");
-  if (!version) return std::unexpected(corrupt(path_, "not a Tollgate policy database (" + version.error().message() + ")"));
+  if (!version)
+    return std::unexpected(corrupt(path_, "not a Tollgate policy database (" + version.error().message() + ")"));
   int user_version = -1;
   if (sqlite3_step(version->get()) == SQLITE_ROW) user_version = sqlite3_column_int(version->get(), 0);
   else return std::unexpected(corrupt(path_, std::string("not a Tollgate policy database: ") + sqlite3_errmsg(h)));

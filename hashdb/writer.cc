@@ -53,8 +53,8 @@ Status insert_rules(sqlite3* db, const std::string& path, const PolicyContent& c
     }
     sqlite3_reset(s);
   }
-  auto signer = sql::prepare(db, path,
-                             "INSERT INTO signers(key_id, pem, label, source_file, source_line) VALUES(?,?,?,?,?)");
+  auto signer =
+      sql::prepare(db, path, "INSERT INTO signers(key_id, pem, label, source_file, source_line) VALUES(?,?,?,?,?)");
   if (!signer) return std::unexpected(signer.error());
   for (const auto& r : content.signers) {
     sqlite3_stmt* s = signer->get();
@@ -70,8 +70,8 @@ Status insert_rules(sqlite3* db, const std::string& path, const PolicyContent& c
     }
     sqlite3_reset(s);
   }
-  auto cache = sql::prepare(db, path,
-                            "INSERT OR REPLACE INTO file_cache(path, size, mtime_ns, ino, sha256) VALUES(?,?,?,?,?)");
+  auto cache =
+      sql::prepare(db, path, "INSERT OR REPLACE INTO file_cache(path, size, mtime_ns, ino, sha256) VALUES(?,?,?,?,?)");
   if (!cache) return std::unexpected(cache.error());
   for (const auto& r : content.file_cache) {
     sqlite3_stmt* s = cache->get();
@@ -92,8 +92,7 @@ Status insert_meta(sqlite3* db, const std::string& path, const MetaMap& meta) {
   for (const auto& [key, value] : meta) {
     sql::bind_text(stmt->get(), 1, key);
     sql::bind_text(stmt->get(), 2, value);
-    if (sqlite3_step(stmt->get()) != SQLITE_DONE)
-      return std::unexpected(sql::error(db, path, "cannot write meta"));
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) return std::unexpected(sql::error(db, path, "cannot write meta"));
     sqlite3_reset(stmt->get());
   }
   return {};
@@ -139,16 +138,14 @@ Result<WrittenDatabase> write_database(const std::string& path, const PolicyCont
       meta.emplace(meta_key::kSignerKeyId, to_hex(options.signing_key->public_key.key_id));
       auto sig = sign(*options.signing_key, signed_message(meta));
       if (!sig) return std::unexpected(sig.error().with_prefix(path));
-      meta.emplace(meta_key::kSignature,
-                   to_hex(std::span(reinterpret_cast<const uint8_t*>(sig->data()), sig->size())));
+      meta.emplace(meta_key::kSignature, to_hex(std::span(reinterpret_cast<const uint8_t*>(sig->data()), sig->size())));
     } else {
       meta.emplace(meta_key::kSignerKeyId, "");
       meta.emplace(meta_key::kSignature, "");
     }
     if (auto st = insert_meta(h, tmp, meta); !st) return std::unexpected(st.error());
     if (auto st = sql::exec(h, tmp, "COMMIT"); !st) return std::unexpected(st.error());
-    if (sqlite3_close(db->release()) != SQLITE_OK)
-      return fail(ErrorCode::kIo, tmp + ": cannot close database");
+    if (sqlite3_close(db->release()) != SQLITE_OK) return fail(ErrorCode::kIo, tmp + ": cannot close database");
   }
   if (auto st = file->commit(); !st) return std::unexpected(st.error());
   return out;

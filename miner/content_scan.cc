@@ -1,9 +1,8 @@
 #include "miner/content_scan.h"
 
 #include <errno.h>
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -18,8 +17,7 @@ constexpr size_t kChunk = size_t{1} << 20;
 const MultiMatcher& marker_matcher() {
   static const MultiMatcher matcher = [] {
     std::vector<MultiMatcher::Needle> needles;
-    for (const auto& m : content_markers())
-      needles.push_back({m.text.reveal(), m.match == Case::kSensitive});
+    for (const auto& m : content_markers()) needles.push_back({m.text.reveal(), m.match == Case::kSensitive});
     return MultiMatcher(std::move(needles));
   }();
   return matcher;

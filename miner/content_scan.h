@@ -33,8 +33,8 @@ namespace tollgate::miner {
 // One marker found: the first occurrence of each marker is kept.
 struct MarkerHit {
   Signal signal;
-  std::string marker;  // the marker's text, e.g. "stratum+tcp://"
-  uint64_t offset = 0; // of its first byte in the file
+  std::string marker;   // the marker's text, e.g. "stratum+tcp://"
+  uint64_t offset = 0;  // of its first byte in the file
   bool operator==(const MarkerHit&) const = default;
 };
 

@@ -73,20 +73,20 @@ constexpr ContentMarker kContentMarkers[] = {
 // Remote ports: the defaults of XMRig-style pools (3333 and its TLS
 // neighbours, 4444, 5555, 7777 for higher difficulties, 14444/14433 of
 // several Monero pools, 45560/45700 of others).
-constexpr uint16_t kStratumPorts[] = {3333, 3334, 3335, 3336, 3357, 4444,  5555,  5556,
+constexpr uint16_t kStratumPorts[] = {3333, 3334, 3335,  3336,  3357,  4444,  5555,  5556,
                                       6666, 7777, 10128, 14433, 14444, 20535, 45560, 45700};
 
 // Kernel thread names as they appear in comm. An entry ending in '/' matches
 // as a prefix; others match alone or followed by '/', ':', '-', '_' or a digit.
 constexpr std::string_view kKernelThreadNames[] = {
-    "kworker",   "kthreadd", "ksoftirqd",  "kswapd",     "migration/", "rcu_sched", "rcu_preempt", "rcu_gp",
-    "rcu_par_gp", "rcu_tasks", "watchdog/", "watchdogd", "kdevtmpfs",  "khugepaged", "kcompactd",  "kblockd",
-    "kauditd",   "khungtaskd", "oom_reaper", "writeback", "jbd2/",     "ksmd",       "kintegrityd", "irq/",
-    "cpuhp/",    "kthrotld", "kstrp",      "xfsaild/",   "idle_inject/", "mm_percpu_wq", "kswapd0"};
+    "kworker",    "kthreadd",   "ksoftirqd",  "kswapd",    "migration/",   "rcu_sched",    "rcu_preempt", "rcu_gp",
+    "rcu_par_gp", "rcu_tasks",  "watchdog/",  "watchdogd", "kdevtmpfs",    "khugepaged",   "kcompactd",   "kblockd",
+    "kauditd",    "khungtaskd", "oom_reaper", "writeback", "jbd2/",        "ksmd",         "kintegrityd", "irq/",
+    "cpuhp/",     "kthrotld",   "kstrp",      "xfsaild/",  "idle_inject/", "mm_percpu_wq", "kswapd0"};
 
-constexpr std::string_view kMinerNames[] = {
-    "xmrig",   "minerd",   "cpuminer", "nbminer",  "t-rex",  "lolminer", "phoenixminer", "kdevtmpfsi",
-    "kinsing", "ethminer", "ccminer",  "cgminer",  "bfgminer", "nanominer", "gminer",   "xmr-stak"};
+constexpr std::string_view kMinerNames[] = {"xmrig",        "minerd",     "cpuminer", "nbminer",  "t-rex",   "lolminer",
+                                            "phoenixminer", "kdevtmpfsi", "kinsing",  "ethminer", "ccminer", "cgminer",
+                                            "bfgminer",     "nanominer",  "gminer",   "xmr-stak"};
 constexpr std::string_view kTempDirs[] = {"/tmp/", "/var/tmp/", "/dev/shm/"};
 constexpr std::string_view kWebUsers[] = {"www-data", "nginx", "apache", "http", "httpd", "php-fpm"};
 constexpr std::string_view kWebProcesses[] = {"nginx", "apache2", "httpd", "php-fpm", "php", "lighttpd"};

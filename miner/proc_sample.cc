@@ -1,9 +1,8 @@
 #include "miner/proc_sample.h"
 
 #include <dirent.h>
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -70,7 +69,8 @@ std::optional<std::string> decode_address(std::string_view hex) {
     std::string out;
     for (size_t word = 0; word < 4; ++word) {
       for (int i = 3; i >= 0; i -= 2) {  // two 16-bit groups per word, bytes reversed
-        auto hi = byte_at(word * 8 + static_cast<size_t>(i) * 2), lo = byte_at(word * 8 + static_cast<size_t>(i - 1) * 2);
+        auto hi = byte_at(word * 8 + static_cast<size_t>(i) * 2),
+             lo = byte_at(word * 8 + static_cast<size_t>(i - 1) * 2);
         if (!hi || !lo) return std::nullopt;
         out += fmt::format("{}{:x}", out.empty() ? "" : ":", (*hi << 8) | *lo);
       }
@@ -135,8 +135,7 @@ Result<ProcSnapshot> read_snapshot(const std::string& proc_root, pid_t pid) {
       if (target.starts_with("socket:[") && target.ends_with("]") &&
           parse_number(std::string_view(target).substr(8, target.size() - 9), inode))
         s.socket_inodes.push_back(inode);
-      else if (target.starts_with("/dev/cpu/") && target.ends_with("/msr"))
-        s.msr_devices.push_back(target);
+      else if (target.starts_with("/dev/cpu/") && target.ends_with("/msr")) s.msr_devices.push_back(target);
     }
     ::closedir(fds);
   }
@@ -173,8 +172,8 @@ ProcessFacts facts_from(const ProcSnapshot& first, const ProcSnapshot& last, dou
   f.kernel_thread = last.kernel_thread;
   f.window_s = window_s;
   if (window_s > 0 && ticks_per_second > 0 && last.cpu_ticks >= first.cpu_ticks)
-    f.cpu_cores = static_cast<double>(last.cpu_ticks - first.cpu_ticks) / static_cast<double>(ticks_per_second) /
-                  window_s;
+    f.cpu_cores =
+        static_cast<double>(last.cpu_ticks - first.cpu_ticks) / static_cast<double>(ticks_per_second) / window_s;
   f.hugetlb_kb = last.hugetlb_kb;
   f.msr_devices = last.msr_devices;
   f.connections = std::move(connections);
@@ -202,7 +201,8 @@ std::vector<ProcessFacts> sample_processes(const std::string& proc_root, const s
 
 Result<ProcessFacts> sample_process(const std::string& proc_root, pid_t pid, std::chrono::milliseconds window) {
   auto all = sample_processes(proc_root, {pid}, window);
-  if (all.empty()) return fail(ErrorCode::kNotFound, fmt::format("{}/{}: no such process (or it exited)", proc_root, pid));
+  if (all.empty())
+    return fail(ErrorCode::kNotFound, fmt::format("{}/{}: no such process (or it exited)", proc_root, pid));
   return std::move(all.front());
 }
 

@@ -50,13 +50,12 @@ Result<ProcSnapshot> read_snapshot(const std::string& proc_root, pid_t pid);
 
 // The TCP sockets among `inodes` from PROC/PID/net/tcp and tcp6 that are
 // established or connecting. Unreadable tables yield nothing.
-std::vector<Connection> read_connections(const std::string& proc_root, pid_t pid,
-                                         const std::vector<uint64_t>& inodes);
+std::vector<Connection> read_connections(const std::string& proc_root, pid_t pid, const std::vector<uint64_t>& inodes);
 
 // Facts from two snapshots of the same process `window_s` apart; cpu_cores
 // is the CPU time between them over the window.
-ProcessFacts facts_from(const ProcSnapshot& first, const ProcSnapshot& last, double window_s,
-                        long ticks_per_second, std::vector<Connection> connections);
+ProcessFacts facts_from(const ProcSnapshot& first, const ProcSnapshot& last, double window_s, long ticks_per_second,
+                        std::vector<Connection> connections);
 
 // Snapshots each pid, waits `window`, snapshots again; connections from
 // the second snapshot. Pids that vanished or were reused are left out.

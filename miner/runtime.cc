@@ -14,9 +14,8 @@ std::vector<Reason> runtime_evidence(const ProcessFacts& f) {
   for (const auto& dev : f.msr_devices) out.push_back({Signal::kMsrDevice, fmt::format("holds {} open", dev)});
   for (const std::string* name : {&f.comm, &f.argv0}) {
     if (!name->empty() && looks_like_kernel_thread(*name)) {
-      out.push_back({Signal::kFakeKernelThread,
-                     fmt::format("user process named '{}' like a kernel thread (exe {})", *name,
-                                 f.exe.empty() ? "unknown" : f.exe)});
+      out.push_back({Signal::kFakeKernelThread, fmt::format("user process named '{}' like a kernel thread (exe {})",
+                                                            *name, f.exe.empty() ? "unknown" : f.exe)});
       break;
     }
   }

@@ -37,9 +37,9 @@ struct Connection {
 
 struct ProcessFacts {
   pid_t pid = 0;
-  std::string comm;   // /proc/PID/comm
-  std::string argv0;  // first word of /proc/PID/cmdline
-  std::string exe;    // /proc/PID/exe target; "" when unreadable
+  std::string comm;                 // /proc/PID/comm
+  std::string argv0;                // first word of /proc/PID/cmdline
+  std::string exe;                  // /proc/PID/exe target; "" when unreadable
   bool kernel_thread = false;       // PF_KTHREAD
   std::optional<double> cpu_cores;  // CPU time / wall time over the window; nullopt: not sampled
   double window_s = 0;

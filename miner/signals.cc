@@ -62,7 +62,8 @@ bool process_is(std::string_view exe, std::string_view name) {
 std::string hidden_component(std::string_view path) {
   for (size_t pos = 0; (pos = path.find("/.", pos)) != std::string_view::npos; ++pos) {
     size_t end = path.find('/', pos + 1);
-    std::string_view comp = path.substr(pos + 1, end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
+    std::string_view comp =
+        path.substr(pos + 1, end == std::string_view::npos ? std::string_view::npos : end - pos - 1);
     if (comp != "." && comp != ".." && !comp.empty())
       return end == std::string_view::npos ? "hidden file name" : "runs from a hidden directory";
   }

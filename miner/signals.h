@@ -32,25 +32,25 @@ namespace tollgate::miner {
 
 enum class Signal : uint8_t {
   // Evidence.
-  kKnownBad,         // the hash is on a deny list (an imported blocklist)
-  kStratumUrl,       // stratum+tcp:// and friends in the content
-  kPoolHost,         // a well-known mining pool host name in the content
-  kAlgorithm,        // RandomX / CryptoNight / KawPow ... identifiers in the content
-  kMinerConfig,      // XMRig / cpuminer configuration keys in the content
-  kMsrDevice,        // the process holds /dev/cpu/N/msr open
-  kFakeKernelThread, // a user process whose comm poses as a kernel thread
-  kStratumPort,      // a TCP connection to a typical stratum port
-  kBusyCpu,          // a core held busy over the sampling window
-  kHugePages,        // hugetlb pages reserved
+  kKnownBad,          // the hash is on a deny list (an imported blocklist)
+  kStratumUrl,        // stratum+tcp:// and friends in the content
+  kPoolHost,          // a well-known mining pool host name in the content
+  kAlgorithm,         // RandomX / CryptoNight / KawPow ... identifiers in the content
+  kMinerConfig,       // XMRig / cpuminer configuration keys in the content
+  kMsrDevice,         // the process holds /dev/cpu/N/msr open
+  kFakeKernelThread,  // a user process whose comm poses as a kernel thread
+  kStratumPort,       // a TCP connection to a typical stratum port
+  kBusyCpu,           // a core held busy over the sampling window
+  kHugePages,         // hugetlb pages reserved
   // Context.
-  kMinerName,        // the file name contains a known miner's name
-  kKernelThreadName, // the file name looks like a kernel thread's (kworker...)
-  kTempDir,          // runs from /tmp, /var/tmp or /dev/shm
-  kHiddenName,       // a hidden file or directory in its path
-  kDeletedFile,      // runs from a deleted file
-  kWebUser,          // launched as a web-server user
-  kWebLauncher,      // launched by a web-server or PHP process
-  kDownloader,       // launched directly by curl or wget
+  kMinerName,         // the file name contains a known miner's name
+  kKernelThreadName,  // the file name looks like a kernel thread's (kworker...)
+  kTempDir,           // runs from /tmp, /var/tmp or /dev/shm
+  kHiddenName,        // a hidden file or directory in its path
+  kDeletedFile,       // runs from a deleted file
+  kWebUser,           // launched as a web-server user
+  kWebLauncher,       // launched by a web-server or PHP process
+  kDownloader,        // launched directly by curl or wget
 };
 
 struct SignalInfo {
@@ -89,9 +89,9 @@ struct Assessment {
 
 // Where a binary ran from and who ran it: the context signals' facts.
 struct Context {
-  std::string path;                    // resolved path; " (deleted)" suffix as the kernel gives it
-  std::vector<std::string> user_names; // users it ran as ("www-data")
-  std::vector<std::string> launchers;  // executables that launched it ("/usr/sbin/nginx")
+  std::string path;                     // resolved path; " (deleted)" suffix as the kernel gives it
+  std::vector<std::string> user_names;  // users it ran as ("www-data")
+  std::vector<std::string> launchers;   // executables that launched it ("/usr/sbin/nginx")
 };
 
 // The context signals that fire for `context` (weights in info()).

@@ -131,8 +131,7 @@ FileKind classify_content(ByteReader& reader) {
   const bool little = head[EI_DATA] == ELFDATA2LSB;
   // An unknown class or byte order: no loader takes it as is, but an object
   // we cannot read is treated as the riskier kind.
-  if ((!is64 && head[EI_CLASS] != ELFCLASS32) || (!little && head[EI_DATA] != ELFDATA2MSB))
-    return FileKind::kElfShared;
+  if ((!is64 && head[EI_CLASS] != ELFCLASS32) || (!little && head[EI_DATA] != ELFDATA2MSB)) return FileKind::kElfShared;
   ElfView elf(reader, is64, little);
   auto type = elf.word(16, 2);
   if (!type) return FileKind::kElfShared;
@@ -148,9 +147,7 @@ FileKind file_kind_of_fd(int fd, const struct stat& st) {
   return classify_content(reader);
 }
 
-std::string_view to_string(ScriptTrust trust) {
-  return trust == ScriptTrust::kHash ? "hash" : "hash_or_safe_path";
-}
+std::string_view to_string(ScriptTrust trust) { return trust == ScriptTrust::kHash ? "hash" : "hash_or_safe_path"; }
 
 std::optional<ScriptTrust> parse_script_trust(std::string_view name) {
   if (name == "hash") return ScriptTrust::kHash;
@@ -159,8 +156,7 @@ std::optional<ScriptTrust> parse_script_trust(std::string_view name) {
 }
 
 std::vector<std::string> OpenRules::default_interpreters() {
-  return {"python*", "perl*", "ruby*", "node", "php*", "bash", "sh",    "dash",
-          "zsh",     "ksh",   "busybox", "lua*", "tclsh*"};
+  return {"python*", "perl*", "ruby*", "node", "php*", "bash", "sh", "dash", "zsh", "ksh", "busybox", "lua*", "tclsh*"};
 }
 
 bool glob_match(std::string_view pattern, std::string_view text) {

@@ -205,8 +205,9 @@ std::string blocklist_manifest(const Blocklist& list, const BlocklistManifestOpt
   std::string out = fmt::format("{} from {} ({}) at {}.\n", kBlocklistHeader, source, o.format, o.generated_at);
   out += fmt::format("# {} hashes; {} duplicate lines merged; {} malformed lines skipped.\n", list.entries.size(),
                      list.duplicates, list.problems.size());
-  out += "# Re-import to update: this file is replaced whole. Include it from the root manifest;\n"
-         "# a hash denied here is denied wherever the file lands (docs/manifest.md, \"Blocklists\").\n";
+  out +=
+      "# Re-import to update: this file is replaced whole. Include it from the root manifest;\n"
+      "# a hash denied here is denied wherever the file lands (docs/manifest.md, \"Blocklists\").\n";
   out += "version: 1\n";
   if (list.entries.empty()) return out + "deny: []\n";
   out += "deny:\n";

@@ -32,10 +32,10 @@ enum class BlocklistFormat { kSha256sum, kCsv };
 std::optional<BlocklistFormat> parse_blocklist_format(std::string_view text);  // "sha256sum" | "csv"
 
 struct BlocklistEntry {
-  std::string sha256;             // 64 lowercase hex digits
-  size_t line = 0;                // first line listing it (1-based)
-  std::vector<size_t> also_lines; // later lines listing it again
-  std::string name;               // file or malware name from the list, if any (made printable)
+  std::string sha256;              // 64 lowercase hex digits
+  size_t line = 0;                 // first line listing it (1-based)
+  std::vector<size_t> also_lines;  // later lines listing it again
+  std::string name;                // file or malware name from the list, if any (made printable)
 };
 
 struct BlocklistProblem {

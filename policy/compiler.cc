@@ -1,27 +1,26 @@
 #include "policy/compiler.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <iterator>
-#include <mutex>
-#include <set>
-#include <tuple>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
 #include <filesystem>
+#include <iterator>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
-
-#include <fmt/core.h>
 
 #include "common/io.h"
 #include "common/text.h"
@@ -358,7 +357,8 @@ class Pool {
     if (!fd) {
       auto opened = open_listed_dir(job.dir);
       if (!opened) {
-        out.skipped.push_back({job.dir.path, opened.error().code() == ErrorCode::kNotFound ? "vanished" : "unreadable"});
+        out.skipped.push_back(
+            {job.dir.path, opened.error().code() == ErrorCode::kNotFound ? "vanished" : "unreadable"});
         return;
       }
       fd = std::move(*opened);
@@ -387,10 +387,13 @@ class Pool {
         },
         [&](DirChild&& child) {
           if (!e.recursive) return;
-          std::string unsafe = job.check_owner && job.unsafe.empty() ? element_problem(child.path, child.st) : job.unsafe;
+          std::string unsafe =
+              job.check_owner && job.unsafe.empty() ? element_problem(child.path, child.st) : job.unsafe;
           subdirs.push_back({job.entry, std::move(child), UniqueFd(), job.check_owner, std::move(unsafe)});
         },
-        [&](const std::string& path, std::string_view reason) { out.skipped.push_back({path, std::string(reason)}); });
+        [&](const std::string& path, std::string_view reason) {
+          out.skipped.push_back({path, std::string(reason)});
+        });
   }
 
   // On the calling thread while the workers run: a progress report every
@@ -410,8 +413,10 @@ class Pool {
       lk.lock();
     }
     lk.unlock();
-    progress({.files_done = done_.load(), .files_total = discovered_.load() + files_initial_,
-              .bytes_hashed = bytes_.load(), .seconds = std::chrono::duration<double>(Clock::now() - start_).count(),
+    progress({.files_done = done_.load(),
+              .files_total = discovered_.load() + files_initial_,
+              .bytes_hashed = bytes_.load(),
+              .seconds = std::chrono::duration<double>(Clock::now() - start_).count(),
               .finished = true});
   }
 
@@ -423,14 +428,14 @@ class Pool {
   const Manifest& m_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<DirJob> dirs_;   // guarded by mu_
-  std::deque<Task> files_;     // guarded by mu_
+  std::vector<DirJob> dirs_;  // guarded by mu_
+  std::deque<Task> files_;    // guarded by mu_
   // Directories each entry's walk has reached (guarded by mu_): stops
   // bind-mount loops within one walk, while overlapping `dir:` entries (an
   // allow of /usr/bin inside a deny of /usr) each walk their whole tree.
   std::set<std::tuple<uint32_t, dev_t, ino_t>> visited_;
-  unsigned active_ = 0;        // guarded by mu_
-  bool finished_ = false;      // guarded by mu_
+  unsigned active_ = 0;    // guarded by mu_
+  bool finished_ = false;  // guarded by mu_
   size_t files_initial_ = 0;
   std::atomic<size_t> done_{0}, discovered_{0};
   std::atomic<uint64_t> bytes_{0};
@@ -870,8 +875,8 @@ nlohmann::json CompileSummary::to_json() const {
   };
   json modified = json::array();
   for (const auto& m : modified_package_files)
-    modified.push_back({{"package", m.package}, {"path", m.path}, {"expected_md5", m.expected_md5},
-                        {"actual_md5", m.actual_md5}});
+    modified.push_back(
+        {{"package", m.package}, {"path", m.path}, {"expected_md5", m.expected_md5}, {"actual_md5", m.actual_md5}});
   return {
       {"policy_name", policy_name},
       {"output", output_path},
@@ -915,9 +920,8 @@ std::string CompileSummary::to_text() const {
   else out += fmt::format("compiled {} (generation {})\n", output_path, generation);
   out += fmt::format("policy: {}; {} manifest{}\n", policy_name.empty() ? "(unnamed)" : policy_name, manifests.size(),
                      manifests.size() == 1 ? "" : "s");
-  out += fmt::format("rules: {} hash allow, {} hash deny, {} path allow, {} path deny, {} signer{}\n",
-                     rules.hash_allow, rules.hash_deny, rules.path_allow, rules.path_deny, rules.signers,
-                     rules.signers == 1 ? "" : "s");
+  out += fmt::format("rules: {} hash allow, {} hash deny, {} path allow, {} path deny, {} signer{}\n", rules.hash_allow,
+                     rules.hash_deny, rules.path_allow, rules.path_deny, rules.signers, rules.signers == 1 ? "" : "s");
   if (!entries.empty()) {
     out += "entries:";
     bool first = true;

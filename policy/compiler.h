@@ -49,11 +49,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "hashdb/rules.h"
@@ -66,8 +65,8 @@ struct CompileProgress {
   size_t files_total = 0;  // known so far
   bool walking = false;    // directories are still being listed: the total may grow
   uint64_t bytes_hashed = 0;
-  double seconds = 0;      // since the workers started
-  bool finished = false;   // the last call (clear the line)
+  double seconds = 0;     // since the workers started
+  bool finished = false;  // the last call (clear the line)
 };
 using ProgressFn = std::function<void(const CompileProgress&)>;
 
@@ -110,8 +109,8 @@ struct CompileSummary {
   std::string output_path;
   bool dry_run = false;
   uint64_t generation = 0;
-  std::string content_digest;   // hex
-  std::string signer_key_id;    // hex, empty when unsigned
+  std::string content_digest;          // hex
+  std::string signer_key_id;           // hex, empty when unsigned
   std::vector<std::string> manifests;  // every manifest read
 
   // Entries per "ACTION KIND" ("allow dir", "deny sha256", ...), expired ones excluded.

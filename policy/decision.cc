@@ -14,8 +14,7 @@ std::string describe_source(const hashdb::Source& source) {
   return " (" + source.file + (source.line > 0 ? ":" + std::to_string(source.line) : "") + ")";
 }
 
-Decision make(Verdict verdict, std::string rule, std::string reason, const hashdb::Source& source,
-              std::string label) {
+Decision make(Verdict verdict, std::string rule, std::string reason, const hashdb::Source& source, std::string label) {
   Decision d;
   d.verdict = verdict;
   d.rule = std::move(rule);
@@ -129,8 +128,8 @@ Decision decide_rules(const FileFacts& facts, const hashdb::RuleSet& rules, Scri
                 hash_rule->source, hash_rule->label);
   // 2. path deny
   if (const auto* rule = find_path_rule(rules, facts.path, Action::kDeny))
-    return make(Verdict::kDeny, "path-deny:" + rule->path, std::string(verb(facts.access)) + " from " + rule->path + " is denied",
-                rule->source, rule->label);
+    return make(Verdict::kDeny, "path-deny:" + rule->path,
+                std::string(verb(facts.access)) + " from " + rule->path + " is denied", rule->source, rule->label);
   // 3. hash allow
   if (hash_rule && hash_rule->action == Action::kAllow)
     return make(Verdict::kAllow,
@@ -166,7 +165,8 @@ Decision decide_rules(const FileFacts& facts, const hashdb::RuleSet& rules, Scri
     unsafe_note += "; not a safe path for a script because " + why_not;
   }
   // 6. default
-  std::string why = (facts.sha256 ? "no rule approves it" : "it could not be hashed and no path rule approves it") + unsafe_note;
+  std::string why =
+      (facts.sha256 ? "no rule approves it" : "it could not be hashed and no path rule approves it") + unsafe_note;
   return make(Verdict::kDeny, "default-deny", why, {}, {});
 }
 

@@ -46,9 +46,9 @@ struct PathElement {
 };
 
 struct FileFacts {
-  std::string path;                       // resolved, absolute; empty = unknown (no path rule matches)
-  std::optional<hashdb::Sha256> sha256;   // absent when the file could not be hashed
-  std::vector<PathElement> chain;         // file first, then parents; empty = unknown
+  std::string path;                      // resolved, absolute; empty = unknown (no path rule matches)
+  std::optional<hashdb::Sha256> sha256;  // absent when the file could not be hashed
+  std::vector<PathElement> chain;        // file first, then parents; empty = unknown
   // Key id of a trusted signer whose valid signature over sha256 the file
   // carries (the caller verified it against RuleSet::signers()).
   std::optional<hashdb::Sha256> signed_by;

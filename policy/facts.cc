@@ -1,10 +1,9 @@
 #include "policy/facts.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <limits.h>
 #include <stdlib.h>
-
-#include <fmt/core.h>
 
 #include "common/io.h"
 #include "hashdb/sha256.h"
@@ -71,11 +70,11 @@ class FileDecider {
       out_.facts.signed_by = known->signed_by;
     }
     if ((chain_may_decide && !decided_by_content(known)) || options_.always_chain) gather_chain();
-    out_.decision = known ? decide(out_.facts, PrefetchedRules(rules_.rules, known->sha256,
-                                                               std::move(known->hash_rule)), options_.mode,
-                                   options_.script_trust)
-                          : decide(out_.facts, rules_.rules, options_.mode,
-                                   options_.script_trust);  // no sha256: no database lookup
+    out_.decision = known
+                        ? decide(out_.facts, PrefetchedRules(rules_.rules, known->sha256, std::move(known->hash_rule)),
+                                 options_.mode, options_.script_trust)
+                        : decide(out_.facts, rules_.rules, options_.mode,
+                                 options_.script_trust);  // no sha256: no database lookup
     return std::move(out_);
   }
 
@@ -115,9 +114,7 @@ class FileDecider {
   }
 
   // A script that a root-owned, non-writable chain admits (script_trust).
-  bool safe_script_trust() const {
-    return script_may_use_chain() && !out_.path.path.empty() && !out_.path.nameless;
-  }
+  bool safe_script_trust() const { return script_may_use_chain() && !out_.path.path.empty() && !out_.path.nameless; }
 
   // Whether the access is one the safe-path script rule (decision.h, 5b) can admit.
   bool script_may_use_chain() const {
@@ -181,7 +178,7 @@ class FileDecider {
   }
 
   void gather_chain() {
-    if (out_.path.path.empty() || out_.path.nameless) return;  // unknown: never safe
+    if (out_.path.path.empty() || out_.path.nameless) return;                   // unknown: never safe
     if (options_.path_means_here && !(*options_.path_means_here)(fd_)) return;  // another namespace's path
     if (auto chain = ownership_chain(out_.path.path, out_.st)) out_.facts.chain = std::move(*chain);
   }

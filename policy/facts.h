@@ -101,12 +101,12 @@ class ContentCache {
 struct DecideOptions {
   Mode mode = Mode::kEnforce;
   uint64_t max_file_size = std::numeric_limits<uint64_t>::max();  // larger: not hashed (step 1)
-  bool may_block = true;  // false: hash, lookup and chain are deferred
+  bool may_block = true;                                          // false: hash, lookup and chain are deferred
   // Gather the ownership chain whatever the rules (offline callers that
   // show the facts); the decision is the same either way.
   bool always_chain = false;
-  const std::atomic<bool>* cancel = nullptr;  // stops hashing (hashdb::digest_fd)
-  AccessKind access = AccessKind::kExec;  // the access being decided (policy/access.h)
+  const std::atomic<bool>* cancel = nullptr;                // stops hashing (hashdb::digest_fd)
+  AccessKind access = AccessKind::kExec;                    // the access being decided (policy/access.h)
   ScriptTrust script_trust = ScriptTrust::kHashOrSafePath;  // for access kScript
   // Whether the file open on the fd was reached through a mount of the
   // caller's mount namespace, so its path names it there. A filesystem mark

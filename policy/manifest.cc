@@ -21,13 +21,11 @@ namespace fs = std::filesystem;
 
 // Backing arrays of namespace-scope initializer lists live as long as the
 // lists, so these can be handed to check_keys/closest_match.
-const std::initializer_list<std::string_view> kTopKeys = {"version", "name", "description",
-                                                           "include", "allow", "deny"};
+const std::initializer_list<std::string_view> kTopKeys = {"version", "name", "description", "include", "allow", "deny"};
 const std::initializer_list<std::string_view> kIncludeKeys = {"path", "optional"};
 const std::initializer_list<std::string_view> kMatchValues = {"executables", "elf", "all"};
-constexpr std::array<EntryKind, 7> kAllKinds = {EntryKind::kFile,       EntryKind::kDir,
-                                                EntryKind::kSha256,     EntryKind::kPath,
-                                                EntryKind::kPathPrefix, EntryKind::kPackageManager,
+constexpr std::array<EntryKind, 7> kAllKinds = {EntryKind::kFile,  EntryKind::kDir,        EntryKind::kSha256,
+                                                EntryKind::kPath,  EntryKind::kPathPrefix, EntryKind::kPackageManager,
                                                 EntryKind::kSigner};
 
 // Kinds as bits, for the table of entry keys.
@@ -56,7 +54,8 @@ bool has_glob_meta(std::string_view s) { return s.find_first_of("*?[") != std::s
 bool valid_package_name(std::string_view name) {
   auto colon = name.find(':');
   std::string_view base = name.substr(0, colon);
-  if (base.empty() || !(std::islower(static_cast<unsigned char>(base[0])) || std::isdigit(static_cast<unsigned char>(base[0]))))
+  if (base.empty() ||
+      !(std::islower(static_cast<unsigned char>(base[0])) || std::isdigit(static_cast<unsigned char>(base[0]))))
     return false;
   for (char c : base)
     if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '+' ||
@@ -301,7 +300,7 @@ class Loader {
   // The kind: exactly one kind key, and where it was written. nullopt when
   // there is none (reported); a second one is reported and sets `bad`.
   std::optional<std::pair<EntryKind, YAML::Node>> entry_kind(const YAML::Node& node, const std::string& file,
-                                                              bool& bad) {
+                                                             bool& bad) {
     std::optional<std::pair<EntryKind, YAML::Node>> kind;
     for (const auto& item : node) {
       auto k = kind_from_key(item.first.Scalar());
@@ -612,9 +611,10 @@ class Loader {
       auto& other = e.action == hashdb::Action::kAllow ? denied : allowed;
       mine.emplace(e.value, &e);
       if (auto it = other.find(e.value); it != other.end())
-        diag_.add_plain(e.where.to_string() + ": hash " + e.value + " is " +
-                        (e.action == hashdb::Action::kAllow ? "allowed here but denied at " : "denied here but allowed at ") +
-                        it->second->where.to_string());
+        diag_.add_plain(
+            e.where.to_string() + ": hash " + e.value + " is " +
+            (e.action == hashdb::Action::kAllow ? "allowed here but denied at " : "denied here but allowed at ") +
+            it->second->where.to_string());
     }
   }
 
@@ -650,9 +650,7 @@ std::string_view to_string(DirMatch match) {
   return "executables";
 }
 
-std::string Location::to_string() const {
-  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
-}
+std::string Location::to_string() const { return file + ":" + std::to_string(line) + ":" + std::to_string(column); }
 
 Result<Manifest> load_manifest(const std::string& path, const LoadOptions& options) {
   try {

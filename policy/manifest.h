@@ -37,9 +37,9 @@ std::string_view to_string(DirMatch match);
 
 // Where an entry (or include) was written.
 struct Location {
-  std::string file;  // absolute path of the manifest
-  int line = 0;      // 1-based
-  int column = 0;    // 1-based
+  std::string file;               // absolute path of the manifest
+  int line = 0;                   // 1-based
+  int column = 0;                 // 1-based
   std::string to_string() const;  // "FILE:LINE:COL"
 };
 
@@ -72,20 +72,20 @@ struct Entry {
   std::string label;
   std::string owner;
   std::string ticket;
-  std::string expires;                 // as written
-  std::optional<int64_t> expires_at;   // seconds since the epoch (UTC)
+  std::string expires;                // as written
+  std::optional<int64_t> expires_at;  // seconds since the epoch (UTC)
   std::string approved_by;
-  std::string approved_at;             // RFC 3339, as written
+  std::string approved_at;  // RFC 3339, as written
 
   bool expired(int64_t now) const { return expires_at && *expires_at <= now; }
 };
 
 struct Manifest {
-  std::string root_file;               // absolute
-  std::string name;                    // the root manifest's name
+  std::string root_file;  // absolute
+  std::string name;       // the root manifest's name
   std::string description;
-  std::vector<std::string> files;      // every manifest read, root first, absolute
-  std::vector<Entry> entries;          // in file order, includes expanded in place
+  std::vector<std::string> files;  // every manifest read, root first, absolute
+  std::vector<Entry> entries;      // in file order, includes expanded in place
 };
 
 struct LoadOptions {
@@ -98,7 +98,6 @@ Result<Manifest> load_manifest(const std::string& path, const LoadOptions& optio
 
 // Loads manifest text as if it were the file `name` (includes resolve
 // relative to its directory). The fuzz target's entry point.
-Result<Manifest> load_manifest_text(const std::string& text, const std::string& name,
-                                    const LoadOptions& options = {});
+Result<Manifest> load_manifest_text(const std::string& text, const std::string& name, const LoadOptions& options = {});
 
 }  // namespace tollgate::policy

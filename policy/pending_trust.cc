@@ -58,9 +58,7 @@ bool valid_path(std::string_view p) {
 
 // Two packages may ship the same bytes at the same place (the same
 // debhelper-made postinst is "control:postinst" of many): each keeps its entry.
-std::tuple<hashdb::Sha256, std::string, std::string> key(const PendingFile& f) {
-  return {f.sha256, f.package, f.path};
-}
+std::tuple<hashdb::Sha256, std::string, std::string> key(const PendingFile& f) { return {f.sha256, f.package, f.path}; }
 
 }  // namespace
 
@@ -70,11 +68,11 @@ std::string pending_rule_id(const PendingFile& file) {
 
 Status validate_pending_file(const PendingFile& file, std::string_view where) {
   if (!valid_package(file.package))
-    return fail(ErrorCode::kInvalidInput, fmt::format("{}: '{}' is not a Debian package name", where,
-                                                      printable(file.package)));
+    return fail(ErrorCode::kInvalidInput,
+                fmt::format("{}: '{}' is not a Debian package name", where, printable(file.package)));
   if (!valid_version(file.version))
-    return fail(ErrorCode::kInvalidInput, fmt::format("{}: package {} has an invalid version '{}'", where,
-                                                      file.package, printable(file.version)));
+    return fail(ErrorCode::kInvalidInput, fmt::format("{}: package {} has an invalid version '{}'", where, file.package,
+                                                      printable(file.version)));
   if (!valid_path(file.path))
     return fail(ErrorCode::kInvalidInput, fmt::format("{}: package {} lists an invalid path '{}' (absolute, no "
                                                       "empty, '.' or '..' component; or control:SCRIPT)",

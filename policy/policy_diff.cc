@@ -1,9 +1,9 @@
 #include "policy/policy_diff.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <tuple>
-
-#include <fmt/core.h>
 
 #include "hashdb/store.h"
 
@@ -43,14 +43,16 @@ std::string source_text(const hashdb::Source& s) {
 }
 
 json hash_json(const hashdb::HashRule& r) {
-  return {{"sha256", hashdb::to_hex(r.sha256)}, {"action", hashdb::to_string(r.action)},
-          {"label", r.label},                   {"origin_path", r.origin_path},
-          {"source", source_text(r.source)},    {"approved_by", r.approved_by},
+  return {{"sha256", hashdb::to_hex(r.sha256)}, {"action", hashdb::to_string(r.action)}, {"label", r.label},
+          {"origin_path", r.origin_path},       {"source", source_text(r.source)},       {"approved_by", r.approved_by},
           {"approved_at", r.approved_at}};
 }
 json path_json(const hashdb::PathRule& r) {
-  return {{"path", r.path}, {"match", hashdb::to_string(r.match)}, {"action", hashdb::to_string(r.action)},
-          {"label", r.label}, {"source", source_text(r.source)}};
+  return {{"path", r.path},
+          {"match", hashdb::to_string(r.match)},
+          {"action", hashdb::to_string(r.action)},
+          {"label", r.label},
+          {"source", source_text(r.source)}};
 }
 json signer_json(const hashdb::Signer& r) {
   return {{"key_id", hashdb::to_hex(r.key_id)}, {"label", r.label}, {"source", source_text(r.source)}};
@@ -102,8 +104,8 @@ json PolicyDiff::to_json() const {
 }
 
 std::string PolicyDiff::to_text() const {
-  std::string out = fmt::format("--- {} (generation {})\n+++ {} (generation {})\n", old_path, old_generation,
-                                new_path, new_generation);
+  std::string out = fmt::format("--- {} (generation {})\n+++ {} (generation {})\n", old_path, old_generation, new_path,
+                                new_generation);
   for (const auto& r : hash_removed) out += hash_text('-', r);
   for (const auto& r : hash_added) out += hash_text('+', r);
   for (const auto& r : hash_changed) out += hash_text('~', r);

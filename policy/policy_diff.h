@@ -12,10 +12,9 @@
 // order). Thread-safe (no shared state).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "hashdb/rules.h"

@@ -1,10 +1,9 @@
 #include "policy/policy_gate.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include "policy/facts.h"
 #include "policy/lockout.h"
@@ -16,7 +15,8 @@ namespace {
 // file the admin handed in instead.
 Error renamed(const Error& e, const std::string& from, const std::string& to) {
   std::string msg = e.message();
-  for (size_t pos = 0; (pos = msg.find(from, pos)) != std::string::npos; pos += to.size()) msg.replace(pos, from.size(), to);
+  for (size_t pos = 0; (pos = msg.find(from, pos)) != std::string::npos; pos += to.size())
+    msg.replace(pos, from.size(), to);
   return Error(e.code(), std::move(msg), e.sys_errno());
 }
 
@@ -59,8 +59,9 @@ PolicyGate PolicyGate::make(std::string database, std::string state_dir, const s
   if (!public_key_path.empty()) {
     auto key = hashdb::load_public_key(public_key_path);
     if (key) gate.key_ = std::move(*key);
-    else gate.key_error_ = fmt::format("public_key could not be loaded at start ({}); fix it and restart tollgated",
-                                       key.error().message());
+    else
+      gate.key_error_ = fmt::format("public_key could not be loaded at start ({}); fix it and restart tollgated",
+                                    key.error().message());
   }
   if (auto st = gate.state_.prepare(); !st) gate.state_problem_ = st.error().message();
   return gate;
@@ -100,7 +101,8 @@ Result<Admitted> PolicyGate::admit_in_place(const std::string& path, const Floor
 }
 
 Status PolicyGate::write_live(const Admitted& admitted) const {
-  if (!admitted.copy) return fail(ErrorCode::kInvalidInput, admitted.source + ": admitted in place, nothing to install");
+  if (!admitted.copy)
+    return fail(ErrorCode::kInvalidInput, admitted.source + ": admitted in place, nothing to install");
   struct stat st {};
   mode_t mode = ::stat(database_.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
   auto in = open_fd(admitted.copy->temp_path(), O_RDONLY);
@@ -138,9 +140,10 @@ FloorResult resolve_floor(const PolicyGate& gate) {
   if (lkg)
     return {lkg->floor, fmt::format("{}; the rollback floor is the last-known-good copy's generation {}", problem,
                                     lkg->floor.generation)};
-  return {{}, fmt::format("{}; and the last-known-good copy is unusable ({}): the rollback floor is unknown, so "
-                          "any validly signed generation is accepted until one is",
-                          problem, lkg.error().message())};
+  return {{},
+          fmt::format("{}; and the last-known-good copy is unusable ({}): the rollback floor is unknown, so "
+                      "any validly signed generation is accepted until one is",
+                      problem, lkg.error().message())};
 }
 
 std::string candidate_path(const std::string& database) { return database + ".candidate"; }

@@ -41,8 +41,8 @@
 namespace tollgate::policy {
 
 struct AdmitOptions {
-  bool allow_older = false;    // deliberate rollback: the floor does not apply
-  bool check_lockout = false;  // enforce mode, now or after a restart
+  bool allow_older = false;                     // deliberate rollback: the floor does not apply
+  bool check_lockout = false;                   // enforce mode, now or after a restart
   std::vector<std::string> lockout_candidates;  // lockout_candidates(), resolved paths
   // The pending trust that will be in force with the policy (pending_trust.h):
   // it counts for the lockout check, so a daemon restarted mid-upgrade
@@ -62,7 +62,7 @@ struct Admitted {
   std::shared_ptr<const hashdb::PolicyStore> store;  // open on the verified bytes
   Floor floor;                                       // its generation and content digest
   std::string source;                                // the file it was admitted from
-  std::optional<AtomicFile> copy;  // the private verified copy; empty when admitted in place
+  std::optional<AtomicFile> copy;                    // the private verified copy; empty when admitted in place
 };
 
 class PolicyGate {
@@ -92,7 +92,8 @@ class PolicyGate {
   Status commit(Admitted& admitted) const;
 
  private:
-  PolicyGate(std::string database, std::string state_dir) : database_(std::move(database)), state_(std::move(state_dir)) {}
+  PolicyGate(std::string database, std::string state_dir)
+      : database_(std::move(database)), state_(std::move(state_dir)) {}
   Result<Admitted> verify(const std::string& path, const std::string& name, const Floor& floor,
                           const AdmitOptions& options) const;
 

@@ -1,9 +1,9 @@
 #include "policy/state_store.h"
 
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
@@ -51,8 +51,8 @@ Status StateStore::prepare() const {
   if (!S_ISDIR(st.st_mode))
     return fail(ErrorCode::kPermission, dir_ + ": state_dir is not a directory (a symlink is refused)");
   if (st.st_uid != ::geteuid())
-    return fail(ErrorCode::kPermission,
-                fmt::format("{}: state_dir is owned by uid {}, not by uid {} (the daemon)", dir_, st.st_uid, ::geteuid()));
+    return fail(ErrorCode::kPermission, fmt::format("{}: state_dir is owned by uid {}, not by uid {} (the daemon)",
+                                                    dir_, st.st_uid, ::geteuid()));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
     return fail(ErrorCode::kPermission,
                 fmt::format("{}: state_dir is writable by group or others (mode {:04o}); chmod 0700 it", dir_,

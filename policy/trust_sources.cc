@@ -11,8 +11,8 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <tuple>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "common/io.h"
@@ -169,7 +169,11 @@ bool is_maintainer_script(std::string_view name) {
   return std::find(kMaintainerScripts.begin(), kMaintainerScripts.end(), name) != kMaintainerScripts.end();
 }
 
-bool is_elf(std::string_view header) { return header.size() >= 4 && header.substr(0, 4) == "\x7f" "ELF"; }
+bool is_elf(std::string_view header) {
+  return header.size() >= 4 && header.substr(0, 4) ==
+                                   "\x7f"
+                                   "ELF";
+}
 bool is_shebang(std::string_view header) { return header.size() >= 2 && header.substr(0, 2) == "#!"; }
 
 bool is_shared_library_name(std::string_view path) {
@@ -180,9 +184,8 @@ bool is_shared_library_name(std::string_view path) {
   auto pos = base.rfind(".so.");
   if (pos == std::string_view::npos || pos == 0) return false;
   std::string_view version = base.substr(pos + 4);
-  return !version.empty() && std::all_of(version.begin(), version.end(), [](char c) {
-    return (c >= '0' && c <= '9') || c == '.';
-  });
+  return !version.empty() &&
+         std::all_of(version.begin(), version.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 bool match_needs_header(DirMatch match, mode_t mode, std::string_view path) {
@@ -278,9 +281,10 @@ Result<DpkgFiles> read_dpkg_files(const std::string& admindir, const std::vector
   }
   std::sort(selected.begin(), selected.end(),
             [](const Installed& a, const Installed& b) { return std::tie(a.name, a.arch) < std::tie(b.name, b.arch); });
-  selected.erase(std::unique(selected.begin(), selected.end(),
-                             [](const Installed& a, const Installed& b) { return a.name == b.name && a.arch == b.arch; }),
-                 selected.end());
+  selected.erase(
+      std::unique(selected.begin(), selected.end(),
+                  [](const Installed& a, const Installed& b) { return a.name == b.name && a.arch == b.arch; }),
+      selected.end());
 
   for (const auto& pkg : selected) {
     const std::string base = info_base(admindir, pkg);

@@ -76,12 +76,12 @@ struct DpkgFile {
 };
 
 struct DpkgFiles {
-  std::vector<DpkgFile> files;            // sorted by path, then package
+  std::vector<DpkgFile> files;  // sorted by path, then package
   // The maintainer scripts present in ADMINDIR/info (md5 empty: dpkg
   // records none), sorted by path.
   std::vector<DpkgFile> scripts;
-  std::vector<std::string> missing;       // requested packages that are not installed
-  size_t packages = 0;                    // packages read
+  std::vector<std::string> missing;  // requested packages that are not installed
+  size_t packages = 0;               // packages read
 };
 
 // Reads ADMINDIR/status (a package counts as installed in every state from

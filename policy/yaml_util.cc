@@ -135,8 +135,9 @@ std::optional<long long> read_int(const YAML::Node& node, std::string_view file,
     auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
     if (ec == std::errc() && ptr == v.data() + v.size() && out >= min && out <= max) return out;
   }
-  diag.add(file, node.Mark(),
-           "'" + std::string(key) + "' must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  diag.add(
+      file, node.Mark(),
+      "'" + std::string(key) + "' must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
   return std::nullopt;
 }
 

@@ -1,8 +1,7 @@
 #include "tools/access.h"
 
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include "common/host.h"
 #include "control/client.h"

@@ -1,11 +1,10 @@
 #include "tools/admin.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <cstdlib>
 
@@ -26,8 +25,8 @@ void add_admin_options(CLI::App& app, AdminOptions& options, unsigned which) {
 }
 
 Result<Settings> resolve_settings(const AdminOptions& options) {
-  const bool given = options.config_option ? options.config_option->count() > 0
-                                           : options.config != config::kDefaultConfigPath;
+  const bool given =
+      options.config_option ? options.config_option->count() > 0 : options.config != config::kDefaultConfigPath;
   std::string explicit_path = given ? options.config : "";
   auto config = config::load_config_or_default(explicit_path, "tollgate");
   if (!config) return std::unexpected(config.error());
@@ -47,7 +46,7 @@ int ConfiguredCommand::prepare() {
 
 std::string user_name(int64_t uid) {
   if (uid < 0) return {};
-  passwd pw {};
+  passwd pw{};
   passwd* found = nullptr;
   std::vector<char> buf(16384);
   if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf.data(), buf.size(), &found) != 0 || !found) return {};
@@ -64,12 +63,10 @@ Result<size_t> scan_events(const std::string& path, const std::function<void(eve
   constexpr size_t kShown = 10;
   size_t problems = 0;
   auto scanned = eventlog::scan_event_log(path, on_event, [&](eventlog::ParseProblem&& p) {
-    if (problems++ < kShown)
-      fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
+    if (problems++ < kShown) fmt::print(stderr, "tollgate: {}: skipped malformed event: {}\n", p.where(), p.message);
   });
   if (!scanned) return std::unexpected(scanned.error());
-  if (problems > kShown)
-    fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, problems - kShown);
+  if (problems > kShown) fmt::print(stderr, "tollgate: {}: {} more malformed lines skipped\n", path, problems - kShown);
   return problems;
 }
 
@@ -108,7 +105,7 @@ Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& s
 }
 
 Result<eventlog::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
-                                            std::optional<TimeUs> since_us) {
+                                              std::optional<TimeUs> since_us) {
   eventlog::ReplayHistory history({.since_us = since_us});
   auto scanned = scan_events(log_path, [&](eventlog::Event&& e) { history.add(e); });
   if (!scanned) return std::unexpected(scanned.error());
@@ -138,8 +135,8 @@ std::string denial_split(const eventlog::BinaryReport& b) {
 void print_would_deny(const std::vector<eventlog::ReplayItem>& items) {
   for (const auto& item : items) {
     fmt::print("  {}\n", printable(item.path));
-    fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256,
-               item.count, item.last_seen, item.last_exe.empty() ? "" : ", launched by " + printable(item.last_exe));
+    fmt::print("    sha256 {}, seen {} times, last {}{}\n", item.sha256.empty() ? "(unknown)" : item.sha256, item.count,
+               item.last_seen, item.last_exe.empty() ? "" : ", launched by " + printable(item.last_exe));
     fmt::print("    {}: {}\n", printable(item.decision.rule), printable(item.decision.reason));
   }
 }

@@ -15,7 +15,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <optional>
 #include <string>
@@ -112,12 +111,13 @@ Result<std::optional<hashdb::PublicKey>> load_pinned_key(const std::string& path
 
 // Opens the policy database of `settings` (verifying its signature with
 // `pubkey`, or with settings.public_key when `pubkey` is empty and that is set).
-Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings, const std::string& pubkey = "");
+Result<std::shared_ptr<const hashdb::PolicyStore>> open_policy(const Settings& settings,
+                                                               const std::string& pubkey = "");
 
 // Replays the decision events of `log_path` newer than `since_us` against
 // `rules` (tools/file_facts.h supplies the current owner chains).
 Result<eventlog::ReplayResult> replay_history(const std::string& log_path, const hashdb::RuleSet& rules,
-                                            std::optional<TimeUs> since_us);
+                                              std::optional<TimeUs> since_us);
 
 // "  PATH\n    sha256 ..., seen N times, last ..., launched by EXE\n    RULE: REASON"
 // for each binary the replay would deny.

@@ -1,18 +1,17 @@
 #include "tools/approvals.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-
-#include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "common/text.h"
 #include "common/io.h"
+#include "common/text.h"
 
 namespace tollgate::tools {
 namespace {
@@ -105,8 +104,7 @@ Result<ApprovalsDoc> parse_approvals(const std::string& text, const std::string&
   YAML::Node allow = root["allow"];
   if (!allow || allow.IsNull()) return doc;
   if (!allow.IsSequence())
-    return fail(ErrorCode::kInvalidInput,
-                fmt::format("{}:{}: 'allow' must be a list", file, allow.Mark().line + 1));
+    return fail(ErrorCode::kInvalidInput, fmt::format("{}:{}: 'allow' must be a list", file, allow.Mark().line + 1));
   auto lines = split_lines(text);
   if (allow.size() > 0 && allow.Style() == YAML::EmitterStyle::Flow)
     return fail(ErrorCode::kInvalidInput,

@@ -45,13 +45,13 @@ struct ApprovalEntry {
   std::string sha256;
   std::string origin;
   std::string label;
-  size_t line = 0;         // 1-based line of the entry's first key
-  size_t first_line = 0;   // including the comment lines directly above it
-  size_t last_line = 0;    // last line of the entry (comments after it excluded)
+  size_t line = 0;        // 1-based line of the entry's first key
+  size_t first_line = 0;  // including the comment lines directly above it
+  size_t last_line = 0;   // last line of the entry (comments after it excluded)
 };
 
 struct ApprovalsDoc {
-  std::string text;                    // "" when the file does not exist yet
+  std::string text;  // "" when the file does not exist yet
   bool exists = false;
   std::vector<ApprovalEntry> entries;  // in file order
 };

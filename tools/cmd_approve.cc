@@ -2,11 +2,10 @@
 // recompile, install, reload. And approve --from-report: the audit report as
 // a reviewable manifest.
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <climits>
 #include <cstdio>
@@ -21,9 +20,9 @@
 #include "policy/manifest.h"
 #include "tools/admin.h"
 #include "tools/approvals.h"
-#include "tools/pending_trust.h"
 #include "tools/command.h"
 #include "tools/file_facts.h"
+#include "tools/pending_trust.h"
 #include "tools/policy_install.h"
 
 namespace tollgate::tools {
@@ -242,8 +241,7 @@ class ApproveCommand final : public ConfiguredCommand {
       std::vector<std::string> files = {path};
       if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
         if (!recursive_) {
-          fmt::print(stderr, "tollgate: {}: refused: a directory; pass --recursive to approve its executables\n",
-                     path);
+          fmt::print(stderr, "tollgate: {}: refused: a directory; pass --recursive to approve its executables\n", path);
           status = kExitNo;
           continue;
         }
@@ -271,8 +269,12 @@ class ApproveCommand final : public ConfiguredCommand {
  private:
   Approval make(std::string sha, std::string origin, const std::string& by, const std::string& at,
                 std::string note) const {
-    Approval a{.sha256 = std::move(sha), .origin = std::move(origin), .ticket = ticket_, .expires = expires_,
-               .approved_by = by, .approved_at = at};
+    Approval a{.sha256 = std::move(sha),
+               .origin = std::move(origin),
+               .ticket = ticket_,
+               .expires = expires_,
+               .approved_by = by,
+               .approved_at = at};
     a.label = label_.empty() ? base_name(a.origin) : label_;
     a.comments.push_back(std::move(note));
     return a;
@@ -413,12 +415,13 @@ class RevokeCommand final : public ConfiguredCommand {
 CommandSpec approve_command() {
   return {.name = "approve",
           .summary = "Approve binaries by hash, recompile, install and reload",
-          .example = "  sudo tollgate approve /opt/app/bin/tool --ticket OPS-12 --expires 2027-01-01\n"
-                     "  sudo tollgate approve --recursive /opt/app/bin --label app\n"
-                     "  sudo tollgate approve --sha256 "
-                     "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 --label vendor-agent\n"
-                     "  tollgate approve --from-report --since 7d -o /tmp/review.yaml\n"
-                     "  sudo tollgate approve --from-report --since 24h --interactive\n",
+          .example =
+              "  sudo tollgate approve /opt/app/bin/tool --ticket OPS-12 --expires 2027-01-01\n"
+              "  sudo tollgate approve --recursive /opt/app/bin --label app\n"
+              "  sudo tollgate approve --sha256 "
+              "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 --label vendor-agent\n"
+              "  tollgate approve --from-report --since 7d -o /tmp/review.yaml\n"
+              "  sudo tollgate approve --from-report --since 24h --interactive\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ApproveCommand>(); }};
 }
@@ -426,8 +429,9 @@ CommandSpec approve_command() {
 CommandSpec revoke_command() {
   return {.name = "revoke",
           .summary = "Remove approvals (by path or SHA-256), recompile, install and reload",
-          .example = "  sudo tollgate revoke /opt/app/bin/tool\n"
-                     "  sudo tollgate revoke 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
+          .example =
+              "  sudo tollgate revoke /opt/app/bin/tool\n"
+              "  sudo tollgate revoke 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<RevokeCommand>(); }};
 }

@@ -2,6 +2,7 @@
 // offline (no daemon), with the deciding rule and its manifest line;
 // --as loader|library|script decides the access `coverage: full` would.
 #include <fmt/core.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/text.h"
@@ -95,9 +96,10 @@ class CheckCommand final : public Command {
 CommandSpec check_command() {
   return {.name = "check",
           .summary = "Offline verdict for files: allowed or denied, by which rule and manifest line",
-          .example = "  tollgate check /usr/bin/curl /opt/app/bin/tool\n"
-                     "  tollgate check --json /usr/local/bin/backup\n"
-                     "  tollgate check --as script /srv/app/run.py\n",
+          .example =
+              "  tollgate check /usr/bin/curl /opt/app/bin/tool\n"
+              "  tollgate check --json /usr/local/bin/backup\n"
+              "  tollgate check --as script /srv/app/run.py\n",
           .make = [] { return std::make_unique<CheckCommand>(); }};
 }
 

@@ -1,7 +1,7 @@
 // tollgate compile MANIFEST -o DB and tollgate diff OLD.db NEW.db.
+#include <fmt/core.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "policy/compiler.h"
@@ -33,7 +33,8 @@ json error_lines(const Error& e) {
 class CompileCommand final : public ConfiguredCommand {
  public:
   void setup(CLI::App& app) override {
-    app.add_option("manifest", opts_.manifest_path, "Root manifest (YAML; with --install: default 'manifest' of the config)");
+    app.add_option("manifest", opts_.manifest_path,
+                   "Root manifest (YAML; with --install: default 'manifest' of the config)");
     app.add_option("-o,--output", opts_.output_path, "Policy database to write (replaced atomically)");
     app.add_flag("--install", install_,
                  "Stage the result beside the configured database and have tollgated verify and install it");
@@ -45,10 +46,11 @@ class CompileCommand final : public ConfiguredCommand {
     app.add_option("--dpkg-admindir", opts_.dpkg_admindir, "dpkg database directory (default /var/lib/dpkg)");
     app.add_flag("--strict", opts_.strict,
                  "Fail when a file: or dir: file is not trusted because an unprivileged user could change it");
-    app.footer("Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message;\n"
-               "with --strict also every file that fails the ownership rule), 3 I/O error; with --install also\n"
-               "4 when tollgated (or the same check here) refuses the candidate, 6 not root or admin_group.\n"
-               "A failed compile never touches the existing database.\n");
+    app.footer(
+        "Exit status: 0 compiled, 4 invalid manifest (every error printed as FILE:LINE:COL: message;\n"
+        "with --strict also every file that fails the ownership rule), 3 I/O error; with --install also\n"
+        "4 when tollgated (or the same check here) refuses the candidate, 6 not root or admin_group.\n"
+        "A failed compile never touches the existing database.\n");
   }
 
   // Only --install reads the configuration (and may be refused).
@@ -157,8 +159,9 @@ class DiffCommand final : public Command {
 CommandSpec compile_command() {
   return {.name = "compile",
           .summary = "Compile YAML manifests into a signed policy database",
-          .example = "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/policy.db --sign-key /etc/tollgate/signing.key\n"
-                     "  sudo tollgate compile --install      # the configured manifest, staged and verified\n",
+          .example =
+              "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/policy.db --sign-key /etc/tollgate/signing.key\n"
+              "  sudo tollgate compile --install      # the configured manifest, staged and verified\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<CompileCommand>(); }};
 }

@@ -1,7 +1,6 @@
 // tollgate db verify|dump: inspect a compiled policy database.
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
@@ -34,8 +33,9 @@ class DbCommand final : public ConfiguredCommand {
     verify_->add_option("db", db_path_, "Policy database")->required();
     verify_->add_option("--pubkey", pubkey_, "Public key the database must be signed by");
     verify_->add_flag("--json", json_, "Machine-readable output");
-    verify_->footer("Example:\n  tollgate db verify /var/lib/tollgate/policy.db --pubkey /etc/tollgate/signing.pub\n"
-                    "Exit status: 0 valid, 4 invalid (the reason is printed), 3 unreadable.\n");
+    verify_->footer(
+        "Example:\n  tollgate db verify /var/lib/tollgate/policy.db --pubkey /etc/tollgate/signing.pub\n"
+        "Exit status: 0 valid, 4 invalid (the reason is printed), 3 unreadable.\n");
 
     dump_ = app.add_subcommand("dump", "Print the meta values and every rule");
     dump_->add_option("db", db_path_, "Policy database")->required();
@@ -44,9 +44,10 @@ class DbCommand final : public ConfiguredCommand {
     rollback_ = app.add_subcommand("rollback", "Make an older policy database the live one on purpose (root)");
     rollback_->add_option("--to", db_path_, "The database to roll back to (left where it is)")->required();
     add_admin_options(*rollback_, options_, kSocketOption);
-    rollback_->footer("Example:\n  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n"
-                      "Exit status: 0 rolled back, 4 refused (signature, lockout; the reason is printed),\n"
-                      "3 unreadable, 5 tollgated did not answer, 6 not root.\n");
+    rollback_->footer(
+        "Example:\n  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n"
+        "Exit status: 0 rolled back, 4 refused (signature, lockout; the reason is printed),\n"
+        "3 unreadable, 5 tollgated did not answer, 6 not root.\n");
   }
 
   // Only rollback reads the configuration (and may be refused).
@@ -110,8 +111,9 @@ class DbCommand final : public ConfiguredCommand {
     fmt::print("{}: valid, generation {}, {} hash rules, {} path rules, {} signers\n", db_path_, s.generation(),
                c.hash_allow + c.hash_deny, c.path_allow + c.path_deny, c.signers);
     if (key) fmt::print("signature: good, by key {}\n", hashdb::to_hex(key->key_id));
-    else fmt::print("signature: NOT checked (pass --pubkey to require one){}\n",
-                    s.is_signed() ? "" : "; the database is unsigned");
+    else
+      fmt::print("signature: NOT checked (pass --pubkey to require one){}\n",
+                 s.is_signed() ? "" : "; the database is unsigned");
     return kExitOk;
   }
 
@@ -120,8 +122,8 @@ class DbCommand final : public ConfiguredCommand {
     if (!store) return report(store.error());
     const auto& s = **store;
     if (json_) {
-      json out{{"meta", s.meta()}, {"hash_rules", json::array()}, {"path_rules", json::array()},
-               {"signers", json::array()}};
+      json out{
+          {"meta", s.meta()}, {"hash_rules", json::array()}, {"path_rules", json::array()}, {"signers", json::array()}};
       auto st = s.for_each_hash_rule([&](const hashdb::HashRule& r) {
         out["hash_rules"].push_back({{"sha256", hashdb::to_hex(r.sha256)},
                                      {"action", hashdb::to_string(r.action)},
@@ -139,8 +141,10 @@ class DbCommand final : public ConfiguredCommand {
                                      {"label", r.label},
                                      {"source", source_json(r.source)}});
       for (const auto& r : s.signers())
-        out["signers"].push_back({{"key_id", hashdb::to_hex(r.key_id)}, {"label", r.label},
-                                  {"source", source_json(r.source)}, {"pem", r.pem}});
+        out["signers"].push_back({{"key_id", hashdb::to_hex(r.key_id)},
+                                  {"label", r.label},
+                                  {"source", source_json(r.source)},
+                                  {"pem", r.pem}});
       fmt::print("{}\n", out.dump(2));
       return kExitOk;
     }
@@ -175,8 +179,9 @@ class DbCommand final : public ConfiguredCommand {
 CommandSpec db_command() {
   return {.name = "db",
           .summary = "Verify, dump or deliberately roll back a policy database",
-          .example = "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n"
-                     "  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n",
+          .example =
+              "  tollgate db verify policy.db --pubkey signing.pub\n  tollgate db dump policy.db --json\n"
+              "  sudo tollgate db rollback --to /var/backups/tollgate/policy-gen6.db\n",
           .needs = Access::kRoot,
           .make = [] { return std::make_unique<DbCommand>(); }};
 }

@@ -1,9 +1,9 @@
 // tollgate doctor: which holes this host leaves open, and the hardening that
 // closes each (tools/doctor.h). --fix writes a sysctl.d drop-in for the
 // sysctl fixes and applies it; mount fixes are printed as fstab lines.
+#include <fmt/core.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"
@@ -41,16 +41,18 @@ class DoctorCommand final : public ConfiguredCommand {
         ->capture_default_str();
     app.add_option("--sysctl-dir", sysctl_dir_, "Where --fix writes " + std::string(kDropinName))
         ->capture_default_str();
-    app.footer("Exit status: 0 nothing open (only ok and info), 1 the worst finding is a warning (a hole\n"
-               "hardening would close), 4 the worst is a failure (the daemon is not running or DEGRADED, a\n"
-               "policy file or key can be changed by a non-root user, a watched filesystem is not marked),\n"
-               "2 usage, 3 --fix could not write or apply, 6 --fix needs root.\n");
+    app.footer(
+        "Exit status: 0 nothing open (only ok and info), 1 the worst finding is a warning (a hole\n"
+        "hardening would close), 4 the worst is a failure (the daemon is not running or DEGRADED, a\n"
+        "policy file or key can be changed by a non-root user, a watched filesystem is not marked),\n"
+        "2 usage, 3 --fix could not write or apply, 6 --fix needs root.\n");
   }
 
   int prepare() override {
     if (fix_ && proc_root_ != kDefaultProcRoot && sysctl_dir_ == kDefaultSysctlDir) {
-      fmt::print(stderr, "tollgate: --fix with --proc-root also needs --sysctl-dir (refusing to write {} for "
-                         "sysctls read from {})\n",
+      fmt::print(stderr,
+                 "tollgate: --fix with --proc-root also needs --sysctl-dir (refusing to write {} for "
+                 "sysctls read from {})\n",
                  kDefaultSysctlDir, proc_root_);
       return kExitUsage;
     }

@@ -1,8 +1,8 @@
 // tollgate hash FILE...: SHA-256 in sha256sum's output format.
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "common/io.h"

@@ -54,8 +54,8 @@ class ImportBlocklistCommand final : public Command {
                  printable(file_), list.problems.size(), format_);
       return kExitPolicy;
     }
-    const std::string manifest = policy::blocklist_manifest(
-        list, {.source = file_, .format = format_, .generated_at = utc_now_rfc3339()});
+    const std::string manifest =
+        policy::blocklist_manifest(list, {.source = file_, .format = format_, .generated_at = utc_now_rfc3339()});
     if (output_.empty()) {
       fmt::print("{}", manifest);
       print_summary(stderr, list, "");
@@ -80,9 +80,10 @@ class ImportBlocklistCommand final : public Command {
     for (const auto& h : after) added += before.count(h) == 0;
     for (const auto& h : before) removed += after.count(h) == 0;
     print_summary(stdout, list, fmt::format(" ({} new, {} no longer listed)", added, removed));
-    fmt::print("Include it from the root manifest (include: - {}) and recompile; a hash denied there is denied\n"
-               "wherever the file lands, before any allow rule (docs/manifest.md, \"Blocklists\").\n",
-               printable(output_));
+    fmt::print(
+        "Include it from the root manifest (include: - {}) and recompile; a hash denied there is denied\n"
+        "wherever the file lands, before any allow rule (docs/manifest.md, \"Blocklists\").\n",
+        printable(output_));
     return kExitOk;
   }
 
@@ -101,8 +102,9 @@ class ImportBlocklistCommand final : public Command {
 CommandSpec import_blocklist_command() {
   return {.name = "import-blocklist",
           .summary = "Turn a threat-intel hash list (sha256sum or CSV) into a deny manifest",
-          .example = "  tollgate import-blocklist feeds/coinminers.sha256 -o /etc/tollgate/blocklists/coinminers.yaml\n"
-                     "  tollgate import-blocklist full_sha256.csv --format csv -o /etc/tollgate/blocklists/feed.yaml\n",
+          .example =
+              "  tollgate import-blocklist feeds/coinminers.sha256 -o /etc/tollgate/blocklists/coinminers.yaml\n"
+              "  tollgate import-blocklist full_sha256.csv --format csv -o /etc/tollgate/blocklists/feed.yaml\n",
           .make = [] { return std::make_unique<ImportBlocklistCommand>(); }};
 }
 

@@ -1,7 +1,6 @@
 // tollgate keygen --out PREFIX: an Ed25519 key pair for signing policies.
-#include <sys/stat.h>
-
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include "common/io.h"
 #include "hashdb/keys.h"

@@ -1,14 +1,13 @@
 // tollgate log: a readable view of the event log, optionally following it
 // (polling, across rotation and truncation).
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/core.h>
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "common/io.h"
@@ -32,9 +31,9 @@ std::string format_event(const eventlog::Event& e) {
     std::string verdict = e.decision == policy::Verdict::kDeny ? "DENY" : e.would_deny ? "WOULD-DENY" : "allow";
     std::string user = user_name(e.uid);
     std::string who = user.empty() ? fmt::format("uid={}", e.uid) : fmt::format("uid={}({})", e.uid, user);
-    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}{}", head, verdict,
-                       eventlog::to_string(e.event), e.path, who, e.exe.empty() ? e.comm : e.exe,
-                       short_hash(e.sha256), e.rule, e.source.empty() ? "" : " (" + e.source + ")",
+    return fmt::format("{} {:<10} {} {} {} by {} sha256={} rule={}{}{}", head, verdict, eventlog::to_string(e.event),
+                       e.path, who, e.exe.empty() ? e.comm : e.exe, short_hash(e.sha256), e.rule,
+                       e.source.empty() ? "" : " (" + e.source + ")",
                        e.repeated ? fmt::format(" repeated={}", e.repeated) : "");
   }
   if (e.type == eventlog::EventType::kMode)
@@ -199,9 +198,10 @@ class LogCommand final : public Command {
 CommandSpec log_command() {
   return {.name = "log",
           .summary = "Show the event log in readable form, optionally following it",
-          .example = "  tollgate log --denied-only --since 1h\n"
-                     "  tollgate log --type mode,reload --since 7d\n"
-                     "  tollgate log --follow --denied-only\n",
+          .example =
+              "  tollgate log --denied-only --since 1h\n"
+              "  tollgate log --type mode,reload --since 7d\n"
+              "  tollgate log --follow --denied-only\n",
           .make = [] { return std::make_unique<LogCommand>(); }};
 }
 

@@ -4,10 +4,9 @@
 // `mode audit --for DURATION`: a time-boxed audit window in the running
 // daemon only, which returns to enforce by itself (docs/upgrades.md).
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <climits>
 
@@ -149,8 +148,9 @@ class ModeCommand final : public ConfiguredCommand {
       fmt::print("Enforce mode refused: {} binaries ran since {} that {} would deny:\n", replayed->denied.size(),
                  format_rfc3339(*cutoff), settings.database);
       print_would_deny(replayed->denied);
-      fmt::print("Approve them (tollgate approve PATH, or tollgate approve --from-report --interactive), or pass "
-                 "--force to deny them from now on.\n");
+      fmt::print(
+          "Approve them (tollgate approve PATH, or tollgate approve --from-report --interactive), or pass "
+          "--force to deny them from now on.\n");
       return kExitNo;
     }
     fmt::print("Forced: {} binaries from the recent history will be denied:\n", replayed->denied.size());
@@ -171,8 +171,8 @@ class ModeCommand final : public ConfiguredCommand {
     }
     auto status = control::accepted(control::Client(settings_->socket).status());
     std::string until = status ? status->audit_until : "";
-    fmt::print("mode audit for {} by {}: tollgated audits{}, then enforces again by itself; {} is not changed\n",
-               for_, by, until.empty() ? "" : " until " + until, settings_->file_name());
+    fmt::print("mode audit for {} by {}: tollgated audits{}, then enforces again by itself; {} is not changed\n", for_,
+               by, until.empty() ? "" : " until " + until, settings_->file_name());
     return kExitOk;
   }
 
@@ -188,10 +188,11 @@ class ModeCommand final : public ConfiguredCommand {
 CommandSpec mode_command() {
   return {.name = "mode",
           .summary = "Switch between audit and enforce (enforce replays recent history first)",
-          .example = "  sudo tollgate mode enforce\n"
-                     "  sudo tollgate mode enforce --since 7d\n"
-                     "  sudo tollgate mode audit\n"
-                     "  sudo tollgate mode audit --for 10m   # back to enforce by itself\n",
+          .example =
+              "  sudo tollgate mode enforce\n"
+              "  sudo tollgate mode enforce --since 7d\n"
+              "  sudo tollgate mode audit\n"
+              "  sudo tollgate mode audit --for 10m   # back to enforce by itself\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<ModeCommand>(); }};
 }

@@ -4,10 +4,9 @@
 // (docs/upgrades.md). --pre is kept for hook files of older versions and
 // changes nothing: the mode stays as it is; an audit window an older
 // version opened (its marker) is still closed here.
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <cerrno>
 
@@ -79,8 +78,10 @@ class RefreshCommand final : public ConfiguredCommand {
     auto st = state.prepare();
     if (st) st = state.save_pending({});
     if (!st)
-      fmt::print(stderr, "tollgate: warning: the pending trust is not ended: {} (it ends by itself after "
-                         "pending_trust_ttl)\n", st.error().message());
+      fmt::print(stderr,
+                 "tollgate: warning: the pending trust is not ended: {} (it ends by itself after "
+                 "pending_trust_ttl)\n",
+                 st.error().message());
   }
 
   int refresh(const Settings& s) {

@@ -1,5 +1,6 @@
 // tollgate replay: what would a candidate policy deny of the recorded history?
 #include <fmt/core.h>
+
 #include <nlohmann/json.hpp>
 
 #include "hashdb/keys.h"
@@ -48,19 +49,15 @@ class ReplayCommand final : public Command {
     if (!result) return report(result.error());
     std::string window = since ? "since " + format_rfc3339(*since) : "in the whole log";
     if (json_) {
-      json out = {{"database", settings->database},
-                  {"generation", (*db)->generation()},
-                  {"event_log", settings->event_log},
-                  {"since", since ? json(format_rfc3339(*since)) : json(nullptr)},
-                  {"events", result->events},
-                  {"binaries", result->denied.size() + result->allowed.size()},
+      json out = {{"database", settings->database},   {"generation", (*db)->generation()},
+                  {"event_log", settings->event_log}, {"since", since ? json(format_rfc3339(*since)) : json(nullptr)},
+                  {"events", result->events},         {"binaries", result->denied.size() + result->allowed.size()},
                   {"would_deny", json::array()}};
       for (const auto& item : result->denied) out["would_deny"].push_back(item_json(item));
       fmt::print("{}\n", out.dump(2, ' ', true, json::error_handler_t::replace));  // ASCII-only
     } else {
       fmt::print("Replayed {} exec events ({} distinct binaries) {} against {} (generation {}).\n", result->events,
-                 result->denied.size() + result->allowed.size(), window, settings->database,
-                 (*db)->generation());
+                 result->denied.size() + result->allowed.size(), window, settings->database, (*db)->generation());
       if (result->denied.empty()) {
         fmt::print("Nothing would be denied.\n");
       } else {
@@ -83,8 +80,9 @@ class ReplayCommand final : public Command {
 CommandSpec replay_command() {
   return {.name = "replay",
           .summary = "List what a candidate policy would deny of the recorded exec history",
-          .example = "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/candidate.db\n"
-                     "  tollgate replay --db /tmp/candidate.db --since 7d\n",
+          .example =
+              "  tollgate compile /etc/tollgate/policy.yaml -o /tmp/candidate.db\n"
+              "  tollgate replay --db /tmp/candidate.db --since 7d\n",
           .make = [] { return std::make_unique<ReplayCommand>(); }};
 }
 

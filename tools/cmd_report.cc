@@ -1,8 +1,9 @@
 // tollgate report: distinct binaries denied, or that enforce mode would deny,
 // from the event log; miner suspects first, then most frequent first.
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
 
 #include "common/text.h"
 #include "eventlog/builders.h"
@@ -29,12 +30,13 @@ json miner_json(const eventlog::BinaryReport& b) {
 
 json report_json(const eventlog::Report& r, const std::string& log_path, size_t malformed,
                  const ReportScanStats& scans) {
-  json out = {{"event_log", log_path},
-              {"since", r.since_us ? json(format_rfc3339(*r.since_us)) : json(nullptr)},
-              {"decisions", r.decisions},
-              {"malformed_lines", malformed},
-              {"content_scans", {{"daemon", scans.from_log}, {"report", scans.scanned_now}, {"none", scans.not_scanned}}},
-              {"binaries", json::array()}};
+  json out = {
+      {"event_log", log_path},
+      {"since", r.since_us ? json(format_rfc3339(*r.since_us)) : json(nullptr)},
+      {"decisions", r.decisions},
+      {"malformed_lines", malformed},
+      {"content_scans", {{"daemon", scans.from_log}, {"report", scans.scanned_now}, {"none", scans.not_scanned}}},
+      {"binaries", json::array()}};
   for (const auto& b : r.binaries) {
     json launchers = json::array(), users = json::array();
     for (const auto& l : b.launchers) launchers.push_back({{"exe", l.exe}, {"count", l.count}});
@@ -92,13 +94,13 @@ void print_human(const eventlog::Report& r, const std::string& log_path, const R
     fmt::print("No binary was denied or would have been denied {} ({}).\n", window, log_path);
     return;
   }
-  fmt::print("{} binaries denied or would be denied {} ({} decisions, {}):\n", r.binaries.size(), window,
-             r.decisions, log_path);
+  fmt::print("{} binaries denied or would be denied {} ({} decisions, {}):\n", r.binaries.size(), window, r.decisions,
+             log_path);
   for (const auto& b : r.binaries) {
     // Reasons quote paths and markers from the log: printable().
-    fmt::print("\n{}{}\n", printable(b.path),
-               b.miner.suspect ? fmt::format("   [MINER? score {}] {}", b.miner.score, printable(b.miner.strongest()))
-                               : "");
+    fmt::print(
+        "\n{}{}\n", printable(b.path),
+        b.miner.suspect ? fmt::format("   [MINER? score {}] {}", b.miner.score, printable(b.miner.strongest())) : "");
     fmt::print("  sha256    {}\n", b.sha256.empty() ? "(not hashed)" : b.sha256);
     fmt::print("  seen      {} times ({}), first {}, last {}\n", b.count, denial_split(b), b.first_seen, b.last_seen);
     fmt::print("  launched  {}\n", join_launchers(b.launchers));
@@ -146,8 +148,7 @@ class ReportCommand final : public Command {
       }
     } else {
       print_human(r, settings->event_log, scans, !no_scan_);
-      if (*malformed)
-        fmt::print("\n{} malformed lines were skipped (listed on stderr).\n", *malformed);
+      if (*malformed) fmt::print("\n{} malformed lines were skipped (listed on stderr).\n", *malformed);
     }
     return kExitOk;
   }
@@ -165,8 +166,9 @@ class ReportCommand final : public Command {
 CommandSpec report_command() {
   return {.name = "report",
           .summary = "Binaries denied or that enforce mode would deny, from the event log; miner suspects first",
-          .example = "  tollgate report --since 7d\n"
-                     "  tollgate report --since 24h --json | jq '.binaries[] | select(.miner.suspect)'\n",
+          .example =
+              "  tollgate report --since 7d\n"
+              "  tollgate report --since 24h --json | jq '.binaries[] | select(.miner.suspect)'\n",
           .make = [] { return std::make_unique<ReportCommand>(); }};
 }
 

@@ -1,7 +1,6 @@
 // tollgate sign FILE --key KEY [--sidecar] and tollgate verify-sig FILE --pubkey PUB:
 // detached Ed25519 signatures over a file's SHA-256 (policy/file_signature.h).
 #include <fcntl.h>
-
 #include <fmt/core.h>
 
 #include "common/io.h"

@@ -1,5 +1,6 @@
 // tollgate status: ask tollgated, over its control socket, what it is doing.
 #include <fmt/core.h>
+
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
@@ -17,9 +18,10 @@ class StatusCommand final : public Command {
     app.add_option("--config", config_, "Configuration file (default /etc/tollgate/tollgate.yaml)");
     app.add_option("--socket", socket_, "Control socket (overrides the config)");
     app.add_flag("--json", json_, "Print the daemon's status object");
-    app.footer("Exit status: 0 the daemon answered and is not DEGRADED, 1 it answered and its health is\n"
-               "DEGRADED (the reason is the first line), 5 it is not running or did not answer,\n"
-               "6 the socket refused us (needs root or the admin group).\n");
+    app.footer(
+        "Exit status: 0 the daemon answered and is not DEGRADED, 1 it answered and its health is\n"
+        "DEGRADED (the reason is the first line), 5 it is not running or did not answer,\n"
+        "6 the socket refused us (needs root or the admin group).\n");
   }
 
   // The socket: --socket, else the config's (the file is not read at all
@@ -95,8 +97,7 @@ class StatusCommand final : public Command {
       fmt::print("census:    every {} ms, on_unwatched {}: {} findings, {} killed, last walk {} processes in {} us\n",
                  s.census->interval_ms, s.census->on_unwatched, s.census->findings, s.census->killed,
                  s.census->processes, s.census->last_walk_us);
-    else if (s.census)
-      fmt::print("census:    off (census_interval_ms: 0)\n");
+    else if (s.census) fmt::print("census:    off (census_interval_ms: 0)\n");
     fmt::print("decisions: {} allowed, {} denied, {} would deny, {} errors ({} timeouts)\n", c.allowed, c.denied,
                c.would_deny, c.errors, c.timeouts);
     fmt::print("cache:     {} hits, {} misses, {} bytes hashed\n", c.cache_hits, c.cache_misses, c.hash_bytes);

@@ -2,23 +2,22 @@
 // code), with each finding's CPU share over a short sampling window and the
 // miner's runtime signals (miner/runtime.h), its RSS and start time;
 // optionally killing what it found.
-#include <unistd.h>
-
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "census/census.h"
+#include "census/judge.h"
 #include "census/mounts.h"
 #include "census/process.h"
 #include "common/io.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "eventlog/builders.h"
-#include "census/judge.h"
 #include "hashdb/store.h"
 #include "miner/proc_sample.h"
 #include "policy/facts.h"
@@ -49,8 +48,9 @@ class SweepCommand final : public ConfiguredCommand {
     app.add_option("--sample-ms", sample_ms_, "CPU sampling window in milliseconds")
         ->check(CLI::Range(0, 60000))
         ->capture_default_str();
-    app.footer("Exit status: 0 no process has a finding, 1 some have (listed, and killed when asked),\n"
-               "2 usage (--kill-all without --yes), 3 /proc or the mount table unreadable.\n");
+    app.footer(
+        "Exit status: 0 no process has a finding, 1 some have (listed, and killed when asked),\n"
+        "2 usage (--kill-all without --yes), 3 /proc or the mount table unreadable.\n");
   }
 
   int prepare() override {
@@ -72,8 +72,9 @@ class SweepCommand final : public ConfiguredCommand {
     // The policy the daemon enforces: "unapproved" and "deleted" need it.
     std::shared_ptr<const hashdb::PolicyStore> db;
     if (auto opened = open_policy(*settings)) db = *opened;
-    else fmt::print(stderr, "tollgate: {}; unapproved and deleted executables cannot be judged\n",
-                    opened.error().message());
+    else
+      fmt::print(stderr, "tollgate: {}; unapproved and deleted executables cannot be judged\n",
+                 opened.error().message());
     const std::vector<hashdb::PublicKey> keys = db ? policy::signer_keys(*db) : std::vector<hashdb::PublicKey>{};
     std::optional<policy::RuleView> rules;
     if (db) rules.emplace(policy::RuleView{*db, keys, policy::has_path_allow(*db)});
@@ -157,9 +158,10 @@ class SweepCommand final : public ConfiguredCommand {
       return;
     }
     if (found.empty()) {
-      fmt::print("No finding: every one of {} processes runs from a watched, approved executable or from a "
-                 "filesystem that is not watched.\n",
-                 examined);
+      fmt::print(
+          "No finding: every one of {} processes runs from a watched, approved executable or from a "
+          "filesystem that is not watched.\n",
+          examined);
       return;
     }
     fmt::print("{} of {} processes run what fanotify could not decide:\n\n", found.size(), examined);
@@ -195,8 +197,9 @@ class SweepCommand final : public ConfiguredCommand {
 CommandSpec sweep_command() {
   return {.name = "sweep",
           .summary = "Find processes running what fanotify cannot see (memfd, foreign mounts, deleted, unapproved)",
-          .example = "  tollgate sweep\n  tollgate sweep --json\n  tollgate sweep --kill 4242\n"
-                     "  tollgate sweep --kill-all --yes\n",
+          .example =
+              "  tollgate sweep\n  tollgate sweep --json\n  tollgate sweep --kill 4242\n"
+              "  tollgate sweep --kill-all --yes\n",
           .needs = Access::kRoot,
           .make = [] { return std::make_unique<SweepCommand>(); }};
 }

@@ -1,8 +1,7 @@
 // tollgate trust-debs [--apt-hook] FILE.deb...: pending trust for packages
 // about to be unpacked (apt's DPkg::Pre-Install-Pkgs hook; docs/upgrades.md).
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <iterator>
@@ -21,8 +20,9 @@ class TrustDebsCommand final : public ConfiguredCommand {
   void setup(CLI::App& app) override {
     add_admin_options(app, options_, kSocketOption);
     app.add_option("debs", debs_, "Package files (.deb) about to be unpacked");
-    app.add_flag("--apt-hook", apt_hook_,
-                 "Read the packages from apt's DPkg::Pre-Install-Pkgs protocol on stdin (version 1-3); never fails apt");
+    app.add_flag(
+        "--apt-hook", apt_hook_,
+        "Read the packages from apt's DPkg::Pre-Install-Pkgs protocol on stdin (version 1-3); never fails apt");
   }
 
   int prepare() override {
@@ -61,8 +61,9 @@ class TrustDebsCommand final : public ConfiguredCommand {
 CommandSpec trust_debs_command() {
   return {.name = "trust-debs",
           .summary = "Trust the files of packages about to be unpacked, until the recompile (the apt hook)",
-          .example = "  sudo tollgate trust-debs /var/cache/apt/archives/bash_5.2.15-2_amd64.deb\n"
-                     "  tollgate trust-debs --apt-hook < apt-protocol   # what DPkg::Pre-Install-Pkgs runs\n",
+          .example =
+              "  sudo tollgate trust-debs /var/cache/apt/archives/bash_5.2.15-2_amd64.deb\n"
+              "  tollgate trust-debs --apt-hook < apt-protocol   # what DPkg::Pre-Install-Pkgs runs\n",
           .needs = Access::kAdmin,
           .make = [] { return std::make_unique<TrustDebsCommand>(); }};
 }

@@ -14,7 +14,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
@@ -82,8 +81,8 @@ class Command {
 
 struct CommandSpec {
   std::string name;
-  std::string summary;  // one line, shown in `tollgate help`
-  std::string example;  // shown under the subcommand's --help
+  std::string summary;             // one line, shown in `tollgate help`
+  std::string example;             // shown under the subcommand's --help
   Access needs = Access::kAnyone;  // enforced by main.cc (see Command::requirement)
   // main.cc refuses with exit 5 when tollgated is not running: only for
   // commands that cannot do anything without it.

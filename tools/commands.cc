@@ -1,6 +1,6 @@
-#include "tools/command.h"
-
 #include <fmt/core.h>
+
+#include "tools/command.h"
 
 namespace tollgate::tools {
 
@@ -27,26 +27,13 @@ CommandSpec doctor_command();
 
 const std::vector<CommandSpec>& all_commands() {
   static const std::vector<CommandSpec> table = {
-      hash_command(),
-      keygen_command(),
-      db_command(),
-      compile_command(),
-      diff_command(),
-      sign_command(),
-      verify_sig_command(),
-      status_command(),
-      report_command(),
-      log_command(),
-      replay_command(),
-      approve_command(),
-      revoke_command(),
-      check_command(),
-      mode_command(),
-      refresh_command(),
-      trust_debs_command(),
-      import_blocklist_command(),
-      sweep_command(),
-      doctor_command(),
+      hash_command(),       keygen_command(),     db_command(),
+      compile_command(),    diff_command(),       sign_command(),
+      verify_sig_command(), status_command(),     report_command(),
+      log_command(),        replay_command(),     approve_command(),
+      revoke_command(),     check_command(),      mode_command(),
+      refresh_command(),    trust_debs_command(), import_blocklist_command(),
+      sweep_command(),      doctor_command(),
   };
   return table;
 }

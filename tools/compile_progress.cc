@@ -1,10 +1,10 @@
 #include "tools/compile_progress.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
-
-#include <fmt/core.h>
 
 #include "common/text.h"
 

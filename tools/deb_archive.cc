@@ -1,12 +1,11 @@
 #include "tools/deb_archive.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <algorithm>
 #include <array>
@@ -61,8 +60,7 @@ bool checksum_ok(const std::array<char, kBlock>& h) {
   auto want = number(h, 148, 8);
   if (!want) return false;
   uint64_t sum = 0;
-  for (size_t i = 0; i < kBlock; ++i)
-    sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
+  for (size_t i = 0; i < kBlock; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(h[i]);
   return sum == *want;
 }
 
@@ -165,8 +163,8 @@ Result<std::optional<TarStream::Entry>> TarStream::next() {
     if (magic == "ustar" && h[263] == '0' && !field(h, 345, 155).empty())
       name = std::string(field(h, 345, 155)) + "/" + name;
     e.path = !pax.contains("path") ? (long_name.empty() ? name : long_name) : pax["path"];
-    e.link = !pax.contains("linkpath") ? (long_link.empty() ? std::string(field(h, 157, 100)) : long_link)
-                                       : pax["linkpath"];
+    e.link =
+        !pax.contains("linkpath") ? (long_link.empty() ? std::string(field(h, 157, 100)) : long_link) : pax["linkpath"];
     if (pax.contains("size")) {
       uint64_t v = 0;
       for (char c : pax["size"]) {
@@ -273,9 +271,9 @@ Result<DebControl> read_control_tar(TarStream& tar, const std::string& name) {
     }
   }
   if (oversized)
-    return fail(ErrorCode::kInvalidInput,
-                fmt::format("{}: not a readable Debian package: its control file is over {} bytes", name,
-                            kMaxControlFile));
+    return fail(
+        ErrorCode::kInvalidInput,
+        fmt::format("{}: not a readable Debian package: its control file is over {} bytes", name, kMaxControlFile));
   if (!control) return fail(ErrorCode::kInvalidInput, name + ": not a readable Debian package: no control file");
   out.info = parse_fields(*control);
   if (out.info.package.empty() || out.info.version.empty())

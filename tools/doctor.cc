@@ -1,9 +1,8 @@
 #include "tools/doctor.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -40,8 +39,10 @@ Check ok(std::string id, std::string why, std::string hole = "") {
 Check user_namespaces(const HostFacts& f) {
   const std::string hole = "user namespaces";
   if (number(sysctl(f, "kernel.apparmor_restrict_unprivileged_userns")).value_or(0) == 1)
-    return ok("user-namespaces", "AppArmor restricts unprivileged user namespaces "
-                                 "(kernel.apparmor_restrict_unprivileged_userns = 1)", hole);
+    return ok("user-namespaces",
+              "AppArmor restricts unprivileged user namespaces "
+              "(kernel.apparmor_restrict_unprivileged_userns = 1)",
+              hole);
   const std::string why_open =
       "unprivileged users can create user and mount namespaces and mount filesystems there that no mark reaches "
       "(`unshare -Urm`, then a tmpfs); the census only finds what runs from them, after the fact";
@@ -50,8 +51,9 @@ Check user_namespaces(const HostFacts& f) {
     return {.id = "user-namespaces",
             .status = Severity::kWarn,
             .why = why_open + " (kernel.unprivileged_userns_clone = 1)",
-            .fix = "sysctl kernel.unprivileged_userns_clone=0 (unprivileged users only; root's services keep "
-                   "theirs)",
+            .fix =
+                "sysctl kernel.unprivileged_userns_clone=0 (unprivileged users only; root's services keep "
+                "theirs)",
             .sysctl = SysctlFix{"kernel.unprivileged_userns_clone", "0"},
             .hole = hole};
   }
@@ -65,8 +67,9 @@ Check user_namespaces(const HostFacts& f) {
           .why = why_open + fmt::format(" (user.max_user_namespaces = {}; this kernel has no "
                                         "kernel.unprivileged_userns_clone)",
                                         *max),
-          .fix = "sysctl user.max_user_namespaces=0, by hand: it stops root's services from using user namespaces "
-                 "too (systemd PrivateUsers=, rootless containers), so --fix does not apply it",
+          .fix =
+              "sysctl user.max_user_namespaces=0, by hand: it stops root's services from using user namespaces "
+              "too (systemd PrivateUsers=, rootless containers), so --fix does not apply it",
           .hole = hole};
 }
 
@@ -80,8 +83,9 @@ Check memfd(const HostFacts& f) {
                                "(memfd_create + fexecve) and no mark sees it; what remains is the census, which "
                                "finds such processes every census_interval_ms",
                                f.kernel_release.empty() ? "?" : f.kernel_release),
-            .fix = "a kernel 6.3 or later (Debian 12: linux-image-amd64 from bookworm-backports), then "
-                   "vm.memfd_noexec=2",
+            .fix =
+                "a kernel 6.3 or later (Debian 12: linux-image-amd64 from bookworm-backports), then "
+                "vm.memfd_noexec=2",
             .hole = hole};
   if (*v >= 2) return ok("memfd", "vm.memfd_noexec = 2: no executable memfd can be created", hole);
   return {.id = "memfd",
@@ -89,8 +93,9 @@ Check memfd(const HostFacts& f) {
           .why = fmt::format("vm.memfd_noexec = {}: any process can run a memfd (memfd_create + fexecve) and no "
                              "mark sees it; the census finds it after the fact",
                              *v),
-          .fix = "sysctl vm.memfd_noexec=2 (programs that execute memfds, e.g. some container runtimes' "
-                 "self-protection, must then use files)",
+          .fix =
+              "sysctl vm.memfd_noexec=2 (programs that execute memfds, e.g. some container runtimes' "
+              "self-protection, must then use files)",
           .sysctl = SysctlFix{"vm.memfd_noexec", "2"},
           .hole = hole};
 }
@@ -116,8 +121,9 @@ Check unwatched(const HostFacts& f) {
           .why = fmt::format("{} filesystem(s) mounted with exec are not among those {}: {}; nothing run from them "
                              "is decided",
                              open.size(), whose, list),
-          .fix = "watch: auto in tollgate.yaml (every filesystem), or add their mount points to watch:, then restart "
-                 "tollgated",
+          .fix =
+              "watch: auto in tollgate.yaml (every filesystem), or add their mount points to watch:, then restart "
+              "tollgated",
           .hole = hole};
 }
 
@@ -135,12 +141,14 @@ Check noexec(const HostFacts& f, const std::string& path) {
   if (m->mount_point == path && m->noexec) return ok(id, path + " is mounted noexec");
   const std::string why =
       m->mount_point == path
-          ? fmt::format("{} is mounted without noexec: anyone can write there and then run it through ld.so or as "
-                        "a library, which coverage: exec does not decide",
-                        path)
-          : fmt::format("{} has no mount of its own (it is on {}), so it cannot be noexec: anyone can write there "
-                        "and then run it through ld.so or as a library, which coverage: exec does not decide",
-                        path, m->mount_point);
+          ? fmt::format(
+                "{} is mounted without noexec: anyone can write there and then run it through ld.so or as "
+                "a library, which coverage: exec does not decide",
+                path)
+          : fmt::format(
+                "{} has no mount of its own (it is on {}), so it cannot be noexec: anyone can write there "
+                "and then run it through ld.so or as a library, which coverage: exec does not decide",
+                path, m->mount_point);
   return {.id = id,
           .status = Severity::kWarn,
           .why = why,
@@ -153,8 +161,9 @@ Check ptrace(const HostFacts& f) {
   if (!v)
     return {.id = "ptrace",
             .status = Severity::kWarn,
-            .why = "no Yama LSM (kernel.yama.ptrace_scope is missing): a process can ptrace every other process of "
-                   "its user and run code inside an approved program",
+            .why =
+                "no Yama LSM (kernel.yama.ptrace_scope is missing): a process can ptrace every other process of "
+                "its user and run code inside an approved program",
             .fix = "a kernel with Yama enabled (Debian's is), then kernel.yama.ptrace_scope=2"};
   if (*v >= 2) return ok("ptrace", fmt::format("kernel.yama.ptrace_scope = {}: only root can ptrace", *v));
   return {.id = "ptrace",
@@ -169,7 +178,8 @@ Check ptrace(const HostFacts& f) {
 Check file_check(const FileFact& file) {
   const std::string id = "file:" + file.role;
   if (!file.error.empty()) return {.id = id, .status = Severity::kInfo, .why = file.error};
-  if (!file.exists) return {.id = id, .status = Severity::kInfo, .why = fmt::format("{} {}: not present", file.role, file.path)};
+  if (!file.exists)
+    return {.id = id, .status = Severity::kInfo, .why = fmt::format("{} {}: not present", file.role, file.path)};
   std::string why_not;
   if (!policy::chain_is_safe(file.chain, &why_not))
     return {.id = id,
@@ -189,7 +199,8 @@ std::vector<Check> daemon_checks(const HostFacts& f) {
   std::vector<Check> out;
   if (!f.daemon) {
     if (f.daemon_refused)
-      out.push_back({.id = "daemon", .status = Severity::kInfo,
+      out.push_back({.id = "daemon",
+                     .status = Severity::kInfo,
                      .why = "tollgated runs but refused to answer us (" + f.daemon_error + "); run doctor as root"});
     else
       out.push_back({.id = "daemon",
@@ -201,27 +212,30 @@ std::vector<Check> daemon_checks(const HostFacts& f) {
   const control::StatusReply& s = *f.daemon;
   const std::string mode = s.mode ? std::string(policy::to_string(*s.mode)) : "?";
   if (s.health.status == "DEGRADED")
-    out.push_back({.id = "daemon", .status = Severity::kFail,
+    out.push_back({.id = "daemon",
+                   .status = Severity::kFail,
                    .why = "tollgated is DEGRADED: " + (s.health.reason.empty() ? "?" : s.health.reason),
                    .fix = "tollgate status, then fix what it names"});
   else if (mode != "enforce")
-    out.push_back({.id = "daemon", .status = Severity::kWarn, .why = "tollgated runs in " + mode + " mode: nothing is denied",
+    out.push_back({.id = "daemon",
+                   .status = Severity::kWarn,
+                   .why = "tollgated runs in " + mode + " mode: nothing is denied",
                    .fix = "tollgate report, approve what is legitimate, then tollgate mode enforce"});
-  else
-    out.push_back(ok("daemon", "tollgated runs in enforce mode"));
+  else out.push_back(ok("daemon", "tollgated runs in enforce mode"));
   for (const auto& fs : s.filesystems)
     if (!fs.marked)
-      out.push_back({.id = "mark:" + fs.device, .status = Severity::kFail,
+      out.push_back({.id = "mark:" + fs.device,
+                     .status = Severity::kFail,
                      .why = fmt::format("tollgated cannot watch {} ({}): {}", fs.device, fs.fs_type, fs.error),
                      .fix = "see the mark event in the event log; a mount hidden under another one cannot be marked "
                             "through its path"});
   const std::string coverage = s.coverage.empty() ? "exec" : s.coverage;
   if (coverage == "exec")
-    out.push_back({.id = "coverage", .status = Severity::kInfo,
+    out.push_back({.id = "coverage",
+                   .status = Severity::kInfo,
                    .why = "coverage: exec: scripts read by interpreters, ld.so and libraries are not decided "
                           "(noexec on user-writable mounts closes most of it)"});
-  else
-    out.push_back(ok("coverage", "coverage: " + coverage));
+  else out.push_back(ok("coverage", "coverage: " + coverage));
   return out;
 }
 
@@ -251,7 +265,8 @@ std::vector<Check> run_checks(const HostFacts& f) {
   out.push_back(memfd(f));
   out.push_back(unwatched(f));
   if (f.census_interval_ms <= 0)
-    out.push_back({.id = "census", .status = Severity::kWarn,
+    out.push_back({.id = "census",
+                   .status = Severity::kWarn,
                    .why = "census_interval_ms: 0: nothing looks for processes that run from memfds, other "
                           "namespaces' filesystems or before the daemon",
                    .fix = "census_interval_ms: 2000 in tollgate.yaml (the default), then restart tollgated",
@@ -262,21 +277,21 @@ std::vector<Check> run_checks(const HostFacts& f) {
   out.push_back(ptrace(f));
   for (const auto& file : f.files) out.push_back(file_check(file));
   if (f.signing_key_present)
-    out.push_back({.id = "signing-key", .status = Severity::kWarn,
+    out.push_back({.id = "signing-key",
+                   .status = Severity::kWarn,
                    .why = fmt::format("the private key that signs policies ({}) is on this host: whoever becomes root "
                                       "here can sign a policy every host trusting its public key accepts",
                                       f.signing_key),
                    .fix = "keep the key in CI and sign policies there (docs/threat-model.md, \"Root is out of "
                           "scope\"); remove signing_key from this host"});
-  else
-    out.push_back(ok("signing-key", "no policy signing key on this host"));
+  else out.push_back(ok("signing-key", "no policy signing key on this host"));
   if (f.public_key.empty())
-    out.push_back({.id = "signatures", .status = Severity::kWarn,
+    out.push_back({.id = "signatures",
+                   .status = Severity::kWarn,
                    .why = "public_key is not set: tollgated loads any database at the configured path, signed or not",
                    .fix = "tollgate keygen --out signing; compile with --sign-key; public_key: signing.pub in "
                           "tollgate.yaml; restart tollgated"});
-  else
-    out.push_back(ok("signatures", "only databases signed by " + f.public_key + " are loaded"));
+  else out.push_back(ok("signatures", "only databases signed by " + f.public_key + " are loaded"));
   return out;
 }
 
@@ -386,7 +401,8 @@ HostFacts gather_host_facts(const std::string& proc_root, const Settings& settin
   f.daemon = std::move(watched.status);
   f.daemon_error = std::move(watched.daemon_error);
   f.daemon_refused = watched.daemon_refused;
-  f.census_interval_ms = f.daemon ? census_interval(*f.daemon, settings.census_interval_ms) : settings.census_interval_ms;
+  f.census_interval_ms =
+      f.daemon ? census_interval(*f.daemon, settings.census_interval_ms) : settings.census_interval_ms;
   if (settings.from_file()) f.files.push_back(file_fact("config", settings.path));
   f.files.push_back(file_fact("database", settings.database));
   f.files.push_back(file_fact("manifest", settings.manifest));

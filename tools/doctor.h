@@ -39,12 +39,12 @@ struct SysctlFix {
 };
 
 struct Check {
-  std::string id;     // stable: "memfd", "user-namespaces", "tmp-noexec:/tmp", ...
+  std::string id;  // stable: "memfd", "user-namespaces", "tmp-noexec:/tmp", ...
   Severity status = Severity::kOk;
-  std::string why;    // one line
-  std::string fix;    // the exact fix ("" when ok)
+  std::string why;                  // one line
+  std::string fix;                  // the exact fix ("" when ok)
   std::optional<SysctlFix> sysctl;  // applied by --fix
-  std::string hole;   // short name for `tollgate status` when open ("memfd exec")
+  std::string hole;                 // short name for `tollgate status` when open ("memfd exec")
 };
 
 // A file of the policy, the keys or the config, with its ownership chain.

@@ -1,7 +1,8 @@
 // tollgate: the admin CLI. Wires the subcommand table into CLI11 and runs the
 // chosen command through the checks its spec declares.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
 
 #include "tools/access.h"
 #include "tools/command.h"

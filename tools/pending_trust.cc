@@ -1,9 +1,8 @@
 #include "tools/pending_trust.h"
 
+#include <fmt/core.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#include <fmt/core.h>
 
 #include <algorithm>
 
@@ -29,8 +28,7 @@ bool DpkgScope::covers(const DebInfo& deb) const {
 }
 
 Result<std::optional<DpkgScope>> dpkg_scope(const config::Config& settings) {
-  if (settings.manifest.empty() || ::access(settings.manifest.c_str(), F_OK) != 0)
-    return std::optional<DpkgScope>();
+  if (settings.manifest.empty() || ::access(settings.manifest.c_str(), F_OK) != 0) return std::optional<DpkgScope>();
   auto manifest = policy::load_manifest(settings.manifest);
   if (!manifest) return std::unexpected(manifest.error());
   DpkgScope scope{.manifest = settings.manifest};
@@ -58,7 +56,8 @@ Result<DebPending> pending_for_deb(const std::string& deb, const DpkgScope& scop
   DebPending out{.info = std::move(contents->info), .covered = contents->data_read};
   if (!out.covered) return out;
   out.files.reserve(contents->files.size() + contents->scripts.size());
-  for (auto& f : contents->files) out.files.push_back({f.sha256, out.info.package, out.info.version, std::move(f.path)});
+  for (auto& f : contents->files)
+    out.files.push_back({f.sha256, out.info.package, out.info.version, std::move(f.path)});
   for (const auto& f : contents->scripts)
     out.files.push_back({f.sha256, out.info.package, out.info.version, std::string(policy::kControlPrefix) + f.path});
   for (const auto& f : out.files)
@@ -162,9 +161,10 @@ class Reporter {
   // After a failure: what it means for the run.
   int failed(int code) {
     if (!apt_hook_) return code;
-    problem("pending trust is INCOMPLETE: enforcement stays on, so the new maintainer scripts of these packages, "
-            "and binaries of theirs that a script runs, are denied until the Post-Invoke recompile ('tollgate "
-            "refresh'; then 'apt-get -f install' finishes the configuration)");
+    problem(
+        "pending trust is INCOMPLETE: enforcement stays on, so the new maintainer scripts of these packages, "
+        "and binaries of theirs that a script runs, are denied until the Post-Invoke recompile ('tollgate "
+        "refresh'; then 'apt-get -f install' finishes the configuration)");
     return kExitOk;  // apt must go on
   }
 
@@ -183,9 +183,10 @@ int trust_debs(const config::Config& settings, const std::vector<std::string>& d
     return out.failed(exit_code_for(scope.error()));
   }
   if (!*scope) {
-    std::string why = fmt::format("the policy does not trust dpkg (no 'package_manager: dpkg' allow entry in {}): "
-                                  "no pending trust; nothing was changed",
-                                  settings.manifest);
+    std::string why = fmt::format(
+        "the policy does not trust dpkg (no 'package_manager: dpkg' allow entry in {}): "
+        "no pending trust; nothing was changed",
+        settings.manifest);
     if (apt_hook) {
       out.note(why);  // a choice of the policy, not a failure
       return kExitOk;
@@ -209,8 +210,7 @@ int trust_debs(const config::Config& settings, const std::vector<std::string>& d
       continue;
     }
     ++packages;
-    files.insert(files.end(), std::make_move_iterator(got->files.begin()),
-                 std::make_move_iterator(got->files.end()));
+    files.insert(files.end(), std::make_move_iterator(got->files.begin()), std::make_move_iterator(got->files.end()));
   }
   if (files.empty()) {
     if (packages == 0 && status == kExitOk) fmt::print("tollgate: no package to trust\n");
@@ -224,9 +224,9 @@ int trust_debs(const config::Config& settings, const std::vector<std::string>& d
   }
   fmt::print("tollgate: pending trust: {} files of {} packages {} ({} new; {} files pending until {})\n", count,
              packages,
-             done->daemon ? "handed to tollgated"
-                          : "stored in " + policy::StateStore(settings.state_dir).pending_file() +
-                                " for tollgated's next start",
+             done->daemon
+                 ? "handed to tollgated"
+                 : "stored in " + policy::StateStore(settings.state_dir).pending_file() + " for tollgated's next start",
              done->reply.added, done->reply.files, done->reply.expires);
   return status == kExitOk ? kExitOk : out.failed(status);
 }

@@ -1,9 +1,8 @@
 #include "tools/policy_install.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
@@ -61,9 +60,7 @@ policy::AdmitOptions admit_options(const Settings& s, const policy::PolicyGate& 
   return options;
 }
 
-std::string not_running(const Settings& s) {
-  return fmt::format("tollgated is not running ({})", s.socket);
-}
+std::string not_running(const Settings& s) { return fmt::format("tollgated is not running ({})", s.socket); }
 
 // Where a request is carried out: by the daemon (what it reports), or, when
 // nothing listens on the socket, here with the gate it would have used.
@@ -117,8 +114,9 @@ Result<Installation> install_staged(const Settings& s, const std::string& by) {
   auto done = policy::install_candidate(gate, floor.floor, admit_options(s, gate));
   if (!done) return std::unexpected(done.error());
   Installation out{.generation = done->admitted.floor.generation,
-                   .note = not_running(s) + "; the candidate passed the same checks here and is installed, it is "
-                                            "loaded when tollgated starts"};
+                   .note = not_running(s) +
+                           "; the candidate passed the same checks here and is installed, it is "
+                           "loaded when tollgated starts"};
   if (!done->warning.empty()) out.note += "; warning: " + done->warning;
   return out;
 }
@@ -128,7 +126,10 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   if (!r) return std::unexpected(r.error());
   if (r->by_daemon) return *r->by_daemon;
   const auto& gate = *r->here;
-  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback, .database = s.database, .file = file, .by = by,
+  eventlog::PolicyChange change{.type = eventlog::EventType::kRollback,
+                                .database = s.database,
+                                .file = file,
+                                .by = by,
                                 .by_uid = static_cast<int64_t>(::getuid()),
                                 .from_generation = policy::resolve_floor(gate).floor.generation};
   auto done = policy::install_rollback(gate, file, admit_options(s, gate));
@@ -138,7 +139,8 @@ Result<Installation> rollback_to(const Settings& s, const std::string& file, con
   // The admin's intent is recorded whether or not it went through.
   auto logged = eventlog::append_event(s.event_log, eventlog::policy_change_event(host_name(), change));
   if (!done) return std::unexpected(done.error());
-  Installation out{.generation = change.to_generation, .from_generation = change.from_generation,
+  Installation out{.generation = change.to_generation,
+                   .from_generation = change.from_generation,
                    .note = not_running(s) + "; rolled back here, it is loaded when tollgated starts"};
   if (!done->warning.empty()) out.note += "; warning: " + done->warning;
   if (!logged) out.note += "; warning: the rollback could not be recorded: " + logged.error().message();
@@ -150,8 +152,8 @@ Result<InstallResult> compile_and_install(const Settings& settings, bool progres
     return fail(ErrorCode::kInvalidInput, settings.file_name() + ": 'manifest' is not set; cannot recompile");
   const std::string candidate = policy::candidate_path(settings.database);
   if (auto st = stage_base(settings, candidate); !st) return std::unexpected(st.error());
-  policy::CompileOptions options{.manifest_path = settings.manifest, .output_path = candidate,
-                                 .progress = terminal_progress(progress)};
+  policy::CompileOptions options{
+      .manifest_path = settings.manifest, .output_path = candidate, .progress = terminal_progress(progress)};
   options.strict = strict;
   if (!settings.signing_key.empty()) options.signing_key_path = settings.signing_key;
   auto summary = policy::compile_policy(options);
@@ -184,8 +186,7 @@ std::string describe_install(const Settings& settings, const InstallResult& r) {
   std::string out = fmt::format("{}: generation {}", settings.database, r.installation.generation);
   if (!s.signer_key_id.empty()) out += fmt::format(", signed by {}", s.signer_key_id.substr(0, 16));
   out += fmt::format(" ({} files hashed, {} reused)", s.files_hashed, s.files_reused);
-  out += r.installation.by_daemon ? "; daemon reloaded"
-                                  : "; " + r.installation.note;
+  out += r.installation.by_daemon ? "; daemon reloaded" : "; " + r.installation.note;
   return out;
 }
 

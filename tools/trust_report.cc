@@ -1,9 +1,8 @@
 #include "tools/trust_report.h"
 
+#include <fmt/core.h>
 #include <sys/stat.h>
 #include <syslog.h>
-
-#include <fmt/core.h>
 
 #include "common/text.h"
 #include "hashdb/keys.h"
@@ -63,7 +62,8 @@ void report_untrusted(const std::vector<policy::WritableFile>& files, uint64_t t
     fmt::print("  - {}\n", line);
     if (to_syslog) ::syslog(LOG_WARNING, "refresh: not trusted %s", line.c_str());
   }
-  if (total > files.size()) fmt::print("  ... and {} more (tollgate compile --json lists them)\n", total - files.size());
+  if (total > files.size())
+    fmt::print("  ... and {} more (tollgate compile --json lists them)\n", total - files.size());
   if (to_syslog) ::closelog();
 }
 

@@ -11,6 +11,7 @@
 // classified, and its executable judged, on the first walk. It marks
 // nothing and kills nothing. Prints the first walk (everything new) and the
 // steady state (identities only), CPU time from CLOCK_PROCESS_CPUTIME_ID.
+#include <fmt/core.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -19,8 +20,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -58,8 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--walks", walks, "Steady-state walks to time")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (::getpid() != 1) {
-    fmt::print(stderr, "census_bench: run it as PID 1 of its own pid namespace: "
-                       "unshare -m -p --fork --mount-proc {} ...\n",
+    fmt::print(stderr,
+               "census_bench: run it as PID 1 of its own pid namespace: "
+               "unshare -m -p --fork --mount-proc {} ...\n",
                argv[0]);
     return 2;
   }

@@ -11,12 +11,11 @@
 // is then read for every event unless its mount is known to be out of
 // their reach).
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -35,7 +34,10 @@ namespace {
 class BenchSource final : public EventSource {
  public:
   BenchSource(int file_fd, uint64_t events)
-      : file_fd_(file_fd), left_(events), total_(events), wake_(::eventfd(events ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      : file_fd_(file_fd),
+        left_(events),
+        total_(events),
+        wake_(::eventfd(events ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
   int poll_fd() const override { return wake_.get(); }
   Result<std::vector<RawEvent>> read_events(ReadNotes&) override {
     std::vector<RawEvent> out;
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
   loop.join();
   if (!quiet)
     fmt::print("{} events, {} allowed, {} cache hits: {:.0f} ns per event (wall, reading thread and source together)\n",
-               events + 1, source.allowed(), metrics.cache_hits.load(), dt.count() * 1e9 / static_cast<double>(events + 1));
+               events + 1, source.allowed(), metrics.cache_hits.load(),
+               dt.count() * 1e9 / static_cast<double>(events + 1));
   return source.allowed() == events + 1 ? 0 : 1;
 }

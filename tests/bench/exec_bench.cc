@@ -30,6 +30,7 @@
 // end (and dies with this process: PR_SET_PDEATHSIG).
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -42,8 +43,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -390,12 +389,12 @@ Child start_fapolicyd(const std::string& tiny_src, const std::string& err, const
     // fapolicyd.trust(5): path size sha256. fapolicyd.rules(5): execute
     // only trusted files, every open allowed (the cheapest rule set).
     const std::string trust = fmt::format("{}/tiny {} {}\n", b, fs::file_size(tiny_src), sha);
-    const std::string rules = "allow perm=execute all : trust=1\ndeny perm=execute all : all\nallow perm=open all : all\n";
-    for (auto [name, text] : {std::pair{"/etc/fapolicyd.conf", conf}, {"/etc/fapolicyd.trust", trust},
-                              {"/etc/compiled.rules", rules}})
+    const std::string rules =
+        "allow perm=execute all : trust=1\ndeny perm=execute all : all\nallow perm=open all : all\n";
+    for (auto [name, text] :
+         {std::pair{"/etc/fapolicyd.conf", conf}, {"/etc/fapolicyd.trust", trust}, {"/etc/compiled.rules", rules}})
       if (!write_file_atomic(b + name, text)) fail(std::string("write ") + name);
-    for (auto [from, to] :
-         {std::pair{"/etc", "/etc/fapolicyd"}, {"/lib", "/var/lib/fapolicyd"}, {"/run", "/run"}})
+    for (auto [from, to] : {std::pair{"/etc", "/etc/fapolicyd"}, {"/lib", "/var/lib/fapolicyd"}, {"/run", "/run"}})
       if (::mount((b + from).c_str(), to, nullptr, MS_BIND, nullptr) != 0)
         fail(fmt::format("bind {} on {}: {}", from, to, std::strerror(errno)));
     for (const auto& m : tmpfs_mounts())
@@ -436,8 +435,9 @@ struct Setup {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"exec_bench: exec rate and listener CPU per exec under no listener, a trivial listener, "
-               "tollgated (safe path, writable path, audit storms) and fapolicyd"};
+  CLI::App app{
+      "exec_bench: exec rate and listener CPU per exec under no listener, a trivial listener, "
+      "tollgated (safe path, writable path, audit storms) and fapolicyd"};
   int rounds = 300, execs = 200, warmup = 200, parallel = 0;
   long rules = 0;
   bool no_fapolicyd = false;
@@ -493,12 +493,13 @@ int main(int argc, char** argv) {
   auto config = [&](const std::string& name, const std::string& mode, const std::string& database,
                     const std::string& mnt) {
     std::string path = dir + "/" + name + ".yaml";
-    if (auto st = write_file_atomic(path, fmt::format("mode: {}\ndatabase: {}\nevent_log: {}/{}.jsonl\n"
-                                                      "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\nstate_dir: {}/{}.state\n"
-                                                      // The census walks all of /proc on its own clock,
-                                                      // whatever the exec rate: census_bench measures it.
-                                                      "census_interval_ms: 0\n",
-                                                      mode, database, dir, name, dir, name, mnt, dir, name));
+    if (auto st = write_file_atomic(
+            path, fmt::format("mode: {}\ndatabase: {}\nevent_log: {}/{}.jsonl\n"
+                              "socket: {}/{}.sock\nwatch: [{}]\nmust_allow: []\nstate_dir: {}/{}.state\n"
+                              // The census walks all of /proc on its own clock,
+                              // whatever the exec rate: census_bench measures it.
+                              "census_interval_ms: 0\n",
+                              mode, database, dir, name, dir, name, mnt, dir, name));
         !st)
       die(st.error().message());
     return path;
@@ -545,19 +546,20 @@ int main(int argc, char** argv) {
 
   for (const auto& s : setups) run_block(s.binary, std::max(warmup, 1), 1, s.fapolicyd_ns ? fapolicyd_ns : -1);
 
-  struct utsname u{};
+  struct utsname u {};
   ::uname(&u);
   auto loadavg = read_file("/proc/loadavg");
   fmt::print("# {}\n# {} {} {}, {} CPUs, loadavg {}", join_args(argc, argv), u.sysname, u.release, u.machine,
              std::thread::hardware_concurrency(), loadavg ? *loadavg : "?\n");
-  fmt::print("exec_bench: {} rounds x {} execs per spawner per setup (after {} warm-up), loads: {} spawner(s),\n"
-             "a {}-byte static binary, each listener on its own private tmpfs, all running, order rotated every "
-             "round{}\n",
-             rounds, execs, warmup, fmt::format("{}", loads.size() == 2 ? "1 and 2" : std::to_string(loads[0])),
-             fs::file_size(tiny_src),
-             with_fapolicyd ? "\nfapolicyd: /usr/sbin/fapolicyd --debug-deny, enforcing, nice_val 14, trust file "
-                              "(SHA-256), own mount namespace"
-                            : "\nfapolicyd: not included (not installed or --no-fapolicyd)");
+  fmt::print(
+      "exec_bench: {} rounds x {} execs per spawner per setup (after {} warm-up), loads: {} spawner(s),\n"
+      "a {}-byte static binary, each listener on its own private tmpfs, all running, order rotated every "
+      "round{}\n",
+      rounds, execs, warmup, fmt::format("{}", loads.size() == 2 ? "1 and 2" : std::to_string(loads[0])),
+      fs::file_size(tiny_src),
+      with_fapolicyd ? "\nfapolicyd: /usr/sbin/fapolicyd --debug-deny, enforcing, nice_val 14, trust file "
+                       "(SHA-256), own mount namespace"
+                     : "\nfapolicyd: not included (not installed or --no-fapolicyd)");
 
   const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
   std::map<std::pair<std::string, int>, std::vector<double>> rates;  // (setup, load) -> per round
@@ -582,9 +584,10 @@ int main(int argc, char** argv) {
   if (fapolicyd_ns >= 0) ::close(fapolicyd_ns);
 
   for (int load : loads) {
-    fmt::print("\n## {} spawner{}\n\n| setup | execs/s (total) | median of rounds | listener CPU per exec | vs trivial "
-               "(median of per-round ratios, 95% CI) |\n|---|---|---|---|---|\n",
-               load, load > 1 ? "s in parallel" : "");
+    fmt::print(
+        "\n## {} spawner{}\n\n| setup | execs/s (total) | median of rounds | listener CPU per exec | vs trivial "
+        "(median of per-round ratios, 95% CI) |\n|---|---|---|---|---|\n",
+        load, load > 1 ? "s in parallel" : "");
     auto ratios = [&](const std::string& a, const std::string& b) {
       std::vector<double> r;
       const auto &ra = rates[{a, load}], &rb = rates[{b, load}];
@@ -593,10 +596,11 @@ int main(int argc, char** argv) {
     };
     const double total_execs = static_cast<double>(rounds) * execs * load;
     for (const auto& s : setups)
-      fmt::print("| {} | {:.0f} | {:.0f} | {} | {} |\n", s.name, total_execs / seconds[{s.name, load}],
-                 median(rates[{s.name, load}]),
-                 s.listener.empty() ? std::string("-") : fmt::format("{:.1f} us", 1e6 * cpu_s[{s.name, load}] / total_execs),
-                 median_ci(ratios(s.name, "trivial")));
+      fmt::print(
+          "| {} | {:.0f} | {:.0f} | {} | {} |\n", s.name, total_execs / seconds[{s.name, load}],
+          median(rates[{s.name, load}]),
+          s.listener.empty() ? std::string("-") : fmt::format("{:.1f} us", 1e6 * cpu_s[{s.name, load}] / total_execs),
+          median_ci(ratios(s.name, "trivial")));
     fmt::print("\nper-round ratios, median [95% CI]:\n");
     std::vector<std::tuple<std::string, std::string, std::string>> targets = {
         {"safe", "none", ">= 0.98"},
@@ -611,14 +615,14 @@ int main(int argc, char** argv) {
     for (const auto& [a, b, target] : targets)
       fmt::print("  {:>11} / {:<11} {}  target {}\n", a, b, median_ci(ratios(a, b)), target);
   }
-  fmt::print("\nlistener CPU: utime+stime of all its threads (/proc/PID/stat, {} ticks/s) over the blocks of that "
-             "setup, divided by its execs\n",
-             ticks_per_s);
+  fmt::print(
+      "\nlistener CPU: utime+stime of all its threads (/proc/PID/stat, {} ticks/s) over the blocks of that "
+      "setup, divided by its execs\n",
+      ticks_per_s);
   for (const auto& [name, s] : status)
     fmt::print("tollgated {}: counters {}; ignore marks {}; decision latency p50 <= {} us, p99 <= {} us\n", name,
                s.value("counters", json()).dump(), s.value("ignore_marks", json()).dump(),
-               s["latency_us"].value("p50", json()).dump(),
-               s["latency_us"].value("p99", json()).dump());
+               s["latency_us"].value("p50", json()).dump(), s["latency_us"].value("p99", json()).dump());
   std::fflush(stdout);
 
   if (rules > 0) {
@@ -645,11 +649,12 @@ int main(int argc, char** argv) {
     std::chrono::duration<double> ready = Clock::now() - t0;
     double rate = 1000 / run_block(base + "/writable/w/tiny", 1000, 1, -1);
     long rss = status_kib(c.pid, "VmRSS:"), hwm = status_kib(c.pid, "VmHWM:");
-    fmt::print("\n{} hash rules: database {:.0f} MiB written in {:.1f} s; tollgated enforce ready in {:.1f} s "
-               "(opens and verifies the content digest), {:.0f} execs/s; RSS {:.1f} MiB, peak RSS {:.1f} MiB "
-               "(target < 64 MiB)\n",
-               rules + 2, static_cast<double>(fs::file_size(big)) / (1 << 20), wrote.count(), ready.count(), rate,
-               rss / 1024.0, hwm / 1024.0);
+    fmt::print(
+        "\n{} hash rules: database {:.0f} MiB written in {:.1f} s; tollgated enforce ready in {:.1f} s "
+        "(opens and verifies the content digest), {:.0f} execs/s; RSS {:.1f} MiB, peak RSS {:.1f} MiB "
+        "(target < 64 MiB)\n",
+        rules + 2, static_cast<double>(fs::file_size(big)) / (1 << 20), wrote.count(), ready.count(), rate,
+        rss / 1024.0, hwm / 1024.0);
     stop(c);
   }
   kill_children();

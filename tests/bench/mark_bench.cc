@@ -13,6 +13,7 @@
 // propagation. Every mark is on a tmpfs this process mounted; the daemon
 // dies with it.
 #include <fcntl.h>
+#include <fmt/core.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -22,8 +23,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -96,8 +95,7 @@ int main(int argc, char** argv) {
     if (slave)
       ::execl("/usr/bin/unshare", "unshare", "-m", "--propagation", "slave", tollgated.c_str(), "--config",
               config.c_str(), nullptr);
-    else
-      ::execl(tollgated.c_str(), tollgated.c_str(), "--config", config.c_str(), nullptr);
+    else ::execl(tollgated.c_str(), tollgated.c_str(), "--config", config.c_str(), nullptr);
     ::_exit(127);
   }
   auto ready_by = Clock::now() + std::chrono::seconds(30);
@@ -118,10 +116,11 @@ int main(int argc, char** argv) {
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     ::umount2(late.c_str(), MNT_DETACH);
   }
-  fmt::print("mark_bench: {} mounts below a watched prefix{}; mount to mark (status polled): median {:.2f} ms, "
-             "p90 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms\n",
-             mounts, slave ? ", daemon in a slave mount namespace" : "", percentile(ms, 0.5), percentile(ms, 0.9),
-             percentile(ms, 0.99), percentile(ms, 1.0));
+  fmt::print(
+      "mark_bench: {} mounts below a watched prefix{}; mount to mark (status polled): median {:.2f} ms, "
+      "p90 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms\n",
+      mounts, slave ? ", daemon in a slave mount namespace" : "", percentile(ms, 0.5), percentile(ms, 0.9),
+      percentile(ms, 0.99), percentile(ms, 1.0));
   ::kill(daemon, SIGTERM);
   ::waitpid(daemon, nullptr, 0);
   ::umount2(mnt.c_str(), MNT_DETACH);

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
   }
   const char* mount = argv[argc - 1];
   const uint64_t events = FAN_OPEN_EXEC_PERM | (open ? FAN_OPEN_PERM : 0);
-  int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK,
-                          O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
+  int fan =
+      fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK);
   if (fan < 0 || fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, events, AT_FDCWD, mount) != 0) {
     std::fprintf(stderr, "trivial_listener: %s\n", std::strerror(errno));
     return 1;

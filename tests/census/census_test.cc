@@ -1,6 +1,8 @@
 // The census walk against a fake /proc: once per process, re-examined after
 // an exec or a reused pid, one mountinfo read per namespace, the judge only
 // for watched executables, exemptions by content.
+#include "census/census.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +10,6 @@
 
 #include <map>
 
-#include "census/census.h"
 #include "common/io.h"
 #include "tests/support/temp_dir.h"
 
@@ -285,8 +286,9 @@ TEST_SUITE("census.walk") {
     CHECK(census.walk(view(), judged.judge()).size() == 1);
   }
 
-  TEST_CASE("exemptions are by content: a memfd holding an exempt file's bytes is marked exempt, a renamed "
-            "one with other bytes is not") {
+  TEST_CASE(
+      "exemptions are by content: a memfd holding an exempt file's bytes is marked exempt, a renamed "
+      "one with other bytes is not") {
     testing::TempDir dir;
     testing::write_text(dir.file("runc"), "the runc binary");
     testing::write_text(dir.file("miner"), "a miner");

@@ -1,7 +1,7 @@
+#include "census/classify.h"
+
 #include <doctest/doctest.h>
 #include <sys/sysmacros.h>
-
-#include "census/classify.h"
 
 using namespace tollgate::census;
 
@@ -53,14 +53,12 @@ TEST_SUITE("census.classify") {
         {"on our unwatched xfs", process("/data/x", 41), nullptr, Placement::kUnwatched, false},
         {"deleted, on the watched tmpfs", process("/srv/watched/x (deleted)", 40), nullptr, Placement::kWatched, true},
         {"a memfd", process("/memfd:miner (deleted)", 13), &theirs, Placement::kFileless, true},
-        {"a memfd, their mountinfo unreadable", process("/memfd:x (deleted)", 13), nullptr, Placement::kFileless,
-         true},
-        {"another namespace's copy of our watched tmpfs", process("/srv/watched/x", 91), &theirs,
-         Placement::kWatched, false},
-        {"a tmpfs mounted inside another namespace", process("/tmp/x/miner", 92), &theirs, Placement::kForeign,
+        {"a memfd, their mountinfo unreadable", process("/memfd:x (deleted)", 13), nullptr, Placement::kFileless, true},
+        {"another namespace's copy of our watched tmpfs", process("/srv/watched/x", 91), &theirs, Placement::kWatched,
          false},
-        {"a real file named like a memfd, in another namespace", process("/memfd:x", 92), &theirs,
-         Placement::kForeign, false},
+        {"a tmpfs mounted inside another namespace", process("/tmp/x/miner", 92), &theirs, Placement::kForeign, false},
+        {"a real file named like a memfd, in another namespace", process("/memfd:x", 92), &theirs, Placement::kForeign,
+         false},
         {"a path on no mount anywhere (detached)", process("/old/x", 99), &theirs, Placement::kForeign, false},
         {"no mount id (old kernel): st_dev of a filesystem of ours", process("/srv/watched/x", -1, ::makedev(0, 50)),
          nullptr, Placement::kWatched, false},

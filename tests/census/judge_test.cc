@@ -1,8 +1,9 @@
 // The census's verdict on an executable: policy::decide_file in enforce mode.
+#include "census/judge.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 
-#include "census/judge.h"
 #include "common/io.h"
 #include "hashdb/rule_set.h"
 #include "hashdb/sha256.h"
@@ -12,8 +13,9 @@ using namespace tollgate;
 using namespace tollgate::census;
 
 TEST_SUITE("census.judge") {
-  TEST_CASE("approved content is not denied; anything else is, with the rule that decided; an oversize file "
-            "is not hashed") {
+  TEST_CASE(
+      "approved content is not denied; anything else is, with the rule that decided; an oversize file "
+      "is not hashed") {
     testing::TempDir dir;
     testing::write_text(dir.file("approved"), "approved bytes", 0755);
     testing::write_text(dir.file("other"), "other bytes", 0755);

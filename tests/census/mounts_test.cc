@@ -1,12 +1,12 @@
 // Mount tables and `watch:` prefixes, on fake mountinfo text only. Nothing
 // here reads the live mount table or marks anything: `watch: auto` is
 // resolved here as the prefix "/" over made-up lines (DEVELOPERS.md).
+#include "census/mounts.h"
+
 #include <doctest/doctest.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
-
-#include "census/mounts.h"
 
 using namespace tollgate::census;
 
@@ -61,8 +61,8 @@ TEST_SUITE("census.mounts") {
 
   TEST_CASE("malformed lines are skipped, good ones around them kept") {
     CHECK(parse_mountinfo("garbage\n\n1 2 3\n").empty());
-    CHECK(parse_mountinfo("x 1 8:1 / / rw - ext4 /dev/sda1 rw\n").empty());   // id not a number
-    CHECK(parse_mountinfo("22 1 8:x / / rw - ext4 /dev/sda1 rw\n").empty());  // device
+    CHECK(parse_mountinfo("x 1 8:1 / / rw - ext4 /dev/sda1 rw\n").empty());          // id not a number
+    CHECK(parse_mountinfo("22 1 8:x / / rw - ext4 /dev/sda1 rw\n").empty());         // device
     CHECK(parse_mountinfo("22 1 8:1 / / rw shared:1 ext4 /dev/sda1 rw\n").empty());  // no separator
     auto m = parse_mountinfo("junk\n22 1 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\nmore junk");
     REQUIRE(m.size() == 1);
@@ -123,13 +123,13 @@ TEST_SUITE("census.mounts") {
     CHECK(holding_mount(mounts, "relative") == nullptr);
   }
 
-  TEST_CASE("watch: auto (the prefix /, resolved on fake text only) covers every filesystem that can hold "
-            "executables, noexec and network ones included, once each") {
+  TEST_CASE(
+      "watch: auto (the prefix /, resolved on fake text only) covers every filesystem that can hold "
+      "executables, noexec and network ones included, once each") {
     auto mounts = parse_mountinfo(kHost);
     auto watched = select_watched(mounts, {"/"});
-    CHECK(types(watched) == std::vector<std::string>{"ext4 8:1", "devtmpfs 0:7", "tmpfs 0:8", "tmpfs 0:9",
-                                                     "xfs 8:2", "nfs4 0:10", "overlay 0:11", "tmpfs 0:13",
-                                                     "vfat 0:14"});
+    CHECK(types(watched) == std::vector<std::string>{"ext4 8:1", "devtmpfs 0:7", "tmpfs 0:8", "tmpfs 0:9", "xfs 8:2",
+                                                     "nfs4 0:10", "overlay 0:11", "tmpfs 0:13", "vfat 0:14"});
     // The xfs is mounted twice (a bind of a subdirectory): one filesystem, both mounts.
     CHECK(points(watched[4]) == std::vector<std::string>{"/srv/my data", "/srv/export"});
   }

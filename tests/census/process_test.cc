@@ -1,16 +1,16 @@
 // ProcFs on a made-up proc root (parsing) and on our own /proc entry. No
 // process is ever signalled here: the refusals of kill() are checked, and
 // real kills are tested only inside a pid namespace (census_e2e_test).
+#include "census/process.h"
+
 #include <doctest/doctest.h>
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <filesystem>
 
-#include "census/process.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;

@@ -32,7 +32,8 @@ TEST_SUITE("common.host") {
     std::vector<gid_t> groups(static_cast<size_t>(n > 0 ? n : 0));
     if (n > 0) REQUIRE(::getgroups(n, groups.data()) == n);
     gid_t other = 54321;
-    while (other == ::getgid() || other == ::getegid() || std::find(groups.begin(), groups.end(), other) != groups.end())
+    while (other == ::getgid() || other == ::getegid() ||
+           std::find(groups.begin(), groups.end(), other) != groups.end())
       ++other;
     CHECK_FALSE(process_in_group(other));
   }

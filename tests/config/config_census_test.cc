@@ -20,9 +20,9 @@ TEST_SUITE("config.census") {
 
   TEST_CASE("the keys are read") {
     const std::string digest(64, 'a');
-    auto c = parse_config("census_interval_ms: 500\non_unwatched: kill\nunwatched_exempt: [/usr/sbin/runc, sha256:" +
-                              digest + "]\n",
-                          "t.yaml");
+    auto c = parse_config(
+        "census_interval_ms: 500\non_unwatched: kill\nunwatched_exempt: [/usr/sbin/runc, sha256:" + digest + "]\n",
+        "t.yaml");
     REQUIRE_MESSAGE(c, (c ? "" : c.error().message()));
     CHECK(c->census_interval_ms == 500);
     CHECK(c->on_unwatched == OnUnwatched::kKill);
@@ -41,8 +41,7 @@ TEST_SUITE("config.census") {
     const Case cases[] = {
         {"on_unwatched: stop\n", "t.yaml:1:15: 'on_unwatched' must be log or kill, got 'stop'"},
         {"census_interval_ms: 50\n", "t.yaml:1:21: 'census_interval_ms' must be 0 (off) or 100 to 3600000"},
-        {"census_interval_ms: -1\n",
-         "t.yaml:1:21: 'census_interval_ms' must be a whole number from 0 to 3600000"},
+        {"census_interval_ms: -1\n", "t.yaml:1:21: 'census_interval_ms' must be a whole number from 0 to 3600000"},
         {"unwatched_exempt: [runc]\n", "t.yaml:1:19: 'unwatched_exempt' must be an absolute path, got 'runc'"},
         {"unwatched_exempt: sha256:abc\n",
          "t.yaml:1:19: 'unwatched_exempt' entry 'sha256:abc' must be sha256: and 64 hex digits"},

@@ -35,8 +35,8 @@ TEST_SUITE("config") {
     REQUIRE(c);
     CHECK(c->nice == 5);
     CHECK(c->max_ignore_marks == 0);
-    for (const char* bad : {"nice: -21\n", "nice: 20\n", "nice: high\n", "max_ignore_marks: -1\n",
-                            "max_ignore_marks: 2000000\n"}) {
+    for (const char* bad :
+         {"nice: -21\n", "nice: 20\n", "nice: high\n", "max_ignore_marks: -1\n", "max_ignore_marks: 2000000\n"}) {
       auto r = parse_config(bad, "t.yaml");
       REQUIRE_FALSE(r);
       CHECK(r.error().message().starts_with("t.yaml:1:"));
@@ -48,7 +48,8 @@ TEST_SUITE("config") {
         "mode: enforce\ncoverage: exec\ndatabase: /d/p.db\npublic_key: /d/k.pub\nwatch: [/srv, /opt]\n"
         "event_log: /d/e.jsonl\nsyslog: true\nsocket: /d/s.sock\nadmin_group: wheel\non_error: deny\n"
         "decision_timeout_ms: 500\nmetrics_file: /d/m.prom\nlog_allows: yes\nmanifest: /d/m.yaml\n"
-        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\nstate_dir: /d/state\n",
+        "approvals: /d/a.yaml\nsigning_key: /d/k.key\nmust_allow: [/bin/sh]\nmax_file_size: 512M\nstate_dir: "
+        "/d/state\n",
         "t.yaml");
     REQUIRE(c);
     CHECK(c->mode == policy::Mode::kEnforce);
@@ -86,7 +87,8 @@ TEST_SUITE("config") {
       auto r = parse_config(std::string("pending_trust_ttl: ") + bad + "\n", "t.yaml");
       REQUIRE_FALSE(r);
       CHECK(r.error().message() == std::string("t.yaml:1:20: 'pending_trust_ttl' must be a duration from 1s to 7d "
-                                               "(e.g. 30m), got '") + bad + "'");
+                                               "(e.g. 30m), got '") +
+                                       bad + "'");
     }
   }
 
@@ -110,7 +112,8 @@ TEST_SUITE("config") {
       auto r = parse_config(std::string("max_file_size: ") + bad + "\n", "t.yaml");
       REQUIRE_FALSE(r);
       CHECK(r.error().message() == std::string("t.yaml:1:16: 'max_file_size' must be a size from 1M to 1T (bytes, or "
-                                               "with K, M, G or T), got '") + bad + "'");
+                                               "with K, M, G or T), got '") +
+                                       bad + "'");
     }
   }
 

@@ -1,5 +1,3 @@
-#include "control/server.h"
-
 #include <doctest/doctest.h>
 #include <grp.h>
 #include <sys/stat.h>
@@ -9,6 +7,7 @@
 #include <algorithm>
 
 #include "control/client.h"
+#include "control/server.h"
 #include "hashdb/sha256.h"
 #include "tests/support/temp_dir.h"
 
@@ -88,8 +87,9 @@ TEST_SUITE("control") {
         {"not json", "request is not a JSON object"},
         {"[1]", "request is not a JSON object"},
         {R"({"command":"status"})", "request has no \"cmd\" string"},
-        {R"({"cmd":"shutdown"})", "unknown command 'shutdown'; use status, reload, set_mode, install, rollback, "
-                                  "trust_pending or end_pending"},
+        {R"({"cmd":"shutdown"})",
+         "unknown command 'shutdown'; use status, reload, set_mode, install, rollback, "
+         "trust_pending or end_pending"},
         {R"({"cmd":"set_mode","mode":"audit","for_s":0})", "\"for_s\" must be whole seconds from 1 to 86400"},
         {R"({"cmd":"set_mode","mode":"audit","for_s":86401})", "\"for_s\" must be whole seconds from 1 to 86400"},
         {R"({"cmd":"set_mode","mode":"enforce","for_s":60})", "\"for_s\" applies to audit mode only"},
@@ -154,7 +154,8 @@ TEST_SUITE("control") {
       auto bad = control_request(path, {{"cmd", "nope"}}, 5000);
       REQUIRE(bad);
       CHECK((*bad)["ok"] == false);
-      CHECK((*bad)["error"] == "unknown command 'nope'; use status, reload, set_mode, install, rollback, trust_pending or end_pending");
+      CHECK((*bad)["error"] ==
+            "unknown command 'nope'; use status, reload, set_mode, install, rollback, trust_pending or end_pending");
     } else {
       CHECK((*up)["ok"] == false);
     }
@@ -193,17 +194,36 @@ TEST_SUITE("control") {
     s.coverage = "exec";
     s.uptime_s = 7;
     s.health = {"DEGRADED", "why"};
-    s.database = {.path = "/p.db", .loaded = true, .generation = 3, .content_digest = std::string(64, 'a'),
-                  .is_signed = true, .counts = {1, 2, 3, 4, 5}};
-    s.integrity = {.live_database = "/p.db", .state_dir = "/s", .last_known_good = "/s/last-known-good.db",
-                   .state_usable = true, .floor_generation = 3, .floor_content_digest = "ab",
+    s.database = {.path = "/p.db",
+                  .loaded = true,
+                  .generation = 3,
+                  .content_digest = std::string(64, 'a'),
+                  .is_signed = true,
+                  .counts = {1, 2, 3, 4, 5}};
+    s.integrity = {.live_database = "/p.db",
+                   .state_dir = "/s",
+                   .last_known_good = "/s/last-known-good.db",
+                   .state_usable = true,
+                   .floor_generation = 3,
+                   .floor_content_digest = "ab",
                    .public_key_pinned = true};
     s.watched = {"/", "/srv"};
     s.filesystems = {{.device = "8:1", .fs_type = "ext4", .source = "/dev/sda1", .mount_points = {"/"}, .marked = true},
-                     {.device = "0:61", .fs_type = "nfs4", .source = "srv:/x", .mount_points = {"/srv/a", "/srv/b"},
-                      .network = true, .error = "pending"}};
-    s.census = StatusReply::Census{.enabled = true, .interval_ms = 2000, .on_unwatched = "kill", .walks = 9,
-                                   .last_walk_us = 1200, .processes = 300, .findings = 2, .exempt = 1, .killed = 1,
+                     {.device = "0:61",
+                      .fs_type = "nfs4",
+                      .source = "srv:/x",
+                      .mount_points = {"/srv/a", "/srv/b"},
+                      .network = true,
+                      .error = "pending"}};
+    s.census = StatusReply::Census{.enabled = true,
+                                   .interval_ms = 2000,
+                                   .on_unwatched = "kill",
+                                   .walks = 9,
+                                   .last_walk_us = 1200,
+                                   .processes = 300,
+                                   .findings = 2,
+                                   .exempt = 1,
+                                   .killed = 1,
                                    .kill_failed = 0};
     uint64_t next = 1;  // every counter a different value, so a swapped pair shows
     for (const auto& [name, member] : kCounterFields) s.counters.*member = next++;
@@ -347,9 +367,9 @@ TEST_SUITE("control.root") {
     CHECK(st.st_gid == gid);
     CHECK((st.st_mode & 0777) == 0660);
 
-    CHECK(status_as_nobody(path, {gid}) == 0);          // supplementary group
-    CHECK(status_as_nobody(path, {}, gid) == 0);        // primary group
-    CHECK(status_as_nobody(path, {65534}) == 2);        // the socket's mode refuses connect(2)
+    CHECK(status_as_nobody(path, {gid}) == 0);    // supplementary group
+    CHECK(status_as_nobody(path, {}, gid) == 0);  // primary group
+    CHECK(status_as_nobody(path, {65534}) == 2);  // the socket's mode refuses connect(2)
     REQUIRE(seen.size() == 2);
     CHECK(seen[0].uid == 65534);
     CHECK(seen[0].groups == std::vector<gid_t>{gid});
@@ -370,7 +390,7 @@ TEST_SUITE("control.root") {
     testing::TempDir dir;
     ::chmod(dir.path().c_str(), 0711);
     const std::string run = dir.file("run"), other = dir.file("other");
-    REQUIRE(::mkdir(run.c_str(), 0750) == 0);   // RuntimeDirectoryMode=0750, root:root
+    REQUIRE(::mkdir(run.c_str(), 0750) == 0);  // RuntimeDirectoryMode=0750, root:root
     REQUIRE(::mkdir(other.c_str(), 0750) == 0);
     auto handler = [](const ControlRequest&, const PeerCred&) { return json{{"ok", true}}; };
 

@@ -44,8 +44,9 @@ const std::string kUnshare = "/usr/bin/unshare";
 const std::string kSetpriv = "/usr/bin/setpriv";
 
 void require_own_pid_namespace() {
-  REQUIRE_MESSAGE(::getpid() == 1, "census tests must run as PID 1 of their own pid namespace "
-                                   "(unshare -m -p --fork --mount-proc), so a kill can only hit their own processes");
+  REQUIRE_MESSAGE(::getpid() == 1,
+                  "census tests must run as PID 1 of their own pid namespace "
+                  "(unshare -m -p --fork --mount-proc), so a kill can only hit their own processes");
 }
 
 std::string exe_of(pid_t pid) {
@@ -207,8 +208,9 @@ struct CensusFixture : testing::EnforcerFixture {
 }  // namespace
 
 TEST_SUITE("enforcer.census.e2e") {
-  TEST_CASE("the census reports a memfd-exec'd process, one nobody runs from a tmpfs inside its user namespace, an "
-            "unapproved one started before the daemon and a deleted one, each once") {
+  TEST_CASE(
+      "the census reports a memfd-exec'd process, one nobody runs from a tmpfs inside its user namespace, an "
+      "unapproved one started before the daemon and a deleted one, each once") {
     CensusFixture f(200);
     auto [unapproved, doomed] = f.start_early();
     f.write_db(f.rules(), 1);
@@ -266,8 +268,9 @@ TEST_SUITE("enforcer.census.e2e") {
     CHECK((*status)["census"]["on_unwatched"] == "log");
   }
 
-  TEST_CASE("on_unwatched: kill in enforce mode kills the memfd and user-namespace processes within two intervals, "
-            "and the unapproved one; never a deleted, approved or exempt one, and nothing in audit mode") {
+  TEST_CASE(
+      "on_unwatched: kill in enforce mode kills the memfd and user-namespace processes within two intervals, "
+      "and the unapproved one; never a deleted, approved or exempt one, and nothing in audit mode") {
     const int interval = 1000;
     CensusFixture f(interval);
     auto [unapproved, doomed] = f.start_early();
@@ -323,8 +326,9 @@ TEST_SUITE("enforcer.census.e2e") {
     CHECK(f.read_events("kill").size() == 3);
   }
 
-  TEST_CASE("tollgate sweep --json lists the same findings with CPU share and RSS, exits 1, and kills only what "
-            "it is told to (and has a finding)") {
+  TEST_CASE(
+      "tollgate sweep --json lists the same findings with CPU share and RSS, exits 1, and kills only what "
+      "it is told to (and has a finding)") {
     CensusFixture f(60000);  // the daemon's census stays out of the way: sweep runs its own walk
     auto [unapproved, doomed] = f.start_early();
     f.write_db(f.rules(), 1);

@@ -9,18 +9,17 @@
 // a pid namespace of its own). Needs root (ctest label "root").
 #include <doctest/doctest.h>
 #include <errno.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/mount.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "tests/support/daemon_process.h"
 #include "tests/support/enforcer_fixture.h"
@@ -88,10 +87,10 @@ TEST_SUITE("enforcer.coverage.e2e") {
     CHECK(testing::run({kUnshare, "-m", f.mnt + "/approved"}, 30).exit_code == 0);
     // And through a bind mount made inside the nested namespace.
     ::mkdir(f.dir.file("bind").c_str(), 0755);
-    auto bound = testing::run({kUnshare, "-m", "/bin/sh", "-c",
-                               "mount --bind " + f.mnt + " " + f.dir.file("bind") + " && exec " +
-                                   f.dir.file("bind") + "/unapproved"},
-                              30);
+    auto bound = testing::run(
+        {kUnshare, "-m", "/bin/sh", "-c",
+         "mount --bind " + f.mnt + " " + f.dir.file("bind") + " && exec " + f.dir.file("bind") + "/unapproved"},
+        30);
     CHECK(bound.exit_code != 0);
     CHECK(bound.err.find("Operation not permitted") != std::string::npos);
     auto denies = f.wait_events("decision", 2);
@@ -164,13 +163,15 @@ TEST_SUITE("enforcer.coverage.e2e") {
     ::umount2(late.c_str(), MNT_DETACH);
   }
 
-  TEST_CASE("tollgate status lists the watched filesystems (device, type, where) and names in its health line "
-            "the holes tollgate doctor finds") {
+  TEST_CASE(
+      "tollgate status lists the watched filesystems (device, type, where) and names in its health line "
+      "the holes tollgate doctor finds") {
     Fixture f;
     f.start_with_base_policy("enforce", 1);
     const std::string late = f.mnt + "/late";
     mount_tmpfs(late);
-    struct stat top {}, below {};
+    struct stat top {
+    }, below{};
     REQUIRE(::stat(f.mnt.c_str(), &top) == 0);
     REQUIRE(::stat(late.c_str(), &below) == 0);
     REQUIRE(f.wait_events("mark", 2).size() == 2);

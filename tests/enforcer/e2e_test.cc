@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -23,8 +24,6 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
-
-#include <sqlite3.h>
 
 #include "control/client.h"
 #include "hashdb/keys.h"
@@ -181,8 +180,8 @@ TEST_SUITE("enforcer.e2e") {
       REQUIRE(sqlite3_open(f.db.c_str(), &db) == SQLITE_OK);
       auto digest = *hashdb::sha256_path("/bin/false");
       sqlite3_stmt* stmt = nullptr;
-      REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO hash_rules(sha256, action) VALUES(?, 'allow')", -1, &stmt,
-                                 nullptr) == SQLITE_OK);
+      REQUIRE(sqlite3_prepare_v2(db, "INSERT INTO hash_rules(sha256, action) VALUES(?, 'allow')", -1, &stmt, nullptr) ==
+              SQLITE_OK);
       sqlite3_bind_blob(stmt, 1, digest.data(), static_cast<int>(digest.size()), SQLITE_TRANSIENT);
       CHECK(sqlite3_step(stmt) == SQLITE_DONE);
       sqlite3_finalize(stmt);
@@ -299,9 +298,8 @@ TEST_SUITE("enforcer.e2e") {
     auto status = f.request({{"cmd", "status"}});
     REQUIRE(status);
     CHECK((*status)["counters"]["would_deny"] == kExecs);  // every exec answered and counted
-    auto report = testing::run({testing::built_binary("tollgate"), "report", "--json", "--log", f.events, "--since",
-                                "all", "--no-scan"},
-                               60);
+    auto report = testing::run(
+        {testing::built_binary("tollgate"), "report", "--json", "--log", f.events, "--since", "all", "--no-scan"}, 60);
     REQUIRE_MESSAGE(report.exit_code == 0, report.err);
     json r = json::parse(report.out);
     REQUIRE(r["binaries"].size() == 1);
@@ -333,7 +331,7 @@ TEST_SUITE("enforcer.e2e") {
       pid_t pid = -1;
       std::string approved = f.mnt + "/approved";
       char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), const_cast<char*>(loop.c_str()),
-                      const_cast<char*>("sh"), approved.data(), nullptr};
+                      const_cast<char*>("sh"), approved.data(),         nullptr};
       REQUIRE(::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ) == 0);
       pids.push_back(pid);
     }
@@ -489,8 +487,9 @@ TEST_SUITE("enforcer.e2e.pressure") {
     CHECK(denies[0]["path"] == giant);
   }
 
-  TEST_CASE("flood: three 40 GiB sparse files and 60 small unapproved binaries at once are all denied; an "
-            "approved binary started during the flood runs") {
+  TEST_CASE(
+      "flood: three 40 GiB sparse files and 60 small unapproved binaries at once are all denied; an "
+      "approved binary started during the flood runs") {
     Fixture f;
     f.timing.clear();
     f.start_with_base_policy("enforce", 1);
@@ -511,8 +510,9 @@ TEST_SUITE("enforcer.e2e.pressure") {
     CHECK((*status)["counters"]["queue_depth"] == 0);
   }
 
-  TEST_CASE("fd shortage: under ulimit -n 64, 150 concurrent unapproved execs are denied, none hangs, the daemon "
-            "stays up and an approved binary runs afterwards") {
+  TEST_CASE(
+      "fd shortage: under ulimit -n 64, 150 concurrent unapproved execs are denied, none hangs, the daemon "
+      "stays up and an approved binary runs afterwards") {
     Fixture f;
     f.timing.clear();
     f.write_db(f.base_rules(), 1);
@@ -575,8 +575,8 @@ constexpr uid_t kNobody = 65534;
 constexpr const char* kSafeRoot = "/srv";
 
 std::string dynamic_loader() {
-  for (const char* p : {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-armhf.so.3",
-                        "/lib/ld-linux.so.2"})
+  for (const char* p :
+       {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux-armhf.so.3", "/lib/ld-linux.so.2"})
     if (::access(p, X_OK) == 0) return p;
   FAIL("no dynamic loader found in /lib64 or /lib");
   return {};
@@ -688,8 +688,9 @@ TEST_SUITE("enforcer.e2e.coverage") {
     check_denied(f, evil, "library");
   }
 
-  TEST_CASE("full, enforce: a plain file ignore-marked after a read, then rewritten in place into an unapproved "
-            "library, is denied when preloaded") {
+  TEST_CASE(
+      "full, enforce: a plain file ignore-marked after a read, then rewritten in place into an unapproved "
+      "library, is denied when preloaded") {
     CoverageFixture f;
     f.start_full("enforce");
     // Root-owned, 0644, on a safe chain (/srv, /), not code: a read of it is

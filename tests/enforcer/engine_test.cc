@@ -1,24 +1,23 @@
 // The event loop, driven by a fake EventSource over real files in a temp
 // directory: no root, no fanotify.
 #include "enforcer/engine.h"
-#include "enforcer/scan_worker.h"
 
 #include <doctest/doctest.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <limits.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -26,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "enforcer/scan_worker.h"
 #include "hashdb/writer.h"
 #include "policy/facts.h"
 #include "policy/file_signature.h"
@@ -657,7 +657,10 @@ TEST_SUITE("enforcer.engine.pressure") {
   TEST_CASE("a hash whose event was answered stops, and its worker is free again") {
     // 16 GiB of zeros would take many seconds; the deadline (50 ms, no size
     // allowance here) answers it and must cancel the hash.
-    Harness h({.workers = 1, .large_workers = 1, .decision_timeout_ms = 50, .max_file_size = uint64_t{32} << 30,
+    Harness h({.workers = 1,
+               .large_workers = 1,
+               .decision_timeout_ms = 50,
+               .max_file_size = uint64_t{32} << 30,
                .max_hash_allowance_ms = 0});
     h.engine.set_mode(policy::Mode::kEnforce);
     h.start();
@@ -761,7 +764,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     auto waiting = h.file("waiting", "waiting");
     h.source.push(stuck, ::getppid());
     rules->wait_entered();
-    h.source.push(waiting, ::getppid());  // queued behind the stuck one
+    h.source.push(waiting, ::getppid());              // queued behind the stuck one
     REQUIRE(h.source.wait_responses(2).size() == 2);  // both time out
     // The only worker is still stuck, yet the waiting event's fd is gone.
     CHECK(eventually([&] { return open_fds_to(waiting) == 0; }));
@@ -841,8 +844,9 @@ TEST_SUITE("enforcer.engine.pressure") {
     CHECK(h.engine.cache().stats().racy == 4);
   }
 
-  TEST_CASE("a path-allow rule vouches only for files reached through the daemon's own mounts (a filesystem "
-            "mark also sees execs in other namespaces, whose paths name something else here)") {
+  TEST_CASE(
+      "a path-allow rule vouches only for files reached through the daemon's own mounts (a filesystem "
+      "mark also sees execs in other namespaces, whose paths name something else here)") {
     // /usr/bin/true: a root-owned, non-writable chain, so path-allow applies when the path means what it says.
     const std::string tool = real("/usr/bin/true");
     hashdb::PolicyContent c;
@@ -942,7 +946,8 @@ TEST_SUITE("enforcer.check_parity") {
     auto chain = policy::ownership_chain(system, sst);
     REQUIRE(chain);
     std::string why;
-    REQUIRE_MESSAGE(policy::chain_is_safe(*chain, &why), (std::string("the safe-chain case needs ") + system + ": " + why));
+    REQUIRE_MESSAGE(policy::chain_is_safe(*chain, &why),
+                    (std::string("the safe-chain case needs ") + system + ": " + why));
 
     auto keys = hashdb::generate_keypair();
     REQUIRE(keys);
@@ -992,8 +997,8 @@ TEST_SUITE("enforcer.check_parity") {
       CHECK(daemon["decision"] == want.verdict);
       CHECK(daemon["rule"] == want.rule);
 
-      auto check = testing::run({testing::built_binary("tollgate"), "check", "--json", "--config",
-                                 h.dir.file("tollgate.yaml"), want.path});
+      auto check = testing::run(
+          {testing::built_binary("tollgate"), "check", "--json", "--config", h.dir.file("tollgate.yaml"), want.path});
       CAPTURE(check.err);
       CHECK(check.exit_code == (want.verdict == "allow" ? 0 : 1));
       auto out = json::parse(check.out);
@@ -1282,15 +1287,15 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     c.hash_rules.push_back(allow_file(safe));
     h.start_with(std::make_shared<hashdb::MemoryRuleSet>(c), policy::Mode::kEnforce);
     const int flushes_at_start = kernel.flushes();
-    h.source.push(safe, ::getppid());       // hashed on a worker, allowed, marked
-    h.source.push(real(copy), ::getppid()); // same content, writable chain: allowed, never marked
+    h.source.push(safe, ::getppid());        // hashed on a worker, allowed, marked
+    h.source.push(real(copy), ::getppid());  // same content, writable chain: allowed, never marked
     auto responses = h.source.wait_responses(2);
     REQUIRE(responses.size() == 2);
     CHECK(responses[0].second);
     CHECK(responses[1].second);
     h.source.push(real(copy), ::getppid());  // a cache hit on the reading thread: still not marked
     REQUIRE(h.source.wait_responses(3).size() == 3);
-    h.engine.set_mode(policy::Mode::kAudit);  // a switch flushes
+    h.engine.set_mode(policy::Mode::kAudit);     // a switch flushes
     const std::string unknown = "/usr/bin/env";  // root-owned, safe chain, not approved: a would-deny
     h.source.push(std::filesystem::canonical(unknown), ::getppid());
     REQUIRE(h.source.wait_responses(4).size() == 4);
@@ -1350,8 +1355,9 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
 }
 
 TEST_SUITE("enforcer.engine.ignore_marks") {
-  TEST_CASE("full coverage: a script admitted only by safe-path gets a plain-opens mark (its exec is still asked), "
-            "a hash-approved one a mark for every access; a cache hit still reads the path the safe-path rule needs") {
+  TEST_CASE(
+      "full coverage: a script admitted only by safe-path gets a plain-opens mark (its exec is still asked), "
+      "a hash-approved one a mark for every access; a cache hit still reads the path the safe-path rule needs") {
     auto sh = shell();
     Harness h(full_coverage());
     RecordingMarks kernel;
@@ -1379,16 +1385,17 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     for (const auto& p : plain) CHECK(p == safe_only);
   }
 
-  TEST_CASE("full coverage: a plain open of a file that is not code, on a safe chain, gets a plain-opens mark; "
-            "an ELF and a file under /tmp never do") {
+  TEST_CASE(
+      "full coverage: a plain open of a file that is not code, on a safe chain, gets a plain-opens mark; "
+      "an ELF and a file under /tmp never do") {
     auto opener = sleeper();
     Harness h(full_coverage());
     RecordingMarks kernel;
     IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
     h.engine.set_ignore_marks(&marks);
     start_enforcing(h);
-    const std::string data = real("/etc/passwd");  // root-owned, 0644, in /etc and /: not code
-    const std::string elf = safe_binary();          // may be loaded: its loader open must be asked
+    const std::string data = real("/etc/passwd");                   // root-owned, 0644, in /etc and /: not code
+    const std::string elf = safe_binary();                          // may be loaded: its loader open must be asked
     const std::string scratch = h.file("data.txt", "just text\n");  // under /tmp: anyone may replace it
     for (const auto& p : {data, elf, scratch, scratch}) h.source.push(p, opener.pid);
     auto responses = h.source.wait_responses(4);
@@ -1400,8 +1407,9 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     CHECK(h.metrics.ignore_marks_added == 1);
   }
 
-  TEST_CASE("full coverage: no plain-opens mark where another open could be denied: a hash-deny or path-deny "
-            "rule anywhere, or script_trust: hash") {
+  TEST_CASE(
+      "full coverage: no plain-opens mark where another open could be denied: a hash-deny or path-deny "
+      "rule anywhere, or script_trust: hash") {
     auto opener = sleeper();
     hashdb::PolicyContent hash_deny;
     hash_deny.hash_rules.push_back(allow_file(safe_binary()));

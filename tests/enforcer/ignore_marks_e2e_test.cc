@@ -58,7 +58,8 @@ struct SafeFixture {
     REQUIRE(::mkdir((std::string(kSafeRoot) + "/bin").c_str(), 0755) == 0);
     REQUIRE(::mkdir((std::string(kSafeRoot) + "/scratch").c_str(), 0755) == 0);
     REQUIRE(::chmod((std::string(kSafeRoot) + "/scratch").c_str(), 01777) == 0);  // like /tmp
-    for (const auto& [from, to] : {std::pair{"/bin/true", approved}, {"/bin/false", unapproved}, {"/bin/true", scratch_copy}}) {
+    for (const auto& [from, to] :
+         {std::pair{"/bin/true", approved}, {"/bin/false", unapproved}, {"/bin/true", scratch_copy}}) {
       fs::copy_file(from, to);
       REQUIRE(::chmod(to.c_str(), 0755) == 0);
     }
@@ -134,7 +135,7 @@ TEST_SUITE("enforcer.ignore_marks.e2e") {
     REQUIRE(before == 1);
     for (int i = 0; i < 5; ++i) CHECK(testing::exec_errno(f.approved) == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // room for a late count
-    CHECK(f.decided() == before);  // the kernel never asked again
+    CHECK(f.decided() == before);                                 // the kernel never asked again
     CHECK(testing::exec_errno(f.unapproved) == EPERM);
 
     f.write_db(hashdb::PolicyContent{}, 2);  // revoked

@@ -64,8 +64,8 @@ struct Site {
   void write_config(const std::string& extra = "") {
     testing::write_text(config, "mode: enforce\ndatabase: " + db + "\npublic_key: " + dir.file("signing.pub") +
                                     "\nevent_log: " + events + "\nsocket: " + socket + "\nwatch: [" + mnt +
-                                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " + state + "\n" +
-                                    extra);
+                                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " +
+                                    state + "\n" + extra);
   }
 
   hashdb::HashRule allow(const std::string& path) {
@@ -128,8 +128,9 @@ struct Site {
 }  // namespace
 
 TEST_SUITE("enforcer.integrity") {
-  TEST_CASE("rollback: an older signed generation put back in place is refused at restart; the last accepted one is "
-            "enforced, DEGRADED says why, and only `db rollback` brings it back") {
+  TEST_CASE(
+      "rollback: an older signed generation put back in place is refused at restart; the last accepted one is "
+      "enforced, DEGRADED says why, and only `db rollback` brings it back") {
     Site site;
     site.write_config();
     site.write_db(site.db, 1, /*with_revoked=*/true);
@@ -203,9 +204,9 @@ TEST_SUITE("enforcer.integrity") {
     CHECK(exec_errno(site.revoked) == 0);
 
     // Only root may lower the floor, even over the socket.
-    auto nobody = testing::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                testing::built_binary("tollgate"), "db", "rollback", "--config", site.config, "--to",
-                                site.dir.file("gen1.db")});
+    auto nobody =
+        testing::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", testing::built_binary("tollgate"),
+                      "db", "rollback", "--config", site.config, "--to", site.dir.file("gen1.db")});
     CHECK(nobody.exit_code == 6);
 
     // No live database at all: the last-known-good copy is enforced, DEGRADED.
@@ -218,14 +219,14 @@ TEST_SUITE("enforcer.integrity") {
     CHECK(exec_errno(site.tool) == 0);
   }
 
-  TEST_CASE("refused candidate: a refresh that would lock out the daemon fails, the live database stays "
-            "byte-identical, and a restart enforces the last accepted policy") {
+  TEST_CASE(
+      "refused candidate: a refresh that would lock out the daemon fails, the live database stays "
+      "byte-identical, and a restart enforces the last accepted policy") {
     Site site;
-    const std::string approved_daemon =
-        "  - file: " + testing::built_binary("tollgated") + "\n    label: tollgated\n";
+    const std::string approved_daemon = "  - file: " + testing::built_binary("tollgated") + "\n    label: tollgated\n";
     // The tmpfs sits under the world-writable /tmp: the ownership rule needs the opt-in.
-    const std::string approved_tool = "  - file: " + site.tool +
-                                      "\n    label: tool\n    allow_writable: true\n    reason: test tmpfs under /tmp\n";
+    const std::string approved_tool =
+        "  - file: " + site.tool + "\n    label: tool\n    allow_writable: true\n    reason: test tmpfs under /tmp\n";
     auto manifest = [&](const std::string& entries) {
       testing::write_text(site.dir.file("policy.yaml"), "version: 1\nname: integrity\nallow:\n" + entries);
     };

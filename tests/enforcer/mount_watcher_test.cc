@@ -1,16 +1,16 @@
 // MountWatcher against a fake mount table (a file) and a fake marker: no
 // fanotify, no real mount table, nothing marked.
-#include <doctest/doctest.h>
-#include <sys/sysmacros.h>
+#include "enforcer/mount_watcher.h"
 
+#include <doctest/doctest.h>
 #include <stdio.h>
+#include <sys/sysmacros.h>
 
 #include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
 
-#include "enforcer/mount_watcher.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -95,26 +95,29 @@ TEST_SUITE("enforcer.mount_watcher") {
     MountWatcher w(f.marker, nullptr, f.options({"/proc"}));
     auto st = w.start();
     REQUIRE_FALSE(st);
-    CHECK(st.error().message() == "watch: /proc: no filesystem that can hold executables is mounted there (/proc is proc)");
+    CHECK(st.error().message() ==
+          "watch: /proc: no filesystem that can hold executables is mounted there (/proc is proc)");
     CHECK(f.marker.calls().empty());
   }
 
-  TEST_CASE("a filesystem mounted later below the prefix is marked; one elsewhere is not; unchanged ones are not "
-            "marked again") {
+  TEST_CASE(
+      "a filesystem mounted later below the prefix is marked; one elsewhere is not; unchanged ones are not "
+      "marked again") {
     Fixture f;
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
     replace_table(f.table, std::string(kBase) +
-                                     "11 10 0:51 / /srv/data/late rw - tmpfs late rw\n"
-                                     "12 1 0:52 / /mnt/usb rw - vfat usb rw\n");
+                               "11 10 0:51 / /srv/data/late rw - tmpfs late rw\n"
+                               "12 1 0:52 / /mnt/usb rw - vfat usb rw\n");
     REQUIRE(w.rescan(true));
     CHECK(f.marker.marked_points() == std::vector<std::string>{"/srv/data", "/srv/data/late"});
     CHECK(w.view()->watched.contains(::makedev(0, 51)));
     CHECK_FALSE(w.view()->watched.contains(::makedev(0, 52)));
   }
 
-  TEST_CASE("the kernel reports a change but the table reads the same (unmounted and mounted again with the "
-            "same device and mount id): everything is marked again") {
+  TEST_CASE(
+      "the kernel reports a change but the table reads the same (unmounted and mounted again with the "
+      "same device and mount id): everything is marked again") {
     Fixture f;
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
@@ -127,8 +130,8 @@ TEST_SUITE("enforcer.mount_watcher") {
   TEST_CASE("a filesystem whose first mount is hidden is marked through another mount of it") {
     Fixture f;
     replace_table(f.table, std::string(kBase) +
-                                     "11 1 0:50 / /elsewhere rw - tmpfs data rw\n"
-                                     "12 1 0:60 / /srv/data rw - tmpfs over rw\n");
+                               "11 1 0:50 / /elsewhere rw - tmpfs data rw\n"
+                               "12 1 0:60 / /srv/data rw - tmpfs over rw\n");
     f.marker.set_unreachable({10});
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
@@ -167,7 +170,7 @@ TEST_SUITE("enforcer.mount_watcher") {
     };
     CHECK(marked(2));
     replace_table(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n" +
-                                     "21 10 0:71 / /srv/data/late rw - tmpfs late rw\n");
+                               "21 10 0:71 / /srv/data/late rw - tmpfs late rw\n");
     CHECK(marked(3));  // a regular file never raises POLLPRI: the 50 ms rescan finds it
     w.stop();
     t.join();

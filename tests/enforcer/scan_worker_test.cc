@@ -2,8 +2,6 @@
 // files never attributed to the decided hash, byte cap, prompt stop.
 #include "enforcer/scan_worker.h"
 
-#include "enforcer/engine.h"
-
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "common/io.h"
+#include "enforcer/engine.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -148,9 +147,9 @@ TEST_SUITE("enforcer.scan_worker") {
     CHECK(events[0]["scanned_bytes"] == 1u << 20);
     CHECK(events[0]["size"] == uint64_t{40} << 30);
 
-    ScanWorker slow({.host = "h", .max_bytes = uint64_t{40} << 30, .max_time = std::chrono::minutes(5),
-                     .idle_priority = false},
-                    &s.log, s.metrics);
+    ScanWorker slow(
+        {.host = "h", .max_bytes = uint64_t{40} << 30, .max_time = std::chrono::minutes(5), .idle_priority = false},
+        &s.log, s.metrics);
     slow.start();
     slow.offer(decided.fd.get(), decided.sha, path, decided.st);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -187,7 +186,8 @@ TEST_SUITE("enforcer.scan_worker") {
     CHECK(scan_queue_bound_for_fd_limit(8) == 1);
     for (uint64_t nofile : {16, 64, 100, 256, 1024}) {
       CAPTURE(nofile);
-      CHECK(scan_queue_bound_for_fd_limit(nofile) * 8 <= std::max<uint64_t>(nofile - pending_bound_for_fd_limit(nofile), 8));
+      CHECK(scan_queue_bound_for_fd_limit(nofile) * 8 <=
+            std::max<uint64_t>(nofile - pending_bound_for_fd_limit(nofile), 8));
     }
   }
 

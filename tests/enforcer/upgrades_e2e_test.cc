@@ -67,7 +67,8 @@ struct Site : testing::EnforcerFixture {
   // The policy trusts dpkg for a package or two; this one among them.
   void write_manifest(bool trusts_dpkg = true) {
     testing::write_text(manifest, trusts_dpkg ? std::string("version: 1\nallow:\n  - package_manager: dpkg\n    "
-                                                            "packages: [") + kPackage + ", dpkg]\n"
+                                                            "packages: [") +
+                                                    kPackage + ", dpkg]\n"
                                               : "version: 1\nallow:\n  - file: /bin/true\n");
   }
   // The daemon's own binary (anti-lockout) only.
@@ -165,8 +166,9 @@ std::string build_scripts_deb(testing::TempDir& dir, const DpkgRoot& sys, const 
 }  // namespace
 
 TEST_SUITE("enforcer.upgrades") {
-  TEST_CASE("trust-debs: the package's files run under enforcement before the recompile, nothing else does, "
-            "through a restart, until the TTL; the mode never changes") {
+  TEST_CASE(
+      "trust-debs: the package's files run under enforcement before the recompile, nothing else does, "
+      "through a restart, until the TTL; the mode never changes") {
     Site site;
     site.write_manifest();
     site.write_config();
@@ -249,8 +251,9 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(::access((site.state + "/pending-trust.json").c_str(), F_OK) != 0);
   }
 
-  TEST_CASE("mode audit --for: a time-boxed window that returns to enforce by itself, logged, and not extended by a "
-            "restart") {
+  TEST_CASE(
+      "mode audit --for: a time-boxed window that returns to enforce by itself, logged, and not extended by a "
+      "restart") {
     Site site;
     site.write_manifest();
     site.write_config();
@@ -286,8 +289,9 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(site.status()["mode"] == "enforce");
   }
 
-  TEST_CASE("trust-debs refuses without changing anything: a policy that does not trust dpkg, a package outside "
-            "its packages:, a file that is not a package; with tollgated down the set waits in state_dir") {
+  TEST_CASE(
+      "trust-debs refuses without changing anything: a policy that does not trust dpkg, a package outside "
+      "its packages:, a file that is not a package; with tollgated down the set waits in state_dir") {
     Site site;
     site.write_manifest(/*trusts_dpkg=*/false);
     site.write_config();
@@ -301,8 +305,9 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.newtool) == EPERM);
 
     // The hook never fails apt for it.
-    auto hook = site.cli({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
-                                                          " - - none < 1.0-1 all foreign " + site.deb + "\n");
+    auto hook =
+        site.cli({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
+                                                   " - - none < 1.0-1 all foreign " + site.deb + "\n");
     CHECK(hook.exit_code == 0);
     CHECK(site.status()["pending_trust"]["files"] == 0);
 
@@ -326,7 +331,7 @@ TEST_SUITE("enforcer.upgrades") {
     // The hook protocol, with the daemon down: stored, picked up at start.
     CHECK(site.stop_daemon() == 0);
     hook = site.cli({"trust-debs", "--apt-hook"}, "VERSION 3\nAPT::Architecture=amd64\n\n" + std::string(kPackage) +
-                                                     " - - none < 1.0-1 all foreign " + site.deb + "\n");
+                                                      " - - none < 1.0-1 all foreign " + site.deb + "\n");
     CHECK_MESSAGE(hook.exit_code == 0, hook.err);
     CHECK_MESSAGE(hook.out.find("stored in " + site.state + "/pending-trust.json") != std::string::npos, hook.out);
     site.start();
@@ -335,8 +340,9 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.unrelated) == EPERM);
   }
 
-  TEST_CASE("refresh (the Post-Invoke) ends the pending trust: what the new policy approves is covered, the rest "
-            "ends with it") {
+  TEST_CASE(
+      "refresh (the Post-Invoke) ends the pending trust: what the new policy approves is covered, the rest "
+      "ends with it") {
     Site site;
     site.write_manifest();
     site.write_config();
@@ -347,8 +353,8 @@ TEST_SUITE("enforcer.upgrades") {
     const std::string newtool_hash = hashdb::to_hex(*hashdb::sha256_path(site.newtool));
     // The recompile's manifest: the daemon's own binary, and what `covers`.
     auto recompiled = [&](const std::string& covers) {
-      testing::write_text(site.manifest, "version: 1\nallow:\n  - sha256: " + daemon_hash + "\n    label: tollgated\n" +
-                                             covers);
+      testing::write_text(site.manifest,
+                          "version: 1\nallow:\n  - sha256: " + daemon_hash + "\n    label: tollgated\n" + covers);
     };
 
     REQUIRE(site.cli({"trust-debs", site.deb}).exit_code == 0);
@@ -387,12 +393,14 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(events.back()["files"] == 1);
     CHECK(Site::eventually([&] {
       auto d = site.read_events("decision");
-      return !d.empty() && d.back()["path"] == site.newtool && d.back()["rule"].get<std::string>().starts_with("hash-allow:");
+      return !d.empty() && d.back()["path"] == site.newtool &&
+             d.back()["rule"].get<std::string>().starts_with("hash-allow:");
     }));
   }
 
-  TEST_CASE("at the TTL, only the pending files a must_allow executable needs are kept (DEGRADED, reason lockout); "
-            "the rest of the set ends") {
+  TEST_CASE(
+      "at the TTL, only the pending files a must_allow executable needs are kept (DEGRADED, reason lockout); "
+      "the rest of the set ends") {
     Site site;
     site.write_manifest();
     site.write_config("2s", "[" + site.newtool + "]");
@@ -419,8 +427,9 @@ TEST_SUITE("enforcer.upgrades") {
     CHECK(exec_errno(site.unrelated) == EPERM);
   }
 
-  TEST_CASE("dpkg's maintainer scripts run under enforcement: the new ones by pending trust (control:NAME), the "
-            "installed ones by the compiled policy, at upgrade, removal and purge; anything else in info/ is denied") {
+  TEST_CASE(
+      "dpkg's maintainer scripts run under enforcement: the new ones by pending trust (control:NAME), the "
+      "installed ones by the compiled policy, at upgrade, removal and purge; anything else in info/ is denied") {
     DpkgRoot sys;
     Site site;
     site.also_watch = {sys.root};
@@ -480,9 +489,10 @@ TEST_SUITE("enforcer.upgrades") {
     REQUIRE(site.cli({"trust-debs", v2}).exit_code == 0);
     auto upgrade = sys.dpkg({"-i", v2});
     REQUIRE_MESSAGE(upgrade.exit_code == 0, upgrade.out << upgrade.err);
-    CHECK(sys.script_log() == "1.0 preinst install\n1.0 postinst configure \n"
-                              "1.0 prerm upgrade 2.0\n2.0 preinst upgrade 1.0 2.0\n1.0 postrm upgrade 2.0\n"
-                              "2.0 postinst configure 1.0\n");
+    CHECK(sys.script_log() ==
+          "1.0 preinst install\n1.0 postinst configure \n"
+          "1.0 prerm upgrade 2.0\n2.0 preinst upgrade 1.0 2.0\n1.0 postrm upgrade 2.0\n"
+          "2.0 postinst configure 1.0\n");
     CHECK(decided(sys.info("tg-scripts.prerm"), "hash-allow:"));
     CHECK(decided(sys.info("tg-scripts.postrm"), "hash-allow:"));
     CHECK(decided(sys.tmp_ci("preinst"), "pending-trust:tg-scripts=2.0:control:preinst"));

@@ -42,9 +42,12 @@ TEST_SUITE("eventlog.builders") {
       std::vector<std::string> fields;
     };
     const Case cases[] = {
-        {start_event("h", policy::Mode::kEnforce, "/p.db", 3, "0.1.0"), "start", {"mode", "database", "generation", "version"}},
+        {start_event("h", policy::Mode::kEnforce, "/p.db", 3, "0.1.0"),
+         "start",
+         {"mode", "database", "generation", "version"}},
         {reload_event("h", false, "/p.db", 3, "bad"), "reload", {"ok", "database", "generation", "error"}},
-        {mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", false, 1000), "mode",
+        {mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "alice", false, 1000),
+         "mode",
          {"from", "to", "by", "by_uid", "forced"}},
         {overflow_event("h", 5), "overflow", {"count"}},
         {read_error_event("h", "Too many open files", 2), "read_error", {"error", "count"}},
@@ -65,9 +68,9 @@ TEST_SUITE("eventlog.builders") {
   }
 
   TEST_CASE("syslog summaries are one line") {
-    json e = {{"type", "decision"}, {"decision", "deny"}, {"would_deny", false}, {"event", "exec"},
-              {"path", "/tmp/x"},   {"pid", 42},          {"comm", "bash"},     {"uid", 1000},
-              {"rule", "default-deny"}};
+    json e = {{"type", "decision"}, {"decision", "deny"}, {"would_deny", false},
+              {"event", "exec"},    {"path", "/tmp/x"},   {"pid", 42},
+              {"comm", "bash"},     {"uid", 1000},        {"rule", "default-deny"}};
     CHECK(syslog_summary(e) == "deny exec /tmp/x by pid 42 (bash, uid 1000): default-deny");
     e["repeated"] = 17;  // a coalesced summary line (eventlog/coalescer.h)
     CHECK(syslog_summary(e) ==
@@ -76,35 +79,47 @@ TEST_SUITE("eventlog.builders") {
 
   TEST_CASE("syslog summaries escape controls and bidi characters from paths and claimed names") {
     json d = {{"type", "decision"}, {"decision", "deny"}, {"event", "exec"}, {"path", "/tmp/\xe2\x80\xaegnp.x\n"},
-              {"pid", 42},          {"comm", "sh"},        {"uid", 0},        {"rule", "default-deny"}};
+              {"pid", 42},          {"comm", "sh"},       {"uid", 0},        {"rule", "default-deny"}};
     CHECK(syslog_summary(d) == "deny exec /tmp/\\u202egnp.x\\x0a by pid 42 (sh, uid 0): default-deny");
     json m = mode_event("h", policy::Mode::kEnforce, policy::Mode::kAudit, "ali\x1b[2Jce", false, 1000);
     CHECK(syslog_summary(m) == "mode enforce -> audit by ali\\x1b[2Jce (uid 1000)");
   }
 
   TEST_CASE("pending_trust events and a timed audit window's until: fields, summaries, read back by type") {
-    json add = pending_trust_event("h", {.action = "add", .reason = "request", .by = "apt-hook", .by_uid = 0,
-                                         .files = 3, .total = 5, .packages = {"bash=5.2-1", "coreutils=9.1-1"},
+    json add = pending_trust_event("h", {.action = "add",
+                                         .reason = "request",
+                                         .by = "apt-hook",
+                                         .by_uid = 0,
+                                         .files = 3,
+                                         .total = 5,
+                                         .packages = {"bash=5.2-1", "coreutils=9.1-1"},
                                          .expires = "2026-12-01T04:00:00Z"});
     CHECK(add["type"] == "pending_trust");
     for (const char* f : {"action", "reason", "by", "by_uid", "files", "total", "packages", "expires"})
       CHECK_MESSAGE(add.contains(f), f);
-    CHECK(syslog_summary(add) == "pending trust add (request) by apt-hook (uid 0): 3 files of bash=5.2-1, "
-                                 "coreutils=9.1-1; 5 pending until 2026-12-01T04:00:00Z");
+    CHECK(syslog_summary(add) ==
+          "pending trust add (request) by apt-hook (uid 0): 3 files of bash=5.2-1, "
+          "coreutils=9.1-1; 5 pending until 2026-12-01T04:00:00Z");
     auto read = parse_event(add.dump());
     REQUIRE(read);
     CHECK(read->type == EventType::kPendingTrust);
     CHECK(read->by == "apt-hook");
-    json timed = mode_event("h", policy::Mode::kEnforce, policy::Mode::kAudit, "alice", false, 0,
-                            "2026-12-01T03:10:00Z");
+    json timed =
+        mode_event("h", policy::Mode::kEnforce, policy::Mode::kAudit, "alice", false, 0, "2026-12-01T03:10:00Z");
     CHECK(timed["until"] == "2026-12-01T03:10:00Z");
     CHECK(syslog_summary(timed) == "mode enforce -> audit by alice (uid 0) until 2026-12-01T03:10:00Z");
     CHECK_FALSE(mode_event("h", policy::Mode::kAudit, policy::Mode::kEnforce, "a", false, 0).contains("until"));
   }
 
   TEST_CASE("install and rollback events carry who asked and the generations") {
-    PolicyChange c{.type = EventType::kRollback, .ok = true, .database = "/p.db", .file = "/b/gen6.db", .by = "alice",
-                   .by_uid = 0, .from_generation = 9, .to_generation = 6};
+    PolicyChange c{.type = EventType::kRollback,
+                   .ok = true,
+                   .database = "/p.db",
+                   .file = "/b/gen6.db",
+                   .by = "alice",
+                   .by_uid = 0,
+                   .from_generation = 9,
+                   .to_generation = 6};
     json j = policy_change_event("h", c);
     CHECK(j["type"] == "rollback");
     for (const char* f : {"ok", "database", "file", "from_generation", "to_generation", "by", "by_uid", "error"})

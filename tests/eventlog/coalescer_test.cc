@@ -54,7 +54,7 @@ TEST_SUITE("eventlog.coalescer") {
     REQUIRE(out.size() == 1);
     CHECK(out[0]["path"] == "x");
     CHECK(out[0]["repeated"] == 1);
-    CHECK(c.open_windows() == 1);  // the second window
+    CHECK(c.open_windows() == 1);           // the second window
     CHECK(c.take_closed(t0 + 2s).empty());  // it had no repeats: closes silently
     CHECK(c.open_windows() == 0);
   }

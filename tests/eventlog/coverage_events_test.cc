@@ -13,8 +13,12 @@ using nlohmann::json;
 
 TEST_SUITE("eventlog.coverage") {
   TEST_CASE("a mark event names the filesystem, where it is mounted and why it was marked") {
-    MarkRecord fs{.device = "0:52", .fs_type = "tmpfs", .source = "tmpfs", .mount_points = {"/srv/late"},
-                  .trigger = "mount", .ok = true};
+    MarkRecord fs{.device = "0:52",
+                  .fs_type = "tmpfs",
+                  .source = "tmpfs",
+                  .mount_points = {"/srv/late"},
+                  .trigger = "mount",
+                  .ok = true};
     auto e = mark_event("web1", fs);
     CHECK(e["type"] == "mark");
     CHECK(e["host"] == "web1");

@@ -1,6 +1,7 @@
+#include "eventlog/reader.h"
+
 #include <doctest/doctest.h>
 
-#include "eventlog/reader.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -49,8 +50,8 @@ TEST_SUITE("eventlog.reader") {
     testing::write_text(dir.file("log"), text);
     size_t events = 0;
     std::vector<ParseProblem> problems;
-    auto st = scan_event_log(dir.file("log"), [&](Event&&) { ++events; },
-                             [&](ParseProblem&& p) { problems.push_back(std::move(p)); });
+    auto st = scan_event_log(
+        dir.file("log"), [&](Event&&) { ++events; }, [&](ParseProblem&& p) { problems.push_back(std::move(p)); });
     REQUIRE(st);
     CHECK(events == 30000);
     REQUIRE(problems.size() == 1);
@@ -155,7 +156,8 @@ TEST_SUITE("eventlog.reader") {
     CHECK_FALSE(unkeyed->scan);
     // Only scan events carry one.
     auto decision = parse_event(R"({"ts":"2026-12-01T03:44:35Z","type":"decision","decision":"deny","path":"/x",)"
-                                R"("sha256":")" + sha + R"(","hits":[]})");
+                                R"("sha256":")" +
+                                sha + R"(","hits":[]})");
     REQUIRE(decision);
     CHECK_FALSE(decision->scan);
   }

@@ -1,14 +1,18 @@
-#include <doctest/doctest.h>
-
 #include "eventlog/replay.h"
+
+#include <doctest/doctest.h>
 
 using namespace tollgate;
 using namespace tollgate::eventlog;
 using tollgate::policy::FileFacts;
 
 namespace {
-Event exec(const std::string& ts, const std::string& path, const hashdb::Sha256& sha, const std::string& exe = "/bin/sh") {
-  Event e{.ts = ts, .ts_us = *parse_rfc3339_us(ts), .type = "decision", .decision = policy::Verdict::kAllow,
+Event exec(const std::string& ts, const std::string& path, const hashdb::Sha256& sha,
+           const std::string& exe = "/bin/sh") {
+  Event e{.ts = ts,
+          .ts_us = *parse_rfc3339_us(ts),
+          .type = "decision",
+          .decision = policy::Verdict::kAllow,
           .would_deny = true};
   e.path = path;
   e.sha256 = hashdb::to_hex(sha);
@@ -24,14 +28,18 @@ TEST_SUITE("eventlog.replay") {
   TEST_CASE("replay lists exactly the distinct binaries the candidate denies") {
     auto a = hashdb::sha256_bytes("a"), b = hashdb::sha256_bytes("b"), c = hashdb::sha256_bytes("c");
     std::vector<Event> events = {
-        exec("2026-11-30T01:00:00Z", "/opt/a", a), exec("2026-11-30T02:00:00Z", "/opt/a", a),
-        exec("2026-11-30T03:00:00Z", "/opt/b", b, "/usr/sbin/cron"), exec("2026-11-30T04:00:00Z", "/opt/c", c),
+        exec("2026-11-30T01:00:00Z", "/opt/a", a),
+        exec("2026-11-30T02:00:00Z", "/opt/a", a),
+        exec("2026-11-30T03:00:00Z", "/opt/b", b, "/usr/sbin/cron"),
+        exec("2026-11-30T04:00:00Z", "/opt/c", c),
         exec("2026-11-30T05:00:00Z", "/opt/b", b, "/usr/bin/bash"),
         exec("2026-11-30T06:00:00Z", "/opt/b", b, "/usr/bin/bash"),
     };
-    events.push_back(Event{.ts = "2026-11-30T07:00:00Z", .ts_us = *parse_rfc3339_us("2026-11-30T07:00:00Z"), .type = "mode"});
+    events.push_back(
+        Event{.ts = "2026-11-30T07:00:00Z", .ts_us = *parse_rfc3339_us("2026-11-30T07:00:00Z"), .type = "mode"});
     hashdb::PolicyContent content;
-    content.hash_rules.push_back({.sha256 = c, .action = hashdb::Action::kAllow, .label = "c", .source = {"m.yaml", 4}});
+    content.hash_rules.push_back(
+        {.sha256 = c, .action = hashdb::Action::kAllow, .label = "c", .source = {"m.yaml", 4}});
     hashdb::MemoryRuleSet rules(content);
     auto r = replay(events, {}, rules, recorded_only);
     CHECK(r.events == 6);
@@ -59,8 +67,10 @@ TEST_SUITE("eventlog.replay") {
     hashdb::MemoryRuleSet rules(content);
     CHECK(replay({e}, {}, rules, recorded_only).denied.size() == 1);  // chain unknown: not safe
     auto safe_chain = [](const std::string& path, const std::optional<hashdb::Sha256>& sha) {
-      return FileFacts{.path = path, .sha256 = sha,
-                       .chain = {{"/usr/bin/thing", 0, 0100755}, {"/usr/bin", 0, 040755}, {"/usr", 0, 040755}, {"/", 0, 040755}}};
+      return FileFacts{
+          .path = path,
+          .sha256 = sha,
+          .chain = {{"/usr/bin/thing", 0, 0100755}, {"/usr/bin", 0, 040755}, {"/usr", 0, 040755}, {"/", 0, 040755}}};
     };
     CHECK(replay({e}, {}, rules, safe_chain).denied.empty());
   }

@@ -1,6 +1,7 @@
+#include "eventlog/report.h"
+
 #include <doctest/doctest.h>
 
-#include "eventlog/report.h"
 #include "miner/content_scan.h"
 #include "tests/support/temp_dir.h"
 
@@ -97,7 +98,8 @@ TEST_SUITE("eventlog.report") {
         {"/usr/local/bin/update (deleted)", "root", "/usr/bin/bash", "runs from a deleted file"},
         {"/usr/local/bin/kworker", "root", "/usr/bin/bash", "file named like a kernel thread ('kworker')"},
         {"/usr/local/bin/update", "www-data", "/usr/bin/bash", "launched as web-server user www-data"},
-        {"/usr/local/bin/update", "root", "/usr/sbin/php-fpm8.2", "launched by web-server process /usr/sbin/php-fpm8.2"},
+        {"/usr/local/bin/update", "root", "/usr/sbin/php-fpm8.2",
+         "launched by web-server process /usr/sbin/php-fpm8.2"},
         {"/usr/local/bin/update", "root", "/usr/bin/wget", "launched by downloader /usr/bin/wget"},
         {"/usr/local/bin/update", "root", "/usr/bin/bash", nullptr},
         {"/usr/local/bin/phpinfo", "root", "/usr/bin/phpunit", nullptr},
@@ -134,8 +136,7 @@ TEST_SUITE("eventlog.report") {
     REQUIRE(log);
     CHECK(log->problems.empty());
     // The scan of the miner was logged days before the window starts: it still counts.
-    auto r = build_report(log->events,
-                          {.since_us = *parse_rfc3339_us("2026-12-01T00:00:00Z"), .user_name = fake_user});
+    auto r = build_report(log->events, {.since_us = *parse_rfc3339_us("2026-12-01T00:00:00Z"), .user_name = fake_user});
     REQUIRE(r.binaries.size() == 4);
     const auto& miner = r.binaries[0];
     CHECK(miner.path == "/srv/www/.cache/kworker");

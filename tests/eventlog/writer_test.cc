@@ -51,7 +51,9 @@ TEST_SUITE("eventlog.writer") {
     testing::TempDir dir;
     std::atomic<uint64_t> dropped{0};
     const std::string path = dir.file("events.jsonl");
-    const std::string name = "/srv/caf\xc3\xa9/\xe2\x80\xae" "gnp.x\xc2\x9b";
+    const std::string name =
+        "/srv/caf\xc3\xa9/\xe2\x80\xae"
+        "gnp.x\xc2\x9b";
     {
       EventLog log({.path = path}, dropped);
       log.start();

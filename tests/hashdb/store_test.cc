@@ -1,3 +1,5 @@
+#include "hashdb/store.h"
+
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -5,7 +7,6 @@
 
 #include <string>
 
-#include "hashdb/store.h"
 #include "hashdb/writer.h"
 #include "tests/support/temp_dir.h"
 

@@ -1,6 +1,8 @@
 // The static signals: each content marker found (with its case rule and
 // across chunk boundaries), the bounds, and the negatives: ordinary
 // binaries, libc and Tollgate's own binaries carry no marker at all.
+#include "miner/content_scan.h"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 #include <sstream>
 
 #include "common/io.h"
-#include "miner/content_scan.h"
 #include "miner/markers.h"
 #include "tests/support/temp_dir.h"
 

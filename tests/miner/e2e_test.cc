@@ -80,7 +80,8 @@ struct Unmount {
 }  // namespace
 
 TEST_SUITE("miner.e2e") {
-  TEST_CASE("audit mode: the fixture is flagged by the daemon's content scan; an ordinary binary and tollgate are not") {
+  TEST_CASE(
+      "audit mode: the fixture is flagged by the daemon's content scan; an ordinary binary and tollgate are not") {
     private_mounts();
     testing::TempDir dir;
     const std::string mnt = dir.file("mnt");
@@ -99,16 +100,17 @@ TEST_SUITE("miner.e2e") {
                       log = dir.file("events.jsonl"), db = dir.file("policy.db");
     testing::write_text(dir.file("policy.yaml"), "version: 1\nname: e2e\nallow:\n  - file: " +
                                                      testing::built_binary("tollgated") + "\n    label: tollgated\n");
-    testing::write_text(config, "mode: audit\ndatabase: " + db + "\nevent_log: " + log + "\nsocket: " + socket +
-                                    "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " +
-                                    dir.file("state") + "\n");
+    testing::write_text(
+        config, "mode: audit\ndatabase: " + db + "\nevent_log: " + log + "\nsocket: " + socket + "\nwatch: [" + mnt +
+                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " + dir.file("state") + "\n");
     auto compiled = policy::compile_policy({.manifest_path = dir.file("policy.yaml"), .output_path = db});
     REQUIRE_MESSAGE(compiled, compiled.error().message());
     testing::DaemonProcess daemon;
-    auto started = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
-      return reply && (*reply)["ok"] == true;
-    });
+    auto started =
+        daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
+          auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
+          return reply && (*reply)["ok"] == true;
+        });
     REQUIRE_MESSAGE(started.empty(), started);
 
     // Audit: all three run. The fixture spins a core for three seconds.
@@ -135,7 +137,8 @@ TEST_SUITE("miner.e2e") {
     CHECK(flagged["miner"]["scan"] == "daemon");
     CHECK(flagged["miner"]["reasons"][0].get<std::string>().starts_with("contains 'stratum+tcp://' at byte "));
     bool names_donate = false;
-    for (const auto& r : flagged["miner"]["reasons"]) names_donate |= r.get<std::string>().find("'donate-level'") != std::string::npos;
+    for (const auto& r : flagged["miner"]["reasons"])
+      names_donate |= r.get<std::string>().find("'donate-level'") != std::string::npos;
     CHECK(names_donate);
     for (size_t i = 1; i < 3; ++i) {
       const auto& b = j["binaries"][i];

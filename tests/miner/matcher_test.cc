@@ -1,10 +1,10 @@
+#include "miner/matcher.h"
+
 #include <doctest/doctest.h>
 
 #include <random>
 #include <set>
 #include <tuple>
-
-#include "miner/matcher.h"
 
 using namespace tollgate::miner;
 
@@ -32,7 +32,8 @@ Hits naive(const std::vector<MultiMatcher::Needle>& needles, const std::string& 
     const auto& needle = needles[n].bytes;
     for (size_t at = 0; at + needle.size() <= data.size(); ++at) {
       bool ok = true;
-      for (size_t k = 0; k < needle.size() && ok; ++k) ok = same_char(data[at + k], needle[k], needles[n].case_sensitive);
+      for (size_t k = 0; k < needle.size() && ok; ++k)
+        ok = same_char(data[at + k], needle[k], needles[n].case_sensitive);
       if (ok) hits.insert({n, at});
     }
   }
@@ -66,7 +67,8 @@ TEST_SUITE("miner.matcher") {
 
   TEST_CASE("agrees with a naive search on random binary data, needles included") {
     std::mt19937 rng(12);
-    std::vector<MultiMatcher::Needle> needles = {{"abc", true}, {"bcd", false}, {"Zq", true}, {"\x01\x02\x03", true},
+    std::vector<MultiMatcher::Needle> needles = {{"abc", true},   {"bcd", false},
+                                                 {"Zq", true},    {"\x01\x02\x03", true},
                                                  {"aaaa", false}, {std::string("\0\0", 2), true}};
     MultiMatcher m(needles);
     for (int round = 0; round < 20; ++round) {

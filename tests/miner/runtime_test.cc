@@ -1,5 +1,7 @@
 // The runtime signals: the pure scorer over facts, and the /proc adapter
 // against a fake proc tree in a temp dir.
+#include "miner/runtime.h"
+
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,7 +10,6 @@
 #include <filesystem>
 
 #include "miner/proc_sample.h"
-#include "miner/runtime.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
@@ -44,8 +45,12 @@ constexpr const char* kTcpHeader =
 
 TEST_SUITE("miner.runtime") {
   TEST_CASE("each runtime signal fires on its own fact, and only a user process can fake a kernel thread") {
-    ProcessFacts quiet{.pid = 7, .comm = "worker", .argv0 = "/opt/app/worker", .exe = "/opt/app/worker",
-                       .cpu_cores = 0.2, .window_s = 2};
+    ProcessFacts quiet{.pid = 7,
+                       .comm = "worker",
+                       .argv0 = "/opt/app/worker",
+                       .exe = "/opt/app/worker",
+                       .cpu_cores = 0.2,
+                       .window_s = 2};
     CHECK(runtime_evidence(quiet).empty());
     auto a = assess_process(quiet);
     CHECK_FALSE(a.suspect);
@@ -61,13 +66,17 @@ TEST_SUITE("miner.runtime") {
         {{.exe = "/x", .cpu_cores = 3.9, .window_s = 1.5}, Signal::kBusyCpu, "held 3.90 cores busy over 1.5 s"},
         {{.exe = "/x", .msr_devices = {"/dev/cpu/0/msr"}}, Signal::kMsrDevice, "holds /dev/cpu/0/msr open"},
         {{.exe = "/x", .hugetlb_kb = 2097152}, Signal::kHugePages, "holds 2097152 KiB of huge pages (hugetlb)"},
-        {{.exe = "/x", .connections = {{"203.0.113.7:3333", 3333}}}, Signal::kStratumPort,
+        {{.exe = "/x", .connections = {{"203.0.113.7:3333", 3333}}},
+         Signal::kStratumPort,
          "connected to 203.0.113.7:3333 (a stratum port)"},
-        {{.exe = "/x", .connections = {{"[2001:db8:0:0:0:0:0:1]:14444", 14444}}}, Signal::kStratumPort,
+        {{.exe = "/x", .connections = {{"[2001:db8:0:0:0:0:0:1]:14444", 14444}}},
+         Signal::kStratumPort,
          "connected to [2001:db8:0:0:0:0:0:1]:14444 (a stratum port)"},
-        {{.comm = "kworker/0:1", .exe = "/tmp/x"}, Signal::kFakeKernelThread,
+        {{.comm = "kworker/0:1", .exe = "/tmp/x"},
+         Signal::kFakeKernelThread,
          "user process named 'kworker/0:1' like a kernel thread (exe /tmp/x)"},
-        {{.comm = "x", .argv0 = "[kthreadd]", .exe = ""}, Signal::kFakeKernelThread,
+        {{.comm = "x", .argv0 = "[kthreadd]", .exe = ""},
+         Signal::kFakeKernelThread,
          "user process named '[kthreadd]' like a kernel thread (exe unknown)"},
     };
     for (const auto& c : cases) {
@@ -97,7 +106,8 @@ TEST_SUITE("miner.runtime") {
   }
 
   TEST_CASE("/proc/net/tcp lines decode: IPv4, IPv6, state and inode") {
-    auto v4 = parse_tcp_line("   3: 0100007F:A1B2 0A00000A:0D05 01 00000000:00000000 00:00000000 00000000  1000        0 77123 1 0");
+    auto v4 = parse_tcp_line(
+        "   3: 0100007F:A1B2 0A00000A:0D05 01 00000000:00000000 00:00000000 00000000  1000        0 77123 1 0");
     REQUIRE(v4);
     CHECK(v4->remote == "10.0.0.10:3333");
     CHECK(v4->remote_port == 3333);

@@ -1,9 +1,10 @@
+#include "miner/signals.h"
+
 #include <doctest/doctest.h>
 
 #include <set>
 
 #include "miner/markers.h"
-#include "miner/signals.h"
 
 using namespace tollgate::miner;
 

@@ -96,9 +96,9 @@ TEST_SUITE("policy.access") {
         {"ET_REL (an object file)", {.type = ET_REL}, FileKind::kOther},
         {"ET_CORE", {.type = ET_CORE}, FileKind::kOther},
         // Fail closed: an ET_DYN whose flags cannot be read is a library.
-        {"ET_DYN cut off before its dynamic section", {.flags_1 = DF_1_PIE, .truncate_to = 600},
-         FileKind::kElfShared},
-        {"ET_DYN claiming an absurd number of program headers", {.flags_1 = DF_1_PIE, .phnum = 60000},
+        {"ET_DYN cut off before its dynamic section", {.flags_1 = DF_1_PIE, .truncate_to = 600}, FileKind::kElfShared},
+        {"ET_DYN claiming an absurd number of program headers",
+         {.flags_1 = DF_1_PIE, .phnum = 60000},
          FileKind::kElfShared},
     };
     for (const auto& c : cases) {
@@ -110,7 +110,8 @@ TEST_SUITE("policy.access") {
   TEST_CASE("not ELF: scripts, data, short and empty files are 'other'") {
     CHECK(kind_of(text("#!/bin/sh\necho hi\n")) == FileKind::kOther);
     CHECK(kind_of(text("print('hi')\n")) == FileKind::kOther);
-    CHECK(kind_of(text("\x7f" "ELF")) == FileKind::kOther);  // too short for a header
+    CHECK(kind_of(text("\x7f"
+                       "ELF")) == FileKind::kOther);  // too short for a header
     CHECK(kind_of({}) == FileKind::kOther);
   }
 
@@ -149,10 +150,18 @@ TEST_SUITE("policy.access") {
       bool want;
     };
     const Case cases[] = {
-        {"python*", "python3.11", true}, {"python*", "python", true},  {"python*", "ipython3", false},
-        {"sh", "sh", true},              {"sh", "bash", false},         {"ld-linux*.so*", "ld-linux-x86-64.so.2", true},
-        {"ld-linux*.so*", "ld-linux", false}, {"lua?.?", "lua5.4", true}, {"*", "", true},
-        {"a*b*c", "aXbYbZc", true},      {"a*b*c", "aXbYbZ", false},    {"", "x", false},
+        {"python*", "python3.11", true},
+        {"python*", "python", true},
+        {"python*", "ipython3", false},
+        {"sh", "sh", true},
+        {"sh", "bash", false},
+        {"ld-linux*.so*", "ld-linux-x86-64.so.2", true},
+        {"ld-linux*.so*", "ld-linux", false},
+        {"lua?.?", "lua5.4", true},
+        {"*", "", true},
+        {"a*b*c", "aXbYbZc", true},
+        {"a*b*c", "aXbYbZ", false},
+        {"", "x", false},
     };
     for (const auto& c : cases) {
       CAPTURE(c.pattern);
@@ -215,7 +224,8 @@ TEST_SUITE("policy.access") {
   }
 
   TEST_CASE("names round-trip") {
-    for (auto k : {AccessKind::kExec, AccessKind::kLoader, AccessKind::kLibrary, AccessKind::kScript, AccessKind::kOpen})
+    for (auto k :
+         {AccessKind::kExec, AccessKind::kLoader, AccessKind::kLibrary, AccessKind::kScript, AccessKind::kOpen})
       CHECK(parse_access_kind(to_string(k)) == k);
     CHECK_FALSE(parse_access_kind("mmap"));
     CHECK(parse_script_trust("hash") == ScriptTrust::kHash);

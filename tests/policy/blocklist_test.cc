@@ -1,6 +1,7 @@
+#include "policy/blocklist.h"
+
 #include <doctest/doctest.h>
 
-#include "policy/blocklist.h"
 #include "policy/manifest.h"
 #include "tests/support/temp_dir.h"
 
@@ -17,17 +18,18 @@ std::string upper(std::string s) {
 
 TEST_SUITE("policy.blocklist") {
   TEST_CASE("sha256sum lists: GNU text and binary mode, bare hashes, BSD tags, comments; malformed lines by number") {
-    const std::string text = "# coin miners, 2026-12\n"
-                             "\n" +
-                             kA + "  xmrig\n" +            // 3
-                             upper(kB) + " *kdevtmpfsi\n" +  // 4: binary mode, upper case
-                             kC + "\n" +                   // 5: bare
-                             "not-a-hash  file\n" +        // 6
-                             kA.substr(0, 63) + "  short\n" +  // 7
-                             kA + "  xmrig-again\n" +      // 8: duplicate
-                             "SHA256 (kinsing) = " + kC + "\n" +  // 9: duplicate, BSD form
-                             "SHA256 (broken) = zz\n" +    // 10
-                             "\\" + kA + "  a\\nb\n";      // 11: escaped name, duplicate
+    const std::string text =
+        "# coin miners, 2026-12\n"
+        "\n" +
+        kA + "  xmrig\n" +                   // 3
+        upper(kB) + " *kdevtmpfsi\n" +       // 4: binary mode, upper case
+        kC + "\n" +                          // 5: bare
+        "not-a-hash  file\n" +               // 6
+        kA.substr(0, 63) + "  short\n" +     // 7
+        kA + "  xmrig-again\n" +             // 8: duplicate
+        "SHA256 (kinsing) = " + kC + "\n" +  // 9: duplicate, BSD form
+        "SHA256 (broken) = zz\n" +           // 10
+        "\\" + kA + "  a\\nb\n";             // 11: escaped name, duplicate
     auto list = parse_blocklist(text, BlocklistFormat::kSha256sum);
     REQUIRE(list.entries.size() == 3);
     CHECK(list.entries[0].sha256 == kA);
@@ -48,14 +50,15 @@ TEST_SUITE("policy.blocklist") {
   }
 
   TEST_CASE("csv lists: a header (also a commented one) picks the columns; without one the first hash field") {
-    const std::string bazaar = "################\n"
-                               "# MalwareBazaar export\n"
-                               "# \"first_seen_utc\",\"sha256_hash\",\"md5_hash\",\"file_name\",\"signature\"\n"
-                               "\"2026-12-01 10:00:00\", \"" + kA + "\", \"d41d\", \"xmrig\", \"CoinMiner\"\n" +
-                               "\"2026-12-01 11:00:00\", \"" + kB + "\", \"d41d\", \"a, \"\"quoted\"\" name\", \"XMRig\"\n" +
-                               "\"2026-12-01 12:00:00\", \"n/a\", \"d41d\", \"x\", \"y\"\n" +
-                               "\"2026-12-01 13:00:00\", \"" + kA + "\", \"d41d\", \"xmrig\", \"CoinMiner\"\n" +
-                               "\"unterminated, " + kC + "\n";
+    const std::string bazaar =
+        "################\n"
+        "# MalwareBazaar export\n"
+        "# \"first_seen_utc\",\"sha256_hash\",\"md5_hash\",\"file_name\",\"signature\"\n"
+        "\"2026-12-01 10:00:00\", \"" +
+        kA + "\", \"d41d\", \"xmrig\", \"CoinMiner\"\n" + "\"2026-12-01 11:00:00\", \"" + kB +
+        "\", \"d41d\", \"a, \"\"quoted\"\" name\", \"XMRig\"\n" +
+        "\"2026-12-01 12:00:00\", \"n/a\", \"d41d\", \"x\", \"y\"\n" + "\"2026-12-01 13:00:00\", \"" + kA +
+        "\", \"d41d\", \"xmrig\", \"CoinMiner\"\n" + "\"unterminated, " + kC + "\n";
     auto list = parse_blocklist(bazaar, BlocklistFormat::kCsv);
     REQUIRE(list.entries.size() == 2);
     CHECK(list.entries[0].sha256 == kA);
@@ -78,9 +81,10 @@ TEST_SUITE("policy.blocklist") {
 
   TEST_CASE("the manifest: one deny entry per hash, labelled SOURCE:LINE, that the loader accepts") {
     auto list = parse_blocklist(kA + "  xmrig\n" + kB + "\n" + kA + "\n", BlocklistFormat::kSha256sum);
-    std::string yaml = blocklist_manifest(list, {.source = "feeds/miners.sha256", .format = "sha256sum",
-                                                 .generated_at = "2026-12-01T10:00:00Z"});
-    CHECK(yaml.starts_with(std::string(kBlocklistHeader) + " from feeds/miners.sha256 (sha256sum) at 2026-12-01T10:00:00Z.\n"));
+    std::string yaml = blocklist_manifest(
+        list, {.source = "feeds/miners.sha256", .format = "sha256sum", .generated_at = "2026-12-01T10:00:00Z"});
+    CHECK(yaml.starts_with(std::string(kBlocklistHeader) +
+                           " from feeds/miners.sha256 (sha256sum) at 2026-12-01T10:00:00Z.\n"));
     CHECK(yaml.find("# 2 hashes; 1 duplicate lines merged; 0 malformed lines skipped.\n") != std::string::npos);
     CHECK(yaml.find("  - sha256: " + kA + "\n    label: \"feeds/miners.sha256:1 xmrig (also line 3)\"\n") !=
           std::string::npos);

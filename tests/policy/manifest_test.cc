@@ -54,19 +54,22 @@ TEST_SUITE("policy.manifest") {
                         "    recursive: false\n"
                         "    match: elf\n"
                         "    exclude: ['*.bak', tmp/*]\n"
-                        "  - sha256: " + std::string(64, 'B') + "\n"
-                        "    origin: /opt/app/bin/tool\n"
-                        "    label: tool\n"
-                        "    approved_by: alice\n"
-                        "    approved_at: 2026-12-01T10:00:00Z\n"
-                        "  - path: /usr/sbin/sshd\n"
-                        "  - path_prefix: /opt/vendor\n"
-                        "  - package_manager: dpkg\n"
-                        "    packages: [coreutils, 'libc6:amd64']\n"
-                        "  - signer: keys/release.pub\n"
-                        "deny:\n"
-                        "  - path_prefix: /tmp/\n"
-                        "  - sha256: " + kHashA + "\n");
+                        "  - sha256: " +
+                            std::string(64, 'B') +
+                            "\n"
+                            "    origin: /opt/app/bin/tool\n"
+                            "    label: tool\n"
+                            "    approved_by: alice\n"
+                            "    approved_at: 2026-12-01T10:00:00Z\n"
+                            "  - path: /usr/sbin/sshd\n"
+                            "  - path_prefix: /opt/vendor\n"
+                            "  - package_manager: dpkg\n"
+                            "    packages: [coreutils, 'libc6:amd64']\n"
+                            "  - signer: keys/release.pub\n"
+                            "deny:\n"
+                            "  - path_prefix: /tmp/\n"
+                            "  - sha256: " +
+                            kHashA + "\n");
     auto m = load_manifest(dir.file("m.yaml"));
     REQUIRE_MESSAGE(m, m.error().message());
     const std::string file = dir.file("m.yaml");
@@ -153,24 +156,29 @@ TEST_SUITE("policy.manifest") {
          "4:15: 'Bad_Name' is not a Debian package name"},
         {"match typo", "version: 1\nallow:\n  - dir: /usr/bin\n    match: executable\n",
          "4:12: 'match' must be executables, elf or all (got 'executable'); did you mean 'executables'?"},
-        {"duplicate key", "version: 1\nallow:\n  - path: /a\n    label: x\n    label: y\n", "5:5: duplicate key 'label'"},
+        {"duplicate key", "version: 1\nallow:\n  - path: /a\n    label: x\n    label: y\n",
+         "5:5: duplicate key 'label'"},
         {"allow_writable without a reason", "version: 1\nallow:\n  - dir: /srv/drop\n    allow_writable: true\n",
          "4:5: 'allow_writable: true' needs a 'reason:' saying why files an unprivileged user can change may be "
          "trusted"},
-        {"allow_writable with an empty reason", "version: 1\nallow:\n  - file: /srv/x\n    allow_writable: true\n"
+        {"allow_writable with an empty reason",
+         "version: 1\nallow:\n  - file: /srv/x\n    allow_writable: true\n"
          "    reason: ' '\n",
          "5:13: 'reason' must not be empty"},
         {"a reason without allow_writable", "version: 1\nallow:\n  - dir: /srv/drop\n    reason: vendor drops here\n",
          "4:5: 'reason' explains 'allow_writable: true'; add that, or remove 'reason'"},
-        {"allow_writable on a deny", "version: 1\ndeny:\n  - dir: /srv/drop\n    allow_writable: true\n"
+        {"allow_writable on a deny",
+         "version: 1\ndeny:\n  - dir: /srv/drop\n    allow_writable: true\n"
          "    reason: x\n",
          "4:5: 'allow_writable' applies to allow entries only (a deny needs no ownership check)"},
         {"allow_writable on a hash", "version: 1\nallow:\n  - sha256: " + kHashA + "\n    allow_writable: true\n",
          "4:5: 'allow_writable' does not apply to a 'sha256' entry"},
-        {"allow_writable not a bool", "version: 1\nallow:\n  - dir: /srv/drop\n    allow_writable: yes please\n"
+        {"allow_writable not a bool",
+         "version: 1\nallow:\n  - dir: /srv/drop\n    allow_writable: yes please\n"
          "    reason: x\n",
          "4:21: 'allow_writable' must be true or false"},
-        {"hash allowed and denied", "version: 1\nallow:\n  - sha256: " + kHashA + "\ndeny:\n  - sha256: " + kHashA + "\n",
+        {"hash allowed and denied",
+         "version: 1\nallow:\n  - sha256: " + kHashA + "\ndeny:\n  - sha256: " + kHashA + "\n",
          "5:5: hash " + kHashA + " is denied here but allowed at FILE:3:5"},
         {"yaml syntax error", "version: 1\nallow: [\n", "3:1: end of sequence flow not found"},
         {"missing include", "version: 1\ninclude: [nothere.yaml]\n",

@@ -47,8 +47,8 @@ TEST_SUITE("policy.pending_trust") {
     c.hash_rules = {deny};
     c.path_rules = {{.path = "/tmp/", .match = hashdb::PathMatch::kPrefix, .action = hashdb::Action::kDeny}};
     auto rules = PendingRuleSet(policy_with(c), {file("miner", "/usr/bin/x"), file("tool", "/usr/bin/tool")});
-    CHECK(decide({.path = "/usr/bin/x", .sha256 = digest_of("miner")}, rules, Mode::kEnforce).rule.starts_with(
-        "hash-deny:"));
+    CHECK(decide({.path = "/usr/bin/x", .sha256 = digest_of("miner")}, rules, Mode::kEnforce)
+              .rule.starts_with("hash-deny:"));
     CHECK(decide({.path = "/tmp/tool", .sha256 = digest_of("tool")}, rules, Mode::kEnforce).rule == "path-deny:/tmp/");
     CHECK(decide({.path = "/usr/bin/tool", .sha256 = digest_of("tool")}, rules, Mode::kEnforce).verdict ==
           Verdict::kAllow);
@@ -65,16 +65,14 @@ TEST_SUITE("policy.pending_trust") {
       PendingFile f;
       const char* why;
     };
-    for (const auto& [f, why] : {Bad{file("c", "usr/bin/c"), "invalid path"},
-                                 Bad{file("c", "/usr/../bin/c"), "invalid path"},
-                                 Bad{file("c", "/usr/bin/c", "Bash"), "not a Debian package name"},
-                                 Bad{{digest_of("c"), "bash", "1 0", "/usr/bin/c"}, "invalid version"},
-                                 Bad{file("c", "/usr/bin/c\nx"), "invalid path"},
-                                 // control: names a maintainer script, nothing else.
-                                 Bad{file("c", "control:evil"), "invalid path"},
-                                 Bad{file("c", "control:../postinst"), "invalid path"},
-                                 Bad{file("c", "control:"), "invalid path"},
-                                 Bad{file("c", "control:postinst/x"), "invalid path"}}) {
+    for (const auto& [f, why] :
+         {Bad{file("c", "usr/bin/c"), "invalid path"}, Bad{file("c", "/usr/../bin/c"), "invalid path"},
+          Bad{file("c", "/usr/bin/c", "Bash"), "not a Debian package name"},
+          Bad{{digest_of("c"), "bash", "1 0", "/usr/bin/c"}, "invalid version"},
+          Bad{file("c", "/usr/bin/c\nx"), "invalid path"},
+          // control: names a maintainer script, nothing else.
+          Bad{file("c", "control:evil"), "invalid path"}, Bad{file("c", "control:../postinst"), "invalid path"},
+          Bad{file("c", "control:"), "invalid path"}, Bad{file("c", "control:postinst/x"), "invalid path"}}) {
       auto r = merge_pending(set, {file("d", "/usr/bin/d"), f}, "req");
       REQUIRE_FALSE(r);
       CHECK_MESSAGE(r.error().message().find(why) != std::string::npos, r.error().message());
@@ -92,8 +90,9 @@ TEST_SUITE("policy.pending_trust") {
     CHECK(pending_packages(set) == std::vector<std::string>{"bash=5.2-1", "libc6:amd64=5.2-1", "zsh=5.2-1"});
   }
 
-  TEST_CASE("a maintainer script is a hash allow named pending-trust:PKG=VERSION:control:NAME, wherever dpkg runs "
-            "it from") {
+  TEST_CASE(
+      "a maintainer script is a hash allow named pending-trust:PKG=VERSION:control:NAME, wherever dpkg runs "
+      "it from") {
     auto rules = PendingRuleSet(policy_with({}), {file("#!/bin/sh\nnew postinst\n", "control:postinst")});
     for (const char* path : {"/var/lib/dpkg/tmp.ci/postinst", "/var/lib/dpkg/info/bash.postinst"}) {
       auto d = decide({.path = path, .sha256 = digest_of("#!/bin/sh\nnew postinst\n")}, rules, Mode::kEnforce);
@@ -118,8 +117,9 @@ TEST_SUITE("policy.pending_trust") {
     CHECK(set[0].path == "/usr/bin/b");
   }
 
-  TEST_CASE("at expiry only what a must_allow executable needs is kept: not the rest of the set, not for a "
-            "candidate the set does not save") {
+  TEST_CASE(
+      "at expiry only what a must_allow executable needs is kept: not the rest of the set, not for a "
+      "candidate the set does not save") {
     testing::TempDir dir;
     const std::string sshd = dir.file("sshd"), zsh = dir.file("zsh");
     testing::write_text(sshd, "new sshd", 0755);
@@ -160,8 +160,9 @@ TEST_SUITE("policy.pending_trust") {
     CHECK_FALSE(pending_files_from_json(nlohmann::json::object(), "x"));
   }
 
-  TEST_CASE("state_dir: the set and a timed audit window are stored 0600, read back, removed when empty; a damaged "
-            "file is corrupt, never half-read") {
+  TEST_CASE(
+      "state_dir: the set and a timed audit window are stored 0600, read back, removed when empty; a damaged "
+      "file is corrupt, never half-read") {
     testing::TempDir dir;
     StateStore state(dir.file("state"));
     REQUIRE(state.prepare());
@@ -179,9 +180,9 @@ TEST_SUITE("policy.pending_trust") {
     REQUIRE(state.save_pending({}));
     CHECK(::access(state.pending_file().c_str(), F_OK) != 0);
 
-    testing::write_text(state.pending_file(),
-                        R"({"format":1,"expires_at":1,"packages":[{"package":"bash","version":"1","files":[["/a","x"]]}]})",
-                        0600);
+    testing::write_text(
+        state.pending_file(),
+        R"({"format":1,"expires_at":1,"packages":[{"package":"bash","version":"1","files":[["/a","x"]]}]})", 0600);
     auto bad = state.load_pending();
     REQUIRE_FALSE(bad);
     CHECK(bad.error().code() == ErrorCode::kCorrupt);

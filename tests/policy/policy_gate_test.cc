@@ -36,14 +36,18 @@ struct Site {
     testing::write_text(sshd, "pretend sshd", 0755);
   }
   PolicyGate gate() const { return PolicyGate::make(db, dir.file("state"), pub); }
-  AdmitOptions enforce() const { return {.check_lockout = true, .lockout_candidates = lockout_candidates({sshd}, false)}; }
+  AdmitOptions enforce() const {
+    return {.check_lockout = true, .lockout_candidates = lockout_candidates({sshd}, false)};
+  }
 
   // A signed database at `path` allowing sshd (or not), `extra` distinguishes contents.
   std::string write(const std::string& path, uint64_t generation, bool allow_sshd = true, const std::string& extra = "",
                     const hashdb::PrivateKey* signer = nullptr) {
     hashdb::PolicyContent c;
-    if (allow_sshd) c.hash_rules.push_back({*hashdb::sha256_path(sshd), hashdb::Action::kAllow, "sshd", "", {}, "", ""});
-    if (!extra.empty()) c.hash_rules.push_back({hashdb::sha256_bytes(extra), hashdb::Action::kAllow, extra, "", {}, "", ""});
+    if (allow_sshd)
+      c.hash_rules.push_back({*hashdb::sha256_path(sshd), hashdb::Action::kAllow, "sshd", "", {}, "", ""});
+    if (!extra.empty())
+      c.hash_rules.push_back({hashdb::sha256_bytes(extra), hashdb::Action::kAllow, extra, "", {}, "", ""});
     hashdb::WriteOptions opts{.generation = generation};
     opts.signing_key = signer ? *signer : key.private_key;
     auto written = hashdb::write_database(path, c, opts);

@@ -76,10 +76,18 @@ TEST_SUITE("policy.state_store") {
         "not json",
         "[]",
         R"({"generation": 7, "content_digest": "aaaa"})",
-        R"({"format": 2, "generation": 7, "content_digest": ")" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" R"("})",
-        R"({"format": 1, "content_digest": ")" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" R"("})",
-        R"({"format": 1, "generation": -1, "content_digest": ")" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" R"("})",
-        R"({"format": 1, "generation": "7", "content_digest": ")" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" R"("})",
+        R"({"format": 2, "generation": 7, "content_digest": ")"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        R"("})",
+        R"({"format": 1, "content_digest": ")"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        R"("})",
+        R"({"format": 1, "generation": -1, "content_digest": ")"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        R"("})",
+        R"({"format": 1, "generation": "7", "content_digest": ")"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        R"("})",
         R"({"format": 1, "generation": 7, "content_digest": "not hex"})",
     };
     for (const char* text : cases) {

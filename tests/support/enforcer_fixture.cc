@@ -70,8 +70,8 @@ EnforcerFixture::EnforcerFixture(const std::string& tmpfs_size) : key(*hashdb::g
   REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
   mnt = dir.file("mnt");
   REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-  REQUIRE(::mount(kFixtureTmpfs, mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, ("mode=0755,size=" + tmpfs_size).c_str()) ==
-          0);
+  REQUIRE(::mount(kFixtureTmpfs, mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                  ("mode=0755,size=" + tmpfs_size).c_str()) == 0);
   require_own_tmpfs(mnt);
   db = dir.file("policy.db");
   config = dir.file("tollgate.yaml");
@@ -93,8 +93,8 @@ void EnforcerFixture::write_config(const std::string& mode, const std::string& e
   std::string watch = mnt;
   for (const auto& m : also_watch) watch += ", " + m;
   write_text(config, "mode: " + mode + "\ndatabase: " + db + "\nevent_log: " + events + "\nsocket: " + socket +
-                         "\nwatch: [" + watch + "]\n" + timing + census + must_allow + "state_dir: " +
-                         dir.file("state") + "\n" + extra);
+                         "\nwatch: [" + watch + "]\n" + timing + census + must_allow +
+                         "state_dir: " + dir.file("state") + "\n" + extra);
 }
 
 hashdb::PolicyContent EnforcerFixture::base_rules() {

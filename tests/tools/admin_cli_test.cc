@@ -20,11 +20,24 @@ std::string tollgate_bin() { return testing::built_binary("tollgate"); }
 std::string fixture(const std::string& name) { return testing::source_path("tests/fixtures/events/" + name); }
 
 std::string decision_line(TimeUs ts, const std::string& path, const std::string& sha, bool deny = false) {
-  nlohmann::json j = {{"ts", format_rfc3339_us(ts)}, {"host", "t"}, {"type", "decision"},
-                      {"mode", deny ? "enforce" : "audit"}, {"decision", deny ? "deny" : "allow"},
-                      {"would_deny", !deny}, {"rule", "default-deny"}, {"reason", "no rule"}, {"source", ""},
-                      {"path", path}, {"sha256", sha}, {"size", 10}, {"event", "exec"}, {"pid", 10},
-                      {"ppid", 1}, {"uid", 0}, {"exe", "/usr/bin/bash"}, {"comm", "bash"}};
+  nlohmann::json j = {{"ts", format_rfc3339_us(ts)},
+                      {"host", "t"},
+                      {"type", "decision"},
+                      {"mode", deny ? "enforce" : "audit"},
+                      {"decision", deny ? "deny" : "allow"},
+                      {"would_deny", !deny},
+                      {"rule", "default-deny"},
+                      {"reason", "no rule"},
+                      {"source", ""},
+                      {"path", path},
+                      {"sha256", sha},
+                      {"size", 10},
+                      {"event", "exec"},
+                      {"pid", 10},
+                      {"ppid", 1},
+                      {"uid", 0},
+                      {"exe", "/usr/bin/bash"},
+                      {"comm", "bash"}};
   return j.dump() + "\n";
 }
 
@@ -104,7 +117,8 @@ TEST_SUITE("tools.admin") {
     CHECK(typed.out.find("mode       audit -> enforce") != std::string::npos);
     CHECK(typed.out.find("overflow   count=3") != std::string::npos);
     CHECK(typed.out.find("exec") == std::string::npos);
-    auto json = run({tollgate_bin(), "log", "--json", "--denied-only", "--max-events", "1", "--log", fixture("week.jsonl")});
+    auto json =
+        run({tollgate_bin(), "log", "--json", "--denied-only", "--max-events", "1", "--log", fixture("week.jsonl")});
     auto j = nlohmann::json::parse(json.out);
     CHECK(j["path"] == "/opt/app/bin/tool");
   }
@@ -114,7 +128,8 @@ TEST_SUITE("tools.admin") {
     std::string log = dir.file("events.jsonl");
     auto now = now_us();
     append(log, decision_line(now, "/bin/one", std::string(64, '1')));
-    std::string cmd = "timeout 60 '" + tollgate_bin() + "' log --follow --poll-ms 20 --max-events 4 --log '" + log + "'";
+    std::string cmd =
+        "timeout 60 '" + tollgate_bin() + "' log --follow --poll-ms 20 --max-events 4 --log '" + log + "'";
     FILE* pipe = ::popen(cmd.c_str(), "r");
     REQUIRE(pipe);
     char buf[4096];
@@ -150,7 +165,8 @@ TEST_SUITE("tools.admin") {
     auto candidate = [&](const std::string& name, std::vector<int> allowed, std::string path_deny = "") {
       hashdb::PolicyContent content;
       for (int i : allowed)
-        content.hash_rules.push_back({.sha256 = bins[i].second, .action = hashdb::Action::kAllow, .label = bins[i].first});
+        content.hash_rules.push_back(
+            {.sha256 = bins[i].second, .action = hashdb::Action::kAllow, .label = bins[i].first});
       if (!path_deny.empty()) content.path_rules.push_back({.path = path_deny, .action = hashdb::Action::kDeny});
       REQUIRE(hashdb::write_database(dir.file(name), content, {}));
       return dir.file(name);
@@ -190,7 +206,9 @@ TEST_SUITE("tools.admin") {
     auto good = hashdb::sha256_path(dir.file("good"));
     REQUIRE(good);
     hashdb::PolicyContent content;
-    content.hash_rules.push_back({.sha256 = *good, .action = hashdb::Action::kAllow, .label = "good",
+    content.hash_rules.push_back({.sha256 = *good,
+                                  .action = hashdb::Action::kAllow,
+                                  .label = "good",
                                   .source = {"/etc/tollgate/approvals.yaml", 7}});
     REQUIRE(hashdb::write_database(dir.file("policy.db"), content, {}));
     auto ok = run({tollgate_bin(), "check", "--db", dir.file("policy.db"), dir.file("good")});

@@ -54,7 +54,8 @@ bool wait_for_decision(const std::string& log, const std::string& path) {
 }  // namespace
 
 TEST_SUITE("tools.e2e") {
-  TEST_CASE("audit, report, refused enforce, approve, enforce: the approved binary keeps running, a new one is denied") {
+  TEST_CASE(
+      "audit, report, refused enforce, approve, enforce: the approved binary keeps running, a new one is denied") {
     REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: " << std::strerror(errno));
     REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
     testing::TempDir dir;
@@ -82,23 +83,24 @@ TEST_SUITE("tools.e2e") {
     // Baseline: only the daemon itself (anti-lockout needs it) is approved.
     testing::write_text(dir.file("policy.yaml"),
                         "version: 1\nname: e2e\ninclude:\n  - {path: approvals.yaml, optional: true}\nallow:\n"
-                        "  - file: " + testing::built_binary("tollgated") + "\n    label: tollgated\n");
-    testing::write_text(config, "# e2e config\nmode: audit\ndatabase: " + db + "\npublic_key: " +
-                                    dir.file("signing.pub") + "\nevent_log: " + log + "\nsocket: " + socket +
-                                    "\nwatch: [" + mnt + "]\ndecision_timeout_ms: 5000\nmanifest: " +
-                                    dir.file("policy.yaml") + "\napprovals: " + dir.file("approvals.yaml") +
-                                    "\nsigning_key: " + dir.file("signing.key") + "\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " +
-                                    dir.file("state") + "\n");
-    auto baseline = policy::compile_policy({.manifest_path = dir.file("policy.yaml"),
-                                            .output_path = db,
-                                            .signing_key_path = dir.file("signing.key")});
+                        "  - file: " +
+                            testing::built_binary("tollgated") + "\n    label: tollgated\n");
+    testing::write_text(config,
+                        "# e2e config\nmode: audit\ndatabase: " + db + "\npublic_key: " + dir.file("signing.pub") +
+                            "\nevent_log: " + log + "\nsocket: " + socket + "\nwatch: [" + mnt +
+                            "]\ndecision_timeout_ms: 5000\nmanifest: " + dir.file("policy.yaml") +
+                            "\napprovals: " + dir.file("approvals.yaml") + "\nsigning_key: " + dir.file("signing.key") +
+                            "\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " + dir.file("state") + "\n");
+    auto baseline = policy::compile_policy(
+        {.manifest_path = dir.file("policy.yaml"), .output_path = db, .signing_key_path = dir.file("signing.key")});
     REQUIRE_MESSAGE(baseline, baseline.error().message());
 
     testing::DaemonProcess daemon;
-    auto started = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
-      return reply && (*reply)["ok"] == true;
-    });
+    auto started =
+        daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
+          auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
+          return reply && (*reply)["ok"] == true;
+        });
     REQUIRE_MESSAGE(started.empty(), started);
 
     // 1. Audit: the unapproved binary runs and is logged as a would-deny.

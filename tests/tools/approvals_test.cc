@@ -1,8 +1,9 @@
+#include "tools/approvals.h"
+
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
 #include "tests/support/temp_dir.h"
-#include "tools/approvals.h"
 #include "tools/config_edit.h"
 #include "tools/status_verdict.h"
 
@@ -11,8 +12,13 @@ using namespace tollgate::tools;
 
 namespace {
 Approval sample(char fill, std::string origin) {
-  return {.sha256 = std::string(64, fill), .origin = std::move(origin), .label = "tool", .ticket = "OPS-12",
-          .approved_by = "alice", .approved_at = "2026-12-01T10:00:00Z", .comments = {"approved by test"}};
+  return {.sha256 = std::string(64, fill),
+          .origin = std::move(origin),
+          .label = "tool",
+          .ticket = "OPS-12",
+          .approved_by = "alice",
+          .approved_at = "2026-12-01T10:00:00Z",
+          .comments = {"approved by test"}};
 }
 }  // namespace
 
@@ -38,7 +44,9 @@ TEST_SUITE("tools.approvals") {
         "version: 1\n"
         "name: approvals\n"
         "allow:\n"
-        "- sha256: " + std::string(64, 'b') + "   # legacy tool\n"
+        "- sha256: " +
+        std::string(64, 'b') +
+        "   # legacy tool\n"
         "  label: legacy\n"
         "\n"
         "# trailing note about deny\n"
@@ -150,8 +158,8 @@ TEST_SUITE("tools.status") {
   TEST_CASE("the health verdict names the worst finding first") {
     using nlohmann::json;
     auto status = [](bool loaded, json counters, const char* mode = "enforce") {
-      return json{{"ok", true}, {"mode", mode}, {"database", {{"loaded", loaded}, {"generation", 4}}},
-                  {"counters", counters}};
+      return json{
+          {"ok", true}, {"mode", mode}, {"database", {{"loaded", loaded}, {"generation", 4}}}, {"counters", counters}};
     };
     struct Case {
       json status;

@@ -53,12 +53,13 @@ struct Site {
     if (n > 0) pid1 = "  - file: " + std::string(buf, static_cast<size_t>(n)) + "\n    label: init\n";
     testing::write_text(dir.file("policy.yaml"),
                         "version: 1\nname: test\ninclude:\n  - {path: approvals.yaml, optional: true}\n"
-                        "allow:\n  - sha256: " + std::string(64, '0') + "\n    label: placeholder\n" + pid1);
+                        "allow:\n  - sha256: " +
+                            std::string(64, '0') + "\n    label: placeholder\n" + pid1);
     testing::write_text(config, "# site config\nmode: audit   # start safe\ndatabase: " + db + "\nevent_log: " + log +
-                                    "\nsocket: " + dir.file("tollgate.sock") + "\nmanifest: " +
-                                    dir.file("policy.yaml") + "\napprovals: " + approvals + "\nadmin_group: " +
-                                    own_group() + "\nmust_allow: " + must_allow + "\nstate_dir: " +
-                                    dir.file("state") + "\n");
+                                    "\nsocket: " + dir.file("tollgate.sock") +
+                                    "\nmanifest: " + dir.file("policy.yaml") + "\napprovals: " + approvals +
+                                    "\nadmin_group: " + own_group() + "\nmust_allow: " + must_allow +
+                                    "\nstate_dir: " + dir.file("state") + "\n");
   }
   testing::CommandResult tg(std::vector<std::string> args, const std::string& input = "") const {
     args.insert(args.begin(), {tollgate_bin()});
@@ -212,7 +213,8 @@ TEST_SUITE("tools.approve") {
     // Break the root manifest: a file entry that does not exist.
     testing::write_text(site.dir.file("policy.yaml"),
                         "version: 1\nname: test\ninclude:\n  - {path: approvals.yaml, optional: true}\n"
-                        "allow:\n  - file: " + site.dir.file("missing") + "\n");
+                        "allow:\n  - file: " +
+                            site.dir.file("missing") + "\n");
     auto r = site.tg({"approve", "/usr/bin/false"});
     CHECK(r.exit_code != 0);
     CHECK(r.err.find("nothing was approved") != std::string::npos);
@@ -245,17 +247,28 @@ TEST_SUITE("tools.approve") {
     auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
     auto now = now_us();
     std::ofstream log(site.log);
-    log << nlohmann::json({{"ts", format_rfc3339_us(now - 90000000)}, {"host", "t"}, {"type", "scan"},
-                           {"sha256", hex_of(files[2])}, {"path", logged(2)}, {"end", "complete"},
+    log << nlohmann::json({{"ts", format_rfc3339_us(now - 90000000)},
+                           {"host", "t"},
+                           {"type", "scan"},
+                           {"sha256", hex_of(files[2])},
+                           {"path", logged(2)},
+                           {"end", "complete"},
                            {"hits", {{{"signal", "stratum-url"}, {"marker", "stratum+tcp://"}, {"offset", 9}}}}})
                .dump()
         << "\n";
     for (size_t i = 0; i < files.size(); ++i) {
       for (size_t n = 0; n <= i; ++n) {
-        nlohmann::json e = {{"ts", format_rfc3339_us(now - 60000000)}, {"host", "t"}, {"type", "decision"},
-                            {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
-                            {"rule", "default-deny"}, {"path", logged(i)}, {"sha256", hex_of(files[i])},
-                            {"uid", 0}, {"exe", "/usr/sbin/cron"}};
+        nlohmann::json e = {{"ts", format_rfc3339_us(now - 60000000)},
+                            {"host", "t"},
+                            {"type", "decision"},
+                            {"mode", "audit"},
+                            {"decision", "allow"},
+                            {"would_deny", true},
+                            {"rule", "default-deny"},
+                            {"path", logged(i)},
+                            {"sha256", hex_of(files[i])},
+                            {"uid", 0},
+                            {"exe", "/usr/sbin/cron"}};
         log << e.dump() << "\n";
       }
     }
@@ -274,20 +287,20 @@ TEST_SUITE("tools.approve") {
     auto manifest = policy::load_manifest(site.dir.file("review.yaml"));
     REQUIRE_MESSAGE(manifest, manifest.error().message());
     REQUIRE(manifest->entries.size() == 2);  // the miner stays commented out
-    auto summary = policy::compile_policy({.manifest_path = site.dir.file("review.yaml"),
-                                           .output_path = site.dir.file("review.db")});
+    auto summary = policy::compile_policy(
+        {.manifest_path = site.dir.file("review.yaml"), .output_path = site.dir.file("review.db")});
     REQUIRE_MESSAGE(summary, summary.error().message());
-    auto r = run({tollgate_bin(), "check", "--config", site.config, "--db", site.dir.file("review.db"), files[0],
-                  files[1]});
+    auto r =
+        run({tollgate_bin(), "check", "--config", site.config, "--db", site.dir.file("review.db"), files[0], files[1]});
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("review.yaml:") != std::string::npos);
     CHECK(run({tollgate_bin(), "check", "--config", site.config, "--db", site.dir.file("review.db"), files[2]})
               .exit_code == 1);
 
     // Interactive: answers piped on stdin pick the entries.
-    auto picked = site.tg({"approve", "--from-report", "--since", "1h", "--interactive", "-o",
-                           site.dir.file("picked.yaml")},
-                          "n\ny\nn\n");
+    auto picked =
+        site.tg({"approve", "--from-report", "--since", "1h", "--interactive", "-o", site.dir.file("picked.yaml")},
+                "n\ny\nn\n");
     REQUIRE_MESSAGE(picked.exit_code == 0, picked.err);
     auto chosen = policy::load_manifest(site.dir.file("picked.yaml"));
     REQUIRE_MESSAGE(chosen, chosen.error().message());
@@ -305,9 +318,16 @@ TEST_SUITE("tools.approve") {
 
 namespace {
 void log_exec(const std::string& log, const std::string& path) {
-  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
-                      {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
-                      {"rule", "default-deny"}, {"path", path}, {"sha256", hex_of(path)}, {"uid", 0},
+  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)},
+                      {"host", "t"},
+                      {"type", "decision"},
+                      {"mode", "audit"},
+                      {"decision", "allow"},
+                      {"would_deny", true},
+                      {"rule", "default-deny"},
+                      {"path", path},
+                      {"sha256", hex_of(path)},
+                      {"uid", 0},
                       {"exe", "/usr/bin/bash"}};
   std::ofstream(log, std::ios::app) << e.dump() << "\n";
 }
@@ -403,9 +423,16 @@ TEST_SUITE("tools.mode") {
     REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
     REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
     auto logged = [&](const std::string& path, const std::string& sha) {
-      nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"},
-                          {"type", "decision"}, {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true},
-                          {"rule", "default-deny"}, {"path", path}, {"sha256", sha}, {"uid", 0},
+      nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)},
+                          {"host", "t"},
+                          {"type", "decision"},
+                          {"mode", "audit"},
+                          {"decision", "allow"},
+                          {"would_deny", true},
+                          {"rule", "default-deny"},
+                          {"path", path},
+                          {"sha256", sha},
+                          {"uid", 0},
                           {"exe", "/usr/bin/bash"}};
       std::ofstream(site.log, std::ios::app) << e.dump() << "\n";
     };

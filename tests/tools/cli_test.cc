@@ -24,8 +24,8 @@ TEST_SUITE("tools.cli") {
     testing::write_text(dir.file("new\nline"), "odder name");
     std::string big(5 << 20, 'z');
     testing::write_text(dir.file("big"), big);
-    std::vector<std::string> files = {dir.file("a"), dir.file("empty"), dir.file("back\\slash"), dir.file("new\nline"),
-                                      dir.file("big"), "/bin/sh"};
+    std::vector<std::string> files = {dir.file("a"),         dir.file("empty"), dir.file("back\\slash"),
+                                      dir.file("new\nline"), dir.file("big"),   "/bin/sh"};
     std::vector<std::string> ours = {tollgate_bin(), "hash"};
     std::vector<std::string> theirs = {"sha256sum"};
     ours.insert(ours.end(), files.begin(), files.end());

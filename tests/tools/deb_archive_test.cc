@@ -13,8 +13,8 @@
 
 #include "common/io.h"
 #include "hashdb/sha256.h"
-#include "tests/support/temp_dir.h"
 #include "policy/trust_sources.h"
+#include "tests/support/temp_dir.h"
 #include "tools/pending_trust.h"
 
 using namespace tollgate;
@@ -174,8 +174,9 @@ TEST_SUITE("tools.deb_archive") {
     CHECK(s.error().message() == dir.file("short.tar") + ": truncated archive");
   }
 
-  TEST_CASE("hash_tar_files selects by the whole head however the stream is split: a non-executable ELF and a "
-            "script read one byte at a time") {
+  TEST_CASE(
+      "hash_tar_files selects by the whole head however the stream is split: a non-executable ELF and a "
+      "script read one byte at a time") {
     testing::TempDir dir;
     fs::create_directories(dir.file("src"));
     fs::copy_file("/bin/true", dir.file("src/prog"));
@@ -206,19 +207,20 @@ TEST_SUITE("tools.deb_archive") {
     CHECK(bytes == fs::file_size("/bin/true") + std::string("#!/bin/sh\nexit 0\n").size() + 5);
   }
 
-  TEST_CASE("read_control_tar: the fields of ./control and the maintainer scripts at the top level, hashed "
-            "whatever their content, however the stream is split") {
+  TEST_CASE(
+      "read_control_tar: the fields of ./control and the maintainer scripts at the top level, hashed "
+      "whatever their content, however the stream is split") {
     testing::TempDir dir;
     const std::string elf = testing::read_text("/bin/true");
-    const std::string tar = make_tar(
-        dir, "control",
-        {{"control", {"package: tg-test\nVersion: 1.0-1\nDescription: x\n more\nArchitecture: amd64\n", 0644}},
-         {"preinst", {"#!/bin/sh\nexit 0\n", 0755}},
-         {"postrm", {elf, 0755}},                       // an ELF: dpkg runs it all the same
-         {"prerm", {"not even a script\n", 0644}},      // run by dpkg whatever its mode says
-         {"md5sums", {"d41d8cd98f00b204e9800998ecf8427e  usr/bin/x\n", 0644}},
-         {"templates", {"Template: x\n", 0644}},
-         {"sub/postinst", {"#!/bin/sh\nnested\n", 0755}}});  // not a maintainer script: not at the top
+    const std::string tar =
+        make_tar(dir, "control",
+                 {{"control", {"package: tg-test\nVersion: 1.0-1\nDescription: x\n more\nArchitecture: amd64\n", 0644}},
+                  {"preinst", {"#!/bin/sh\nexit 0\n", 0755}},
+                  {"postrm", {elf, 0755}},                   // an ELF: dpkg runs it all the same
+                  {"prerm", {"not even a script\n", 0644}},  // run by dpkg whatever its mode says
+                  {"md5sums", {"d41d8cd98f00b204e9800998ecf8427e  usr/bin/x\n", 0644}},
+                  {"templates", {"Template: x\n", 0644}},
+                  {"sub/postinst", {"#!/bin/sh\nnested\n", 0755}}});  // not a maintainer script: not at the top
     auto control = read_control_bytewise(tar);
     REQUIRE_MESSAGE(control, control.error().message());
     CHECK(control->info.package == "tg-test");  // field names are case-insensitive
@@ -241,7 +243,8 @@ TEST_SUITE("tools.deb_archive") {
     const std::vector<Case> cases = {
         {"none", {{"postinst", {"#!/bin/sh\n", 0755}}}, "no control file"},
         {"noversion", {{"control", {"Package: tg-test\nArchitecture: all\n", 0644}}}, "no Package or Version field"},
-        {"huge", {{"control", {"Package: tg-test\nVersion: 1\n" + std::string(kMaxControlFile, '#'), 0644}}},
+        {"huge",
+         {{"control", {"Package: tg-test\nVersion: 1\n" + std::string(kMaxControlFile, '#'), 0644}}},
          "its control file is over 1048576 bytes"},
     };
     for (const auto& c : cases) {
@@ -253,8 +256,9 @@ TEST_SUITE("tools.deb_archive") {
     }
   }
 
-  TEST_CASE("read_deb: the package's fields, its maintainer scripts and the files the dpkg trust source would "
-            "cover, hashed") {
+  TEST_CASE(
+      "read_deb: the package's fields, its maintainer scripts and the files the dpkg trust source would "
+      "cover, hashed") {
     testing::TempDir dir;
     const std::string deb = build_deb(dir);
     auto pending = pending_for_deb(deb, DpkgScope{.all = true});
@@ -303,8 +307,9 @@ TEST_SUITE("tools.deb_archive") {
     CHECK(missing.error().message().find(dir.file("nope.deb")) != std::string::npos);
   }
 
-  TEST_CASE("the apt hook as apt reads it: trust-debs at Pre-Install-Pkgs with protocol 3 for its first word, "
-            "refresh at Post-Invoke, no Pre-Invoke (no mode switch)") {
+  TEST_CASE(
+      "the apt hook as apt reads it: trust-debs at Pre-Install-Pkgs with protocol 3 for its first word, "
+      "refresh at Post-Invoke, no Pre-Invoke (no mode switch)") {
     const std::string tollgate = testing::built_binary("tollgate");
     const std::string hook = tollgate.substr(0, tollgate.rfind('/')) + "/80tollgate";
     auto dump = testing::run({"apt-config", "-c", hook, "dump"}, 60);
@@ -337,7 +342,7 @@ TEST_SUITE("tools.deb_archive") {
         "oldpkg 1.0 amd64 none > - - none **REMOVE**\n"
         "bash 5.2-1 amd64 foreign < 5.2-2 amd64 foreign **CONFIGURE**\n";
     CHECK(debs_from_apt_hook(v3) == std::vector<std::string>{"/var/cache/apt/archives/bash_5.2-2_amd64.deb",
-                                                              "/var/cache/apt/archives/libc6_2.36-9_amd64.deb"});
+                                                             "/var/cache/apt/archives/libc6_2.36-9_amd64.deb"});
     // A config value that looks like a path is not a package.
     CHECK(debs_from_apt_hook("VERSION 2\nX::Y=/tmp/evil.deb\n\nbash 1 < 2 /a/bash.deb\n") ==
           std::vector<std::string>{"/a/bash.deb"});

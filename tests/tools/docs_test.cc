@@ -27,8 +27,8 @@ TEST_SUITE("tools.docs") {
       CHECK(cli_md.find("### `tollgate " + spec.name) != std::string::npos);
       std::string roff_name;
       for (char c : spec.name) roff_name += c == '-' ? std::string("\\-") : std::string(1, c);
-      bool in_man = man.find(".B " + roff_name) != std::string::npos ||
-                    man.find(".BI \"" + roff_name) != std::string::npos;
+      bool in_man =
+          man.find(".B " + roff_name) != std::string::npos || man.find(".BI \"" + roff_name) != std::string::npos;
       CHECK(in_man);
       CHECK((" " + commands + " ").find(" " + spec.name + " ") != std::string::npos);
       auto help = testing::run({testing::built_binary("tollgate"), spec.name, "--help"});

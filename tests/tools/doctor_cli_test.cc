@@ -39,8 +39,8 @@ struct FakeHost {
   }
   std::string get(const std::string& rel) { return testing::read_text(proc + "/" + rel); }
   testing::CommandResult doctor(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {testing::built_binary("tollgate"), "doctor", "--config", config, "--proc-root",
-                                     proc};
+    std::vector<std::string> argv = {
+        testing::built_binary("tollgate"), "doctor", "--config", config, "--proc-root", proc};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return testing::run(argv, 60);
   }

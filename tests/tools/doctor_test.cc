@@ -1,12 +1,13 @@
 // tollgate doctor's checks over made-up host facts, and the status line's
 // holes: pure, no host setting is read or changed.
+#include "tools/doctor.h"
+
 #include <doctest/doctest.h>
 #include <sys/sysmacros.h>
 
 #include <filesystem>
 
 #include "tests/support/temp_dir.h"
-#include "tools/doctor.h"
 #include "tools/status_verdict.h"
 
 using namespace tollgate;
@@ -35,9 +36,15 @@ HostFacts hardened() {
   f.public_key = "/etc/tollgate/signing.pub";
   f.census_interval_ms = 2000;
   f.daemon = control::StatusReply{.mode = policy::Mode::kEnforce, .coverage = "full"};
-  f.files.push_back({.role = "database", .path = "/var/lib/tollgate/policy.db", .exists = true, .mode = 0100644,
-                     .chain = {{"/var/lib/tollgate/policy.db", 0, 0100644}, {"/var/lib/tollgate", 0, 040700},
-                               {"/var/lib", 0, 040755}, {"/var", 0, 040755}, {"/", 0, 040755}}});
+  f.files.push_back({.role = "database",
+                     .path = "/var/lib/tollgate/policy.db",
+                     .exists = true,
+                     .mode = 0100644,
+                     .chain = {{"/var/lib/tollgate/policy.db", 0, 0100644},
+                               {"/var/lib/tollgate", 0, 040700},
+                               {"/var/lib", 0, 040755},
+                               {"/var", 0, 040755},
+                               {"/", 0, 040755}}});
   return f;
 }
 
@@ -160,16 +167,21 @@ TEST_SUITE("tools.doctor") {
     f = hardened();
     f.signing_key = "/etc/tollgate/signing.key";
     f.signing_key_present = true;
-    f.files.push_back({.role = "signing key", .path = f.signing_key, .exists = true, .secret = true, .mode = 0100644,
-                       .chain = {{f.signing_key, 0, 0100644}, {"/etc/tollgate", 0, 040755}, {"/etc", 0, 040755},
-                                 {"/", 0, 040755}}});
+    f.files.push_back(
+        {.role = "signing key",
+         .path = f.signing_key,
+         .exists = true,
+         .secret = true,
+         .mode = 0100644,
+         .chain = {{f.signing_key, 0, 0100644}, {"/etc/tollgate", 0, 040755}, {"/etc", 0, 040755}, {"/", 0, 040755}}});
     auto checks = run_checks(f);
     CHECK(find(checks, "file:signing key").status == Severity::kFail);
     CHECK(find(checks, "signing-key").status == Severity::kWarn);
   }
 
-  TEST_CASE("the daemon: not running or DEGRADED fails, audit warns, an unmarked filesystem fails, signatures "
-            "off and the census off warn") {
+  TEST_CASE(
+      "the daemon: not running or DEGRADED fails, audit warns, an unmarked filesystem fails, signatures "
+      "off and the census off warn") {
     auto f = hardened();
     f.daemon.reset();
     f.daemon_error = "nothing listens";
@@ -229,8 +241,8 @@ TEST_SUITE("tools.doctor") {
     put("sys/vm/memfd_noexec", "2\n");
     put("sys/kernel/unprivileged_userns_clone", "0\n");
     CHECK(status_holes(dir.path(), status).empty());
-    status.filesystems[0] = {.device = "8:1", .fs_type = "ext4", .mount_points = {"/"}, .marked = false,
-                             .error = "hidden"};
+    status.filesystems[0] = {
+        .device = "8:1", .fs_type = "ext4", .mount_points = {"/"}, .marked = false, .error = "hidden"};
     CHECK(health_verdict(control::to_json(status))
               .starts_with("health: WARNING: tollgated cannot watch 8:1 (ext4) at /: hidden"));
   }

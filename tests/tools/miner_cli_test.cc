@@ -8,13 +8,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "hashdb/sha256.h"
 #include "common/time.h"
+#include "hashdb/sha256.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
-using testing::run;
 using nlohmann::json;
+using testing::run;
 
 namespace {
 
@@ -28,9 +28,18 @@ std::string hex_of(const std::string& path) {
 }
 
 std::string decision(const std::string& path, const std::string& sha, const std::string& rule = "default-deny") {
-  return json({{"ts", format_rfc3339_us(now_us() - 60000000)}, {"host", "t"}, {"type", "decision"},
-               {"mode", "audit"}, {"decision", "allow"}, {"would_deny", true}, {"rule", rule},
-               {"reason", "no rule approves it"}, {"path", path}, {"sha256", sha}, {"size", 10}, {"uid", 0},
+  return json({{"ts", format_rfc3339_us(now_us() - 60000000)},
+               {"host", "t"},
+               {"type", "decision"},
+               {"mode", "audit"},
+               {"decision", "allow"},
+               {"would_deny", true},
+               {"rule", rule},
+               {"reason", "no rule approves it"},
+               {"path", path},
+               {"sha256", sha},
+               {"size", 10},
+               {"uid", 0},
                {"exe", "/usr/bin/bash"}})
              .dump() +
          "\n";
@@ -43,7 +52,8 @@ TEST_SUITE("tools.miner") {
     auto text = run({tollgate_bin(), "report", "--since", "all", "--log", fixture("miner.jsonl")});
     REQUIRE_MESSAGE(text.exit_code == 0, text.err);
     CHECK(text.out.find("4 binaries denied or would be denied") != std::string::npos);
-    auto first = text.out.find("\n/srv/www/.cache/kworker   [MINER? score 125] contains 'stratum+tcp://' at byte 1200\n");
+    auto first =
+        text.out.find("\n/srv/www/.cache/kworker   [MINER? score 125] contains 'stratum+tcp://' at byte 1200\n");
     auto second = text.out.find("\n/usr/local/bin/helper   [MINER? score 100] known bad: ");
     auto third = text.out.find("\n/opt/app/bin/tool\n");
     auto fourth = text.out.find("\n/var/tmp/id\n");
@@ -67,7 +77,8 @@ TEST_SUITE("tools.miner") {
     CHECK(m["scan_end"] == "complete");
     REQUIRE(m["reasons"].size() == 5);
     CHECK(m["reasons"][0] == "contains 'stratum+tcp://' at byte 1200 (mining-pool URL, +60)");
-    CHECK(j["binaries"][3]["miner"] == json({{"suspect", false}, {"score", 0}, {"reasons", json::array()}, {"scan", "none"}}));
+    CHECK(j["binaries"][3]["miner"] ==
+          json({{"suspect", false}, {"score", 0}, {"reasons", json::array()}, {"scan", "none"}}));
     CHECK(j["content_scans"] == json({{"daemon", 2}, {"report", 0}, {"none", 2}}));
   }
 
@@ -91,8 +102,7 @@ TEST_SUITE("tools.miner") {
     CHECK(j["binaries"][0]["path"] == miner);
     CHECK(j["binaries"][0]["miner"]["suspect"] == true);
     CHECK(j["binaries"][0]["miner"]["scan"] == "report");
-    CHECK(j["binaries"][0]["miner"]["reasons"][0] ==
-          "contains 'stratum+tcp://' at byte 18 (mining-pool URL, +60)");
+    CHECK(j["binaries"][0]["miner"]["reasons"][0] == "contains 'stratum+tcp://' at byte 18 (mining-pool URL, +60)");
     CHECK(j["binaries"][1]["path"] == plain);
     CHECK(j["binaries"][1]["miner"]["scan"] == "report");
     CHECK(j["binaries"][1]["miner"]["suspect"] == false);
@@ -174,7 +184,8 @@ TEST_SUITE("tools.miner") {
     const std::string a(64, 'a'), b(64, 'b');
     const std::string feed = dir.file("bazaar.csv");
     testing::write_text(feed, "# \"first_seen_utc\",\"sha256_hash\",\"signature\"\n\"2026-12-01\",\"" + a +
-                                  "\",\"CoinMiner\"\n\"2026-12-01\",\"" + b + "\",\"XMRig\"\n\"2026-12-02\",\"oops\",\"x\"\n");
+                                  "\",\"CoinMiner\"\n\"2026-12-01\",\"" + b +
+                                  "\",\"XMRig\"\n\"2026-12-02\",\"oops\",\"x\"\n");
     auto r = run({tollgate_bin(), "import-blocklist", feed, "-o", dir.file("bazaar.yaml")});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     CHECK(r.err.find(feed + ":4: skipped: column 2 is not a SHA-256") != std::string::npos);

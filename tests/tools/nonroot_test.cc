@@ -17,14 +17,15 @@ TEST_SUITE("tools.nonroot") {
     REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);  // nobody must read the config
     std::string config = dir.file("tollgate.yaml");
     std::string approvals = dir.file("approvals.yaml");
-    testing::write_text(dir.file("policy.yaml"), "version: 1\nname: t\ninclude:\n  - {path: approvals.yaml, optional: true}\n");
-    const std::string config_text = "mode: audit\ndatabase: " + dir.file("policy.db") + "\nevent_log: " +
-                                    dir.file("events.jsonl") + "\nsocket: " + dir.file("sock") +
+    testing::write_text(dir.file("policy.yaml"),
+                        "version: 1\nname: t\ninclude:\n  - {path: approvals.yaml, optional: true}\n");
+    const std::string config_text = "mode: audit\ndatabase: " + dir.file("policy.db") +
+                                    "\nevent_log: " + dir.file("events.jsonl") + "\nsocket: " + dir.file("sock") +
                                     "\nmanifest: " + dir.file("policy.yaml") + "\napprovals: " + approvals +
                                     "\nadmin_group: root\nmust_allow: []\n";
     testing::write_text(config, config_text);
-    const std::string approvals_text = "version: 1\nname: approvals\nallow:\n  - sha256: " + std::string(64, 'a') +
-                                       "\n    label: x\n";
+    const std::string approvals_text =
+        "version: 1\nname: approvals\nallow:\n  - sha256: " + std::string(64, 'a') + "\n    label: x\n";
     testing::write_text(approvals, approvals_text);
 
     const std::vector<std::vector<std::string>> commands = {
@@ -36,8 +37,14 @@ TEST_SUITE("tools.nonroot") {
     };
     for (auto args : commands) {
       CAPTURE(args[0]);
-      std::vector<std::string> argv = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                       testing::built_binary("tollgate"), args[0], "--config", config};
+      std::vector<std::string> argv = {"setpriv",
+                                       "--reuid=nobody",
+                                       "--regid=nogroup",
+                                       "--clear-groups",
+                                       testing::built_binary("tollgate"),
+                                       args[0],
+                                       "--config",
+                                       config};
       argv.insert(argv.end(), args.begin() + 1, args.end());
       auto r = run(argv);
       CHECK(r.exit_code == 6);
@@ -76,9 +83,9 @@ TEST_SUITE("tools.nonroot") {
 
     testing::write_text(dir.file("empty.jsonl"), "");
     // Reading stays open to everyone who can read the files.
-    auto report = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                       testing::built_binary("tollgate"), "approve", "--from-report", "--config", config, "--log",
-                       dir.file("empty.jsonl")});
+    auto report =
+        run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", testing::built_binary("tollgate"),
+             "approve", "--from-report", "--config", config, "--log", dir.file("empty.jsonl")});
     CHECK(report.exit_code == 0);
     // And so does looking for holes: doctor without --fix.
     auto doctor = run({"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
