@@ -278,17 +278,19 @@ bool Engine::plain_marks_allowed(const PolicyState& state) const {
 
 void Engine::maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, IgnoreMarks::Scope scope) {
   const auto& st = r.st;
-  // The cheap tests first (the fstat in hand): a user's copy stops here.
-  if (!marks_->enabled() || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) return;
-  if (unsafe_chains_.contains(st)) return;
+  if (!may_mark(st)) return;
   if (r.path.display.empty()) r.path = policy::fd_path(fd, st);
-  if (r.facts.chain.empty() && chain_is_markable(fd, st, r.path)) {
-    marks_->add(fd, ticket, scope);
-  } else if (!r.facts.chain.empty() && policy::chain_is_safe(r.facts.chain)) {
-    marks_->add(fd, ticket, scope);  // the chain the decision gathered
-  } else {
-    unsafe_chains_.add(st);
-  }
+  // The chain the decision gathered, else one read now.
+  const bool safe = r.facts.chain.empty() ? chain_is_markable(fd, st, r.path) : policy::chain_is_safe(r.facts.chain);
+  if (safe) marks_->add(fd, ticket, scope);
+  else unsafe_chains_.add(st);
+}
+
+bool Engine::may_mark(const struct stat& st) const {
+  // The cheap tests first (the fstat in hand): a user's copy stops here,
+  // and so does a file whose chain was found unsafe before.
+  return marks_->enabled() && S_ISREG(st.st_mode) && st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH)) &&
+         !unsafe_chains_.contains(st);
 }
 
 bool Engine::chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const {
@@ -305,9 +307,7 @@ void Engine::maybe_ignore_plain(int fd, const struct stat& st, policy::FileKind 
   // loaded, and the loader's open must be asked), scripts admitted by
   // safe-path, and no deny rule a hash or path could meet.
   if (kind != policy::FileKind::kOther && kind != policy::FileKind::kNoContent) return;
-  if (!marks_->enabled() || !plain_marks_allowed(reader_policy())) return;
-  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || unsafe_chains_.contains(st))
-    return;
+  if (!may_mark(st) || !plain_marks_allowed(reader_policy())) return;
   // The same chain rule as an exec's mark (maybe_ignore).
   if (chain_is_markable(fd, st, policy::fd_path(fd, st))) marks_->add(fd, ticket, IgnoreMarks::Scope::kPlainOpens);
   else unsafe_chains_.add(st);

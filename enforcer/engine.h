@@ -270,6 +270,9 @@ class Engine {
   void conclude(const PendingPtr& p, policy::FileDecision&& r, policy::Mode mode, uint64_t ticket);
   // After an allow: an ignore mark when the file and its chain are safe.
   void maybe_ignore(int fd, policy::FileDecision& r, uint64_t ticket, IgnoreMarks::Scope scope);
+  // Marks on, and `st` a root-owned regular file nobody else may write whose
+  // chain was not found unsafe before: the tests before any path is read.
+  bool may_mark(const struct stat& st) const;
   // Whether the file's path names it here and its chain is safe for a mark.
   bool chain_is_markable(int fd, const struct stat& st, const policy::FdPath& path) const;
   // Whether a plain-opens mark is safe under `state` (ignore_marks.h).

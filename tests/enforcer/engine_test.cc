@@ -1256,6 +1256,15 @@ hashdb::HashRule allow_file(const std::string& path) {
   return r;
 }
 
+// A Harness whose ignore marks a fake kernel records.
+struct RecordingHarness {
+  Harness h;
+  RecordingMarks kernel;
+  IgnoreMarks marks{kernel, h.metrics, {.max_marks = 100}};
+
+  explicit RecordingHarness(EngineOptions options = {}) : h(std::move(options)) { h.engine.set_ignore_marks(&marks); }
+};
+
 // A Harness with ignore marks recorded by a fake kernel, enforcing a policy
 // that approves the safe binary (plus `extra` rules).
 struct MarkingHarness {
@@ -1276,10 +1285,8 @@ struct MarkingHarness {
 TEST_SUITE("enforcer.engine.ignore_marks") {
   TEST_CASE("an allowed file on a safe chain is marked once answered; a copy under /tmp and a would-deny never are") {
     const std::string safe = safe_binary();
-    Harness h;
-    RecordingMarks kernel;
-    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-    h.engine.set_ignore_marks(&marks);
+    RecordingHarness m;
+    auto& [h, kernel, marks] = m;
     const std::string copy = h.dir.file("true-copy");
     std::filesystem::copy_file(safe, copy);
     ::chmod(copy.c_str(), 0755);
@@ -1359,10 +1366,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
       "full coverage: a script admitted only by safe-path gets a plain-opens mark (its exec is still asked), "
       "a hash-approved one a mark for every access; a cache hit still reads the path the safe-path rule needs") {
     auto sh = shell();
-    Harness h(full_coverage());
-    RecordingMarks kernel;
-    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-    h.engine.set_ignore_marks(&marks);
+    RecordingHarness m(full_coverage());
+    auto& [h, kernel, marks] = m;
     // Root-owned, not writable, in root-owned directories; not ELF; opened by an interpreter: scripts.
     const std::string safe_only = real("/etc/passwd");
     const std::string approved = real("/etc/group");
@@ -1389,10 +1394,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
       "full coverage: a plain open of a file that is not code, on a safe chain, gets a plain-opens mark; "
       "an ELF and a file under /tmp never do") {
     auto opener = sleeper();
-    Harness h(full_coverage());
-    RecordingMarks kernel;
-    IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-    h.engine.set_ignore_marks(&marks);
+    RecordingHarness m(full_coverage());
+    auto& [h, kernel, marks] = m;
     start_enforcing(h);
     const std::string data = real("/etc/passwd");                   // root-owned, 0644, in /etc and /: not code
     const std::string elf = safe_binary();                          // may be loaded: its loader open must be asked
@@ -1426,10 +1429,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     for (auto& c : {Case{"hash-deny", hash_deny, {}}, Case{"path-deny", path_deny, {}},
                     Case{"script_trust: hash", {}, hash_only}}) {
       CAPTURE(c.name);
-      Harness h(full_coverage(c.open_rules));
-      RecordingMarks kernel;
-      IgnoreMarks marks(kernel, h.metrics, {.max_marks = 100});
-      h.engine.set_ignore_marks(&marks);
+      RecordingHarness m(full_coverage(c.open_rules));
+      auto& [h, kernel, marks] = m;
       start_enforcing(h, c.rules);
       h.source.push(real("/etc/passwd"), opener.pid);
       auto responses = h.source.wait_responses(1);
