@@ -105,6 +105,8 @@ class PendingRuleSet final : public hashdb::RuleSet {
   Result<std::optional<hashdb::HashRule>> find_hash(const hashdb::Sha256& digest) const override;
   const std::vector<hashdb::PathRule>& path_rules() const override { return base_->path_rules(); }
   const std::vector<hashdb::Signer>& signers() const override { return base_->signers(); }
+  // The pending set only allows: it denies by hash exactly when the base does.
+  bool may_deny_by_hash() const override { return base_->may_deny_by_hash(); }
 
  private:
   std::shared_ptr<const hashdb::RuleSet> base_;

@@ -29,6 +29,7 @@ std::shared_ptr<const hashdb::RuleSet> policy_with(hashdb::PolicyContent c) {
 TEST_SUITE("policy.pending_trust") {
   TEST_CASE("a pending file is a hash allow named pending-trust:PKG=VERSION:PATH") {
     auto rules = PendingRuleSet(policy_with({}), {file("new bash", "/usr/bin/bash")});
+    CHECK_FALSE(rules.may_deny_by_hash());  // it only allows (plain-open ignore marks stay usable)
     FileFacts facts{.path = "/usr/bin/bash", .sha256 = digest_of("new bash")};
     auto d = decide(facts, rules, Mode::kEnforce);
     CHECK(d.verdict == Verdict::kAllow);
@@ -47,6 +48,7 @@ TEST_SUITE("policy.pending_trust") {
     c.hash_rules = {deny};
     c.path_rules = {{.path = "/tmp/", .match = hashdb::PathMatch::kPrefix, .action = hashdb::Action::kDeny}};
     auto rules = PendingRuleSet(policy_with(c), {file("miner", "/usr/bin/x"), file("tool", "/usr/bin/tool")});
+    CHECK(rules.may_deny_by_hash());
     CHECK(decide({.path = "/usr/bin/x", .sha256 = digest_of("miner")}, rules, Mode::kEnforce)
               .rule.starts_with("hash-deny:"));
     CHECK(decide({.path = "/tmp/tool", .sha256 = digest_of("tool")}, rules, Mode::kEnforce).rule == "path-deny:/tmp/");
