@@ -62,6 +62,11 @@ struct Validators {
 };
 
 FileKey key_of(const struct stat& st);
+
+// The one hash of a FileKey, for every per-inode map below.
+struct FileKeyHash {
+  size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
+};
 Validators validators_of(const struct stat& st);
 
 struct CacheEntry {
@@ -111,9 +116,6 @@ class DecisionCache {
   int64_t now_ns() const { return clock_.now_ns(); }
 
  private:
-  struct Hash {
-    size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
-  };
   struct Slot {
     Validators validators;
     CacheEntry entry;
@@ -121,9 +123,9 @@ class DecisionCache {
   size_t capacity_;
   RacyClock clock_;
   mutable std::mutex mu_;
-  std::unordered_map<FileKey, Slot, Hash> map_;  // guarded by mu_
-  uint64_t clears_ = 0;                          // guarded by mu_
-  mutable uint64_t racy_ = 0;                    // guarded by mu_
+  std::unordered_map<FileKey, Slot, FileKeyHash> map_;  // guarded by mu_
+  uint64_t clears_ = 0;                                 // guarded by mu_
+  mutable uint64_t racy_ = 0;                           // guarded by mu_
 };
 
 // FileKindCache: what the first bytes of a file said it is (policy/access.h),
@@ -146,9 +148,6 @@ class FileKindCache {
   size_t size() const { return map_.size(); }
 
  private:
-  struct Hash {
-    size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
-  };
   struct Slot {
     Validators validators;
     int64_t learned_at_ns = 0;
@@ -156,7 +155,7 @@ class FileKindCache {
   };
   size_t capacity_;
   RacyClock clock_;
-  std::unordered_map<FileKey, Slot, Hash> map_;
+  std::unordered_map<FileKey, Slot, FileKeyHash> map_;
 };
 
 // UnsafeChains: files found on a directory chain that is not safe for an
@@ -176,12 +175,9 @@ class UnsafeChains {
   void clear();
 
  private:
-  struct Hash {
-    size_t operator()(const FileKey& k) const { return std::hash<uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
-  };
   size_t capacity_;
   mutable std::mutex mu_;
-  std::unordered_map<FileKey, Validators, Hash> map_;  // guarded by mu_
+  std::unordered_map<FileKey, Validators, FileKeyHash> map_;  // guarded by mu_
 };
 
 }  // namespace tollgate::enforcer
