@@ -213,12 +213,15 @@ Engine::LogPlan Engine::plan_log(pid_t pid, const policy::Decision& d, const std
   return plan;
 }
 
-void Engine::finish(const DecisionRecord& record, const LogPlan* plan) {
-  const auto& d = record.decision;
-  if (d.verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
+void Engine::count(policy::Verdict verdict, bool would_deny, uint64_t latency_us) {
+  if (verdict == policy::Verdict::kAllow) metrics_.allowed.fetch_add(1, std::memory_order_relaxed);
   else metrics_.denied.fetch_add(1, std::memory_order_relaxed);
-  if (d.would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
-  metrics_.record_latency(record.latency_us);
+  if (would_deny) metrics_.would_deny.fetch_add(1, std::memory_order_relaxed);
+  metrics_.record_latency(latency_us);
+}
+
+void Engine::finish(const DecisionRecord& record, const LogPlan* plan) {
+  count(record.decision.verdict, record.decision.would_deny, record.latency_us);
   if (!plan) return;
   if (!plan->write) {
     metrics_.log_coalesced.fetch_add(1, std::memory_order_relaxed);
@@ -421,6 +424,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   const uint64_t ticket = mark_ticket();  // before the policy it marks under
   const PolicyState& state = reader_policy();
   const auto mode = this->mode();
+  if (answer_quick(*p, state.epoch, mode, ticket)) return Route::kDone;
   EpochCache cache(cache_, state.epoch);
   auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, *p), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
@@ -428,8 +432,43 @@ Engine::Route Engine::triage(const PendingPtr& p) {
     return r.needs_hash && size_of(p->st) > options_.large_file_bytes ? Route::kLarge : Route::kSmall;
   }
   if (r.cache == policy::FileDecision::CacheUse::kHit) metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+  remember_quick(*p, r, state.epoch, mode);
   conclude(p, std::move(r), mode, ticket);
   return Route::kDone;
+}
+
+bool Engine::answer_quick(Pending& p, uint64_t epoch, policy::Mode mode, uint64_t ticket) {
+  auto it = quick_.find(key_of(p.st));
+  if (it == quick_.end()) return false;
+  QuickAllow& q = it->second;
+  if (!(q.validators == validators_of(p.st)) || q.epoch != epoch || q.mode != mode || q.access != p.access)
+    return false;
+  metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
+  if (!answer(p, true)) return true;
+  count(policy::Verdict::kAllow, false, micros_since(p.received));
+  if (q.try_mark) {
+    // As conclude() would: a mark for a file whose chain was not yet found
+    // unsafe (say the mark table was full last time).
+    policy::FileDecision r;
+    r.st = p.st;
+    maybe_ignore(p.event.fd.get(), r, ticket, IgnoreMarks::Scope::kEveryAccess);
+    q.try_mark = may_mark(p.st);
+  }
+  return true;
+}
+
+void Engine::remember_quick(const Pending& p, const policy::FileDecision& r, uint64_t epoch, policy::Mode mode) {
+  const auto& d = r.decision;
+  if (!r.content_only || r.cache != policy::FileDecision::CacheUse::kHit || d.failure ||
+      d.verdict != policy::Verdict::kAllow || d.would_deny || options_.log_allows)
+    return;
+  if (quick_.size() >= options_.cache_capacity) quick_.clear();
+  // try_mark is settled once conclude() has tried (maybe_ignore): see there.
+  quick_[key_of(p.st)] = {.validators = validators_of(p.st),
+                          .epoch = epoch,
+                          .mode = mode,
+                          .access = p.access,
+                          .try_mark = marks_ && policy::allows_every_access(d)};
 }
 
 void Engine::decide(const PendingPtr& p) {
@@ -585,11 +624,12 @@ bool Engine::wait_readable(LoopState& loop, Clock::time_point now) {
 
 void Engine::read_and_triage(LoopState& loop) {
   ReadNotes notes;
-  auto events = source_.read_events(notes);
-  if (!events) {
-    fmt::print(stderr, "tollgated: {}\n", events.error().message());
-    loop.result = std::unexpected(events.error());
+  read_buf_.clear();
+  if (auto st = source_.read_events(read_buf_, notes); !st) {
+    fmt::print(stderr, "tollgated: {}\n", st.error().message());
+    loop.result = st;
     loop.reading = false;
+    for (auto& ev : read_buf_) accept(std::move(ev), Clock::now());  // read before the failure: answer them
     return;
   }
   if (notes.overflows) {
@@ -601,7 +641,8 @@ void Engine::read_and_triage(LoopState& loop) {
     loop.read_paused_until = Clock::now() + kReadPause;
   }
   const auto received = Clock::now();
-  for (auto& ev : *events) accept(std::move(ev), received);
+  for (auto& ev : read_buf_) accept(std::move(ev), received);
+  read_buf_.clear();  // their fds are closed or held by their records
 }
 
 void Engine::accept(RawEvent&& ev, Clock::time_point received) {

@@ -25,6 +25,14 @@
 //   in-memory path rules; no hashing, no database, no hand-off). So is a
 //   file over max_file_size (never hashed; only path rules can decide it,
 //   else error:too-large), and our own pid (allowed).
+// - Quick allows: a file whose last such decision was a policy allow that
+//   no path rule could change (policy::FileDecision::content_only) and was
+//   not logged is remembered per inode, with its validators, the policy
+//   epoch, the mode and the access kind. Its next event with all four the
+//   same is answered allow from that memo (fstat, one hash-map lookup, the
+//   answer): no decision is rebuilt and nothing is allocated. This is the
+//   approved binary in a user-writable place, which no ignore mark may
+//   cover and which is therefore decided at every exec.
 // - Everything else goes to a lane: files up to large_file_bytes to the
 //   small lane (`workers` threads), bigger ones to the large lane
 //   (`large_workers` threads: the cap on concurrent large hashes). A small
@@ -101,6 +109,7 @@
 #include <queue>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/error.h"
@@ -257,6 +266,13 @@ class Engine {
   // no ownership chain (policy::decide_file with may_block false);
   // otherwise says which lane gets the event.
   Route triage(const PendingPtr& p);
+  // Reading thread: answers an event allow from quick_ when the file's
+  // last decision under this policy, mode and access kind was a
+  // content-only, unlogged allow (QuickAllow); false: decide it.
+  bool answer_quick(Pending& p, uint64_t epoch, policy::Mode mode, uint64_t ticket);
+  // After `d` was answered for `p` on the reading thread: remembers it in
+  // quick_ when it qualifies.
+  void remember_quick(const Pending& p, const policy::FileDecision& d, uint64_t epoch, policy::Mode mode);
   // A worker: the whole decision, hashing through the cache.
   void decide(const PendingPtr& p);
   policy::DecideOptions decide_options(policy::Mode mode, bool may_block, const Pending& p) const;
@@ -298,6 +314,7 @@ class Engine {
                    ProcessInfo& process);
   // Counts the decision; writes it when `plan` is given (null: not logged).
   void finish(const DecisionRecord& record, const LogPlan* plan);
+  void count(policy::Verdict verdict, bool would_deny, uint64_t latency_us);
   // Writes the summary lines of closed windows (every window when `all`).
   void flush_repeats(Clock::time_point now, bool all);
   void note_read_failures(const ReadNotes& notes, Clock::time_point now);
@@ -336,7 +353,27 @@ class Engine {
   std::shared_ptr<const PolicyState> reader_policy_;
   uint64_t reader_policy_seen_ = ~uint64_t{0};
   std::unique_ptr<eventlog::Coalescer> coalescer_;  // null: no log, or coalescing off
+  std::vector<RawEvent> read_buf_;                  // reading thread only: what one read returned
   PendingPtr spare_;                                // reading thread only: the last decided record, for reuse
+  // Reading thread only: the files whose last decision on this thread was
+  // a policy allow reached from their content and its rule alone
+  // (policy::FileDecision::content_only: no path rule could change it) and
+  // not logged: an approved binary in a user-writable place, which no
+  // ignore mark may cover. Its next exec under the same policy epoch, mode
+  // and access kind, with the same validators, gets the same answer without
+  // the decision being rebuilt (no rule, reason or hash copied, nothing
+  // allocated). An entry comes only from a decision cache hit, which is
+  // never racy (cache.h), and the racy test depends only on the validators
+  // and when hashing began, so it stays not racy while the validators hold.
+  // Bounded like the decision cache (cleared when full).
+  struct QuickAllow {
+    Validators validators;
+    uint64_t epoch = 0;
+    policy::Mode mode = policy::Mode::kEnforce;
+    policy::AccessKind access = policy::AccessKind::kExec;
+    bool try_mark = false;  // an ignore mark may still be placed (maybe_ignore)
+  };
+  std::unordered_map<FileKey, QuickAllow, FileKeyHash> quick_;
   const PolicyState& reader_policy();
 
   Lane small_, large_;

@@ -54,8 +54,7 @@ Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount
   return {};
 }
 
-Result<std::vector<RawEvent>> FanotifySource::read_events(ReadNotes& notes) {
-  std::vector<RawEvent> events;
+Status FanotifySource::read_events(std::vector<RawEvent>& events, ReadNotes& notes) {
   alignas(fanotify_event_metadata) std::array<char, 16384> buf;
   for (;;) {
     ssize_t n = ::read(fd_.get(), buf.data(), buf.size());
@@ -86,7 +85,7 @@ Result<std::vector<RawEvent>> FanotifySource::read_events(ReadNotes& notes) {
     }
     if (static_cast<size_t>(n) < buf.size() / 2) break;  // likely drained
   }
-  return events;
+  return {};
 }
 
 Status FanotifySource::respond(int event_fd, bool allow) {

@@ -4,7 +4,7 @@
 //   auto source = FanotifySource::create(false);             // FAN_CLASS_CONTENT, FAN_UNLIMITED_QUEUE
 //   source->mark_filesystem("/srv", 42);                     // FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM
 //   ReadNotes notes;
-//   poll(source->poll_fd()) ... source->read_events(notes) ... source->respond(fd, true);
+//   poll(source->poll_fd()) ... source->read_events(events, notes) ... source->respond(fd, true);
 //
 // SAFETY: a filesystem mark covers the superblock everywhere: every mount of
 // it in every namespace. The daemon places them on what `watch:` selects
@@ -59,10 +59,11 @@ class EventSource {
   virtual ~EventSource() = default;
   // Readable (POLLIN) when events are waiting.
   virtual int poll_fd() const = 0;
-  // Reads whatever is waiting without blocking (empty when nothing is).
-  // Overflows and transient failures are added to `notes`, not returned;
-  // an error means the source is unusable.
-  virtual Result<std::vector<RawEvent>> read_events(ReadNotes& notes) = 0;
+  // Reads whatever is waiting without blocking, appending it to `events`
+  // (the caller's, reused: no allocation per read; nothing appended when
+  // nothing is waiting). Overflows and transient failures are added to
+  // `notes`, not returned; an error means the source is unusable.
+  virtual Status read_events(std::vector<RawEvent>& events, ReadNotes& notes) = 0;
   // Answers the event whose fd is `event_fd`. Thread-safe.
   virtual Status respond(int event_fd, bool allow) = 0;
 };
@@ -91,7 +92,7 @@ class FanotifySource final : public EventSource, public FilesystemMarker, public
   Status mark_filesystem(const std::string& mount_point, int mount_id) override;
 
   int poll_fd() const override { return fd_.get(); }
-  Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override;
+  Status read_events(std::vector<RawEvent>& events, ReadNotes& notes) override;
   Status respond(int event_fd, bool allow) override;
   int add_inode_mark(unsigned flags, uint64_t mask, int fd) override;
   int flush_inode_marks() override;

@@ -60,7 +60,8 @@ class FileDecider {
       out_.cache = known ? FileDecision::CacheUse::kHit : FileDecision::CacheUse::kMiss;
     }
     if (!options_.may_block && !(known && known->rules_current)) return defer(!known);
-    if (!(options_.path_on_demand && known && known->rules_current) || path_can_decide(*known)) resolve_path();
+    out_.content_only = options_.path_on_demand && known && known->rules_current && !path_can_decide(*known);
+    if (!out_.content_only) resolve_path();
     const bool chain_may_decide = path_allow_matches() || safe_script_trust();
     if (chain_may_decide && !options_.may_block && !decided_by_content(known)) return defer(false);
     if (!known && !hash(known)) return std::move(out_);  // cancelled

@@ -138,7 +138,12 @@ struct FileDecision {
   FdPath path;        // path.display names the file in logs
   struct stat st {};  // the validators the decision belongs to
   CacheUse cache = CacheUse::kNone;
-  bool needs_hash = false;    // kDeferred: nothing is known of the content yet
+  bool needs_hash = false;  // kDeferred: nothing is known of the content yet
+  // Decided from the content and its rule alone (path_on_demand found that
+  // no path rule could change it; the path was not read): the same file
+  // under the same rules, mode and access kind gets the same decision
+  // whatever name it was opened by.
+  bool content_only = false;
   uint64_t hashed_bytes = 0;  // read by this call
   std::string hash_error;     // why facts.sha256 is absent when hashing failed
 };

@@ -39,16 +39,15 @@ class BenchSource final : public EventSource {
         total_(events),
         wake_(::eventfd(events ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
   int poll_fd() const override { return wake_.get(); }
-  Result<std::vector<RawEvent>> read_events(ReadNotes&) override {
-    std::vector<RawEvent> out;
+  Status read_events(std::vector<RawEvent>& out, ReadNotes&) override {
     if (left_ == 0) {
       uint64_t v;
       (void)!::read(wake_.get(), &v, sizeof v);
-      return out;
+      return {};
     }
     --left_;
     out.push_back({UniqueFd(::fcntl(file_fd_, F_DUPFD_CLOEXEC, 0)), 4242, 0});
-    return out;
+    return {};
   }
   Status respond(int, bool allow) override {
     std::lock_guard lock(mu_);

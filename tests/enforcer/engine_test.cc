@@ -85,23 +85,23 @@ class FakeSource final : public EventSource {
     REQUIRE(::write(write_end_.get(), &b, 1) == 1);
   }
   int poll_fd() const override { return read_end_.get(); }
-  Result<std::vector<RawEvent>> read_events(ReadNotes& notes) override {
+  Status read_events(std::vector<RawEvent>& out, ReadNotes& notes) override {
     std::lock_guard lock(mu_);
     ++reads_;
-    std::vector<RawEvent> out;
     if (!read_failures_.empty()) {
       // Fails for one read, and stays readable: the reader must come back.
       notes.failed_reads += 1;
       notes.last_errno = read_failures_.front();
       read_failures_.erase(read_failures_.begin());
-      return out;
+      return {};
     }
     char buf[256];
     while (::read(read_end_.get(), buf, sizeof buf) > 0) {
     }
-    out.swap(queued_);
+    for (auto& ev : queued_) out.push_back(std::move(ev));
+    queued_.clear();
     notes.overflows += std::exchange(overflows_, 0);
-    return out;
+    return {};
   }
   Status respond(int event_fd, bool allow) override {
     char link[64], target[PATH_MAX];
@@ -1439,5 +1439,116 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
       h.settle();
       CHECK(kernel.marked().empty());
     }
+  }
+}
+
+namespace {
+
+// MemoryRuleSet, counting how often a decision reads the path rules: every
+// decision rebuilt by policy::decide reads them once; a repeat answered
+// from the engine's quick path reads nothing.
+class CountingRules final : public hashdb::RuleSet {
+ public:
+  explicit CountingRules(const hashdb::PolicyContent& content) : base_(content) {}
+  Result<std::optional<hashdb::HashRule>> find_hash(const hashdb::Sha256& digest) const override {
+    return base_.find_hash(digest);
+  }
+  const std::vector<hashdb::PathRule>& path_rules() const override {
+    ++reads_;
+    return base_.path_rules();
+  }
+  const std::vector<hashdb::Signer>& signers() const override { return base_.signers(); }
+  bool may_deny_by_hash() const override { return base_.may_deny_by_hash(); }
+  int reads() const { return reads_.load(); }
+
+ private:
+  hashdb::MemoryRuleSet base_;
+  mutable std::atomic<int> reads_{0};
+};
+
+// Pushes one event for `path` and waits for its answer.
+bool exec_once(Harness& h, const std::string& path) {
+  const size_t before = h.source.response_count();
+  h.source.push(path, ::getppid());
+  auto responses = h.source.wait_responses(before + 1);
+  REQUIRE(responses.size() == before + 1);
+  return responses.back().second;
+}
+
+}  // namespace
+
+TEST_SUITE("enforcer.engine.quick") {
+  TEST_CASE("an approved file decided every time: repeats skip the rules until a reload or a change in place") {
+    Harness h;
+    auto path = h.file("tool", "approved");  // under /tmp: no ignore mark may cover it
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("approved"));
+    auto counted = std::make_shared<CountingRules>(c);
+    h.engine.set_policy(make_policy_state(counted, nullptr, h.engine.next_epoch()));
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    CHECK(exec_once(h, path));  // hashed on a worker
+    CHECK(exec_once(h, path));  // a cache hit, decided on the reading thread
+    const int reads = counted->reads();
+    for (int i = 0; i < 5; ++i) CHECK(exec_once(h, path));
+    CHECK(counted->reads() == reads);  // answered from the quick path
+
+    h.rules({});  // revoked
+    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(exec_once(h, path));
+
+    h.rules(c);  // approved again, then changed in place
+    CHECK(exec_once(h, path));
+    CHECK(exec_once(h, path));
+    {
+      std::ofstream out(path, std::ios::app);
+      out << "!";
+    }
+    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(exec_once(h, path));
+    h.settle();  // counted after the answer: final once the loop has stopped
+    CHECK(h.metrics.allowed == 9);
+    CHECK(h.metrics.denied == 4);
+  }
+
+  TEST_CASE("a hard link of an approved file into a path-deny place is denied though its inode was just allowed") {
+    Harness h;
+    auto path = h.file("tool", "approved");
+    REQUIRE(::mkdir(h.dir.file("denied").c_str(), 0755) == 0);
+    const std::string denied_dir = real(h.dir.file("denied"));
+    const std::string link = denied_dir + "/tool";
+    REQUIRE(::link(path.c_str(), link.c_str()) == 0);
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("approved"));
+    c.path_rules.push_back({denied_dir + "/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    for (int i = 0; i < 3; ++i) CHECK(exec_once(h, path));
+    CHECK_FALSE(exec_once(h, link));
+    CHECK(exec_once(h, path));
+    CHECK_FALSE(exec_once(h, link));
+    auto events = h.events();
+    REQUIRE(events.size() >= 1);
+    CHECK(events[0]["rule"] == "path-deny:" + denied_dir + "/");
+  }
+
+  TEST_CASE("log_allows: every repeat is decided and logged, never answered from the quick path") {
+    EngineOptions o;
+    o.log_allows = true;
+    o.coalesce_window = std::chrono::milliseconds(0);
+    Harness h(o);
+    auto path = h.file("tool", "approved");
+    hashdb::PolicyContent c;
+    c.hash_rules.push_back(allow_hash("approved"));
+    h.rules(c);
+    h.engine.set_mode(policy::Mode::kEnforce);
+    h.start();
+    for (int i = 0; i < 4; ++i) CHECK(exec_once(h, path));
+    auto events = h.events();
+    CHECK(events.size() == 4);
+    const std::string rule =
+        "hash-allow:" + hashdb::to_hex(hashdb::sha256_bytes(std::string("approved"))).substr(0, 16);
+    for (const auto& e : events) CHECK(e["rule"] == rule);
   }
 }
