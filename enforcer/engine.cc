@@ -424,7 +424,7 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   const uint64_t ticket = mark_ticket();  // before the policy it marks under
   const PolicyState& state = reader_policy();
   const auto mode = this->mode();
-  if (answer_quick(*p, state.epoch, mode, ticket)) return Route::kDone;
+  if (answer_quick(*p, state, mode, ticket)) return Route::kDone;
   EpochCache cache(cache_, state.epoch);
   auto r = policy::decide_file(fd, p->st, state.view(), decide_options(mode, false, *p), &cache);
   if (r.outcome == policy::FileDecision::Outcome::kDeferred) {
@@ -437,12 +437,19 @@ Engine::Route Engine::triage(const PendingPtr& p) {
   return Route::kDone;
 }
 
-bool Engine::answer_quick(Pending& p, uint64_t epoch, policy::Mode mode, uint64_t ticket) {
+bool Engine::answer_quick(Pending& p, const PolicyState& state, policy::Mode mode, uint64_t ticket) {
   auto it = quick_.find(key_of(p.st));
   if (it == quick_.end()) return false;
   QuickAllow& q = it->second;
-  if (!(q.validators == validators_of(p.st)) || q.epoch != epoch || q.mode != mode || q.access != p.access)
+  if (!(q.validators == validators_of(p.st)) || q.epoch != state.epoch || q.mode != mode || q.access != p.access)
     return false;
+  // Path-deny outranks a content allow: the name this open came by is
+  // read and matched every time, as decide_file would (a hard link into a
+  // denied place is denied). A match is decided, and logged, the long way.
+  if (state.has_path_deny) {
+    policy::fd_path(p.event.fd.get(), p.st, quick_path_);
+    if (policy::path_rule_matches(*state.rules, quick_path_, hashdb::Action::kDeny)) return false;
+  }
   metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
   if (!answer(p, true)) return true;
   count(policy::Verdict::kAllow, false, micros_since(p.received));
@@ -459,9 +466,7 @@ bool Engine::answer_quick(Pending& p, uint64_t epoch, policy::Mode mode, uint64_
 
 void Engine::remember_quick(const Pending& p, const policy::FileDecision& r, uint64_t epoch, policy::Mode mode) {
   const auto& d = r.decision;
-  if (!r.content_only || r.cache != policy::FileDecision::CacheUse::kHit || d.failure ||
-      d.verdict != policy::Verdict::kAllow || d.would_deny || options_.log_allows)
-    return;
+  if (!r.content_allow || r.cache != policy::FileDecision::CacheUse::kHit || options_.log_allows) return;
   if (quick_.size() >= options_.cache_capacity) quick_.clear();
   // try_mark is settled once conclude() has tried (maybe_ignore): see there.
   quick_[key_of(p.st)] = {.validators = validators_of(p.st),

@@ -25,14 +25,15 @@
 //   in-memory path rules; no hashing, no database, no hand-off). So is a
 //   file over max_file_size (never hashed; only path rules can decide it,
 //   else error:too-large), and our own pid (allowed).
-// - Quick allows: a file whose last such decision was a policy allow that
-//   no path rule could change (policy::FileDecision::content_only) and was
-//   not logged is remembered per inode, with its validators, the policy
-//   epoch, the mode and the access kind. Its next event with all four the
-//   same is answered allow from that memo (fstat, one hash-map lookup, the
-//   answer): no decision is rebuilt and nothing is allocated. This is the
-//   approved binary in a user-writable place, which no ignore mark may
-//   cover and which is therefore decided at every exec.
+// - Quick allows: a file whose last such decision was an allow by its
+//   content's own rule (hash-allow or trusted signer:
+//   policy::FileDecision::content_allow) and was not logged is remembered
+//   per inode, with its validators, the policy epoch, the mode and the
+//   access kind. Its next event with all four the same, opened by a name no
+//   path-deny rule matches (read and matched only when the policy has one),
+//   is answered allow from that memo: no decision is rebuilt and nothing is
+//   allocated. This is the approved binary in a user-writable place, which
+//   no ignore mark may cover and which is therefore decided at every exec.
 // - Everything else goes to a lane: files up to large_file_bytes to the
 //   small lane (`workers` threads), bigger ones to the large lane
 //   (`large_workers` threads: the cap on concurrent large hashes). A small
@@ -269,7 +270,7 @@ class Engine {
   // Reading thread: answers an event allow from quick_ when the file's
   // last decision under this policy, mode and access kind was a
   // content-only, unlogged allow (QuickAllow); false: decide it.
-  bool answer_quick(Pending& p, uint64_t epoch, policy::Mode mode, uint64_t ticket);
+  bool answer_quick(Pending& p, const PolicyState& state, policy::Mode mode, uint64_t ticket);
   // After `d` was answered for `p` on the reading thread: remembers it in
   // quick_ when it qualifies.
   void remember_quick(const Pending& p, const policy::FileDecision& d, uint64_t epoch, policy::Mode mode);
@@ -356,16 +357,17 @@ class Engine {
   std::vector<RawEvent> read_buf_;                  // reading thread only: what one read returned
   PendingPtr spare_;                                // reading thread only: the last decided record, for reuse
   // Reading thread only: the files whose last decision on this thread was
-  // a policy allow reached from their content and its rule alone
-  // (policy::FileDecision::content_only: no path rule could change it) and
-  // not logged: an approved binary in a user-writable place, which no
-  // ignore mark may cover. Its next exec under the same policy epoch, mode
-  // and access kind, with the same validators, gets the same answer without
-  // the decision being rebuilt (no rule, reason or hash copied, nothing
-  // allocated). An entry comes only from a decision cache hit, which is
-  // never racy (cache.h), and the racy test depends only on the validators
-  // and when hashing began, so it stays not racy while the validators hold.
-  // Bounded like the decision cache (cleared when full).
+  // an allow by their content's own rule (policy::FileDecision::
+  // content_allow: only a path-deny could have changed it) and not logged:
+  // an approved binary in a user-writable place, which no ignore mark may
+  // cover. Its next exec under the same policy epoch, mode and access kind,
+  // with the same validators and by a name no path-deny rule matches, gets
+  // the same answer without the decision being rebuilt (no rule, reason or
+  // hash copied, nothing allocated). An entry comes only from a decision
+  // cache hit, which is never racy (cache.h), and the racy test depends
+  // only on the validators and when hashing began, so it stays not racy
+  // while the validators hold. Bounded like the decision cache (cleared
+  // when full).
   struct QuickAllow {
     Validators validators;
     uint64_t epoch = 0;
@@ -374,6 +376,7 @@ class Engine {
     bool try_mark = false;  // an ignore mark may still be placed (maybe_ignore)
   };
   std::unordered_map<FileKey, QuickAllow, FileKeyHash> quick_;
+  policy::FdPath quick_path_;  // reading thread only: the name a quick allow came by (its buffers reused)
   const PolicyState& reader_policy();
 
   Lane small_, large_;

@@ -34,15 +34,6 @@ class PrefetchedRules final : public hashdb::RuleSet {
   std::optional<hashdb::HashRule> rule_;
 };
 
-// Whether a path rule with `action` matches; never for an unknown path, and
-// no path-allow for a file without a name (fd_path.h).
-bool path_rule_matches(const hashdb::RuleSet& rules, const FdPath& path, hashdb::Action action) {
-  if (path.path.empty() || (action == hashdb::Action::kAllow && path.nameless)) return false;
-  for (const auto& rule : rules.path_rules())
-    if (rule.action == action && path_matches(rule, path.path)) return true;
-  return false;
-}
-
 // One file, step by step (facts.h). Holds references only; lives for one call.
 class FileDecider {
  public:
@@ -60,8 +51,7 @@ class FileDecider {
       out_.cache = known ? FileDecision::CacheUse::kHit : FileDecision::CacheUse::kMiss;
     }
     if (!options_.may_block && !(known && known->rules_current)) return defer(!known);
-    out_.content_only = options_.path_on_demand && known && known->rules_current && !path_can_decide(*known);
-    if (!out_.content_only) resolve_path();
+    if (!(options_.path_on_demand && known && known->rules_current) || path_can_decide(*known)) resolve_path();
     const bool chain_may_decide = path_allow_matches() || safe_script_trust();
     if (chain_may_decide && !options_.may_block && !decided_by_content(known)) return defer(false);
     if (!known && !hash(known)) return std::move(out_);  // cancelled
@@ -71,11 +61,16 @@ class FileDecider {
       out_.facts.signed_by = known->signed_by;
     }
     if ((chain_may_decide && !decided_by_content(known)) || options_.always_chain) gather_chain();
+    const bool content_allows =
+        known && known->rules_current &&
+        (known->hash_rule ? known->hash_rule->action == hashdb::Action::kAllow : known->signed_by.has_value());
     out_.decision = known
                         ? decide(out_.facts, PrefetchedRules(rules_.rules, known->sha256, std::move(known->hash_rule)),
                                  options_.mode, options_.script_trust)
                         : decide(out_.facts, rules_.rules, options_.mode,
                                  options_.script_trust);  // no sha256: no database lookup
+    const auto& d = out_.decision;
+    out_.content_allow = content_allows && d.verdict == Verdict::kAllow && !d.would_deny && !d.failure;
     return std::move(out_);
   }
 
@@ -192,6 +187,13 @@ class FileDecider {
 };
 
 }  // namespace
+
+bool path_rule_matches(const hashdb::RuleSet& rules, const FdPath& path, hashdb::Action action) {
+  if (path.path.empty() || (action == hashdb::Action::kAllow && path.nameless)) return false;
+  for (const auto& rule : rules.path_rules())
+    if (rule.action == action && path_matches(rule, path.path)) return true;
+  return false;
+}
 
 Result<std::vector<PathElement>> ownership_chain(const std::string& path, const struct stat& st) {
   std::vector<PathElement> chain;

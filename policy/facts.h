@@ -60,6 +60,10 @@ Result<std::vector<PathElement>> ownership_chain(const std::string& path, const 
 // is skipped and reported in `errors` (when given).
 std::vector<hashdb::PublicKey> signer_keys(const hashdb::RuleSet& rules, std::vector<std::string>* errors = nullptr);
 
+// Whether a path rule with `action` matches the file's path; never for an
+// unknown path, and no path-allow for a file without a name (fd_path.h).
+bool path_rule_matches(const hashdb::RuleSet& rules, const FdPath& path, hashdb::Action action);
+
 // Whether any path rule allows (without one, path-allow is never looked for).
 bool has_path_allow(const hashdb::RuleSet& rules);
 // Whether any path rule denies.
@@ -139,11 +143,13 @@ struct FileDecision {
   struct stat st {};  // the validators the decision belongs to
   CacheUse cache = CacheUse::kNone;
   bool needs_hash = false;  // kDeferred: nothing is known of the content yet
-  // Decided from the content and its rule alone (path_on_demand found that
-  // no path rule could change it; the path was not read): the same file
-  // under the same rules, mode and access kind gets the same decision
-  // whatever name it was opened by.
-  bool content_only = false;
+  // An allow by the content's own rule, known for the rules in force: a
+  // hash-allow or a trusted signer (precedence 3-4). Only a path-deny rule
+  // matching the name it was opened by could have changed it (none did:
+  // path-allow and safe-path rank below). The same content under the same
+  // rules, mode and access kind, opened by a name no path-deny rule
+  // matches, gets the same decision.
+  bool content_allow = false;
   uint64_t hashed_bytes = 0;  // read by this call
   std::string hash_error;     // why facts.sha256 is absent when hashing failed
 };

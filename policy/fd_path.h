@@ -38,5 +38,7 @@ struct FdPath {
 inline constexpr std::string_view kDeletedSuffix = " (deleted)";
 
 FdPath fd_path(int fd, const struct stat& st);
+// The same into `out`, reusing its buffers (a hot path allocates nothing).
+void fd_path(int fd, const struct stat& st, FdPath& out);
 
 }  // namespace tollgate::policy

@@ -96,7 +96,9 @@ TEST_SUITE("policy.facts") {
     CHECK(f.unread());
   }
 
-  TEST_CASE("path_on_demand: the path is read only when a path rule could change the decision; same verdict") {
+  TEST_CASE(
+      "path_on_demand: the path is read only when a path rule could change the decision; same verdict; "
+      "content_allow only for an allow by the content's own rule") {
     const auto digest = hashdb::sha256_bytes(kContent);
     using hashdb::Action;
     struct Case {
@@ -106,22 +108,29 @@ TEST_SUITE("policy.facts") {
       bool path_read;
       Verdict verdict;
       const char* rule;
+      bool content_allow;
+      bool rule_elsewhere = false;  // the path rule is on another directory
     };
     for (const Case& c : {
-             Case{"hash allow, no path rules", Action::kAllow, std::nullopt, false, Verdict::kAllow, "hash-allow:"},
-             Case{"hash allow, a path-deny exists", Action::kAllow, Action::kDeny, true, Verdict::kDeny, "path-deny:"},
+             Case{"hash allow, no path rules", Action::kAllow, std::nullopt, false, Verdict::kAllow,
+                  "hash-allow:", true},
+             Case{"hash allow, a path-deny exists", Action::kAllow, Action::kDeny, true, Verdict::kDeny,
+                  "path-deny:", false},
+             Case{"hash allow, a path-deny elsewhere", Action::kAllow, Action::kDeny, true, Verdict::kAllow,
+                  "hash-allow:", true, true},
              Case{"hash allow, only path-allow rules", Action::kAllow, Action::kAllow, false, Verdict::kAllow,
-                  "hash-allow:"},
+                  "hash-allow:", true},
              Case{"hash deny outranks every path rule", Action::kDeny, Action::kDeny, false, Verdict::kDeny,
-                  "hash-deny:"},
+                  "hash-deny:", false},
              Case{"no hash rule, a path-allow could apply", std::nullopt, Action::kAllow, true, Verdict::kDeny,
-                  "default-deny"},  // the temp dir's chain is not safe
-             Case{"no hash rule, no path rule", std::nullopt, std::nullopt, false, Verdict::kDeny, "default-deny"},
+                  "default-deny", false},  // the temp dir's chain is not safe
+             Case{"no hash rule, no path rule", std::nullopt, std::nullopt, false, Verdict::kDeny, "default-deny",
+                  false},
          }) {
       CAPTURE(c.name);
       Setup f;
       hashdb::PolicyContent content;
-      const std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
+      const std::string dir = c.rule_elsewhere ? "/nonexistent/" : f.path.substr(0, f.path.rfind('/') + 1);
       if (c.path_rule) content.path_rules.push_back({dir, hashdb::PathMatch::kPrefix, *c.path_rule, "", {}});
       f.use(content);
       std::optional<hashdb::HashRule> rule;
@@ -136,6 +145,8 @@ TEST_SUITE("policy.facts") {
       CHECK(lazy.decision.rule == eager.decision.rule);
       CHECK(lazy.path.display.empty() == !c.path_read);
       CHECK(eager.path.display == f.path);
+      CHECK(lazy.content_allow == c.content_allow);
+      CHECK(eager.content_allow == c.content_allow);
     }
   }
 
