@@ -105,10 +105,11 @@ hashdb::PolicyContent EnforcerFixture::base_rules() {
   return c;
 }
 
-void EnforcerFixture::write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign) {
+void EnforcerFixture::write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign,
+                               const std::string& path) {
   hashdb::WriteOptions opts{.generation = generation};
   if (sign) opts.signing_key = key.private_key;
-  auto written = hashdb::write_database(db, content, opts);
+  auto written = hashdb::write_database(path.empty() ? db : path, content, opts);
   REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
 }
 

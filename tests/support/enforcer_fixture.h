@@ -72,7 +72,9 @@ struct EnforcerFixture {
   // Rules every enforcing test needs: the daemon's own binary (anti-lockout
   // always checks it) and the approved binary (/bin/true).
   hashdb::PolicyContent base_rules();
-  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true);
+  // Writes `db`, or `path` when given (a candidate for the staged install).
+  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true,
+                const std::string& path = "");
   std::string pubkey();
   Result<nlohmann::json> request(const nlohmann::json& r);
   // {"cmd":"status"}, required to answer.
