@@ -9,10 +9,12 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -178,6 +180,18 @@ std::vector<json> EnforcerFixture::wait_events(const std::string& type, size_t n
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return got;
+}
+
+bool EnforcerFixture::wait_for_paths(const std::string& type, const std::vector<std::string>& paths, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    std::set<std::string> seen;
+    for (const auto& e : read_events(type))
+      if (e.contains("path") && e["path"].is_string()) seen.insert(e["path"].get<std::string>());
+    if (std::ranges::all_of(paths, [&](const std::string& p) { return seen.contains(p); })) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 uint64_t EnforcerFixture::generation() {

@@ -92,6 +92,8 @@ struct EnforcerFixture {
   std::vector<nlohmann::json> read_events(const std::string& type = "");
   // The event log is written by a background thread: wait (bounded) for `n` lines of `type`.
   std::vector<nlohmann::json> wait_events(const std::string& type, size_t n, int seconds = 10);
+  // Waits (bounded) until the event log holds a `type` event for each of `paths`.
+  bool wait_for_paths(const std::string& type, const std::vector<std::string>& paths, int seconds = 30);
   uint64_t generation();
 };
 
