@@ -1399,15 +1399,6 @@ class CountingRules final : public hashdb::RuleSet {
   mutable std::atomic<int> reads_{0};
 };
 
-// Pushes one event for `path` and waits for its answer.
-bool exec_once(Harness& h, const std::string& path) {
-  const size_t before = h.source.response_count();
-  h.source.push(path, ::getppid());
-  auto responses = h.source.wait_responses(before + 1);
-  REQUIRE(responses.size() == before + 1);
-  return responses.back().second;
-}
-
 }  // namespace
 
 TEST_SUITE("enforcer.engine.quick") {
@@ -1420,25 +1411,25 @@ TEST_SUITE("enforcer.engine.quick") {
     h.engine.set_policy(make_policy_state(counted, nullptr, h.engine.next_epoch()));
     h.engine.set_mode(policy::Mode::kEnforce);
     h.start();
-    CHECK(exec_once(h, path));  // hashed on a worker
-    CHECK(exec_once(h, path));  // a cache hit, decided on the reading thread
+    CHECK(h.allowed(path));  // hashed on a worker
+    CHECK(h.allowed(path));  // a cache hit, decided on the reading thread
     const int reads = counted->reads();
-    for (int i = 0; i < 5; ++i) CHECK(exec_once(h, path));
+    for (int i = 0; i < 5; ++i) CHECK(h.allowed(path));
     CHECK(counted->reads() == reads);  // answered from the quick path
 
     h.rules({});  // revoked
-    CHECK_FALSE(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(h.allowed(path));
+    CHECK_FALSE(h.allowed(path));
 
     h.rules(c);  // approved again, then changed in place
-    CHECK(exec_once(h, path));
-    CHECK(exec_once(h, path));
+    CHECK(h.allowed(path));
+    CHECK(h.allowed(path));
     {
       std::ofstream out(path, std::ios::app);
       out << "!";
     }
-    CHECK_FALSE(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(h.allowed(path));
+    CHECK_FALSE(h.allowed(path));
     h.settle();  // counted after the answer: final once the loop has stopped
     CHECK(h.metrics.allowed == 9);
     CHECK(h.metrics.denied == 4);
@@ -1454,13 +1445,11 @@ TEST_SUITE("enforcer.engine.quick") {
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
     c.path_rules.push_back({denied_dir + "/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
-    for (int i = 0; i < 3; ++i) CHECK(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, link));
-    CHECK(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, link));
+    h.start_enforcing(c);
+    for (int i = 0; i < 3; ++i) CHECK(h.allowed(path));
+    CHECK_FALSE(h.allowed(link));
+    CHECK(h.allowed(path));
+    CHECK_FALSE(h.allowed(link));
     auto events = h.events();
     REQUIRE(events.size() >= 1);
     CHECK(events[0]["rule"] == "path-deny:" + denied_dir + "/");
@@ -1474,10 +1463,8 @@ TEST_SUITE("enforcer.engine.quick") {
     auto path = h.file("tool", "approved");
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
-    for (int i = 0; i < 4; ++i) CHECK(exec_once(h, path));
+    h.start_enforcing(c);
+    for (int i = 0; i < 4; ++i) CHECK(h.allowed(path));
     auto events = h.events();
     CHECK(events.size() == 4);
     const std::string rule =
