@@ -20,6 +20,7 @@ namespace {
 
 class FakeProc final : public ProcSource {
  public:
+  testing::TempDir dir;
   std::map<pid_t, ProcessFacts> processes;
   std::map<pid_t, std::string> mountinfos;
   std::map<pid_t, std::string> exe_files;  // pid -> a real file standing in for /proc/PID/exe
@@ -74,6 +75,11 @@ class FakeProc final : public ProcSource {
     return {};
   }
 
+  // A real file in the fake's temp directory, standing in for an executable: its path.
+  std::string binary(const std::string& name, const std::string& content) {
+    testing::write_text(dir.file(name), content);
+    return dir.file(name);
+  }
   // A process whose executable is `file` (stat'ed for its identity) at `exe` on mount `mount_id`.
   void add(pid_t pid, const std::string& exe, int mount_id, const std::string& file, uint64_t mnt_ns = 1) {
     struct stat st {};
@@ -117,11 +123,10 @@ struct Judged {
 
 TEST_SUITE("census.walk") {
   TEST_CASE("each process is reported once, not once per walk; gone processes are forgotten") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("a"), "binary a");
     FakeProc proc;
-    proc.add(100, "/memfd:miner (deleted)", 13, dir.file("a"));
-    proc.add(101, "/srv/watched/tool", 40, dir.file("a"));
+    const std::string a = proc.binary("a", "binary a");
+    proc.add(100, "/memfd:miner (deleted)", 13, a);
+    proc.add(101, "/srv/watched/tool", 40, a);
     Census census(proc, {});
     Judged judged;
     auto first = census.walk(view(), judged.judge());
@@ -151,17 +156,15 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("an exec in a known process (fexecve of a memfd) and a reused pid are new processes") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("approved"), "approved");
-    testing::write_text(dir.file("memfd"), "memfd content");
     FakeProc proc;
-    proc.add(200, "/srv/watched/approved", 40, dir.file("approved"));
+    const std::string approved = proc.binary("approved", "approved");
+    const std::string memfd = proc.binary("memfd", "memfd content");
+    proc.add(200, "/srv/watched/approved", 40, approved);
     Census census(proc, {});
-    Judged judged;
-    judged.deny = false;
+    Judged judged{.deny = false};
     CHECK(census.walk(view(), judged.judge()).empty());
     // The same pid and start time, a new executable: it exec'd.
-    proc.add(200, "/memfd:x (deleted)", 13, dir.file("memfd"));
+    proc.add(200, "/memfd:x (deleted)", 13, memfd);
     proc.processes[200].id.start_ticks = 2000;  // as before
     auto found = census.walk(view(), judged.judge());
     REQUIRE(found.size() == 1);
@@ -176,13 +179,11 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("a process without a finding is followed by its executable alone (no /proc/PID/stat read per walk)") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("approved"), "approved");
     FakeProc proc;
-    for (pid_t pid = 1000; pid < 1100; ++pid) proc.add(pid, "/srv/watched/approved", 40, dir.file("approved"));
+    const std::string approved = proc.binary("approved", "approved");
+    for (pid_t pid = 1000; pid < 1100; ++pid) proc.add(pid, "/srv/watched/approved", 40, approved);
     Census census(proc, {});
-    Judged judged;
-    judged.deny = false;
+    Judged judged{.deny = false};
     CHECK(census.walk(view(), judged.judge()).empty());
     const int facts = proc.facts_reads;
     for (int i = 0; i < 5; ++i) CHECK(census.walk(view(), judged.judge()).empty());
@@ -192,14 +193,13 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("a process in another mount namespace: its mountinfo is read once per namespace per walk") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("f"), "f");
     FakeProc proc;
+    const std::string f = proc.binary("f", "f");
     const std::string theirs =
         "90 89 8:1 / / rw - ext4 /dev/sda1 rw\n"
         "92 90 0:77 / /tmp/x rw - tmpfs x rw\n";
     for (pid_t pid : {300, 301, 302}) {
-      proc.add(pid, "/tmp/x/miner", 92, dir.file("f"), /*mnt_ns=*/4026532000);
+      proc.add(pid, "/tmp/x/miner", 92, f, /*mnt_ns=*/4026532000);
       proc.mountinfos[pid] = theirs;
     }
     Census census(proc, {});
@@ -215,10 +215,9 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("a process on a filesystem that becomes watched later (marked after it started) is judged then") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("tool"), "tool");
     FakeProc proc;
-    proc.add(600, "/data/tool", 41, dir.file("tool"));
+    const std::string tool = proc.binary("tool", "tool");
+    proc.add(600, "/data/tool", 41, tool);
     auto mounts = parse_mountinfo(
         "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
         "41 22 8:2 / /data rw - xfs /dev/sda2 rw\n");
@@ -234,14 +233,12 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("after a policy change, running processes on watched filesystems are judged again, once") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("tool"), "tool");
     FakeProc proc;
-    proc.add(700, "/srv/watched/tool", 40, dir.file("tool"));
-    proc.add(701, "/memfd:x (deleted)", 13, dir.file("tool"));
+    const std::string tool = proc.binary("tool", "tool");
+    proc.add(700, "/srv/watched/tool", 40, tool);
+    proc.add(701, "/memfd:x (deleted)", 13, tool);
     Census census(proc, {});
-    Judged judged;
-    judged.deny = false;
+    Judged judged{.deny = false};
     CHECK(census.walk(view(), judged.judge(), 1).size() == 1);  // the memfd
     CHECK(census.walk(view(), judged.judge(), 1).empty());
     CHECK(judged.calls == 1);
@@ -271,31 +268,29 @@ TEST_SUITE("census.walk") {
   }
 
   TEST_CASE("an executable that changed between the walk and the judge is left for the next walk") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("a"), "a");
-    testing::write_text(dir.file("b"), "b");
     FakeProc proc;
-    proc.add(400, "/srv/watched/a", 40, dir.file("a"));
-    proc.exe_files[400] = dir.file("b");  // /proc/PID/exe now opens another file
+    const std::string a = proc.binary("a", "a");
+    const std::string b = proc.binary("b", "b");
+    proc.add(400, "/srv/watched/a", 40, a);
+    proc.exe_files[400] = b;  // /proc/PID/exe now opens another file
     Census census(proc, {});
     Judged judged;
     CHECK(census.walk(view(), judged.judge()).empty());
     CHECK(judged.calls == 0);
     CHECK(census.tracked() == 0);  // not remembered: looked at again next walk
-    proc.exe_files[400] = dir.file("a");
+    proc.exe_files[400] = a;
     CHECK(census.walk(view(), judged.judge()).size() == 1);
   }
 
   TEST_CASE(
       "exemptions are by content: a memfd holding an exempt file's bytes is marked exempt, a renamed "
       "one with other bytes is not") {
-    testing::TempDir dir;
-    testing::write_text(dir.file("runc"), "the runc binary");
-    testing::write_text(dir.file("miner"), "a miner");
     FakeProc proc;
-    proc.add(500, "/memfd:runc_cloned:/proc/self/exe (deleted)", 13, dir.file("runc"));
-    proc.add(501, "/memfd:runc_cloned:/proc/self/exe (deleted)", 13, dir.file("miner"));
-    auto digest = hashdb::sha256_path(dir.file("runc"));
+    const std::string runc = proc.binary("runc", "the runc binary");
+    const std::string miner = proc.binary("miner", "a miner");
+    proc.add(500, "/memfd:runc_cloned:/proc/self/exe (deleted)", 13, runc);
+    proc.add(501, "/memfd:runc_cloned:/proc/self/exe (deleted)", 13, miner);
+    auto digest = hashdb::sha256_path(runc);
     REQUIRE(digest);
     Census census(proc, {.exempt = {{*digest, "/usr/sbin/runc"}}});
     Judged judged;

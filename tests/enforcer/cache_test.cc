@@ -1,6 +1,7 @@
 #include "enforcer/cache.h"
 
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 using namespace tollgate;
 using namespace tollgate::enforcer;
@@ -17,6 +18,16 @@ CacheEntry entry(char c, uint64_t epoch = 0) {
 
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1'000'000'000;
+
+// What fstat says of a file, as far as the caches look.
+struct stat file_stat(dev_t dev, ino_t ino, off_t size, timespec ctime) {
+  struct stat st {};
+  st.st_dev = dev;
+  st.st_ino = ino;
+  st.st_size = size;
+  st.st_ctim = ctime;
+  return st;
+}
 
 // A clock the test moves by hand, with a 4 ms timestamp tick.
 struct FakeClock {
@@ -75,11 +86,7 @@ TEST_SUITE("enforcer.cache") {
   }
 
   TEST_CASE("validators come from size and ctime, the key from dev and ino") {
-    struct stat st {};
-    st.st_dev = 7;
-    st.st_ino = 9;
-    st.st_size = 1234;
-    st.st_ctim = {3, 25};
+    struct stat st = file_stat(7, 9, 1234, {3, 25});
     st.st_mtim = {1, 0};
     CHECK(key_of(st) == FileKey{7, 9});
     CHECK(validators_of(st) == Validators{1234, 3'000'000'025});
@@ -143,13 +150,8 @@ TEST_SUITE("enforcer.cache") {
 
 TEST_SUITE("enforcer.cache.unsafe_chains") {
   TEST_CASE("an entry holds while the file's size and ctime do; clear() and a full set forget") {
-    struct stat a {};
-    a.st_dev = 1;
-    a.st_ino = 10;
-    a.st_size = 100;
-    a.st_ctim = {5, 0};
-    struct stat b = a;
-    b.st_ino = 11;
+    const struct stat a = file_stat(1, 10, 100, {5, 0});
+    const struct stat b = file_stat(1, 11, 100, {5, 0});
     UnsafeChains chains(2);
     CHECK_FALSE(chains.contains(a));
     chains.add(a);
@@ -159,8 +161,7 @@ TEST_SUITE("enforcer.cache.unsafe_chains") {
     changed.st_ctim = {6, 0};  // chmod, write: looked at again
     CHECK_FALSE(chains.contains(changed));
     chains.add(b);
-    struct stat c = a;
-    c.st_ino = 12;
+    const struct stat c = file_stat(1, 12, 100, {5, 0});
     chains.add(c);  // full: cleared first
     CHECK(chains.contains(c));
     CHECK_FALSE(chains.contains(a));

@@ -188,9 +188,13 @@ struct CensusFixture : testing::EnforcerFixture {
     c.hash_rules.push_back(testing::hash_allow(fs::read_symlink("/proc/self/exe")));
     return c;
   }
-  Early start_early() {
+  // The early processes, then the daemon enforcing rules() with `extra` config.
+  Early start_enforcing(const std::string& extra = "") {
     Early e{run_copy(unapproved_sleep, "60"), run_copy(doomed_sleep, "61")};
     REQUIRE(::unlink(doomed_sleep.c_str()) == 0);
+    write_db(rules(), 1);
+    write_config("enforce", extra);
+    start_daemon();
     return e;
   }
   // nobody's sleeper on a tmpfs inside its user namespace, running.
@@ -212,10 +216,7 @@ TEST_SUITE("enforcer.census.e2e") {
       "the census reports a memfd-exec'd process, one nobody runs from a tmpfs inside its user namespace, an "
       "unapproved one started before the daemon and a deleted one, each once") {
     CensusFixture f(200);
-    auto [unapproved, doomed] = f.start_early();
-    f.write_db(f.rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    auto [unapproved, doomed] = f.start_enforcing();
     Child approved = run_copy(f.approved_sleep, "62");
     Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
     Child userns = f.run_userns();
@@ -273,10 +274,7 @@ TEST_SUITE("enforcer.census.e2e") {
       "and the unapproved one; never a deleted, approved or exempt one, and nothing in audit mode") {
     const int interval = 1000;
     CensusFixture f(interval);
-    auto [unapproved, doomed] = f.start_early();
-    f.write_db(f.rules(), 1);
-    f.write_config("enforce", "on_unwatched: kill\nunwatched_exempt: [" + f.exempt_sleep + "]\n");
-    f.start_daemon();
+    auto [unapproved, doomed] = f.start_enforcing("on_unwatched: kill\nunwatched_exempt: [" + f.exempt_sleep + "]\n");
     Child approved = spawn({f.approved_sleep, "62"});
     Child exempt = spawn_memfd(f.exempt_sleep, {"runc", "64"});
     Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
@@ -330,10 +328,7 @@ TEST_SUITE("enforcer.census.e2e") {
       "tollgate sweep --json lists the same findings with CPU share and RSS, exits 1, and kills only what "
       "it is told to (and has a finding)") {
     CensusFixture f(60000);  // the daemon's census stays out of the way: sweep runs its own walk
-    auto [unapproved, doomed] = f.start_early();
-    f.write_db(f.rules(), 1);
-    f.write_config("enforce");
-    f.start_daemon();
+    auto [unapproved, doomed] = f.start_enforcing();
     Child approved = run_copy(f.approved_sleep, "62");
     Child memfd = run_memfd("/bin/sleep", {"sleep", "63"});
     // A fileless process that poses as a kernel thread: the miner's runtime signals.

@@ -58,6 +58,7 @@ class FakeSource final : public EventSource {
     {
       std::lock_guard lock(mu_);
       queued_.push_back({std::move(fd), pid, mask});
+      ++pushed_;
     }
     char b = 1;
     REQUIRE(::write(write_end_.get(), &b, 1) == 1);
@@ -122,6 +123,11 @@ class FakeSource final : public EventSource {
     std::lock_guard lock(mu_);
     return responses_.size();
   }
+  // Events pushed so far (push and push_fd).
+  size_t pushed() {
+    std::lock_guard lock(mu_);
+    return pushed_;
+  }
 
  private:
   UniqueFd read_end_, write_end_;
@@ -131,6 +137,7 @@ class FakeSource final : public EventSource {
   uint64_t overflows_ = 0;
   std::vector<int> read_failures_;
   size_t reads_ = 0;
+  size_t pushed_ = 0;
   std::vector<std::pair<std::string, bool>> responses_;
 };
 
@@ -232,6 +239,24 @@ struct Harness {
     auto set = std::make_shared<hashdb::MemoryRuleSet>(content);
     engine.set_policy(make_policy_state(set, nullptr, engine.next_epoch()));
   }
+  // Pushes one event for `path` (opened by `pid`, with `mask`) once every
+  // earlier one is answered, waits (bounded) for its answer and returns it:
+  // true = allowed.
+  bool allowed(const std::string& path, pid_t pid = ::getppid(), uint64_t mask = 0) {
+    const size_t n = source.pushed() + 1;
+    REQUIRE_MESSAGE(source.response_count() == n - 1, "an earlier event is still unanswered");
+    source.push(path, pid, mask);
+    auto responses = source.wait_responses(n);
+    REQUIRE(responses.size() == n);
+    CHECK(responses.back().first == path);
+    return responses.back().second;
+  }
+  // `rules` in force, enforce mode, the loop running.
+  void start_enforcing(const hashdb::PolicyContent& content = {}) {
+    rules(content);
+    engine.set_mode(policy::Mode::kEnforce);
+    start();
+  }
   std::vector<json> events() {
     settle();
     std::vector<json> out;
@@ -256,10 +281,7 @@ TEST_SUITE("enforcer.engine") {
     Harness h;
     h.start();
     auto path = h.file("unknown", "#!/bin/sh\necho x\n");
-    h.source.push(path, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0] == std::pair<std::string, bool>{path, true});
+    CHECK(h.allowed(path));
     auto events = h.events();
     REQUIRE(events.size() == 1);
     CHECK(events[0]["type"] == "decision");
@@ -280,9 +302,7 @@ TEST_SUITE("enforcer.engine") {
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
     c.path_rules.push_back({blocked, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_enforcing(c);
     h.source.push(ok, ::getppid());
     h.source.push(bad, ::getppid());
     h.source.push(blocked, ::getppid());
@@ -308,16 +328,11 @@ TEST_SUITE("enforcer.engine") {
     auto path = h.file("tool", "approved");
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_enforcing(c);
     h.source.push(path, ::getppid());
     h.source.push(path, ::getppid());
     h.source.wait_responses(2);
-    h.source.push(path, ::getppid());
-    auto responses = h.source.wait_responses(3);
-    REQUIRE(responses.size() == 3);
-    CHECK(responses[2].second == true);
+    CHECK(h.allowed(path));
     CHECK(h.metrics.cache_misses >= 1);
     CHECK(h.metrics.cache_misses + h.metrics.cache_hits == 3);
     CHECK(h.metrics.hash_bytes == 8 * h.metrics.cache_misses);
@@ -326,19 +341,13 @@ TEST_SUITE("enforcer.engine") {
       std::ofstream out(path, std::ios::app);
       out << "!";
     }
-    h.source.push(path, ::getppid());
-    responses = h.source.wait_responses(4);
-    REQUIRE(responses.size() == 4);
-    CHECK(responses[3].second == false);  // modified in place: new hash, not approved
+    CHECK_FALSE(h.allowed(path));  // modified in place: new hash, not approved
 
     // Approve the new content: the reload must take effect though the hash is cached.
     auto misses = h.metrics.cache_misses.load();
     c.hash_rules.push_back(allow_hash("approved!"));
     h.rules(c);
-    h.source.push(path, ::getppid());
-    responses = h.source.wait_responses(5);
-    REQUIRE(responses.size() == 5);
-    CHECK(responses[4].second == true);
+    CHECK(h.allowed(path));
     CHECK(h.metrics.cache_misses == misses);  // not hashed again
   }
 
@@ -364,9 +373,7 @@ TEST_SUITE("enforcer.engine") {
       auto rules = std::make_shared<BlockingRules>();
       {
         Harness h({.workers = 1, .decision_timeout_ms = 50, .on_error = on_error});
-        h.engine.set_policy(make_policy_state(rules, nullptr, h.engine.next_epoch()));
-        h.engine.set_mode(policy::Mode::kEnforce);
-        h.start();
+        h.start_with(rules, policy::Mode::kEnforce);
         auto path = h.file("slow", "slow");
         h.source.push(path, ::getppid());
         rules->wait_entered();
@@ -374,10 +381,7 @@ TEST_SUITE("enforcer.engine") {
         REQUIRE(responses.size() == 1);
         CHECK(responses[0].second == (on_error == policy::Verdict::kAllow));
         // Our own pid is answered at once, even with every worker stuck.
-        h.source.push(path, ::getpid());
-        responses = h.source.wait_responses(2);
-        REQUIRE(responses.size() == 2);
-        CHECK(responses[1].second == true);
+        CHECK(h.allowed(path, ::getpid()));
         rules->release();  // the late worker must not answer again
         auto events = h.events();
         REQUIRE(events.size() == 1);
@@ -544,15 +548,9 @@ TEST_SUITE("enforcer.engine.pressure") {
     h.start_with(rules, policy::Mode::kEnforce);
     auto a = h.file("a", "a");
     auto b = h.file("b", "b");
-    h.source.push(a, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0] == std::pair<std::string, bool>{a, false});
+    CHECK_FALSE(h.allowed(a));
     h.engine.set_mode(policy::Mode::kAudit);  // switched at runtime
-    h.source.push(b, ::getppid());
-    responses = h.source.wait_responses(2);
-    REQUIRE(responses.size() == 2);
-    CHECK(responses[1] == std::pair<std::string, bool>{b, true});
+    CHECK(h.allowed(b));
     rules->release();
     auto events = h.events();
     auto ea = only_decision(events, a), eb = only_decision(events, b);
@@ -574,15 +572,9 @@ TEST_SUITE("enforcer.engine.pressure") {
     Harness h({.workers = 1, .decision_timeout_ms = 20000, .max_file_size = 1 * kMiB});
     h.start_with(rules, policy::Mode::kEnforce);
     auto big = h.sparse("big", 2 * kMiB);
-    h.source.push(big, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == false);
+    CHECK_FALSE(h.allowed(big));
     h.engine.set_mode(policy::Mode::kAudit);
-    h.source.push(big, ::getppid());
-    responses = h.source.wait_responses(2);
-    REQUIRE(responses.size() == 2);
-    CHECK(responses[1].second == true);
+    CHECK(h.allowed(big));
     auto events = h.events();
     REQUIRE(events.size() == 2);
     CHECK(events[0]["rule"] == "error:too-large");
@@ -603,10 +595,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     h.start();
     auto giant = h.sparse("giant", off_t{40} << 30);
     auto started = std::chrono::steady_clock::now();
-    h.source.push(giant, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == false);
+    CHECK_FALSE(h.allowed(giant));
     CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(2));  // far below any hash of 40 GiB
     auto events = h.events();
     REQUIRE(events.size() == 1);
@@ -619,9 +608,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     auto big = h.sparse("big", 2 * kMiB);
     hashdb::PolicyContent c;
     c.path_rules.push_back({real(h.dir.path()) + "/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_enforcing(c);
     h.source.push(big, ::getppid());
     REQUIRE(h.source.wait_responses(1).size() == 1);
     auto events = h.events();
@@ -643,13 +630,8 @@ TEST_SUITE("enforcer.engine.pressure") {
     REQUIRE(digest);
     hashdb::PolicyContent c;
     c.hash_rules.push_back({.sha256 = *digest, .action = hashdb::Action::kAllow});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
-    h.source.push(big, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == true);
+    h.start_enforcing(c);
+    CHECK(h.allowed(big));
     CHECK(h.metrics.timeouts == 0);
     CHECK(h.metrics.hash_bytes == 512 * kMiB);
   }
@@ -673,10 +655,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     auto responses = h.source.wait_responses(2);
     REQUIRE(responses.size() == 2);
     CHECK(eventually([&] { return h.metrics.hashes_cancelled == 2; }));
-    h.source.push(small, ::getppid());
-    responses = h.source.wait_responses(3);
-    REQUIRE(responses.size() == 3);
-    CHECK(responses[2] == std::pair<std::string, bool>{small, false});
+    CHECK_FALSE(h.allowed(small));
     CHECK(h.metrics.timeouts == 2);
   }
 
@@ -780,10 +759,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     h.source.push_read_failure(EMFILE);
     h.source.push_read_failure(ENOMEM);
     auto path = h.file("x", "x");
-    h.source.push(path, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == false);
+    CHECK_FALSE(h.allowed(path));
     CHECK(h.metrics.read_errors == 2);
     CHECK(h.source.reads_attempted() >= 3);
     auto events = h.events();
@@ -801,9 +777,7 @@ TEST_SUITE("enforcer.engine.pressure") {
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
     c.path_rules.push_back({tool, hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_enforcing(c);
     UniqueFd fd(::open(tool.c_str(), O_RDONLY | O_CLOEXEC));
     REQUIRE(fd);
     REQUIRE(::unlink(tool.c_str()) == 0);
@@ -858,13 +832,8 @@ TEST_SUITE("enforcer.engine.pressure") {
         ++asked;
         return local;
       }});
-      h.rules(c);
-      h.engine.set_mode(policy::Mode::kEnforce);
-      h.start();
-      h.source.push(tool, ::getppid());
-      auto responses = h.source.wait_responses(1);
-      REQUIRE(responses.size() == 1);
-      CHECK(responses[0].second == local);
+      h.start_enforcing(c);
+      CHECK(h.allowed(tool) == local);
       auto events = h.events();
       CHECK(asked == 1);
       if (!local) {
@@ -980,9 +949,7 @@ TEST_SUITE("enforcer.check_parity") {
         {"no rule", unknown, "deny", "default-deny"},
     };
 
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
+    h.start_enforcing(c);
     for (size_t i = 0; i < cases.size(); ++i) {
       h.source.push(cases[i].path, ::getppid());
       REQUIRE(h.source.wait_responses(i + 1).size() == i + 1);
@@ -1060,25 +1027,15 @@ EngineOptions full_coverage(policy::OpenRules rules = {}) {
   return {.full_coverage = true, .open_rules = std::move(rules)};
 }
 
-// `rules` in force, enforce mode, the loop running.
-void start_enforcing(Harness& h, const hashdb::PolicyContent& rules = {}) {
-  h.rules(rules);
-  h.engine.set_mode(policy::Mode::kEnforce);
-  h.start();
-}
-
 }  // namespace
 
 TEST_SUITE("enforcer.engine.coverage") {
   TEST_CASE("full coverage: a plain open of data is allowed on the reading thread, unhashed and unlogged") {
     auto opener = sleeper();
     Harness h(full_coverage());
-    start_enforcing(h);
+    h.start_enforcing();
     auto data = h.file("data.txt", "just text\n");
-    h.source.push(data, opener.pid);
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0] == std::pair<std::string, bool>{data, true});
+    CHECK(h.allowed(data, opener.pid));
     CHECK(h.events().empty());
     CHECK(h.metrics.plain_opens == 1);
     CHECK(h.metrics.cache_misses == 0);
@@ -1088,12 +1045,9 @@ TEST_SUITE("enforcer.engine.coverage") {
   TEST_CASE("full coverage: the exec open of the same file is still decided as an exec") {
     auto opener = sleeper();
     Harness h(full_coverage());
-    start_enforcing(h);
+    h.start_enforcing();
     auto data = h.file("tool", "just text\n");
-    h.source.push(data, opener.pid, FAN_OPEN_EXEC_PERM);
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == false);
+    CHECK_FALSE(h.allowed(data, opener.pid, FAN_OPEN_EXEC_PERM));
     auto events = h.events();
     REQUIRE(events.size() == 1);
     CHECK(events[0]["event"] == "exec");
@@ -1107,7 +1061,7 @@ TEST_SUITE("enforcer.engine.coverage") {
     auto good = h.file("good.so", shared_object_bytes("good"));
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash(shared_object_bytes("good")));
-    start_enforcing(h, c);
+    h.start_enforcing(c);
     h.source.push(evil, opener.pid);
     h.source.push(good, opener.pid);
     auto responses = h.source.wait_responses(2);
@@ -1129,12 +1083,9 @@ TEST_SUITE("enforcer.engine.coverage") {
     policy::OpenRules rules;
     rules.library_readers = {reader.exe};
     Harness h(full_coverage(rules));
-    start_enforcing(h);
+    h.start_enforcing();
     auto evil = h.file("evil.so", shared_object_bytes("evil"));
-    h.source.push(evil, reader.pid);
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == true);
+    CHECK(h.allowed(evil, reader.pid));
     CHECK(h.events().empty());  // settles: the counters are final
     CHECK(h.metrics.plain_opens == 1);
   }
@@ -1170,12 +1121,9 @@ TEST_SUITE("enforcer.engine.coverage") {
   TEST_CASE("full coverage: a FIFO is never opened for reading by the classifier and is allowed") {
     auto sh = shell();
     Harness h(full_coverage());
-    start_enforcing(h);
+    h.start_enforcing();
     REQUIRE(::mkfifo(h.dir.file("fifo").c_str(), 0600) == 0);
-    h.source.push(real(h.dir.file("fifo")), sh.pid);
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == true);
+    CHECK(h.allowed(real(h.dir.file("fifo")), sh.pid));
     h.settle();
     CHECK(h.metrics.plain_opens == 1);
   }
@@ -1183,12 +1131,9 @@ TEST_SUITE("enforcer.engine.coverage") {
   TEST_CASE("without full coverage every event is an exec, whatever its mask") {
     auto opener = sleeper();
     Harness h;
-    start_enforcing(h);
+    h.start_enforcing();
     auto data = h.file("data.txt", "just text\n");
-    h.source.push(data, opener.pid);
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second == false);
+    CHECK_FALSE(h.allowed(data, opener.pid));
     auto events = h.events();
     REQUIRE(events.size() == 1);
     CHECK(events[0]["event"] == "exec");
@@ -1325,10 +1270,7 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     h.rules(hashdb::PolicyContent{});  // revoked
     CHECK(kernel.flushes() == flushes + 1);
     CHECK(h.metrics.ignore_marks == 0);
-    h.source.push(safe, ::getppid());  // the kernel asks again: denied now
-    auto responses = h.source.wait_responses(2);
-    REQUIRE(responses.size() == 2);
-    CHECK_FALSE(responses[1].second);
+    CHECK_FALSE(h.allowed(safe));  // the kernel asks again: denied now
     h.settle();
     CHECK(kernel.marked().size() == 1);
   }
@@ -1338,10 +1280,7 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     foreign.local_path = [](int) { return false; };  // what the mount watcher says of another namespace's mount
     MarkingHarness m({}, std::move(foreign));
     auto& [safe, h, kernel, marks] = m;
-    h.source.push(safe, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK(responses[0].second);
+    CHECK(h.allowed(safe));
     h.settle();
     CHECK(kernel.marked().empty());
     CHECK(h.metrics.ignore_marks_added == 0);
@@ -1352,10 +1291,7 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     deny.path_rules.push_back({safe_binary(), hashdb::PathMatch::kExact, hashdb::Action::kDeny, "", {}});
     MarkingHarness m(deny);
     auto& [safe, h, kernel, marks] = m;
-    h.source.push(safe, ::getppid());
-    auto responses = h.source.wait_responses(1);
-    REQUIRE(responses.size() == 1);
-    CHECK_FALSE(responses[0].second);
+    CHECK_FALSE(h.allowed(safe));
     h.settle();
     CHECK(kernel.marked().empty());
   }
@@ -1396,7 +1332,7 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
     auto opener = sleeper();
     RecordingHarness m(full_coverage());
     auto& [h, kernel, marks] = m;
-    start_enforcing(h);
+    h.start_enforcing();
     const std::string data = real("/etc/passwd");                   // root-owned, 0644, in /etc and /: not code
     const std::string elf = safe_binary();                          // may be loaded: its loader open must be asked
     const std::string scratch = h.file("data.txt", "just text\n");  // under /tmp: anyone may replace it
@@ -1431,11 +1367,8 @@ TEST_SUITE("enforcer.engine.ignore_marks") {
       CAPTURE(c.name);
       RecordingHarness m(full_coverage(c.open_rules));
       auto& [h, kernel, marks] = m;
-      start_enforcing(h, c.rules);
-      h.source.push(real("/etc/passwd"), opener.pid);
-      auto responses = h.source.wait_responses(1);
-      REQUIRE(responses.size() == 1);
-      CHECK(responses[0].second);
+      h.start_enforcing(c.rules);
+      CHECK(h.allowed(real("/etc/passwd"), opener.pid));
       h.settle();
       CHECK(kernel.marked().empty());
     }
@@ -1466,15 +1399,6 @@ class CountingRules final : public hashdb::RuleSet {
   mutable std::atomic<int> reads_{0};
 };
 
-// Pushes one event for `path` and waits for its answer.
-bool exec_once(Harness& h, const std::string& path) {
-  const size_t before = h.source.response_count();
-  h.source.push(path, ::getppid());
-  auto responses = h.source.wait_responses(before + 1);
-  REQUIRE(responses.size() == before + 1);
-  return responses.back().second;
-}
-
 }  // namespace
 
 TEST_SUITE("enforcer.engine.quick") {
@@ -1487,25 +1411,25 @@ TEST_SUITE("enforcer.engine.quick") {
     h.engine.set_policy(make_policy_state(counted, nullptr, h.engine.next_epoch()));
     h.engine.set_mode(policy::Mode::kEnforce);
     h.start();
-    CHECK(exec_once(h, path));  // hashed on a worker
-    CHECK(exec_once(h, path));  // a cache hit, decided on the reading thread
+    CHECK(h.allowed(path));  // hashed on a worker
+    CHECK(h.allowed(path));  // a cache hit, decided on the reading thread
     const int reads = counted->reads();
-    for (int i = 0; i < 5; ++i) CHECK(exec_once(h, path));
+    for (int i = 0; i < 5; ++i) CHECK(h.allowed(path));
     CHECK(counted->reads() == reads);  // answered from the quick path
 
     h.rules({});  // revoked
-    CHECK_FALSE(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(h.allowed(path));
+    CHECK_FALSE(h.allowed(path));
 
     h.rules(c);  // approved again, then changed in place
-    CHECK(exec_once(h, path));
-    CHECK(exec_once(h, path));
+    CHECK(h.allowed(path));
+    CHECK(h.allowed(path));
     {
       std::ofstream out(path, std::ios::app);
       out << "!";
     }
-    CHECK_FALSE(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, path));
+    CHECK_FALSE(h.allowed(path));
+    CHECK_FALSE(h.allowed(path));
     h.settle();  // counted after the answer: final once the loop has stopped
     CHECK(h.metrics.allowed == 9);
     CHECK(h.metrics.denied == 4);
@@ -1521,13 +1445,11 @@ TEST_SUITE("enforcer.engine.quick") {
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
     c.path_rules.push_back({denied_dir + "/", hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "", {}});
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
-    for (int i = 0; i < 3; ++i) CHECK(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, link));
-    CHECK(exec_once(h, path));
-    CHECK_FALSE(exec_once(h, link));
+    h.start_enforcing(c);
+    for (int i = 0; i < 3; ++i) CHECK(h.allowed(path));
+    CHECK_FALSE(h.allowed(link));
+    CHECK(h.allowed(path));
+    CHECK_FALSE(h.allowed(link));
     auto events = h.events();
     REQUIRE(events.size() >= 1);
     CHECK(events[0]["rule"] == "path-deny:" + denied_dir + "/");
@@ -1541,10 +1463,8 @@ TEST_SUITE("enforcer.engine.quick") {
     auto path = h.file("tool", "approved");
     hashdb::PolicyContent c;
     c.hash_rules.push_back(allow_hash("approved"));
-    h.rules(c);
-    h.engine.set_mode(policy::Mode::kEnforce);
-    h.start();
-    for (int i = 0; i < 4; ++i) CHECK(exec_once(h, path));
+    h.start_enforcing(c);
+    for (int i = 0; i < 4; ++i) CHECK(h.allowed(path));
     auto events = h.events();
     CHECK(events.size() == 4);
     const std::string rule =

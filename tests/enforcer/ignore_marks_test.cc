@@ -31,6 +31,14 @@ class FakeKernel final : public InodeMarkApi {
   }
 };
 
+// IgnoreMarks over a FakeKernel, with its metrics.
+struct Rig {
+  FakeKernel k;
+  Metrics m;
+  IgnoreMarks marks;
+  explicit Rig(uint64_t max_marks = 10) : marks(k, m, {.max_marks = max_marks}) {}
+};
+
 }  // namespace
 
 TEST_SUITE("enforcer.ignore_marks") {
@@ -44,10 +52,9 @@ TEST_SUITE("enforcer.ignore_marks") {
                           Case{0x400u, "ignored-mask+evictable", FAN_MARK_IGNORED_MASK | 0x200u},
                           Case{0x200u, "ignored-mask", FAN_MARK_IGNORED_MASK}}) {
       CAPTURE(c.flavour);
-      FakeKernel k;
+      Rig rig;
+      auto& [k, m, marks] = rig;
       k.refuse_flags = c.refuse;
-      Metrics m;
-      IgnoreMarks marks(k, m, {.max_marks = 10});
       CHECK(marks.flavour().empty());
       REQUIRE(marks.add(3, marks.ticket()));
       CHECK(marks.flavour() == c.flavour);
@@ -60,19 +67,17 @@ TEST_SUITE("enforcer.ignore_marks") {
   }
 
   TEST_CASE("a kernel that refuses every flavour turns the marks off, with the reason") {
-    FakeKernel k;
+    Rig rig;
+    auto& [k, m, marks] = rig;
     k.refuse_flags = FAN_MARK_IGNORED_MASK | 0x400u;
-    Metrics m;
-    IgnoreMarks marks(k, m, {.max_marks = 10});
     CHECK_FALSE(marks.add(3, marks.ticket()));
     CHECK_FALSE(marks.enabled());
     CHECK(marks.disabled_reason().find("refuses inode ignore marks") != std::string::npos);
   }
 
   TEST_CASE("a refusal for one file (EEXIST, ENOMEM) is counted and does not turn the marks off") {
-    FakeKernel k;
-    Metrics m;
-    IgnoreMarks marks(k, m, {.max_marks = 10});
+    Rig rig;
+    auto& [k, m, marks] = rig;
     REQUIRE(marks.add(3, marks.ticket()));
     k.fail_with = ENOMEM;
     CHECK_FALSE(marks.add(4, marks.ticket()));
@@ -82,9 +87,8 @@ TEST_SUITE("enforcer.ignore_marks") {
   }
 
   TEST_CASE("a flush removes every mark, and a decision that took its ticket before it cannot mark after it") {
-    FakeKernel k;
-    Metrics m;
-    IgnoreMarks marks(k, m, {.max_marks = 10});
+    Rig rig;
+    auto& [k, m, marks] = rig;
     const uint64_t before = marks.ticket();
     REQUIRE(marks.add(3, before));
     marks.flush("policy change");
@@ -101,9 +105,8 @@ TEST_SUITE("enforcer.ignore_marks") {
   }
 
   TEST_CASE("the bound: the mark that would exceed max_marks flushes them all first") {
-    FakeKernel k;
-    Metrics m;
-    IgnoreMarks marks(k, m, {.max_marks = 2});
+    Rig rig(2);
+    auto& [k, m, marks] = rig;
     REQUIRE(marks.add(3, marks.ticket()));
     REQUIRE(marks.add(4, marks.ticket()));
     CHECK(k.flushes == 0);
@@ -115,9 +118,8 @@ TEST_SUITE("enforcer.ignore_marks") {
   }
 
   TEST_CASE("disabled: no mark is ever added, and the ones in place are flushed") {
-    FakeKernel k;
-    Metrics m;
-    IgnoreMarks marks(k, m, {.max_marks = 10});
+    Rig rig;
+    auto& [k, m, marks] = rig;
     REQUIRE(marks.add(3, marks.ticket()));
     marks.disable("log_allows is on");
     CHECK(k.flushes == 1);

@@ -5,23 +5,13 @@
 // with the test (PR_SET_PDEATHSIG) and is stopped by pid.
 #include <doctest/doctest.h>
 #include <errno.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <thread>
 
-#include "control/client.h"
-#include "hashdb/keys.h"
-#include "hashdb/sha256.h"
-#include "hashdb/writer.h"
-#include "tests/support/daemon_process.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/enforcer_fixture.h"
 
 using namespace tollgate;
 using nlohmann::json;
@@ -30,98 +20,34 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Everything under one temp dir; `tool` is approved by every policy here,
-// `revoked` only by generation 1.
-struct Site {
-  testing::TempDir dir;
-  std::string mnt = dir.file("mnt");
-  std::string config = dir.file("tollgate.yaml");
-  std::string db = dir.file("policy.db");
-  std::string socket = dir.file("tollgate.sock");
-  std::string events = dir.file("events.jsonl");
+// The shared e2e fixture (its own tmpfs in a private mount namespace), in
+// enforce mode with the signing key's public half configured. `tool` (the
+// fixture's copy of /bin/true) is approved by every policy here, `revoked`
+// only by generation 1, `fresh` by none.
+struct Site : testing::EnforcerFixture {
   std::string state = dir.file("state");
-  std::string tool = mnt + "/tool", revoked = mnt + "/revoked", fresh = mnt + "/fresh";
-  hashdb::KeyPair key = *hashdb::generate_keypair();
-  testing::DaemonProcess daemon;
+  std::string tool = mnt + "/approved", revoked = mnt + "/revoked", fresh = mnt + "/fresh";
 
-  Site() {
-    REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: " << std::strerror(errno));
-    REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    REQUIRE(::mount("tollgate-integrity", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=32m") == 0);
-    fs::copy_file("/bin/true", tool);
+  Site() : EnforcerFixture("32m") {
     fs::copy_file("/bin/false", revoked);
     fs::copy_file("/bin/echo", fresh);
-    for (const auto& f : {tool, revoked, fresh}) ::chmod(f.c_str(), 0755);
-    testing::write_text(dir.file("signing.pub"), key.public_key.pem);
+    for (const auto& f : {revoked, fresh}) ::chmod(f.c_str(), 0755);
     testing::write_text(dir.file("signing.key"), key.private_pem, 0600);
-  }
-  ~Site() {
-    daemon.stop();
-    ::umount2(mnt.c_str(), MNT_DETACH);
   }
 
   void write_config(const std::string& extra = "") {
-    testing::write_text(config, "mode: enforce\ndatabase: " + db + "\npublic_key: " + dir.file("signing.pub") +
-                                    "\nevent_log: " + events + "\nsocket: " + socket + "\nwatch: [" + mnt +
-                                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\ncensus_interval_ms: 0\nstate_dir: " +
-                                    state + "\n" + extra);
-  }
-
-  hashdb::HashRule allow(const std::string& path) {
-    hashdb::HashRule r;
-    r.sha256 = *hashdb::sha256_path(path);
-    r.origin_path = path;
-    return r;
+    EnforcerFixture::write_config("enforce", "public_key: " + pubkey() + "\n" + extra);
   }
   // The daemon's own binary (anti-lockout) and `tool`; `revoked` too when asked.
   void write_db(const std::string& path, uint64_t generation, bool with_revoked) {
-    hashdb::PolicyContent c;
+    hashdb::PolicyContent c = base_rules();
     c.policy_name = "integrity";
-    c.hash_rules = {allow(testing::built_binary("tollgated")), allow(tool)};
-    if (with_revoked) c.hash_rules.push_back(allow(revoked));
-    auto written = hashdb::write_database(path, c, {.generation = generation, .signing_key = key.private_key});
-    REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
-  }
-
-  Result<json> request(const json& r) { return control::control_request(socket, r, 30000); }
-  json status() {
-    auto s = request({{"cmd", "status"}});
-    REQUIRE(s);
-    return *s;
-  }
-  void start() {
-    auto why = daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-      auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
-      return reply && (*reply)["ok"] == true;
-    });
-    REQUIRE_MESSAGE(why.empty(), why);
+    if (with_revoked) c.hash_rules.push_back(testing::hash_allow(revoked));
+    EnforcerFixture::write_db(c, generation, /*sign=*/true, path);
   }
   void restart() {
-    CHECK(daemon.stop() == 0);
-    start();
-  }
-  testing::CommandResult tg(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::built_binary("tollgate"));
-    args.insert(args.begin() + 2, {"--config", config});
-    return testing::run(args, 120);
-  }
-
-  // Event-log lines of `type` (the writer thread is asynchronous: bounded wait for `n`).
-  std::vector<json> wait_events(const std::string& type, size_t n) {
-    std::vector<json> got;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-      got.clear();
-      std::istringstream in(testing::read_text(events));
-      for (std::string line; std::getline(in, line);) {
-        auto j = json::parse(line, nullptr, false);
-        if (j.is_object() && j["type"] == type) got.push_back(j);
-      }
-      if (got.size() >= n) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return got;
+    CHECK(stop_daemon() == 0);
+    start_daemon();
   }
 };
 
@@ -134,7 +60,7 @@ TEST_SUITE("enforcer.integrity") {
     Site site;
     site.write_config();
     site.write_db(site.db, 1, /*with_revoked=*/true);
-    site.start();
+    site.start_daemon();
     CHECK(exec_errno(site.revoked) == 0);
     fs::copy_file(site.db, site.dir.file("gen1.db"));  // what an attacker keeps for later
 
@@ -168,10 +94,10 @@ TEST_SUITE("enforcer.integrity") {
     CHECK(starts[1]["degraded"] == reason);
     CHECK(testing::read_text(site.dir.file("tollgated.err")).find("tollgated: DEGRADED: ") != std::string::npos);
 
-    auto text = site.tg({"status"});
+    auto text = site.cli({"status"});
     CHECK(text.exit_code == 1);
     CHECK_MESSAGE(text.out.starts_with("health: DEGRADED: " + site.db + " was refused"), text.out);
-    auto machine = site.tg({"status", "--json"});
+    auto machine = site.cli({"status", "--json"});
     CHECK(machine.exit_code == 1);
     CHECK(json::parse(machine.out)["health"]["status"] == "DEGRADED");
 
@@ -235,13 +161,13 @@ TEST_SUITE("enforcer.integrity") {
                       "\nsigning_key: " + site.dir.file("signing.key") + "\n");
 
     // No daemon yet: compile --install runs the same gate in the CLI.
-    auto first = site.tg({"compile", "--install"});
+    auto first = site.cli({"compile", "--install"});
     REQUIRE_MESSAGE(first.exit_code == 0, first.err);
     CHECK(first.out.find("tollgated is not running") != std::string::npos);
-    site.start();
+    site.start_daemon();
     CHECK(exec_errno(site.tool) == 0);
     CHECK(exec_errno(site.fresh) == EPERM);
-    auto second = site.tg({"compile", "--install"});
+    auto second = site.cli({"compile", "--install"});
     REQUIRE_MESSAGE(second.exit_code == 0, second.err);
     CHECK(second.out.find("daemon reloaded") != std::string::npos);
     CHECK(site.status()["database"]["generation"] == 2);
@@ -249,7 +175,7 @@ TEST_SUITE("enforcer.integrity") {
 
     // The daemon drops out of the manifest: in enforce mode that locks it out.
     manifest(approved_tool);
-    auto refused = site.tg({"refresh"});
+    auto refused = site.cli({"refresh"});
     CHECK(refused.exit_code == 4);
     CHECK_MESSAGE(refused.err.find("(default-deny)") != std::string::npos, refused.err);
     CHECK(refused.err.find("policy.db is unchanged") != std::string::npos);
@@ -265,9 +191,9 @@ TEST_SUITE("enforcer.integrity") {
 
     // The same inside a timed audit window, while the daemon audits: the
     // config says enforce, so the lockout check still applies.
-    REQUIRE(site.tg({"mode", "audit", "--for", "1h"}).exit_code == 0);
+    REQUIRE(site.cli({"mode", "audit", "--for", "1h"}).exit_code == 0);
     CHECK(site.status()["mode"] == "audit");
-    auto in_window = site.tg({"refresh"});
+    auto in_window = site.cli({"refresh"});
     CHECK(in_window.exit_code == 4);
     CHECK(testing::read_text(site.db) == accepted);
     CHECK(site.status()["mode"] == "audit");  // the window is not the refresh's to close
@@ -286,8 +212,8 @@ TEST_SUITE("enforcer.integrity") {
 
     // The daemon stopped: the CLI refuses the same candidate by itself
     // (tollgated recorded its lockout candidates, itself included, in state_dir).
-    CHECK(site.daemon.stop() == 0);
-    auto offline = site.tg({"compile", "--install"});
+    CHECK(site.stop_daemon() == 0);
+    auto offline = site.cli({"compile", "--install"});
     CHECK(offline.exit_code == 4);
     CHECK(testing::read_text(site.db) == accepted);
   }

@@ -67,6 +67,8 @@ struct Fixture {
   std::string table = dir.file("mountinfo");
   FakeMarker marker;
   Fixture() { testing::write_text(table, kBase); }
+  // The table becomes kBase plus `lines`.
+  void mount_also(const std::string& lines) { replace_table(table, kBase + lines); }
   MountWatcherOptions options(std::vector<std::string> prefixes) {
     return {.prefixes = std::move(prefixes), .mountinfo = table, .host = "h", .rescan_ms = 50};
   }
@@ -106,9 +108,9 @@ TEST_SUITE("enforcer.mount_watcher") {
     Fixture f;
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
-    replace_table(f.table, std::string(kBase) +
-                               "11 10 0:51 / /srv/data/late rw - tmpfs late rw\n"
-                               "12 1 0:52 / /mnt/usb rw - vfat usb rw\n");
+    f.mount_also(
+        "11 10 0:51 / /srv/data/late rw - tmpfs late rw\n"
+        "12 1 0:52 / /mnt/usb rw - vfat usb rw\n");
     REQUIRE(w.rescan(true));
     CHECK(f.marker.marked_points() == std::vector<std::string>{"/srv/data", "/srv/data/late"});
     CHECK(w.view()->watched.contains(::makedev(0, 51)));
@@ -129,9 +131,9 @@ TEST_SUITE("enforcer.mount_watcher") {
 
   TEST_CASE("a filesystem whose first mount is hidden is marked through another mount of it") {
     Fixture f;
-    replace_table(f.table, std::string(kBase) +
-                               "11 1 0:50 / /elsewhere rw - tmpfs data rw\n"
-                               "12 1 0:60 / /srv/data rw - tmpfs over rw\n");
+    f.mount_also(
+        "11 1 0:50 / /elsewhere rw - tmpfs data rw\n"
+        "12 1 0:60 / /srv/data rw - tmpfs over rw\n");
     f.marker.set_unreachable({10});
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
@@ -154,7 +156,7 @@ TEST_SUITE("enforcer.mount_watcher") {
 
   TEST_CASE("network filesystems are not marked by start but by the thread, which follows later mounts too") {
     Fixture f;
-    replace_table(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n");
+    f.mount_also("20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n");
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     REQUIRE(w.start());
     auto fs = w.filesystems();
@@ -169,8 +171,9 @@ TEST_SUITE("enforcer.mount_watcher") {
       return f.marker.marked_points().size() >= n;
     };
     CHECK(marked(2));
-    replace_table(f.table, std::string(kBase) + "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n" +
-                               "21 10 0:71 / /srv/data/late rw - tmpfs late rw\n");
+    f.mount_also(
+        "20 10 0:70 / /srv/data/nfs rw - nfs4 server:/x rw\n"
+        "21 10 0:71 / /srv/data/late rw - tmpfs late rw\n");
     CHECK(marked(3));  // a regular file never raises POLLPRI: the 50 ms rescan finds it
     w.stop();
     t.join();

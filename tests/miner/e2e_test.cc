@@ -28,49 +28,17 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
-#include "control/client.h"
 #include "miner/proc_sample.h"
 #include "miner/runtime.h"
-#include "policy/compiler.h"
-#include "tests/support/daemon_process.h"
+#include "tests/support/enforcer_fixture.h"
 #include "tests/support/temp_dir.h"
 
 using namespace tollgate;
 using nlohmann::json;
 
 namespace {
-
-// Waits (bounded) until the event log holds a `type` event for each of `paths`.
-bool wait_for(const std::string& log, const std::string& type, const std::vector<std::string>& paths) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    size_t found = 0;
-    if (std::filesystem::exists(log)) {
-      std::string text = testing::read_text(log);
-      for (const auto& path : paths) {
-        std::istringstream in(text);
-        for (std::string line; std::getline(in, line);) {
-          auto j = json::parse(line, nullptr, false);
-          if (j.is_object() && j["type"] == type && j["path"] == path) {
-            ++found;
-            break;
-          }
-        }
-      }
-    }
-    if (found == paths.size()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-void private_mounts() {
-  REQUIRE_MESSAGE(::unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS) needs root: " << std::strerror(errno));
-  REQUIRE(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0);
-}
 
 struct Unmount {
   std::string path;
@@ -82,52 +50,26 @@ struct Unmount {
 TEST_SUITE("miner.e2e") {
   TEST_CASE(
       "audit mode: the fixture is flagged by the daemon's content scan; an ordinary binary and tollgate are not") {
-    private_mounts();
-    testing::TempDir dir;
-    const std::string mnt = dir.file("mnt");
-    REQUIRE(::mkdir(mnt.c_str(), 0755) == 0);
-    REQUIRE(::mount("tollgate-miner-e2e", mnt.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=256m") == 0);
-    Unmount unmount{mnt};
-    std::filesystem::create_directories(mnt + "/dl");
-    std::filesystem::create_directories(mnt + "/var/tmp");
-    const std::string miner = mnt + "/dl/fake-miner", id = mnt + "/var/tmp/id", own = mnt + "/dl/tollgate";
+    testing::EnforcerFixture f("256m");
+    std::filesystem::create_directories(f.mnt + "/dl");
+    std::filesystem::create_directories(f.mnt + "/var/tmp");
+    const std::string miner = f.mnt + "/dl/fake-miner", id = f.mnt + "/var/tmp/id", own = f.mnt + "/dl/tollgate";
     std::filesystem::copy_file(testing::built_binary("fake_miner"), miner);
     std::filesystem::copy_file("/usr/bin/id", id);
     std::filesystem::copy_file(testing::built_binary("tollgate"), own);
-    for (const auto& f : {miner, id, own}) ::chmod(f.c_str(), 0755);
-
-    const std::string config = dir.file("tollgate.yaml"), socket = dir.file("tollgate.sock"),
-                      log = dir.file("events.jsonl"), db = dir.file("policy.db");
-    testing::write_text(dir.file("policy.yaml"), "version: 1\nname: e2e\nallow:\n  - file: " +
-                                                     testing::built_binary("tollgated") + "\n    label: tollgated\n");
-    testing::write_text(
-        config, "mode: audit\ndatabase: " + db + "\nevent_log: " + log + "\nsocket: " + socket + "\nwatch: [" + mnt +
-                    "]\ndecision_timeout_ms: 5000\nmust_allow: []\nstate_dir: " + dir.file("state") + "\n");
-    auto compiled = policy::compile_policy({.manifest_path = dir.file("policy.yaml"), .output_path = db});
-    REQUIRE_MESSAGE(compiled, compiled.error().message());
-    testing::DaemonProcess daemon;
-    auto started =
-        daemon.start({testing::built_binary("tollgated"), "--config", config}, dir.file("tollgated.err"), [&] {
-          auto reply = control::control_request(socket, {{"cmd", "status"}}, 2000);
-          return reply && (*reply)["ok"] == true;
-        });
-    REQUIRE_MESSAGE(started.empty(), started);
+    for (const auto& file : {miner, id, own}) ::chmod(file.c_str(), 0755);
+    f.start_with_base_policy("audit", 1);
 
     // Audit: all three run. The fixture spins a core for three seconds.
     auto spun = testing::run({miner, "--seconds", "3"}, 30);
     CHECK(spun.exit_code == 0);
     CHECK(testing::run({id, "-u"}, 30).exit_code == 0);
     CHECK(testing::run({own, "--version"}, 30).exit_code == 0);
-    REQUIRE(wait_for(log, "decision", {miner, id, own}));
-    REQUIRE_MESSAGE(wait_for(log, "scan", {miner, id, own}), testing::read_text(log));
+    REQUIRE(f.wait_for_paths("decision", {miner, id, own}));
+    REQUIRE_MESSAGE(f.wait_for_paths("scan", {miner, id, own}), testing::read_text(f.events));
 
-    auto tg = [&](std::vector<std::string> args) {
-      args.insert(args.begin(), {testing::built_binary("tollgate")});
-      args.insert(args.begin() + 2, {"--config", config});
-      return testing::run(args, 60);
-    };
     // --no-scan: what flags is the daemon's scan, logged.
-    auto out = tg({"report", "--since", "1h", "--json", "--no-scan"});
+    auto out = f.cli({"report", "--since", "1h", "--json", "--no-scan"});
     REQUIRE_MESSAGE(out.exit_code == 0, out.err);
     auto j = json::parse(out.out);
     REQUIRE(j["binaries"].size() == 3);
@@ -148,16 +90,15 @@ TEST_SUITE("miner.e2e") {
       CHECK(b["miner"]["reasons"].empty());  // /tmp and var/tmp are context: without evidence, nothing
       CHECK(b["miner"]["scan"] == "daemon");
     }
-    auto text = tg({"report", "--since", "1h"});
+    auto text = f.cli({"report", "--since", "1h"});
     CHECK(text.out.find("\n" + miner + "   [MINER? score ") != std::string::npos);
     CHECK(text.out.find("\n" + id + "\n") != std::string::npos);
     CHECK(text.out.find("\n" + own + "\n") != std::string::npos);
     CHECK(text.out.find("LOOKS LIKE") == std::string::npos);
-    daemon.stop();
   }
 
   TEST_CASE("runtime signals of the live fixture, read from its own pid namespace's /proc") {
-    private_mounts();
+    testing::enter_private_namespace();
     REQUIRE(::unshare(CLONE_NEWNET) == 0);
     {
       // Loopback up in the new network namespace.

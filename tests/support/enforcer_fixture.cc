@@ -9,10 +9,12 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -105,10 +107,11 @@ hashdb::PolicyContent EnforcerFixture::base_rules() {
   return c;
 }
 
-void EnforcerFixture::write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign) {
+void EnforcerFixture::write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign,
+                               const std::string& path) {
   hashdb::WriteOptions opts{.generation = generation};
   if (sign) opts.signing_key = key.private_key;
-  auto written = hashdb::write_database(db, content, opts);
+  auto written = hashdb::write_database(path.empty() ? db : path, content, opts);
   REQUIRE_MESSAGE(written, (written ? "" : written.error().message()));
 }
 
@@ -177,6 +180,18 @@ std::vector<json> EnforcerFixture::wait_events(const std::string& type, size_t n
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return got;
+}
+
+bool EnforcerFixture::wait_for_paths(const std::string& type, const std::vector<std::string>& paths, int seconds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    std::set<std::string> seen;
+    for (const auto& e : read_events(type))
+      if (e.contains("path") && e["path"].is_string()) seen.insert(e["path"].get<std::string>());
+    if (std::ranges::all_of(paths, [&](const std::string& p) { return seen.contains(p); })) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 uint64_t EnforcerFixture::generation() {

@@ -72,7 +72,9 @@ struct EnforcerFixture {
   // Rules every enforcing test needs: the daemon's own binary (anti-lockout
   // always checks it) and the approved binary (/bin/true).
   hashdb::PolicyContent base_rules();
-  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true);
+  // Writes `db`, or `path` when given (a candidate for the staged install).
+  void write_db(const hashdb::PolicyContent& content, uint64_t generation, bool sign = true,
+                const std::string& path = "");
   std::string pubkey();
   Result<nlohmann::json> request(const nlohmann::json& r);
   // {"cmd":"status"}, required to answer.
@@ -90,6 +92,8 @@ struct EnforcerFixture {
   std::vector<nlohmann::json> read_events(const std::string& type = "");
   // The event log is written by a background thread: wait (bounded) for `n` lines of `type`.
   std::vector<nlohmann::json> wait_events(const std::string& type, size_t n, int seconds = 10);
+  // Waits (bounded) until the event log holds a `type` event for each of `paths`.
+  bool wait_for_paths(const std::string& type, const std::vector<std::string>& paths, int seconds = 30);
   uint64_t generation();
 };
 

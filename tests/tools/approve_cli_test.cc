@@ -36,6 +36,24 @@ std::string hex_of(const std::string& path) {
   return hashdb::to_hex(*d);
 }
 
+// Appends to `log` an audit-mode would-deny of `path` (content `sha256`,
+// launched by `exe`) a minute ago, as tollgated logs it.
+void log_would_deny(const std::string& log, const std::string& path, const std::string& sha256,
+                    const std::string& exe = "/usr/bin/bash") {
+  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)},
+                      {"host", "t"},
+                      {"type", "decision"},
+                      {"mode", "audit"},
+                      {"decision", "allow"},
+                      {"would_deny", true},
+                      {"rule", "default-deny"},
+                      {"path", path},
+                      {"sha256", sha256},
+                      {"uid", 0},
+                      {"exe", exe}};
+  std::ofstream(log, std::ios::app) << e.dump() << "\n";
+}
+
 // A config whose every path is inside `dir`; the root manifest includes the
 // approvals manifest.
 struct Site {
@@ -245,9 +263,8 @@ TEST_SUITE("tools.approve") {
     // The log names them under /opt; the hashes are the real files'. The
     // daemon's content scan found a stratum URL in the miner.
     auto logged = [&](size_t i) { return "/opt/site/bin/" + files[i].substr(files[i].rfind('/') + 1); };
-    auto now = now_us();
-    std::ofstream log(site.log);
-    log << nlohmann::json({{"ts", format_rfc3339_us(now - 90000000)},
+    std::ofstream(site.log)
+        << nlohmann::json({{"ts", format_rfc3339_us(now_us() - 90000000)},
                            {"host", "t"},
                            {"type", "scan"},
                            {"sha256", hex_of(files[2])},
@@ -256,23 +273,8 @@ TEST_SUITE("tools.approve") {
                            {"hits", {{{"signal", "stratum-url"}, {"marker", "stratum+tcp://"}, {"offset", 9}}}}})
                .dump()
         << "\n";
-    for (size_t i = 0; i < files.size(); ++i) {
-      for (size_t n = 0; n <= i; ++n) {
-        nlohmann::json e = {{"ts", format_rfc3339_us(now - 60000000)},
-                            {"host", "t"},
-                            {"type", "decision"},
-                            {"mode", "audit"},
-                            {"decision", "allow"},
-                            {"would_deny", true},
-                            {"rule", "default-deny"},
-                            {"path", logged(i)},
-                            {"sha256", hex_of(files[i])},
-                            {"uid", 0},
-                            {"exe", "/usr/sbin/cron"}};
-        log << e.dump() << "\n";
-      }
-    }
-    log.close();
+    for (size_t i = 0; i < files.size(); ++i)
+      for (size_t n = 0; n <= i; ++n) log_would_deny(site.log, logged(i), hex_of(files[i]), "/usr/sbin/cron");
     auto gen = site.tg({"approve", "--from-report", "--since", "1h", "-o", site.dir.file("review.yaml")});
     REQUIRE_MESSAGE(gen.exit_code == 0, gen.err);
     std::string text = testing::read_text(site.dir.file("review.yaml"));
@@ -317,20 +319,6 @@ TEST_SUITE("tools.approve") {
 }
 
 namespace {
-void log_exec(const std::string& log, const std::string& path) {
-  nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)},
-                      {"host", "t"},
-                      {"type", "decision"},
-                      {"mode", "audit"},
-                      {"decision", "allow"},
-                      {"would_deny", true},
-                      {"rule", "default-deny"},
-                      {"path", path},
-                      {"sha256", hex_of(path)},
-                      {"uid", 0},
-                      {"exe", "/usr/bin/bash"}};
-  std::ofstream(log, std::ios::app) << e.dump() << "\n";
-}
 std::vector<nlohmann::json> mode_events(const std::string& log) {
   std::vector<nlohmann::json> out;
   std::ifstream in(log);
@@ -348,8 +336,8 @@ TEST_SUITE("tools.mode") {
     std::string tool = site.dir.file("nightly-job");
     testing::write_text(tool, "#!/bin/sh\nexit 0\n", 0755);
     REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);  // creates the database
-    log_exec(site.log, tool);
-    log_exec(site.log, "/usr/bin/true");
+    log_would_deny(site.log, tool, hex_of(tool));
+    log_would_deny(site.log, "/usr/bin/true", hex_of("/usr/bin/true"));
 
     auto refused = site.tg({"mode", "enforce"});
     CHECK(refused.exit_code == 1);
@@ -384,7 +372,7 @@ TEST_SUITE("tools.mode") {
     std::string tool = site.dir.file("legacy");
     testing::write_text(tool, "#!/bin/sh\nexit 0\n", 0755);
     REQUIRE(site.tg({"approve", "/usr/bin/true"}).exit_code == 0);
-    log_exec(site.log, tool);
+    log_would_deny(site.log, tool, hex_of(tool));
     auto forced = site.tg({"mode", "enforce", "--force"});
     REQUIRE_MESSAGE(forced.exit_code == 0, forced.err);
     CHECK(forced.out.find("Forced: 1 binaries from the recent history will be denied") != std::string::npos);
@@ -422,28 +410,14 @@ TEST_SUITE("tools.mode") {
     std::string fifo = site.dir.file("fifo-tool"), link = site.dir.file("link-tool");
     REQUIRE(::mkfifo(fifo.c_str(), 0755) == 0);
     REQUIRE(::symlink(real.c_str(), link.c_str()) == 0);
-    auto logged = [&](const std::string& path, const std::string& sha) {
-      nlohmann::json e = {{"ts", format_rfc3339_us(now_us() - 60000000)},
-                          {"host", "t"},
-                          {"type", "decision"},
-                          {"mode", "audit"},
-                          {"decision", "allow"},
-                          {"would_deny", true},
-                          {"rule", "default-deny"},
-                          {"path", path},
-                          {"sha256", sha},
-                          {"uid", 0},
-                          {"exe", "/usr/bin/bash"}};
-      std::ofstream(site.log, std::ios::app) << e.dump() << "\n";
-    };
     // The signed file itself is allowed by its signature...
-    logged(real, hex_of(real));
+    log_would_deny(site.log, real, hex_of(real));
     auto alone = site.tg({"replay", "--since", "1h"});
     CHECK_MESSAGE(alone.exit_code == 0, alone.out << alone.err);
     // ...the same content recorded at a symlink is not (the link is never
     // followed), and a FIFO there is never opened (a blocking open would hang).
-    logged(link, hex_of(real));
-    logged(fifo, std::string(64, 'f'));
+    log_would_deny(site.log, link, hex_of(real));
+    log_would_deny(site.log, fifo, std::string(64, 'f'));
     auto refused = site.tg({"mode", "enforce"});
     CHECK(refused.exit_code == 1);  // not 124: nothing hung
     CHECK(refused.out.find("Enforce mode refused: 2 binaries") != std::string::npos);

@@ -70,18 +70,31 @@ TEST_SUITE("tools.doctor") {
     CHECK(open_holes(checks).empty());
   }
 
-  TEST_CASE("user namespaces: Debian's knob is the fix when it exists; otherwise the global one, not applied") {
-    auto f = hardened();
-    f.sysctls["kernel.unprivileged_userns_clone"] = "1";
-    auto c = find(run_checks(f), "user-namespaces");
-    CHECK(c.status == Severity::kWarn);
-    CHECK(c.hole == "user namespaces");
-    REQUIRE(c.sysctl);
-    CHECK(c.sysctl->name == "kernel.unprivileged_userns_clone");
-    CHECK(c.sysctl->value == "0");
+  TEST_CASE(
+      "a sysctl short of its hardened value warns with that sysctl as the fix: Debian's user-namespace knob, "
+      "memfd_noexec below 2 (a hole), ptrace_scope below 2") {
+    struct Case {
+      const char *id, *sysctl, *open, *hole, *fix;
+    };
+    for (const auto& t : {Case{"user-namespaces", "kernel.unprivileged_userns_clone", "1", "user namespaces", "0"},
+                          Case{"memfd", "vm.memfd_noexec", "1", "memfd exec", "2"},
+                          Case{"ptrace", "kernel.yama.ptrace_scope", "1", "", "2"}}) {
+      CAPTURE(t.id);
+      auto f = hardened();
+      f.sysctls[t.sysctl] = t.open;
+      auto c = find(run_checks(f), t.id);
+      CHECK(c.status == Severity::kWarn);
+      CHECK(c.hole == t.hole);
+      REQUIRE(c.sysctl);
+      CHECK(c.sysctl->name == t.sysctl);
+      CHECK(c.sysctl->value == t.fix);
+    }
+  }
 
+  TEST_CASE("user namespaces: without Debian's knob the fix is the global one, not applied") {
+    auto f = hardened();
     f.sysctls["kernel.unprivileged_userns_clone"] = std::nullopt;
-    c = find(run_checks(f), "user-namespaces");
+    auto c = find(run_checks(f), "user-namespaces");
     CHECK(c.status == Severity::kWarn);
     CHECK_FALSE(c.sysctl);  // user.max_user_namespaces=0 would stop root's services too: by hand
     CHECK(c.fix.find("user.max_user_namespaces=0") != std::string::npos);
@@ -93,17 +106,11 @@ TEST_SUITE("tools.doctor") {
     CHECK(find(run_checks(f), "user-namespaces").status == Severity::kOk);
   }
 
-  TEST_CASE("memfd: below 2 is a hole with a sysctl fix; a kernel without the knob says which and what remains") {
+  TEST_CASE("memfd: a kernel without the knob says which and what remains") {
     auto f = hardened();
-    f.sysctls["vm.memfd_noexec"] = "1";
-    auto c = find(run_checks(f), "memfd");
-    CHECK(c.status == Severity::kWarn);
-    CHECK(c.hole == "memfd exec");
-    REQUIRE(c.sysctl);
-    CHECK(c.sysctl->value == "2");
     f.sysctls["vm.memfd_noexec"] = std::nullopt;
     f.kernel_release = "6.1.0-28-amd64";
-    c = find(run_checks(f), "memfd");
+    auto c = find(run_checks(f), "memfd");
     CHECK(c.status == Severity::kWarn);
     CHECK_FALSE(c.sysctl);
     CHECK(c.why.find("kernel 6.1.0-28-amd64 has no vm.memfd_noexec (added in 6.3)") != std::string::npos);
@@ -141,13 +148,8 @@ TEST_SUITE("tools.doctor") {
     CHECK(shm.hole.empty());
   }
 
-  TEST_CASE("ptrace_scope below 2 has a sysctl fix; no Yama says so") {
+  TEST_CASE("ptrace: no Yama says so") {
     auto f = hardened();
-    f.sysctls["kernel.yama.ptrace_scope"] = "1";
-    auto c = find(run_checks(f), "ptrace");
-    CHECK(c.status == Severity::kWarn);
-    REQUIRE(c.sysctl);
-    CHECK(c.sysctl->name == "kernel.yama.ptrace_scope");
     f.sysctls["kernel.yama.ptrace_scope"] = std::nullopt;
     CHECK(find(run_checks(f), "ptrace").why.find("no Yama") != std::string::npos);
   }
