@@ -489,6 +489,10 @@ int main(int argc, char** argv) {
   const std::string db = dir + "/policy.db";
   hashdb::PolicyContent content;
   content.hash_rules = {allow(tollgated), allow(tiny_src)};
+  // The path-deny rules of policy/examples/server.yaml, as on a real server:
+  // every exec of the writable binary then reads its name and matches them.
+  for (const char* p : {"/tmp/", "/var/tmp/", "/dev/shm/"})
+    content.path_rules.push_back({p, hashdb::PathMatch::kPrefix, hashdb::Action::kDeny, "scratch", {}});
   if (auto w = hashdb::write_database(db, content, {.generation = 1}); !w) die(w.error().message());
   auto config = [&](const std::string& name, const std::string& mode, const std::string& database,
                     const std::string& mnt) {
