@@ -24,7 +24,7 @@
 // block of --execs posix_spawn + waitpid per spawner on every setup, in an
 // order rotated every round, so every setup sees the same machine load. It
 // reports each setup's exec rate and its listener's CPU time per exec
-// (utime + stime from /proc/PID/stat, all threads, before/after each block),
+// (time on CPU from /proc/PID/task/*/schedstat, all threads, before/after each block),
 // and per-round ratios as the median with a 95% order-statistic confidence
 // interval. Every wait is bounded; every listener is killed by pid at the
 // end (and dies with this process: PR_SET_PDEATHSIG).
@@ -153,17 +153,21 @@ void wait_socket_ready(const std::string& socket, const Child& c) {
   die("tollgated did not become ready");
 }
 
-// utime + stime of every thread of `pid`, in clock ticks (/proc/PID/stat fields 14, 15).
-long cpu_ticks(pid_t pid) {
-  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) die(fmt::format("cannot read /proc/{}/stat: listener gone", pid));
-  auto close_paren = text->rfind(')');
-  if (close_paren == std::string::npos) die(fmt::format("/proc/{}/stat: unexpected format", pid));
-  std::istringstream in(text->substr(close_paren + 2));
-  std::vector<std::string> f;
-  for (std::string s; in >> s;) f.push_back(s);
-  if (f.size() < 13) die(fmt::format("/proc/{}/stat: unexpected format", pid));
-  return std::stol(f[11]) + std::stol(f[12]);  // field 3 is f[0]
+// Time on CPU of every thread of `pid`, in nanoseconds: the first field of
+// /proc/PID/task/TID/schedstat (the scheduler's own account, exact, where
+// utime + stime in /proc/PID/stat only counts 10 ms ticks). The listeners'
+// threads live as long as they do, so none is missed by exiting early.
+uint64_t cpu_ns(pid_t pid) {
+  uint64_t total = 0;
+  std::error_code ec;
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& task : fs::directory_iterator(tasks, ec)) {
+    auto text = read_file(task.path().string() + "/schedstat");
+    if (!text) continue;  // a thread that just exited
+    total += std::strtoull(text->c_str(), nullptr, 10);
+  }
+  if (ec) die(fmt::format("cannot list {}: listener gone", tasks));
+  return total;
 }
 
 bool read_byte_within(int fd, int timeout_ms, char* out) {
@@ -565,7 +569,6 @@ int main(int argc, char** argv) {
                        "(SHA-256), own mount namespace"
                      : "\nfapolicyd: not included (not installed or --no-fapolicyd)");
 
-  const long ticks_per_s = ::sysconf(_SC_CLK_TCK);
   std::map<std::pair<std::string, int>, std::vector<double>> rates;  // (setup, load) -> per round
   std::map<std::pair<std::string, int>, double> seconds, cpu_s;
   for (int round = 0; round < rounds; ++round)
@@ -573,12 +576,12 @@ int main(int argc, char** argv) {
       for (size_t k = 0; k < setups.size(); ++k) {
         const Setup& s = setups[(k + static_cast<size_t>(round)) % setups.size()];
         const pid_t lpid = s.listener.empty() ? -1 : children[s.listener].pid;
-        const long before = lpid > 0 ? cpu_ticks(lpid) : 0;
+        const uint64_t before = lpid > 0 ? cpu_ns(lpid) : 0;
         const double dt = run_block(s.binary, execs, load, s.fapolicyd_ns ? fapolicyd_ns : -1);
-        const long after = lpid > 0 ? cpu_ticks(lpid) : 0;
+        const uint64_t after = lpid > 0 ? cpu_ns(lpid) : 0;
         rates[{s.name, load}].push_back(execs * load / dt);
         seconds[{s.name, load}] += dt;
-        cpu_s[{s.name, load}] += static_cast<double>(after - before) / static_cast<double>(ticks_per_s);
+        cpu_s[{s.name, load}] += static_cast<double>(after - before) / 1e9;
       }
   std::map<std::string, json> status;
   for (const char* name : {"safe", "writable", "audit"})
@@ -620,9 +623,8 @@ int main(int argc, char** argv) {
       fmt::print("  {:>11} / {:<11} {}  target {}\n", a, b, median_ci(ratios(a, b)), target);
   }
   fmt::print(
-      "\nlistener CPU: utime+stime of all its threads (/proc/PID/stat, {} ticks/s) over the blocks of that "
-      "setup, divided by its execs\n",
-      ticks_per_s);
+      "\nlistener CPU: time on CPU of all its threads (/proc/PID/task/*/schedstat, ns) over the blocks of that "
+      "setup, divided by its execs\n");
   for (const auto& [name, s] : status)
     fmt::print("tollgated {}: counters {}; ignore marks {}; decision latency p50 <= {} us, p99 <= {} us\n", name,
                s.value("counters", json()).dump(), s.value("ignore_marks", json()).dump(),
