@@ -30,7 +30,9 @@ using namespace tollgate::enforcer;
 
 namespace {
 
-// One event per read, like fanotify at a moderate exec rate.
+// One event per read, like fanotify at a moderate exec rate. The first
+// event (the warm-up: hashed on a worker) is handed out alone; the rest
+// follow once it is answered, so every timed event is a warm one.
 class BenchSource final : public EventSource {
  public:
   BenchSource(int file_fd, uint64_t events)
@@ -40,7 +42,8 @@ class BenchSource final : public EventSource {
         wake_(::eventfd(events ? 1 : 0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
   int poll_fd() const override { return wake_.get(); }
   Status read_events(std::vector<RawEvent>& out, ReadNotes&) override {
-    if (left_ == 0) {
+    std::lock_guard lock(mu_);
+    if (left_ == 0 || (left_ < total_ && answered_ == 0)) {  // done, or the warm-up is not answered yet
       uint64_t v;
       (void)!::read(wake_.get(), &v, sizeof v);
       return {};
@@ -52,12 +55,19 @@ class BenchSource final : public EventSource {
   Status respond(int, bool allow) override {
     std::lock_guard lock(mu_);
     allowed_ += allow;
-    if (++answered_ == total_) cv_.notify_all();  // only then: no wake-up per event
+    if (++answered_ == 1) {  // the warm-up: the timed events may come
+      warm_at_ = std::chrono::steady_clock::now();
+      const uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof one);
+    }
+    if (answered_ == total_) cv_.notify_all();  // only then: no wake-up per event
     return {};
   }
-  void wait() {
+  // Waits for every answer; the time from the warm-up's answer to now.
+  std::chrono::duration<double> wait() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return answered_ >= total_; });
+    return std::chrono::steady_clock::now() - warm_at_;
   }
   uint64_t allowed() {
     std::lock_guard lock(mu_);
@@ -71,6 +81,7 @@ class BenchSource final : public EventSource {
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t answered_ = 0, allowed_ = 0;
+  std::chrono::steady_clock::time_point warm_at_;
 };
 
 }  // namespace
@@ -113,15 +124,14 @@ int main(int argc, char** argv) {
   Engine engine(source, nullptr, metrics, {.workers = 1});
   engine.set_policy(make_policy_state(std::make_shared<hashdb::MemoryRuleSet>(content), nullptr, engine.next_epoch()));
   engine.set_mode(policy::Mode::kEnforce);
-  auto t0 = std::chrono::steady_clock::now();
   std::thread loop([&] { (void)engine.run(); });
-  source.wait();
-  std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
+  const auto dt = source.wait();  // from the warm-up's answer: the timed events only
   engine.stop();
   loop.join();
   if (!quiet)
-    fmt::print("{} events, {} allowed, {} cache hits: {:.0f} ns per event (wall, reading thread and source together)\n",
-               events + 1, source.allowed(), metrics.cache_hits.load(),
-               dt.count() * 1e9 / static_cast<double>(events + 1));
+    fmt::print(
+        "{} events, {} allowed, {} cache hits: {:.0f} ns per warm event (wall, reading thread and source "
+        "together)\n",
+        events + 1, source.allowed(), metrics.cache_hits.load(), dt.count() * 1e9 / static_cast<double>(events));
   return source.allowed() == events + 1 ? 0 : 1;
 }
