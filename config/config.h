@@ -68,9 +68,9 @@ struct Config {
   std::string metrics_file;  // empty = no metrics file
   bool log_allows = false;
   // Nice value of the thread that reads and answers events (only that
-  // thread: workers, the logger and the scanner keep theirs). -10: see
+  // thread: workers, the logger and the scanner keep theirs). -14: see
   // docs/configuration.md, "Thread priorities".
-  int nice = -10;
+  int nice = -14;
   // Inode ignore marks on approved files on a safe chain (enforcer/ignore_marks.h);
   // at most this many at once, 0 = none.
   uint64_t max_ignore_marks = 16384;

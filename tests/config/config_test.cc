@@ -26,7 +26,7 @@ TEST_SUITE("config") {
     CHECK_FALSE(c->on_error.has_value());
     CHECK(c->max_file_size == uint64_t{2} << 30);
     CHECK_FALSE(c->syslog);
-    CHECK(c->nice == -10);
+    CHECK(c->nice == -14);
     CHECK(c->max_ignore_marks == 16384);
   }
 
