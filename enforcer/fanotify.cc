@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <linux/openat2.h>
 #include <sys/fanotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <array>
 
 #include "census/process.h"
+#include "enforcer/hidden_mount.h"
 
 namespace tollgate::enforcer {
 
@@ -35,22 +35,26 @@ Result<std::unique_ptr<FanotifySource>> FanotifySource::create(bool plain_opens)
 }
 
 Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount_id) {
-  open_how how{};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const int dir = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, mount_point.c_str(), &how, sizeof how));
-  if (dir < 0) return fail_errno(errno, mount_point, "cannot open the mount point");
-  UniqueFd owner(dir);
-  auto id = census::mount_id_at(dir, "");
+  auto dir = open_mount_point(mount_point);
+  if (!dir) return std::unexpected(dir.error());
+  auto id = census::mount_id_at(dir->get(), "");
   if (!id) return std::unexpected(id.error().with_prefix(mount_point));
   if (*id != mount_id)
     return fail(ErrorCode::kUnavailable, fmt::format("{}: reaches mount {}, not mount {} (hidden under another "
                                                      "mount, or moved)",
                                                      mount_point, *id, mount_id));
+  return mark_directory(dir->get(), mount_point);
+}
+
+Status FanotifySource::mark_hidden_filesystem(const census::MountEntry& hidden) {
+  return reach_hidden(hidden, [&](int dir) { return mark_directory(dir, hidden.mount_point); });
+}
+
+Status FanotifySource::mark_directory(int dir, const std::string& name) {
   // pathname NULL: the mark goes on the filesystem of `dir` itself. No
   // FAN_ONDIR: opening a directory is never asked about.
   if (::fanotify_mark(fd_.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mark_mask_, dir, nullptr) != 0)
-    return fail_errno(errno, mount_point, "cannot mark the filesystem");
+    return fail_errno(errno, name, "cannot mark the filesystem");
   return {};
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "census/mounts.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "enforcer/ignore_marks.h"
@@ -75,6 +76,10 @@ class FilesystemMarker {
   virtual ~FilesystemMarker() = default;
   // kUnavailable: the path does not reach that mount (try another one).
   virtual Status mark_filesystem(const std::string& mount_point, int mount_id) = 0;
+  // For a filesystem none of whose mounts the path reaches: marks it from a
+  // private copy of the mount namespace in which what hides `hidden` is
+  // detached (enforcer/hidden_mount.h).
+  virtual Status mark_hidden_filesystem(const census::MountEntry& hidden) = 0;
 };
 
 class FanotifySource final : public EventSource, public FilesystemMarker, public InodeMarkApi {
@@ -90,6 +95,9 @@ class FanotifySource final : public EventSource, public FilesystemMarker, public
   // swapped for a symlink, or a mount hidden under a later one, is never
   // marked by mistake (kUnavailable: try another mount of that filesystem).
   Status mark_filesystem(const std::string& mount_point, int mount_id) override;
+  // Marks a filesystem every mount of which is hidden under another mount,
+  // from a private copy of the mount namespace (enforcer/hidden_mount.h).
+  Status mark_hidden_filesystem(const census::MountEntry& hidden) override;
 
   int poll_fd() const override { return fd_.get(); }
   Status read_events(std::vector<RawEvent>& events, ReadNotes& notes) override;
@@ -99,6 +107,8 @@ class FanotifySource final : public EventSource, public FilesystemMarker, public
 
  private:
   FanotifySource(UniqueFd fd, uint64_t mark_mask) : fd_(std::move(fd)), mark_mask_(mark_mask) {}
+  // The filesystem mark on the filesystem of the open directory `dir`.
+  Status mark_directory(int dir, const std::string& name);
   UniqueFd fd_;
   uint64_t mark_mask_;  // FAN_OPEN_EXEC_PERM, | FAN_OPEN_PERM under full coverage
 };

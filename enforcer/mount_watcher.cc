@@ -42,6 +42,7 @@ eventlog::MarkRecord mark_record(const WatchedFilesystem& fs, std::string_view t
           .mount_points = fs.mount_points,
           .trigger = std::string(trigger),
           .ok = fs.marked,
+          .hidden = fs.hidden,
           .error = fs.error};
 }
 
@@ -114,10 +115,12 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
     const bool was_marked = old != prev.end() && old->marked;
     if (was_marked && !force && prev_ids[static_cast<size_t>(old - prev.begin())] == ids) {
       fs.marked = true;  // the same mounts as when it was marked
+      fs.hidden = old->hidden;
       fs.marked_at_us = old->marked_at_us;
     } else if (fs.network && !network) {
       fs.error = "pending (network filesystems are marked after start)";
     } else {
+      bool all_hidden = true;
       for (const auto* m : w.mounts) {
         auto st = marker_.mark_filesystem(m->mount_point, m->mount_id);
         if (st) {
@@ -126,6 +129,13 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
           break;
         }
         fs.error = st.error().message();
+        all_hidden = all_hidden && st.error().code() == ErrorCode::kUnavailable;
+      }
+      if (!fs.marked && all_hidden && !w.mounts.empty()) {
+        // No mount of it is reachable by path here; reach it from a private copy.
+        auto st = marker_.mark_hidden_filesystem(*w.mounts.front());
+        fs.marked = fs.hidden = st.has_value();
+        fs.error = st ? "" : st.error().message();
       }
       if (fs.marked) fs.marked_at_us = was_marked ? old->marked_at_us : tollgate::now_us();
       const bool news = fs.marked ? !was_marked : (old == prev.end() || old->error != fs.error);
@@ -143,9 +153,10 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
     view_ = std::move(view);
   }
   for (auto& e : events) {
-    fmt::print(stderr, "tollgated: {} {} ({}, {}) at {}{}\n", e["ok"].get<bool>() ? "watching" : "CANNOT watch",
+    fmt::print(stderr, "tollgated: {} {} ({}, {}) at {}{}{}\n", e["ok"].get<bool>() ? "watching" : "CANNOT watch",
                e["device"].get<std::string>(), e["fs_type"].get<std::string>(), e["source"].get<std::string>(),
                e["mount_points"][0].get<std::string>(),
+               e["hidden"].get<bool>() ? " (hidden under another mount: marked from a private mount namespace)" : "",
                e["ok"].get<bool>() ? "" : ": " + e["error"].get<std::string>());
     if (log_) log_->submit(std::move(e));
   }

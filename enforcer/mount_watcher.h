@@ -61,6 +61,7 @@ struct WatchedFilesystem {
   std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
   bool network = false;
   bool marked = false;
+  bool hidden = false;       // every mount of it is hidden under another: marked from a private namespace
   std::string error;         // why it is not marked ("pending" before the thread's first pass)
   int64_t marked_at_us = 0;  // Unix µs
 };

@@ -142,6 +142,7 @@ json mark_event(const std::string& host, const MarkRecord& r) {
   j["mount_points"] = r.mount_points;
   j["trigger"] = r.trigger;
   j["ok"] = r.ok;
+  j["hidden"] = r.hidden;
   j["error"] = r.error;
   return j;
 }
@@ -264,8 +265,10 @@ std::string syslog_summary(const json& e) {
                                  e.value("pid", 0), s("exe"), s("finding"),
                                  s("error").empty() ? "" : ": " + s("error")));
   if (type == "mark")
-    return printable(fmt::format("{} {} ({}, {}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
-                                 s("fs_type"), s("trigger"), s("error").empty() ? "" : ": " + s("error")));
+    return printable(fmt::format("{} {} ({}, {}{}){}", e.value("ok", false) ? "watching" : "CANNOT watch", s("device"),
+                                 s("fs_type"), s("trigger"),
+                                 e.value("hidden", false) ? ", hidden under another mount" : "",
+                                 s("error").empty() ? "" : ": " + s("error")));
   if (type == "overflow") return fmt::format("kernel queue overflow, {} total", e.value("count", 0));
   if (type == "read_error")
     return fmt::format("fanotify read failed {} times ({}); the kernel denied those events", e.value("count", 0),

@@ -122,6 +122,7 @@ struct MarkRecord {
   std::vector<std::string> mount_points;  // where it is mounted in the daemon's namespace
   std::string trigger;                    // "start" (marked at start), "mount" (appeared later), "rescan" (a retry)
   bool ok = false;
+  bool hidden = false;  // every mount of it hidden under another: marked from a private mount namespace
   std::string error;
 };
 nlohmann::json mark_event(const std::string& host, const MarkRecord& record);

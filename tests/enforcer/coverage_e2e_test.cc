@@ -9,6 +9,7 @@
 // a pid namespace of its own). Needs root (ctest label "root").
 #include <doctest/doctest.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sys/mount.h>
@@ -21,6 +22,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "census/mounts.h"
+#include "common/io.h"
+#include "common/unique_fd.h"
+#include "enforcer/hidden_mount.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/enforcer_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -56,6 +61,13 @@ void mount_tmpfs(const std::string& path) {
   REQUIRE(::mount(testing::kFixtureTmpfs, path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") == 0);
 }
 
+// mount_tmpfs, made shared: a copy of it in a new mount namespace is its
+// peer, so an unmount there that is not kept private would show here.
+void mount_shared_tmpfs(const std::string& path) {
+  mount_tmpfs(path);
+  REQUIRE(::mount(nullptr, path.c_str(), nullptr, MS_SHARED, nullptr) == 0);
+}
+
 void copy_binaries(const std::string& dir) {
   for (auto [from, to] : {std::pair{"/bin/true", "approved"}, std::pair{"/bin/false", "unapproved"}}) {
     fs::copy_file(from, dir + "/" + to, fs::copy_options::overwrite_existing);
@@ -72,6 +84,18 @@ std::optional<std::chrono::milliseconds> time_until_denied(const std::string& pa
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return std::nullopt;
+}
+
+std::string device_of(const struct stat& st) { return fmt::format("{}:{}", major(st.st_dev), minor(st.st_dev)); }
+
+// The mounts at `point` in this process's namespace, bottom first.
+std::vector<census::MountEntry> mounts_at(const std::string& point) {
+  auto text = read_file("/proc/self/mountinfo");
+  REQUIRE(text);
+  std::vector<census::MountEntry> out;
+  for (auto& m : census::parse_mountinfo(*text))
+    if (m.mount_point == point) out.push_back(std::move(m));
+  return out;
 }
 
 }  // namespace
@@ -198,6 +222,88 @@ TEST_SUITE("enforcer.coverage.e2e") {
     CHECK(health.ends_with(fmt::format("; {} hole{} open ({}): run tollgate doctor", holes.size(),
                                        holes.size() == 1 ? "" : "s", fmt::join(holes, ", "))));
     ::umount2(late.c_str(), MNT_DETACH);
+  }
+
+  TEST_CASE(
+      "a filesystem hidden under a later mount at the same point is marked from a private mount namespace; "
+      "the test's own mounts stay as they were") {
+    Fixture f;
+    const std::string stack = f.mnt + "/stack";
+    mount_shared_tmpfs(stack);
+    copy_binaries(stack);
+    // A way into the lower tmpfs once it is hidden, as a process that kept its working directory there has.
+    UniqueFd kept(::open(stack.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(kept);
+    struct stat lower {
+    }, upper{};
+    REQUIRE(::fstat(kept.get(), &lower) == 0);
+    mount_shared_tmpfs(stack);  // on top: the first one is hidden now
+    REQUIRE(::stat(stack.c_str(), &upper) == 0);
+    REQUIRE(upper.st_dev != lower.st_dev);
+
+    f.start_with_base_policy("enforce", 1);
+    const std::string hidden_dir = fmt::format("/proc/{}/fd/{}", ::getpid(), kept.get());
+    CHECK(exec_errno(hidden_dir + "/unapproved") == EPERM);
+    CHECK(exec_errno(hidden_dir + "/approved") == 0);
+    auto marks = f.wait_events("mark", 3);
+    REQUIRE(marks.size() == 3);
+    std::vector<std::string> hidden;
+    for (const auto& m : marks) {
+      CHECK(m["ok"] == true);
+      if (m["hidden"] == true) hidden.push_back(m["device"]);
+    }
+    CHECK(hidden == std::vector<std::string>{device_of(lower)});
+    CHECK(
+        testing::read_text(f.stderr_path).find("(hidden under another mount: marked from a private mount namespace)") !=
+        std::string::npos);
+    // Detached in the daemon's private copy only: here the top tmpfs is still on top.
+    struct stat now {};
+    REQUIRE(::stat(stack.c_str(), &now) == 0);
+    CHECK(now.st_dev == upper.st_dev);
+    CHECK(mounts_at(stack).size() == 2);
+    ::umount2(stack.c_str(), MNT_DETACH);
+    ::umount2(stack.c_str(), MNT_DETACH);
+  }
+
+  TEST_CASE(
+      "reach_hidden detaches every mount stacked on the hidden one, in its private copy only, and refuses a "
+      "filesystem the mount point cannot lead to") {
+    testing::enter_private_namespace();
+    testing::TempDir dir;
+    const std::string point = dir.file("stack");
+    for (int i = 0; i < 3; ++i) mount_shared_tmpfs(point);  // three stacked: the bottom two are hidden
+    auto stacked = mounts_at(point);
+    REQUIRE(stacked.size() == 3);
+    struct stat top {};
+    REQUIRE(::stat(point.c_str(), &top) == 0);
+    REQUIRE(top.st_dev == stacked[2].dev);
+
+    dev_t reached = 0;
+    auto st = enforcer::reach_hidden(stacked[0], [&](int d) {
+      struct stat s {};
+      if (::fstat(d, &s) != 0) return Status(fail_errno(errno, "dir", "fstat"));
+      reached = s.st_dev;
+      return Status{};
+    });
+    REQUIRE_MESSAGE(st, st.error().message());
+    CHECK(reached == stacked[0].dev);
+    CHECK(mounts_at(point).size() == 3);
+    REQUIRE(::stat(point.c_str(), &top) == 0);
+    CHECK(top.st_dev == stacked[2].dev);
+
+    // A filesystem not mounted there at all: nothing to uncover, so nothing is detached and `use` never runs.
+    census::MountEntry elsewhere = stacked[0];
+    elsewhere.dev = ::makedev(0, 0xfffff);
+    bool used = false;
+    auto refused = enforcer::reach_hidden(elsewhere, [&](int) {
+      used = true;
+      return Status{};
+    });
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message() == fmt::format("{}: reaches {} (tmpfs) even in a private mount namespace (moved?)",
+                                                   point, census::device_name(stacked[2].dev)));
+    CHECK_FALSE(used);
+    for (int i = 0; i < 3; ++i) ::umount2(point.c_str(), MNT_DETACH);
   }
 
   TEST_CASE("a daemon in a mount namespace of its own with slave propagation still sees new mounts") {

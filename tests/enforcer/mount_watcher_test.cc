@@ -25,12 +25,33 @@ class FakeMarker final : public FilesystemMarker {
     std::lock_guard lock(mu_);
     calls_.emplace_back(mount_point, mount_id);
     if (unreachable_.contains(mount_id)) return fail(ErrorCode::kUnavailable, mount_point + ": hidden");
+    if (broken_.contains(mount_id)) return fail(ErrorCode::kIo, mount_point + ": cannot mark the filesystem");
     return {};
+  }
+  Status mark_hidden_filesystem(const census::MountEntry& hidden) override {
+    std::lock_guard lock(mu_);
+    hidden_calls_.push_back(hidden.mount_id);
+    if (private_namespaces_) return {};
+    return fail(ErrorCode::kPermission, hidden.mount_point + ": cannot unshare a private mount namespace");
   }
   // Mount ids whose path reaches another mount.
   void set_unreachable(std::set<int> ids) {
     std::lock_guard lock(mu_);
     unreachable_ = std::move(ids);
+  }
+  // Mount ids whose filesystem refuses the mark.
+  void set_broken(std::set<int> ids) {
+    std::lock_guard lock(mu_);
+    broken_ = std::move(ids);
+  }
+  // Whether mark_hidden_filesystem works (it needs a private mount namespace).
+  void set_private_namespaces(bool ok) {
+    std::lock_guard lock(mu_);
+    private_namespaces_ = ok;
+  }
+  std::vector<int> hidden_calls() const {
+    std::lock_guard lock(mu_);
+    return hidden_calls_;
   }
   std::vector<std::pair<std::string, int>> calls() const {
     std::lock_guard lock(mu_);
@@ -48,6 +69,9 @@ class FakeMarker final : public FilesystemMarker {
   mutable std::mutex mu_;
   std::vector<std::pair<std::string, int>> calls_;
   std::set<int> unreachable_;
+  std::set<int> broken_;
+  bool private_namespaces_ = true;
+  std::vector<int> hidden_calls_;
 };
 
 // Replaces the fake mount table in one step (rename), as the kernel's
@@ -145,13 +169,42 @@ TEST_SUITE("enforcer.mount_watcher") {
     CHECK(f.marker.marked_points() == std::vector<std::string>{"/srv/data", "/elsewhere"});
   }
 
-  TEST_CASE("a local filesystem that cannot be marked at all fails the start, naming it") {
+  TEST_CASE("a filesystem whose every mount is hidden is marked from a private mount namespace") {
     Fixture f;
     f.marker.set_unreachable({10});
     MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
+    REQUIRE(w.start());
+    CHECK(f.marker.hidden_calls() == std::vector<int>{10});
+    auto fs = w.filesystems();
+    REQUIRE(fs.size() == 1);
+    CHECK(fs[0].marked);
+    CHECK(fs[0].hidden);
+    CHECK(fs[0].error.empty());
+    CHECK(w.view()->watched.contains(::makedev(0, 50)));
+    REQUIRE(w.rescan(false));  // still the same mounts: not marked again
+    CHECK(f.marker.hidden_calls().size() == 1);
+    CHECK(w.filesystems()[0].hidden);
+  }
+
+  TEST_CASE("a local filesystem that cannot be marked at all fails the start, naming it") {
+    Fixture f;
+    f.marker.set_unreachable({10});
+    f.marker.set_private_namespaces(false);
+    MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
     auto st = w.start();
     REQUIRE_FALSE(st);
-    CHECK(st.error().message() == "cannot watch /srv/data (tmpfs, 0:50): /srv/data: hidden");
+    CHECK(st.error().message() ==
+          "cannot watch /srv/data (tmpfs, 0:50): /srv/data: cannot unshare a private mount namespace");
+  }
+
+  TEST_CASE("a mark the filesystem refuses is not retried from a private mount namespace") {
+    Fixture f;
+    f.marker.set_broken({10});
+    MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
+    auto st = w.start();
+    REQUIRE_FALSE(st);
+    CHECK(st.error().message() == "cannot watch /srv/data (tmpfs, 0:50): /srv/data: cannot mark the filesystem");
+    CHECK(f.marker.hidden_calls().empty());
   }
 
   TEST_CASE("network filesystems are not marked by start but by the thread, which follows later mounts too") {

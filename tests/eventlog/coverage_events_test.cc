@@ -27,8 +27,14 @@ TEST_SUITE("eventlog.coverage") {
     CHECK(e["mount_points"] == json::array({"/srv/late"}));
     CHECK(e["trigger"] == "mount");
     CHECK(e["ok"] == true);
+    CHECK(e["hidden"] == false);
     CHECK(syslog_summary(e) == "watching 0:52 (tmpfs, mount)");
     CHECK(syslog_priority(e) == LOG_NOTICE);
+    fs.hidden = true;  // marked from a private mount namespace
+    auto hidden = mark_event("web1", fs);
+    CHECK(hidden["hidden"] == true);
+    CHECK(syslog_summary(hidden) == "watching 0:52 (tmpfs, mount, hidden under another mount)");
+    fs.hidden = false;
     fs.ok = false;
     fs.error = "/srv/late: hidden";
     auto failed = mark_event("web1", fs);

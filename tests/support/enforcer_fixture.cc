@@ -57,12 +57,15 @@ void require_own_tmpfs(const std::string& path) {
   std::vector<std::string> others;
   for (const auto& m : census::parse_mountinfo(*text)) {
     if (!census::at_or_below(m.mount_point, path)) continue;
-    if (m.mount_point == path && m.fs_type == "tmpfs" && m.source == kFixtureTmpfs && !own) own = true;
-    else others.push_back(m.mount_point + " (" + m.fs_type + " " + m.source + ")");
+    const bool fixture_tmpfs = m.fs_type == "tmpfs" && m.source == kFixtureTmpfs;
+    if (m.mount_point == path && fixture_tmpfs) own = true;
+    else if (!fixture_tmpfs) others.push_back(m.mount_point + " (" + m.fs_type + " " + m.source + ")");
   }
   REQUIRE_MESSAGE(own, path, " is not the mount point of a tmpfs this test mounted: refusing to mark it");
   // A `watch:` prefix covers every filesystem mounted at or below it, also
-  // one hidden under the test's tmpfs (a copy of a host mount): none may be.
+  // one hidden under the test's tmpfs (a copy of a host mount, which the
+  // daemon would mark from a private namespace): none may be but the
+  // test's own tmpfs (a test may stack them, or mount one below another).
   REQUIRE_MESSAGE(others.empty(), "also mounted at or below ", path, ": ", others.empty() ? "" : others.front(),
                   ": refusing to let a test watch it");
 }

@@ -38,8 +38,9 @@ hashdb::HashRule hash_allow(const std::string& path);
 inline constexpr const char* kFixtureTmpfs = "tollgate-test";
 
 // Fails the test unless `path` is a mount point of a tmpfs named
-// kFixtureTmpfs, and nothing else is mounted at or below it (a `watch:`
-// prefix covers all of that): the only kind of filesystem a test may mark.
+// kFixtureTmpfs, and nothing but such tmpfs is mounted at or below it (a
+// `watch:` prefix covers all of that): the only kind of filesystem a test
+// may mark.
 void require_own_tmpfs(const std::string& path);
 
 struct EnforcerFixture {

@@ -1,0 +1,96 @@
+#include "enforcer/hidden_mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "census/process.h"
+#include "common/io.h"
+
+namespace tollgate::enforcer {
+namespace {
+
+// Mounts stacked on one another at one point are rare; a longer chain is a
+// mount table changing under us.
+constexpr int kMaxDetach = 16;
+
+const census::MountEntry* find_mount(const std::vector<census::MountEntry>& mounts, int id) {
+  auto it = std::find_if(mounts.begin(), mounts.end(), [&](const census::MountEntry& m) { return m.mount_id == id; });
+  return it == mounts.end() ? nullptr : &*it;
+}
+
+// Whether detaching `top` can uncover a copy of `hidden` (same filesystem,
+// same mount point): some copy is not below `top` in the mount tree.
+bool detaching_can_uncover(const std::vector<census::MountEntry>& mounts, const census::MountEntry& top,
+                           const census::MountEntry& hidden) {
+  for (const auto& copy : mounts) {
+    if (copy.dev != hidden.dev || copy.mount_point != hidden.mount_point) continue;
+    bool below_top = false;
+    const census::MountEntry* m = &copy;
+    for (size_t hops = 0; m && hops <= mounts.size() && !below_top; ++hops) {
+      below_top = m->parent_id == top.mount_id;
+      m = m->parent_id == m->mount_id ? nullptr : find_mount(mounts, m->parent_id);
+    }
+    if (!below_top) return true;
+  }
+  return false;
+}
+
+Status reach_in_private_copy(const census::MountEntry& hidden, const std::function<Status(int dir)>& use) {
+  const std::string& point = hidden.mount_point;
+  if (::unshare(CLONE_NEWNS) != 0)
+    return fail_errno(errno, point, "hidden under another mount; cannot unshare a private mount namespace to reach it");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return fail_errno(errno, point,
+                      "hidden under another mount; cannot make the private mount namespace's mounts private");
+  for (int detached = 0;; ++detached) {
+    auto dir = open_mount_point(point);
+    if (!dir) return std::unexpected(dir.error());
+    auto id = census::mount_id_at(dir->get(), "");
+    if (!id) return std::unexpected(id.error().with_prefix(point));
+    auto text = read_file("/proc/thread-self/mountinfo", 16u << 20);
+    if (!text) return std::unexpected(text.error());
+    const auto mounts = census::parse_mountinfo(*text);
+    const census::MountEntry* top = find_mount(mounts, *id);
+    if (!top)
+      return fail(ErrorCode::kUnavailable,
+                  fmt::format("{}: reaches mount {}, which mountinfo does not list", point, *id));
+    if (top->dev == hidden.dev) return use(dir->get());
+    if (detached == kMaxDetach || !detaching_can_uncover(mounts, *top, hidden))
+      return fail(ErrorCode::kUnavailable,
+                  fmt::format("{}: reaches {} ({}) even in a private mount namespace{} (moved?)", point,
+                              census::device_name(top->dev), top->fs_type,
+                              detached ? fmt::format(" with {} mount(s) on top detached", detached) : ""));
+    if (::umount2(top->mount_point.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
+      return fail_errno(errno, top->mount_point, "cannot detach it in the private mount namespace");
+  }
+}
+
+}  // namespace
+
+Result<UniqueFd> open_mount_point(const std::string& path) {
+  open_how how{};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int dir = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+  if (dir < 0) return fail_errno(errno, path, "cannot open the mount point");
+  return UniqueFd(dir);
+}
+
+Status reach_hidden(const census::MountEntry& hidden, const std::function<Status(int dir)>& use) {
+  // A thread of its own: the private namespace ends with it, and no other
+  // thread of the daemon ever sees it.
+  Status result;
+  std::thread([&] { result = reach_in_private_copy(hidden, use); }).join();
+  return result;
+}
+
+}  // namespace tollgate::enforcer

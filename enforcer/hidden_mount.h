@@ -1,0 +1,46 @@
+// Reaching a filesystem whose every mount is hidden under a later mount.
+//
+// mountinfo lists such a mount, but its mount point reaches the mount on top
+// (some systems stack two tmpfs at /dev/shm from boot). New processes cannot
+// reach it by path, but one that kept a descriptor or its working directory
+// there, or another namespace without the mount on top, can still run files
+// from it, so it must be marked like any other filesystem:
+//
+//   auto st = reach_hidden(entry, [&](int dir) { return mark(dir); });
+//
+// reach_hidden() works in a private copy of the daemon's mount namespace,
+// on a thread of its own (a thread may unshare its mount namespace: it gets
+// a private fs_struct with it). It:
+//   1. unshares the mount namespace;
+//   2. makes every mount of the copy private, before anything else: a copy
+//      keeps the propagation of what it copied (a shared mount stays a peer
+//      of the original), and a private one propagates nothing anywhere;
+//   3. detaches, in the copy only, whatever the mount point reaches instead
+//      of the hidden filesystem, until it reaches it (never a mount that
+//      holds the hidden one, which would go with it);
+//   4. opens it without following symlinks, checks that it is that very
+//      filesystem (its device), and calls `use` with the directory.
+// The copy goes when the thread ends. The daemon's own namespace and the
+// host's are never changed. Needs CAP_SYS_ADMIN, unshare(CLONE_NEWNS),
+// mount and umount2: the unit allows exactly these
+// (RestrictNamespaces=mnt; docs/configuration.md, "systemd").
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "census/mounts.h"
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace tollgate::enforcer {
+
+// A mount point opened as a directory, no symlink followed on the way
+// (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).
+Result<UniqueFd> open_mount_point(const std::string& path);
+
+// See above. `hidden` is the mount as the daemon's mountinfo lists it; `use`
+// runs on the private thread and its result is returned.
+Status reach_hidden(const census::MountEntry& hidden, const std::function<Status(int dir)>& use);
+
+}  // namespace tollgate::enforcer
