@@ -17,7 +17,8 @@
 namespace tollgate::enforcer {
 
 // setpriority(PRIO_PROCESS, gettid(), nice). Raising priority (nice < 0)
-// needs CAP_SYS_NICE. Errors name the value.
+// needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (the shipped unit:
+// LimitNICE=-20, no CAP_SYS_NICE). Errors name the value.
 Status set_thread_nice(int nice);
 // The calling thread's nice value.
 int thread_nice();
