@@ -36,7 +36,13 @@ Result<std::unique_ptr<FanotifySource>> FanotifySource::create(bool plain_opens)
 
 Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount_id) {
   auto dir = open_mount_point(mount_point);
-  if (!dir) return std::unexpected(dir.error());
+  if (!dir) {
+    // It names nothing, or passes a symlink, in what covers one of its parents.
+    const int err = dir.error().sys_errno();
+    if (err == ENOENT || err == ENOTDIR || err == ELOOP)
+      return fail(ErrorCode::kUnavailable, dir.error().message() + " (hidden under another mount, or moved)");
+    return std::unexpected(dir.error());
+  }
   auto id = census::mount_id_at(dir->get(), "");
   if (!id) return std::unexpected(id.error().with_prefix(mount_point));
   if (*id != mount_id)

@@ -28,6 +28,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "census/mounts.h"
 #include "common/error.h"
@@ -40,7 +41,19 @@ namespace tollgate::enforcer {
 Result<UniqueFd> open_mount_point(const std::string& path);
 
 // See above. `hidden` is the mount as the daemon's mountinfo lists it; `use`
-// runs on the private thread and its result is returned.
+// runs on the private thread and its result is returned. A mount hidden by
+// one over a parent directory (its mount point then names nothing) is
+// reached the same way: what covers the deepest parent that exists is
+// detached. Each detach goes through a descriptor of the covering mount's
+// root, checked to be that mount's root (STATX_ATTR_MOUNT_ROOT), so it
+// detaches exactly the mount that was checked.
 Status reach_hidden(const census::MountEntry& hidden, const std::function<Status(int dir)>& use);
+
+// Whether detaching `top` can uncover a copy of `hidden` (same filesystem,
+// same mount point) in the table `mounts`: some copy is not below `top` in
+// the mount tree. Detaching a mount that holds the hidden one would take it
+// along.
+bool detaching_can_uncover(const std::vector<census::MountEntry>& mounts, const census::MountEntry& top,
+                           const census::MountEntry& hidden);
 
 }  // namespace tollgate::enforcer

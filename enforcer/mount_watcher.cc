@@ -131,9 +131,10 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
         fs.error = st.error().message();
         all_hidden = all_hidden && st.error().code() == ErrorCode::kUnavailable;
       }
-      if (!fs.marked && all_hidden && !w.mounts.empty()) {
-        // No mount of it is reachable by path here; reach it from a private copy.
-        auto st = marker_.mark_hidden_filesystem(*w.mounts.front());
+      // No mount of it is reachable by path here; reach one from a private copy.
+      for (const auto* m : w.mounts) {
+        if (fs.marked || !all_hidden) break;
+        auto st = marker_.mark_hidden_filesystem(*m);
         fs.marked = fs.hidden = st.has_value();
         fs.error = st ? "" : st.error().message();
       }

@@ -278,18 +278,38 @@ TEST_SUITE("enforcer.coverage.e2e") {
     REQUIRE(::stat(point.c_str(), &top) == 0);
     REQUIRE(top.st_dev == stacked[2].dev);
 
-    dev_t reached = 0;
-    auto st = enforcer::reach_hidden(stacked[0], [&](int d) {
+    dev_t reached = 0;  // the device of the directory reach_hidden hands over
+    auto record = [&](int d) {
       struct stat s {};
       if (::fstat(d, &s) != 0) return Status(fail_errno(errno, "dir", "fstat"));
       reached = s.st_dev;
       return Status{};
-    });
+    };
+    auto st = enforcer::reach_hidden(stacked[0], record);
     REQUIRE_MESSAGE(st, st.error().message());
     CHECK(reached == stacked[0].dev);
     CHECK(mounts_at(point).size() == 3);
     REQUIRE(::stat(point.c_str(), &top) == 0);
     CHECK(top.st_dev == stacked[2].dev);
+
+    // Hidden by a mount over a parent of its mount point, which then names nothing.
+    const std::string outer = dir.file("outer");
+    const std::string inner = outer + "/inner";
+    mount_shared_tmpfs(outer);
+    mount_shared_tmpfs(inner);
+    auto covered = mounts_at(inner);
+    REQUIRE(covered.size() == 1);
+    mount_shared_tmpfs(outer);
+    struct stat gone {};
+    REQUIRE(::stat(inner.c_str(), &gone) != 0);
+    reached = 0;
+    auto through_parent = enforcer::reach_hidden(covered[0], record);
+    REQUIRE_MESSAGE(through_parent, through_parent.error().message());
+    CHECK(reached == covered[0].dev);
+    CHECK(::stat(inner.c_str(), &gone) != 0);  // still covered here
+    CHECK(mounts_at(outer).size() == 2);
+    ::umount2(outer.c_str(), MNT_DETACH);
+    ::umount2(outer.c_str(), MNT_DETACH);
 
     // A filesystem not mounted there at all: nothing to uncover, so nothing is detached and `use` never runs.
     census::MountEntry elsewhere = stacked[0];
@@ -300,8 +320,10 @@ TEST_SUITE("enforcer.coverage.e2e") {
       return Status{};
     });
     REQUIRE_FALSE(refused);
-    CHECK(refused.error().message() == fmt::format("{}: reaches {} (tmpfs) even in a private mount namespace (moved?)",
-                                                   point, census::device_name(stacked[2].dev)));
+    CHECK(refused.error().message() ==
+          fmt::format("{}: reaches {} (tmpfs, at {}) even in a private mount namespace, and detaching that would not "
+                      "uncover it (moved?)",
+                      point, census::device_name(stacked[2].dev), point));
     CHECK_FALSE(used);
     for (int i = 0; i < 3; ++i) ::umount2(point.c_str(), MNT_DETACH);
   }
