@@ -227,8 +227,8 @@ std::vector<Check> daemon_checks(const HostFacts& f) {
       out.push_back({.id = "mark:" + fs.device,
                      .status = Severity::kFail,
                      .why = fmt::format("tollgated cannot watch {} ({}): {}", fs.device, fs.fs_type, fs.error),
-                     .fix = "see the mark event in the event log; a mount hidden under another one is marked from "
-                            "a private mount namespace, which the unit must allow (RestrictNamespaces=mnt)"});
+                     .fix = "see the mark event in the event log; a filesystem hidden under another mount needs the "
+                            "unit drop-in of docs/configuration.md (\"Filesystem marks\")"});
   const std::string coverage = s.coverage.empty() ? "exec" : s.coverage;
   if (coverage == "exec")
     out.push_back({.id = "coverage",
