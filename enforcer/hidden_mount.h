@@ -21,9 +21,10 @@
 //   4. opens it without following symlinks, checks that it is that very
 //      filesystem (its device), and calls `use` with the directory.
 // The copy goes when the thread ends. The daemon's own namespace and the
-// host's are never changed. Needs CAP_SYS_ADMIN, unshare(CLONE_NEWNS),
-// mount and umount2: the unit allows exactly these
-// (RestrictNamespaces=mnt; docs/configuration.md, "systemd").
+// host's are never changed. Needs CAP_SYS_ADMIN, unshare(CLONE_NEWNS), mount
+// and umount2, which the shipped unit does not allow: there a hidden
+// filesystem stops the start unless a drop-in allows them
+// (docs/configuration.md, "Filesystem marks", says what that costs).
 #pragma once
 
 #include <functional>
