@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <linux/openat2.h>
 #include <sys/fanotify.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,12 +36,28 @@ Result<std::unique_ptr<FanotifySource>> FanotifySource::create(bool plain_opens)
   return std::unique_ptr<FanotifySource>(new FanotifySource(UniqueFd(fd), mask));
 }
 
+namespace {
+
+// Whether `path` opens (no symlink followed) as something other than a directory.
+bool names_a_non_directory(const std::string& path) {
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how)));
+  struct stat st {};
+  return fd && ::fstat(fd.get(), &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
 Status FanotifySource::mark_filesystem(const std::string& mount_point, int mount_id) {
   auto dir = open_mount_point(mount_point);
   if (!dir) {
-    // It names nothing, or passes a symlink, in what covers one of its parents.
+    // It names nothing, or passes a symlink or a file, in what covers one of
+    // its parents. (A mount point that is itself a file, a file bind mount,
+    // is not hidden: that error stands.)
     const int err = dir.error().sys_errno();
-    if (err == ENOENT || err == ENOTDIR || err == ELOOP)
+    if (err == ENOENT || err == ELOOP || (err == ENOTDIR && !names_a_non_directory(mount_point)))
       return fail(ErrorCode::kUnavailable, dir.error().message() + " (hidden under another mount, or moved)");
     return std::unexpected(dir.error());
   }

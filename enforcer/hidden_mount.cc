@@ -37,7 +37,9 @@ Result<UniqueFd> open_reached(const std::string& path) {
     auto dir = open_mount_point(p);
     const int err = dir ? 0 : dir.error().sys_errno();
     if (dir || p == "/" || (err != ENOENT && err != ENOTDIR && err != ELOOP)) return dir;
-    p.resize(std::max<size_t>(p.rfind('/'), 1));
+    const size_t slash = p.rfind('/');
+    if (slash == std::string::npos) return dir;  // not absolute (mountinfo's never are)
+    p.resize(std::max<size_t>(slash, 1));
   }
 }
 
@@ -66,7 +68,7 @@ Status reach_in_private_copy(const census::MountEntry& hidden, const std::functi
     return fail_errno(errno, point,
                       errno == EPERM
                           ? "hidden under another mount; cannot unshare a private mount namespace to reach "
-                            "it (tollgated.service forbids it unless allowed: docs/configuration.md, "
+                            "it (under tollgated.service: allowed only by the drop-in in docs/configuration.md, "
                             "\"Filesystem marks\")"
                           : "hidden under another mount; cannot unshare a private mount namespace to reach it");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)

@@ -47,7 +47,8 @@ Result<UniqueFd> open_mount_point(const std::string& path);
 // reached the same way: what covers the deepest parent that exists is
 // detached. Each detach goes through a descriptor of the covering mount's
 // root, checked to be that mount's root (STATX_ATTR_MOUNT_ROOT), so it
-// detaches exactly the mount that was checked.
+// detaches exactly the mount that was checked (nothing can be mounted on
+// that root meanwhile: only this thread changes the private copy).
 Status reach_hidden(const census::MountEntry& hidden, const std::function<Status(int dir)>& use);
 
 // Whether detaching `top` can uncover a copy of `hidden` (same filesystem,

@@ -131,12 +131,14 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
         fs.error = st.error().message();
         all_hidden = all_hidden && st.error().code() == ErrorCode::kUnavailable;
       }
-      // No mount of it is reachable by path here; reach one from a private copy.
+      // No mount of it is reachable by path here; reach one from a private
+      // copy, until one works or the copy itself is refused (no namespace).
       for (const auto* m : w.mounts) {
         if (fs.marked || !all_hidden) break;
         auto st = marker_.mark_hidden_filesystem(*m);
         fs.marked = fs.hidden = st.has_value();
         fs.error = st ? "" : st.error().message();
+        all_hidden = st || st.error().code() == ErrorCode::kUnavailable;
       }
       if (fs.marked) fs.marked_at_us = was_marked ? old->marked_at_us : tollgate::now_us();
       const bool news = fs.marked ? !was_marked : (old == prev.end() || old->error != fs.error);

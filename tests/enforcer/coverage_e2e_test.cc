@@ -240,19 +240,37 @@ TEST_SUITE("enforcer.coverage.e2e") {
     mount_shared_tmpfs(stack);  // on top: the first one is hidden now
     REQUIRE(::stat(stack.c_str(), &upper) == 0);
     REQUIRE(upper.st_dev != lower.st_dev);
+    // And one hidden by a mount over a parent of its mount point, which then names nothing.
+    const std::string outer = f.mnt + "/outer";
+    mount_shared_tmpfs(outer);
+    struct stat outer_lower {};  // hidden too, stacked under the next one
+    REQUIRE(::stat(outer.c_str(), &outer_lower) == 0);
+    mount_shared_tmpfs(outer + "/inner");
+    copy_binaries(outer + "/inner");
+    UniqueFd kept_inner(::open((outer + "/inner").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(kept_inner);
+    struct stat inner {};
+    REQUIRE(::fstat(kept_inner.get(), &inner) == 0);
+    mount_shared_tmpfs(outer);
+    REQUIRE(::access((outer + "/inner").c_str(), F_OK) != 0);
 
     f.start_with_base_policy("enforce", 1);
-    const std::string hidden_dir = fmt::format("/proc/{}/fd/{}", ::getpid(), kept.get());
-    CHECK(exec_errno(hidden_dir + "/unapproved") == EPERM);
-    CHECK(exec_errno(hidden_dir + "/approved") == 0);
-    auto marks = f.wait_events("mark", 3);
-    REQUIRE(marks.size() == 3);
+    for (const UniqueFd* fd : {&kept, &kept_inner}) {
+      const std::string hidden_dir = fmt::format("/proc/{}/fd/{}", ::getpid(), fd->get());
+      CHECK(exec_errno(hidden_dir + "/unapproved") == EPERM);
+      CHECK(exec_errno(hidden_dir + "/approved") == 0);
+    }
+    auto marks = f.wait_events("mark", 6);  // the fixture's tmpfs, two stacks of two, the one inside
+    REQUIRE(marks.size() == 6);
     std::vector<std::string> hidden;
     for (const auto& m : marks) {
       CHECK(m["ok"] == true);
       if (m["hidden"] == true) hidden.push_back(m["device"]);
     }
-    CHECK(hidden == std::vector<std::string>{device_of(lower)});
+    std::sort(hidden.begin(), hidden.end());
+    std::vector<std::string> expected = {device_of(lower), device_of(outer_lower), device_of(inner)};
+    std::sort(expected.begin(), expected.end());
+    CHECK(hidden == expected);
     CHECK(
         testing::read_text(f.stderr_path).find("(hidden under another mount: marked from a private mount namespace)") !=
         std::string::npos);
@@ -261,8 +279,8 @@ TEST_SUITE("enforcer.coverage.e2e") {
     REQUIRE(::stat(stack.c_str(), &now) == 0);
     CHECK(now.st_dev == upper.st_dev);
     CHECK(mounts_at(stack).size() == 2);
-    ::umount2(stack.c_str(), MNT_DETACH);
-    ::umount2(stack.c_str(), MNT_DETACH);
+    CHECK(mounts_at(outer).size() == 2);
+    for (const auto& point : {stack, stack, outer, outer}) ::umount2(point.c_str(), MNT_DETACH);
   }
 
   TEST_CASE(

@@ -31,8 +31,16 @@ class FakeMarker final : public FilesystemMarker {
   Status mark_hidden_filesystem(const census::MountEntry& hidden) override {
     std::lock_guard lock(mu_);
     hidden_calls_.push_back(hidden.mount_id);
-    if (private_namespaces_) return {};
-    return fail(ErrorCode::kPermission, hidden.mount_point + ": cannot unshare a private mount namespace");
+    if (!private_namespaces_)
+      return fail(ErrorCode::kPermission, hidden.mount_point + ": cannot unshare a private mount namespace");
+    if (moved_.contains(hidden.mount_id))
+      return fail(ErrorCode::kUnavailable, hidden.mount_point + ": reaches another filesystem (moved?)");
+    return {};
+  }
+  // Mount ids that cannot be reached even from a private namespace.
+  void set_moved(std::set<int> ids) {
+    std::lock_guard lock(mu_);
+    moved_ = std::move(ids);
   }
   // Mount ids whose path reaches another mount.
   void set_unreachable(std::set<int> ids) {
@@ -70,6 +78,7 @@ class FakeMarker final : public FilesystemMarker {
   std::vector<std::pair<std::string, int>> calls_;
   std::set<int> unreachable_;
   std::set<int> broken_;
+  std::set<int> moved_;
   bool private_namespaces_ = true;
   std::vector<int> hidden_calls_;
 };
@@ -184,6 +193,27 @@ TEST_SUITE("enforcer.mount_watcher") {
     REQUIRE(w.rescan(false));  // still the same mounts: not marked again
     CHECK(f.marker.hidden_calls().size() == 1);
     CHECK(w.filesystems()[0].hidden);
+  }
+
+  TEST_CASE("each hidden mount of a filesystem is tried until one can be reached from a private namespace") {
+    Fixture f;
+    f.mount_also("11 1 0:50 / /elsewhere rw - tmpfs data rw\n");  // the same filesystem, also hidden
+    f.marker.set_unreachable({10, 11});
+    f.marker.set_moved({10});
+    MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
+    REQUIRE(w.start());
+    CHECK(f.marker.hidden_calls() == std::vector<int>{10, 11});
+    CHECK(w.filesystems()[0].hidden);
+  }
+
+  TEST_CASE("when no private namespace can be made, the other hidden mounts are not tried") {
+    Fixture f;
+    f.mount_also("11 1 0:50 / /elsewhere rw - tmpfs data rw\n");
+    f.marker.set_unreachable({10, 11});
+    f.marker.set_private_namespaces(false);
+    MountWatcher w(f.marker, nullptr, f.options({"/srv/data"}));
+    REQUIRE_FALSE(w.start());
+    CHECK(f.marker.hidden_calls() == std::vector<int>{10});
   }
 
   TEST_CASE("a local filesystem that cannot be marked at all fails the start, naming it") {
