@@ -3,10 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <linux/openat2.h>
 #include <sys/fanotify.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -40,12 +38,9 @@ namespace {
 
 // Whether `path` opens (no symlink followed) as something other than a directory.
 bool names_a_non_directory(const std::string& path) {
-  open_how how{};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how)));
+  auto fd = open_no_symlinks(path, O_PATH, "cannot open");
   struct stat st {};
-  return fd && ::fstat(fd.get(), &st) == 0 && !S_ISDIR(st.st_mode);
+  return fd && ::fstat(fd->get(), &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
 }  // namespace

@@ -118,13 +118,17 @@ bool detaching_can_uncover(const std::vector<census::MountEntry>& mounts, const 
   return false;
 }
 
-Result<UniqueFd> open_mount_point(const std::string& path) {
+Result<UniqueFd> open_no_symlinks(const std::string& path, uint64_t flags, std::string_view what) {
   open_how how{};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY;
+  how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const int dir = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
-  if (dir < 0) return fail_errno(errno, path, "cannot open the mount point");
-  return UniqueFd(dir);
+  const int fd = static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how));
+  if (fd < 0) return fail_errno(errno, path, what);
+  return UniqueFd(fd);
+}
+
+Result<UniqueFd> open_mount_point(const std::string& path) {
+  return open_no_symlinks(path, O_RDONLY | O_DIRECTORY | O_NOCTTY, "cannot open the mount point");
 }
 
 Status reach_hidden(const census::MountEntry& hidden, const std::function<Status(int dir)>& use) {

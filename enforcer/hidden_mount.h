@@ -27,8 +27,10 @@
 // (docs/configuration.md, "Filesystem marks", says what that costs).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "census/mounts.h"
@@ -37,8 +39,11 @@
 
 namespace tollgate::enforcer {
 
-// A mount point opened as a directory, no symlink followed on the way
-// (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).
+// `path` opened with `flags` (and O_CLOEXEC), no symlink followed on the
+// way (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS); an error says
+// "PATH: WHAT: strerror".
+Result<UniqueFd> open_no_symlinks(const std::string& path, uint64_t flags, std::string_view what);
+// A mount point opened as a directory, the same way.
 Result<UniqueFd> open_mount_point(const std::string& path);
 
 // See above. `hidden` is the mount as the daemon's mountinfo lists it; `use`

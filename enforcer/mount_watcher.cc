@@ -133,9 +133,8 @@ Status MountWatcher::scan(bool network, bool notified, const char* trigger) {
       }
       // No mount of it is reachable by path here; reach one from a private
       // copy, until one works or the copy itself is refused (no namespace).
-      for (const auto* m : w.mounts) {
-        if (fs.marked || !all_hidden) break;
-        auto st = marker_.mark_hidden_filesystem(*m);
+      for (size_t i = 0; !fs.marked && all_hidden && i < w.mounts.size(); ++i) {
+        auto st = marker_.mark_hidden_filesystem(*w.mounts[i]);
         fs.marked = fs.hidden = st.has_value();
         fs.error = st ? "" : st.error().message();
         all_hidden = st || st.error().code() == ErrorCode::kUnavailable;
